@@ -1,0 +1,139 @@
+"""POST /v1/calls — thin: parse with pydantic, call the domain, answer.
+
+Idempotent on ``call_id`` (Powertools Idempotency; the stored response holds ids only).
+Nothing personal is logged: log lines carry the call id, status codes and error codes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callguard.clients import AwsClients
+from callguard.errors import CallConflictError, CallguardError, NotFoundError
+from callguard.http import error_body, json_body, parse_body
+from callguard.models import CallAccepted, CallIn
+from callguard.names import Env
+from callguard.wiring import build_ingest_service, require_env
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+
+class _Dependencies:
+    """Built once per execution environment; caches cleared per invocation."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.service = build_ingest_service(clients)
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="call_id",
+            payload_validation_jmespath="@",
+            expires_after_seconds=int(os.environ.get(Env.IDEMPOTENCY_TTL_SECONDS.value, "3600")),
+            raise_on_no_idempotency_key=True,
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=require_env(Env.IDEMPOTENCY_TABLE), boto3_client=clients.dynamodb
+        )
+
+        @idempotent_function(
+            data_keyword_argument="call",
+            config=self.idempotency_config,
+            persistence_store=persistence,
+            output_serializer=PydanticSerializer(model=CallAccepted),
+        )
+        def ingest(call: CallIn) -> CallAccepted:
+            return self.service.ingest(call)
+
+        self.ingest = ingest
+
+    def begin(self, context: LambdaContext) -> None:
+        self.service.keyring.clear()
+        self.service.pseudonymizer.clear()
+        self.idempotency_config.register_lambda_context(context)
+
+
+_deps: _Dependencies | None = None
+
+
+def dependencies(clients: AwsClients | None = None) -> _Dependencies:
+    """The wired dependencies; pass ``clients`` to (re)build them with injected clients."""
+    global _deps
+    if clients is not None or _deps is None:
+        _deps = _Dependencies(clients or AwsClients())
+    return _deps
+
+
+def _error(error: CallguardError) -> Response[str]:
+    logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
+    return Response(
+        status_code=error.status,
+        content_type="application/json",
+        body=json_body(error_body(error, app.current_event.request_context.request_id)),
+    )
+
+
+@app.exception_handler(CallguardError)
+def _domain_error(error: CallguardError) -> Response[str]:
+    return _error(error)
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _idempotency_conflict(_: Exception) -> Response[str]:
+    return _error(CallConflictError("A different call was already stored under this call_id."))
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(_: Exception) -> Response[str]:
+    error = CallConflictError("This call is being stored by another request; retry shortly.")
+    error.code = "call_in_progress"
+    return _error(error)
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response[str]:
+    # The type only: an exception's text may quote data it failed on.
+    logger.error("unexpected failure", extra={"error_type": type(error).__name__})
+    failure = CallguardError("The request could not be completed; it is safe to retry.")
+    return _error(failure)
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response[str]:
+    return _error(NotFoundError("No such route."))
+
+
+@app.post("/v1/calls")
+def post_call() -> Response[str]:
+    call = parse_body(app.current_event.raw_event, CallIn)
+    logger.append_keys(call_id=call.call_id)
+    accepted: CallAccepted = dependencies().ingest(call=call)
+    metrics.add_metric(name="CallsAccepted", unit=MetricUnit.Count, value=1)
+    if accepted.analysis == "queued":
+        metrics.add_metric(name="AnalysisQueued", unit=MetricUnit.Count, value=1)
+    logger.info("call accepted", extra={"analysis": accepted.analysis})
+    return Response(status_code=202, content_type="application/json", body=json_body(accepted))
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    dependencies().begin(context)
+    return app.resolve(event, context)

@@ -1,0 +1,49 @@
+"""Lazily built boto3 clients that callers may replace by injection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+__all__ = ["AwsClients", "RETRY_CONFIG"]
+
+#: Standard retry mode: exponential backoff with full jitter, throttling aware.
+RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+
+
+class AwsClients:
+    """Builds each client on first use from ``session`` (or takes the ones passed in).
+
+    ``AwsClients(session=boto3.Session(...))`` or ``AwsClients(dynamodb=my_stub_client)``.
+    """
+
+    def __init__(self, session: boto3.Session | None = None, endpoint_url: str | None = None, **clients: Any) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = dict(clients)
+
+    def _get(self, name: str) -> Any:
+        client = self._clients.get(name)
+        if client is None:
+            session = self._session or boto3.Session()
+            client = session.client(name, config=RETRY_CONFIG, endpoint_url=self._endpoint_url)
+            self._clients[name] = client
+        return client
+
+    @property
+    def dynamodb(self) -> Any:
+        return self._get("dynamodb")
+
+    @property
+    def s3(self) -> Any:
+        return self._get("s3")
+
+    @property
+    def kms(self) -> Any:
+        return self._get("kms")
+
+    @property
+    def sqs(self) -> Any:
+        return self._get("sqs")

@@ -1,0 +1,159 @@
+"""Ingestion of a call: pseudonymise, enforce consent, seal, store, enqueue.
+
+Order of writes, chosen so that a failure at any step leaves nothing half-written
+that a retry cannot finish:
+
+1. subject links and consent history (idempotent puts),
+2. the sealed transcript object in S3,
+3. the call item (conditional on the id being new; on failure the S3 version of
+   step 2 is deleted again),
+4. the analysis message, then ``enqueued_at`` on the call item. A retry after a
+   failure at 4 finds the call item without ``enqueued_at`` and sends again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .crypto import SubjectKeyring
+from .errors import CallConflictError
+from .identity import Pseudonymizer
+from .models import CallAccepted, CallIn
+from .repository import AnalysisQueue, CallRecord, CallsRepository, SubjectsRepository, TranscriptStore
+
+__all__ = ["IngestService", "analysis_decision"]
+
+
+def analysis_decision(call: CallIn, *, objected: bool, restricted: bool) -> tuple[str, str | None]:
+    """``("queued", None)`` or ``("skipped", reason)``: consent is enforced here."""
+    if restricted:
+        return "skipped", "restricted"
+    if objected:
+        return "skipped", "objected"
+    if not call.consent.ai_analysis:
+        return "skipped", "no_ai_consent"
+    if not call.consent.ai_disclosure_given:
+        return "skipped", "no_ai_disclosure"
+    if not call.consent.recording:
+        return "skipped", "no_recording_consent"
+    if not call.segments:
+        return "skipped", "no_transcript"
+    return "queued", None
+
+
+@dataclass
+class IngestService:
+    pseudonymizer: Pseudonymizer
+    keyring: SubjectKeyring
+    subjects: SubjectsRepository
+    calls: CallsRepository
+    transcripts: TranscriptStore
+    queue: AnalysisQueue
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def ingest(self, call: CallIn) -> CallAccepted:
+        now = self.clock()
+        existing = self.calls.get(call.call_id)
+        if existing is not None:
+            return self._replay(existing, call, now)
+
+        macs = [self.pseudonymizer.mac(kind, value) for kind, value in call.caller.identifiers()]
+        profile = self.subjects.resolve(macs, now)
+        subject_id = profile.subject_id
+        fingerprint = self._fingerprint(subject_id, call)
+        status, reason = analysis_decision(call, objected=profile.objected, restricted=profile.restricted)
+
+        self.subjects.record_consent(subject_id, call.call_id, call.consent.model_dump(), now)
+
+        pointer: dict[str, str] | None = None
+        if call.consent.recording and call.segments:
+            transcript = json.dumps(
+                [s.model_dump() for s in call.segments], ensure_ascii=False, separators=(",", ":")
+            ).encode()
+            pointer = self.transcripts.put(
+                subject_id, call.call_id, self.keyring.seal(subject_id, transcript, aad=call.call_id)
+            )
+
+        attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
+        try:
+            previous = self.calls.put_new(attributes, now)
+        except Exception:
+            if pointer is not None:
+                self.transcripts.delete_version(pointer)
+            raise
+        if previous is not None:  # lost a race against the same call id
+            if pointer is not None and previous.extra.get("transcript", {}).get("M", {}).get("version_id", {}).get(
+                "S"
+            ) != pointer.get("version_id"):
+                self.transcripts.delete_version(pointer)
+            return self._replay(previous, call, now)
+
+        if status == "queued":
+            self._enqueue(call.call_id, now)
+        return CallAccepted(call_id=call.call_id, subject_id=subject_id, analysis=status)  # type: ignore[arg-type]
+
+    def _replay(self, existing: CallRecord, call: CallIn, now: datetime) -> CallAccepted:
+        if self._fingerprint(existing.subject_id, call) != existing.fingerprint:
+            raise CallConflictError("A different call was already stored under this call_id.")
+        if existing.analysis == "queued" and not existing.enqueued:
+            self._enqueue(call.call_id, now)
+        return CallAccepted(call_id=existing.call_id, subject_id=existing.subject_id, analysis=existing.analysis)  # type: ignore[arg-type]
+
+    def _enqueue(self, call_id: str, now: datetime) -> None:
+        self.queue.enqueue(call_id)
+        self.calls.mark_enqueued(call_id, now)
+
+    def _fingerprint(self, subject_id: str, call: CallIn) -> str:
+        return self.keyring.fingerprint(subject_id, call.model_dump_json().encode())
+
+    def _attributes(
+        self,
+        call: CallIn,
+        subject_id: str,
+        fingerprint: str,
+        status: str,
+        reason: str | None,
+        pointer: dict[str, str] | None,
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "call_id": {"S": call.call_id},
+            "subject_id": {"S": subject_id},
+            "fingerprint": {"S": fingerprint},
+            "started_at": {"S": call.started_at.astimezone(UTC).isoformat()},
+            "channel": {"S": call.channel},
+            "live": {"BOOL": call.live},
+            "consent": {"M": {k: {"BOOL": v} for k, v in call.consent.model_dump().items()}},
+            "segments": {
+                "L": [
+                    {
+                        "M": {
+                            "speaker": {"S": s.speaker},
+                            "start_ms": {"N": str(s.start_ms)},
+                            "end_ms": {"N": str(s.end_ms)},
+                        }
+                    }
+                    for s in call.segments
+                ]
+            },
+            "analysis_status": {"S": status},
+        }
+        if call.ended_at is not None:
+            item["ended_at"] = {"S": call.ended_at.astimezone(UTC).isoformat()}
+        if call.language:
+            item["language"] = {"S": call.language}
+        if call.agent_id:
+            item["agent_id"] = {"S": call.agent_id}
+        if reason:
+            item["analysis_skip_reason"] = {"S": reason}
+        if pointer is not None:
+            item["transcript"] = {"M": {k: {"S": v} for k, v in pointer.items()}}
+        if call.metadata:
+            sealed = self.keyring.seal(
+                subject_id, json.dumps(call.metadata, sort_keys=True).encode(), aad=f"{call.call_id}#metadata"
+            )
+            item["sealed_metadata"] = {"B": sealed}
+        return item

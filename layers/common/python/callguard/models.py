@@ -1,0 +1,180 @@
+"""Pydantic v2 models of the HTTP contract (v1).
+
+Validation messages are written so that they never repeat the rejected value:
+the API answers with field paths and reasons only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CallAccepted",
+    "CallIn",
+    "Caller",
+    "Consent",
+    "Segment",
+    "normalise_email",
+    "normalise_phone",
+]
+
+DEFAULT_PHONE_REGION = "DE"
+
+# C0/C1 control characters except TAB, LF and CR (allowed in transcript text only).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+def _no_controls(value: str) -> str:
+    if _CONTROL_STRICT.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_controls_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+PlainStr = Annotated[str, AfterValidator(_no_controls)]
+Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+
+
+def normalise_phone(raw: str, default_region: str = DEFAULT_PHONE_REGION) -> str:
+    """E.164 form of a phone number; national numbers are read in ``default_region``."""
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a phone number") from None
+    # Valid numbers pass; so do numbers of a plausible length that the metadata does not
+    # know yet (new ranges, test ranges): a caller must never be lost to a stale table.
+    plausible = (
+        phonenumbers.is_possible_number_with_reason(number)
+        == phonenumbers.ValidationResult.IS_POSSIBLE
+        and len(phonenumbers.national_significant_number(number)) >= 7
+    )
+    if not (phonenumbers.is_valid_number(number) or plausible):
+        raise ValueError("is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    """Lower-cased, syntax-checked e-mail address (no DNS lookup)."""
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValueError("is not a valid e-mail address") from None
+    return result.normalized.lower()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
+
+
+class Caller(_Model):
+    phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None
+    customer_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=254)] | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_phone(_no_controls(value))
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_email(_no_controls(value))
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Caller:
+        if not (self.phone or self.customer_id or self.email):
+            raise ValueError("needs at least one identifier: phone, customer_id or email")
+        return self
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        """(kind, normalised value) pairs, most stable identifier first."""
+        pairs = [("customer_id", self.customer_id), ("phone", self.phone), ("email", self.email)]
+        return [(kind, value) for kind, value in pairs if value]
+
+
+class Consent(_Model):
+    recording: StrictBool
+    ai_analysis: StrictBool
+    ai_disclosure_given: StrictBool
+
+
+class Segment(_Model):
+    speaker: Literal["customer", "agent", "bot"]
+    start_ms: Annotated[int, Field(ge=0, le=86_400_000)]
+    end_ms: Annotated[int, Field(ge=0, le=86_400_000)]
+    text: Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_no_controls_text)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Segment:
+        if self.end_ms < self.start_ms:
+            raise ValueError("end_ms must not be before start_ms")
+        return self
+
+
+MetadataKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MetadataValue = Annotated[str, Field(max_length=256), AfterValidator(_no_controls)]
+
+
+class CallIn(_Model):
+    """Body of ``POST /v1/calls``."""
+
+    call_id: Identifier
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    channel: Literal["voice", "chat", "email"]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
+    caller: Caller
+    agent_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None = None
+    consent: Consent
+    segments: Annotated[list[Segment], Field(max_length=5000)] = Field(default_factory=list)
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _timestamps(self) -> CallIn:
+        now = datetime.now(UTC)
+        if self.started_at > now + timedelta(minutes=5):
+            raise ValueError("started_at must not be in the future")
+        if self.ended_at is not None:
+            if self.ended_at < self.started_at:
+                raise ValueError("ended_at must not be before started_at")
+            if self.ended_at - self.started_at > timedelta(hours=24):
+                raise ValueError("a call must not last longer than 24 hours")
+        return self
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+
+class CallAccepted(BaseModel):
+    """Answer of ``POST /v1/calls`` (202). Holds ids only, never personal data."""
+
+    call_id: str
+    subject_id: str
+    status: Literal["accepted"] = "accepted"
+    analysis: Literal["queued", "skipped"]

@@ -1,0 +1,114 @@
+"""Resource names shared by the infrastructure (``infra/``) and the functions.
+
+One module so that a table, an environment variable or a scope cannot be spelt
+two ways. ``infra`` reads the logical ids and attribute names from here, sets the
+environment variables, and the functions read the same variables back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "API_PREFIX",
+    "ATTR_IDEMPOTENCY_TTL",
+    "ATTR_TTL",
+    "Env",
+    "GSI_BY_EXPIRY",
+    "GSI_BY_SUBJECT",
+    "MAX_BODY_BYTES",
+    "METRICS_NAMESPACE",
+    "RESOURCE_SERVER_ID",
+    "ROUTES",
+    "Route",
+    "Scope",
+    "SERVICE_NAME",
+    "full_scope",
+]
+
+SERVICE_NAME: Final = "callguard"
+METRICS_NAMESPACE: Final = "Callguard"
+API_PREFIX: Final = "/v1"
+MAX_BODY_BYTES: Final = 256 * 1024
+
+#: Cognito resource server identifier; full scope strings are ``callguard/<scope>``.
+RESOURCE_SERVER_ID: Final = "callguard"
+
+#: Attribute DynamoDB TTL reads on every table (the retention backstop).
+ATTR_TTL: Final = "expires_at"
+#: Powertools Idempotency uses its own attribute names on the idempotency table.
+ATTR_IDEMPOTENCY_TTL: Final = "expiration"
+
+GSI_BY_SUBJECT: Final = "by_subject"
+GSI_BY_EXPIRY: Final = "by_expiry"
+
+
+class Env(StrEnum):
+    """Environment variables the functions read (set by ``infra``)."""
+
+    CALLS_TABLE = "CALLGUARD_CALLS_TABLE"
+    SUBJECTS_TABLE = "CALLGUARD_SUBJECTS_TABLE"
+    KEYS_TABLE = "CALLGUARD_KEYS_TABLE"
+    IDEMPOTENCY_TABLE = "CALLGUARD_IDEMPOTENCY_TABLE"
+    TRANSCRIPTS_BUCKET = "CALLGUARD_TRANSCRIPTS_BUCKET"
+    ANALYSIS_QUEUE_URL = "CALLGUARD_ANALYSIS_QUEUE_URL"
+    DATA_KEY_ID = "CALLGUARD_DATA_KEY_ID"
+    HMAC_KEY_ID = "CALLGUARD_HMAC_KEY_ID"
+    RETENTION = "CALLGUARD_RETENTION"
+    DEFAULT_PHONE_REGION = "CALLGUARD_DEFAULT_PHONE_REGION"
+    IDEMPOTENCY_TTL_SECONDS = "CALLGUARD_IDEMPOTENCY_TTL_SECONDS"
+    GROUP_SCOPES = "CALLGUARD_GROUP_SCOPES"
+
+
+class Scope(StrEnum):
+    """OAuth scopes of the contract (short names; see :func:`full_scope`)."""
+
+    CALLS_WRITE = "calls:write"
+    ROUTING_DECIDE = "routing:decide"
+    CALLS_READ = "calls:read"
+    PRIVACY_MANAGE = "privacy:manage"
+
+    @property
+    def description(self) -> str:
+        return _SCOPE_DESCRIPTIONS[self]
+
+
+_SCOPE_DESCRIPTIONS: Final = {
+    Scope.CALLS_WRITE: "Hand over calls and live segments",
+    Scope.ROUTING_DECIDE: "Ask for routing decisions",
+    Scope.CALLS_READ: "Read redacted calls and follow-ups",
+    Scope.PRIVACY_MANAGE: "Manage data-subject requests and legal holds",
+}
+
+
+def full_scope(scope: Scope) -> str:
+    """The scope string as Cognito puts it into access tokens."""
+    return f"{RESOURCE_SERVER_ID}/{scope.value}"
+
+
+class Route:
+    """One HTTP route of the contract with the scope it needs (``None``: public).
+
+    ``function`` names the directory under ``functions/`` that serves the route;
+    ``None`` means API Gateway answers by itself (a mock integration).
+    """
+
+    __slots__ = ("method", "path", "scope", "function")
+
+    def __init__(self, method: str, path: str, scope: Scope | None, function: str | None) -> None:
+        self.method = method
+        self.path = path
+        self.scope = scope
+        self.function = function
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Route({self.method} {self.path} -> {self.function}, scope={self.scope})"
+
+
+#: The routes deployed so far. Later capabilities append theirs here, and both the
+#: API Gateway construct and the local API emulator read this one list.
+ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/v1/health", None, None),
+    Route("POST", "/v1/calls", Scope.CALLS_WRITE, "ingest"),
+)

@@ -1,0 +1,279 @@
+"""Repositories over DynamoDB, S3 and SQS. Every AWS client is injected.
+
+Key design (all keys pseudonymous, never a raw identifier):
+
+* subjects table — ``IDENT#<mac>``/``LINK`` → subject id; ``SUBJECT#<id>``/``PROFILE``
+  (objection, restriction, last seen); ``SUBJECT#<id>``/``CONSENT#<ts>#<call>`` (consent
+  history); ``SUBJECT#<id>``/``LINKED#<other>`` when one call joins two known subjects.
+* calls table — ``CALL#<call_id>``/``CALL`` with the call's metadata; transcript text
+  only as a pointer to the sealed S3 object; ``metadata`` sealed under the subject key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .names import GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from .retention import DataCategory, RetentionPolicy
+
+__all__ = [
+    "AnalysisQueue",
+    "CallRecord",
+    "CallsRepository",
+    "SubjectProfile",
+    "SubjectsRepository",
+    "TranscriptStore",
+    "expiry_attributes",
+]
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def expiry_attributes(policy: RetentionPolicy, category: DataCategory, start: datetime) -> dict[str, Any]:
+    """``expires_at`` (TTL backstop) and the expiry-index key ``<category>#<day>``."""
+    expires_at = policy.expires_at(category, start)
+    day = datetime.fromtimestamp(expires_at, UTC).date().isoformat()
+    return {
+        "expires_at": {"N": str(expires_at)},
+        "expiry_key": {"S": f"{category}#{day}"},
+        "category": {"S": str(category)},
+    }
+
+
+@dataclass(frozen=True)
+class SubjectProfile:
+    subject_id: str
+    objected: bool = False
+    restricted: bool = False
+    linked_subjects: tuple[str, ...] = ()
+
+
+class SubjectsRepository:
+    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._retention = retention
+
+    def resolve(self, identifier_macs: list[str], now: datetime) -> SubjectProfile:
+        """Find (or create) the subject that any of the identifiers belongs to and link the rest.
+
+        ``identifier_macs`` is ordered most stable first. A new subject's id derives from
+        the first MAC, so two first calls racing each other converge on one subject.
+        """
+        from .identity import subject_id_from_mac
+
+        keys = [{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}} for mac in identifier_macs]
+        found = self._batch_get(keys)
+        linked = {mac: found[f"IDENT#{mac}"]["subject_id"]["S"] for mac in identifier_macs if f"IDENT#{mac}" in found}
+        known = [linked[mac] for mac in identifier_macs if mac in linked]
+        subject_id = known[0] if known else subject_id_from_mac(identifier_macs[0])
+        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now)
+
+        for mac in identifier_macs:
+            if mac in linked:
+                continue
+            try:
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={
+                        "pk": {"S": f"IDENT#{mac}"},
+                        "sk": {"S": "LINK"},
+                        "subject_id": {"S": subject_id},
+                        "linked_at": {"S": now.isoformat()},
+                        **expiry,
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+                winner = self._batch_get([{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}])
+                other = winner[f"IDENT#{mac}"]["subject_id"]["S"]
+                if other != subject_id:
+                    known.append(other)
+
+        others = sorted({s for s in known if s != subject_id})
+        for other in others:  # one call saw identifiers of two subjects: link both ways
+            for a, b in ((subject_id, other), (other, subject_id)):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": f"SUBJECT#{a}"}, "sk": {"S": f"LINKED#{b}"}, "linked_at": {"S": now.isoformat()}, **expiry},
+                )
+
+        profile = self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+            UpdateExpression=(
+                "SET subject_id = :sid, created_at = if_not_exists(created_at, :now), "
+                "last_seen_at = :now, expires_at = :exp, expiry_key = :ek, category = :cat"
+            ),
+            ExpressionAttributeValues={
+                ":sid": {"S": subject_id},
+                ":now": {"S": now.isoformat()},
+                ":exp": expiry["expires_at"],
+                ":ek": expiry["expiry_key"],
+                ":cat": expiry["category"],
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return SubjectProfile(
+            subject_id=subject_id,
+            objected="objected_at" in profile,
+            restricted="restricted_at" in profile,
+            linked_subjects=tuple(others),
+        )
+
+    def record_consent(self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"SUBJECT#{subject_id}"},
+                "sk": {"S": f"CONSENT#{now.isoformat()}#{call_id}"},
+                "source": {"S": "call"},
+                "call_id": {"S": call_id},
+                "consent": {"M": {k: {"BOOL": v} for k, v in consent.items()}},
+                "recorded_at": {"S": now.isoformat()},
+                **expiry_attributes(self._retention, DataCategory.SUBJECTS, now),
+            },
+        )
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        items: dict[str, dict[str, Any]] = {}
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self._ddb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                items[item["pk"]["S"]] = item
+            request = response.get("UnprocessedKeys") or {}
+        return items
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    subject_id: str
+    fingerprint: str
+    analysis: str
+    enqueued: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CallsRepository:
+    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._retention = retention
+
+    @staticmethod
+    def _key(call_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "CALL"}}
+
+    def get(self, call_id: str) -> CallRecord | None:
+        item = self._ddb.get_item(TableName=self._table, Key=self._key(call_id), ConsistentRead=True).get("Item")
+        return None if item is None else self._record(item)
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> CallRecord:
+        return CallRecord(
+            call_id=item["call_id"]["S"],
+            subject_id=item["subject_id"]["S"],
+            fingerprint=item["fingerprint"]["S"],
+            analysis=item["analysis_status"]["S"],
+            enqueued="enqueued_at" in item,
+            extra=item,
+        )
+
+    def put_new(self, attributes: dict[str, Any], now: datetime) -> CallRecord | None:
+        """Store a new call; returns the existing record instead when the id is taken."""
+        item = {
+            **self._key(attributes["call_id"]["S"]),
+            **attributes,
+            "created_at": {"S": now.isoformat()},
+            **expiry_attributes(self._retention, DataCategory.CALLS, now),
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            old = exc.response.get("Item") or self._ddb.get_item(
+                TableName=self._table, Key=self._key(attributes["call_id"]["S"]), ConsistentRead=True
+            )["Item"]
+            return self._record(old)
+        return None
+
+    def mark_enqueued(self, call_id: str, now: datetime) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key(call_id),
+            UpdateExpression="SET enqueued_at = :now",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+        )
+
+    @staticmethod
+    def index_names() -> tuple[str, str]:
+        return GSI_BY_SUBJECT, GSI_BY_EXPIRY
+
+
+class TranscriptStore:
+    """Sealed transcripts in S3 (SSE-KMS on top of the per-subject envelope)."""
+
+    def __init__(self, *, s3: Any, bucket: str, kms_key_id: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._kms_key_id = kms_key_id
+
+    @staticmethod
+    def key_for(subject_id: str, call_id: str) -> str:
+        return f"transcripts/{subject_id}/{call_id}.sealed"
+
+    def put(self, subject_id: str, call_id: str, sealed: bytes) -> dict[str, str]:
+        key = self.key_for(subject_id, call_id)
+        response = self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=sealed,
+            ContentType="application/octet-stream",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self._kms_key_id,
+            BucketKeyEnabled=True,
+        )
+        pointer = {"bucket": self._bucket, "key": key}
+        if response.get("VersionId"):
+            pointer["version_id"] = response["VersionId"]
+        return pointer
+
+    def delete_version(self, pointer: dict[str, str]) -> None:
+        kwargs = {"Bucket": pointer["bucket"], "Key": pointer["key"]}
+        if "version_id" in pointer:
+            kwargs["VersionId"] = pointer["version_id"]
+        self._s3.delete_object(**kwargs)
+
+    def get(self, pointer: dict[str, str]) -> bytes:
+        kwargs = {"Bucket": pointer["bucket"], "Key": pointer["key"]}
+        if "version_id" in pointer:
+            kwargs["VersionId"] = pointer["version_id"]
+        return bytes(self._s3.get_object(**kwargs)["Body"].read())
+
+
+class AnalysisQueue:
+    """The SQS queue that feeds the analysis function. Messages carry the call id only."""
+
+    def __init__(self, *, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+
+    def enqueue(self, call_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps({"call_id": call_id}))

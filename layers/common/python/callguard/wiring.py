@@ -1,0 +1,50 @@
+"""Builds the domain services from environment variables and injected clients.
+
+Used by the Lambda handlers and by the local stack, so both wire the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .clients import AwsClients
+from .crypto import SubjectKeyring
+from .identity import Pseudonymizer
+from .ingest import IngestService
+from .names import Env
+from .repository import AnalysisQueue, CallsRepository, SubjectsRepository, TranscriptStore
+from .retention import RetentionPolicy
+
+__all__ = ["build_ingest_service", "require_env"]
+
+
+class MissingConfigurationError(RuntimeError):
+    """A required environment variable is not set."""
+
+
+def require_env(name: Env, environ: Mapping[str, str] | None = None) -> str:
+    value = (environ if environ is not None else os.environ).get(name.value)
+    if not value:
+        raise MissingConfigurationError(f"environment variable {name.value} is not set")
+    return value
+
+
+def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestService:
+    env = environ if environ is not None else os.environ
+    retention = RetentionPolicy.from_env(env.get(Env.RETENTION.value))
+    data_key = require_env(Env.DATA_KEY_ID, env)
+    return IngestService(
+        pseudonymizer=Pseudonymizer(clients.kms, require_env(Env.HMAC_KEY_ID, env)),
+        keyring=SubjectKeyring(
+            kms=clients.kms, dynamodb=clients.dynamodb, keys_table=require_env(Env.KEYS_TABLE, env), cmk_id=data_key
+        ),
+        subjects=SubjectsRepository(
+            dynamodb=clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, env), retention=retention
+        ),
+        calls=CallsRepository(dynamodb=clients.dynamodb, table=require_env(Env.CALLS_TABLE, env), retention=retention),
+        transcripts=TranscriptStore(
+            s3=clients.s3, bucket=require_env(Env.TRANSCRIPTS_BUCKET, env), kms_key_id=data_key
+        ),
+        queue=AnalysisQueue(sqs=clients.sqs, queue_url=require_env(Env.ANALYSIS_QUEUE_URL, env)),
+    )
