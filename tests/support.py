@@ -30,7 +30,8 @@ def load_handler(name: str) -> ModuleType:
     module_name = f"{name}_handler"
     path = ROOT / "functions" / name / "handler.py"
     spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)

@@ -48,7 +48,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
                 kwargs["GlobalSecondaryIndexes"] = [
                     {
                         "IndexName": n,
-                        "KeySchema": [{"AttributeName": a, "KeyType": "HASH"}, {"AttributeName": b, "KeyType": "RANGE"}],
+                        "KeySchema": [
+                            {"AttributeName": a, "KeyType": "HASH"},
+                            {"AttributeName": b, "KeyType": "RANGE"},
+                        ],
                         "Projection": {"ProjectionType": "KEYS_ONLY"},
                     }
                     for n, a, b in gsis

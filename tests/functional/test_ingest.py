@@ -39,9 +39,13 @@ def test_accepts_a_call_with_the_contract_shape(ingest: Any, aws: dict[str, Any]
     assert body["status"] == "accepted"
     assert body["analysis"] == "queued"
     assert body["subject_id"].startswith("sub_")
-    messages = aws["session"].client("sqs").receive_message(
-        QueueUrl=aws["env"][next(k for k in aws["env"] if k.value.endswith("QUEUE_URL"))], MaxNumberOfMessages=10
-    )["Messages"]
+    messages = (
+        aws["session"]
+        .client("sqs")
+        .receive_message(
+            QueueUrl=aws["env"][next(k for k in aws["env"] if k.value.endswith("QUEUE_URL"))], MaxNumberOfMessages=10
+        )["Messages"]
+    )
     assert [json.loads(m["Body"]) for m in messages] == [{"call_id": "cc-2026-000123"}]
 
 
@@ -136,7 +140,9 @@ def test_recording_false_stores_no_text(ingest: Any, aws: dict[str, Any]) -> Non
         ({"recording": True, "ai_analysis": True, "ai_disclosure_given": False}, "no_ai_disclosure"),
     ],
 )
-def test_analysis_skipped_without_ai_consent(ingest: Any, aws: dict[str, Any], consent: dict[str, bool], reason: str) -> None:
+def test_analysis_skipped_without_ai_consent(
+    ingest: Any, aws: dict[str, Any], consent: dict[str, bool], reason: str
+) -> None:
     status, body = post(ingest, call_body(consent=consent))
     assert (status, body["analysis"]) == (202, "skipped")
     queue_url = aws["session"].client("sqs").list_queues()["QueueUrls"][0]
@@ -166,19 +172,37 @@ BAD_BODIES = [
     ("naive timestamp", call_body(started_at="2026-11-27T10:00:00"), 422),
     ("garbage timestamp", call_body(started_at="yesterday"), 422),
     ("ended before started", call_body(ended_at="2026-11-27T09:00:00Z"), 422),
-    ("segment ends before it starts", call_body(segments=[{"speaker": "agent", "start_ms": 5, "end_ms": 1, "text": "x"}]), 422),
+    (
+        "segment ends before it starts",
+        call_body(segments=[{"speaker": "agent", "start_ms": 5, "end_ms": 1, "text": "x"}]),
+        422,
+    ),
     ("unknown field", {**call_body(), "is_admin": True}, 422),
-    ("unknown nested field", call_body(consent={"recording": True, "ai_analysis": True, "ai_disclosure_given": True, "x": 1}), 422),
-    ("control characters", call_body(segments=[{"speaker": "agent", "start_ms": 0, "end_ms": 1, "text": "a\x00b"}]), 422),
+    (
+        "unknown nested field",
+        call_body(consent={"recording": True, "ai_analysis": True, "ai_disclosure_given": True, "x": 1}),
+        422,
+    ),
+    (
+        "control characters",
+        call_body(segments=[{"speaker": "agent", "start_ms": 0, "end_ms": 1, "text": "a\x00b"}]),
+        422,
+    ),
     ("control characters in metadata", call_body(metadata={"k": "a\x1bb"}), 422),
     ("too much metadata", call_body(metadata={f"k{i}": "v" for i in range(21)}), 422),
-    ("consent as string", call_body(consent={"recording": "yes", "ai_analysis": True, "ai_disclosure_given": True}), 422),
+    (
+        "consent as string",
+        call_body(consent={"recording": "yes", "ai_analysis": True, "ai_disclosure_given": True}),
+        422,
+    ),
     ("array body", [call_body()], 422),
 ]
 
 
 @pytest.mark.parametrize(("case", "body", "status"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
-def test_bad_input_is_rejected_and_stores_nothing(ingest: Any, aws: dict[str, Any], case: str, body: Any, status: int) -> None:
+def test_bad_input_is_rejected_and_stores_nothing(
+    ingest: Any, aws: dict[str, Any], case: str, body: Any, status: int
+) -> None:
     got, payload = post(ingest, body)
     assert got == status, case
     assert set(payload) == {"error", "request_id"}
@@ -200,7 +224,11 @@ def test_bad_input_is_rejected_and_stores_nothing(ingest: Any, aws: dict[str, An
         ({"raw": "[" * 5000 + "]" * 5000}, 400, "malformed_json"),
         ({"body": call_body(), "content_type": "text/plain"}, 415, "unsupported_media_type"),
         ({"body": call_body(), "content_type": None}, 415, "unsupported_media_type"),
-        ({"body": call_body(segments=[{"speaker": "agent", "start_ms": 0, "end_ms": 1, "text": "x" * 20000}] * 14)}, 413, "payload_too_large"),
+        (
+            {"body": call_body(segments=[{"speaker": "agent", "start_ms": 0, "end_ms": 1, "text": "x" * 20000}] * 14)},
+            413,
+            "payload_too_large",
+        ),
     ],
 )
 def test_transport_errors(ingest: Any, aws: dict[str, Any], kwargs: dict[str, Any], status: int, code: str) -> None:
@@ -226,7 +254,9 @@ def test_charset_parameter_is_accepted(ingest: Any) -> None:
     assert status == 202
 
 
-def test_logs_hold_no_personal_data(ingest: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_hold_no_personal_data(
+    ingest: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     post(ingest, call_body())
     post(ingest, call_body(channel="chat"))

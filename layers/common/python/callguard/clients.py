@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-__all__ = ["AwsClients", "RETRY_CONFIG"]
+__all__ = ["RETRY_CONFIG", "AwsClients"]
 
 #: Standard retry mode: exponential backoff with full jitter, throttling aware.
 RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10)

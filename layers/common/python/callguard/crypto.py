@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SubjectKeyring", "SubjectKeyShreddedError", "SealedDataError"]
+__all__ = ["SealedDataError", "SubjectKeyShreddedError", "SubjectKeyring"]
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -125,7 +125,7 @@ class SubjectKeyring:
         Lets us recognise a repeated request body without storing a guessable hash of
         personal data; it dies with the subject's key.
         """
-        mac_key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"callguard:fingerprint"
-        ).derive(self.data_key(subject_id))
+        mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"callguard:fingerprint").derive(
+            self.data_key(subject_id)
+        )
         return hmac.new(mac_key, data, hashlib.sha256).hexdigest()

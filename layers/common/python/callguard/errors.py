@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "CallguardError",
     "CallConflictError",
+    "CallguardError",
     "InvalidRequestError",
-    "PayloadTooLargeError",
-    "UnsupportedMediaTypeError",
     "MalformedJsonError",
-    "RequestValidationError",
     "NotFoundError",
+    "PayloadTooLargeError",
+    "RequestValidationError",
+    "UnsupportedMediaTypeError",
 ]
 
 

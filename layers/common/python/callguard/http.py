@@ -113,7 +113,8 @@ def parse_body(event: dict[str, Any], model: type[M]) -> M:
         raise MalformedJsonError("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise RequestValidationError(
-            "The request body must be a JSON object.", [{"field": "body", "issue": "type", "message": "Expected an object"}]
+            "The request body must be a JSON object.",
+            [{"field": "body", "issue": "type", "message": "Expected an object"}],
         )
     try:
         return model.model_validate_json(text)

@@ -66,8 +66,7 @@ def normalise_phone(raw: str, default_region: str = DEFAULT_PHONE_REGION) -> str
     # Valid numbers pass; so do numbers of a plausible length that the metadata does not
     # know yet (new ranges, test ranges): a caller must never be lost to a stale table.
     plausible = (
-        phonenumbers.is_possible_number_with_reason(number)
-        == phonenumbers.ValidationResult.IS_POSSIBLE
+        phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE
         and len(phonenumbers.national_significant_number(number)) >= 7
     )
     if not (phonenumbers.is_valid_number(number) or plausible):
@@ -150,9 +149,7 @@ class CallIn(_Model):
     agent_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None = None
     consent: Consent
     segments: Annotated[list[Segment], Field(max_length=5000)] = Field(default_factory=list)
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
-        default_factory=dict
-    )
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _timestamps(self) -> CallIn:

@@ -14,16 +14,16 @@ __all__ = [
     "API_PREFIX",
     "ATTR_IDEMPOTENCY_TTL",
     "ATTR_TTL",
-    "Env",
     "GSI_BY_EXPIRY",
     "GSI_BY_SUBJECT",
     "MAX_BODY_BYTES",
     "METRICS_NAMESPACE",
     "RESOURCE_SERVER_ID",
     "ROUTES",
+    "SERVICE_NAME",
+    "Env",
     "Route",
     "Scope",
-    "SERVICE_NAME",
     "full_scope",
 ]
 
@@ -94,7 +94,7 @@ class Route:
     ``None`` means API Gateway answers by itself (a mock integration).
     """
 
-    __slots__ = ("method", "path", "scope", "function")
+    __slots__ = ("function", "method", "path", "scope")
 
     def __init__(self, method: str, path: str, scope: Scope | None, function: str | None) -> None:
         self.method = method

@@ -104,7 +104,12 @@ class SubjectsRepository:
             for a, b in ((subject_id, other), (other, subject_id)):
                 self._ddb.put_item(
                     TableName=self._table,
-                    Item={"pk": {"S": f"SUBJECT#{a}"}, "sk": {"S": f"LINKED#{b}"}, "linked_at": {"S": now.isoformat()}, **expiry},
+                    Item={
+                        "pk": {"S": f"SUBJECT#{a}"},
+                        "sk": {"S": f"LINKED#{b}"},
+                        "linked_at": {"S": now.isoformat()},
+                        **expiry,
+                    },
                 )
 
         profile = self._ddb.update_item(
@@ -208,9 +213,12 @@ class CallsRepository:
         except ClientError as exc:
             if not _is_condition_failure(exc):
                 raise
-            old = exc.response.get("Item") or self._ddb.get_item(
-                TableName=self._table, Key=self._key(attributes["call_id"]["S"]), ConsistentRead=True
-            )["Item"]
+            old = (
+                exc.response.get("Item")
+                or self._ddb.get_item(
+                    TableName=self._table, Key=self._key(attributes["call_id"]["S"]), ConsistentRead=True
+                )["Item"]
+            )
             return self._record(old)
         return None
 

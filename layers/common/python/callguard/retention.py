@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["DataCategory", "RetentionPolicy", "RetentionRule", "RetentionPolicyError"]
+__all__ = ["DataCategory", "RetentionPolicy", "RetentionPolicyError", "RetentionRule"]
 
 
 class RetentionPolicyError(ValueError):
@@ -101,9 +101,7 @@ class RetentionPolicy(BaseModel):
         missing = sorted(set(DataCategory) - set(self.rules))
         if missing:
             raise RetentionPolicyError(
-                "Retention periods are missing for the data categories: "
-                + ", ".join(str(c) for c in missing)
-                + "."
+                "Retention periods are missing for the data categories: " + ", ".join(str(c) for c in missing) + "."
             )
         return self
 

@@ -1,0 +1,55 @@
+# callguard — the one entry point. Every target installs what it needs itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODE_BIN := $(CURDIR)/node_modules/.bin
+# jsii (the CDK's bridge to Node.js) runs on the pinned Node.js from package.json,
+# not on whatever node is on PATH (Node 20 is end-of-life for jsii).
+export JSII_NODE := $(NODE_BIN)/node
+export PATH := $(NODE_BIN):$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+CDK := $(NODE_BIN)/cdk
+CDK_FLAGS := --no-notices
+
+.PHONY: help setup test lint typecheck synth deploy diff clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt layers/deps/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@$(NODE_BIN)/node --version >/dev/null
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## virtualenv, pinned packages, pinned Node.js + CDK CLI
+
+lint: setup ## ruff (with mccabe) and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: setup ## the whole test suite (what .ci/run calls)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced
+	$(CDK) synth $(CDK_FLAGS) --quiet -o cdk.out
+
+deploy: setup ## cdk deploy (needs AWS credentials)
+	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening
+
+diff: setup ## cdk diff (needs AWS credentials)
+	$(CDK) diff $(CDK_FLAGS)
+
+clean: ## remove build output (keeps the virtualenv and node_modules)
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,202 @@
+"""Typed, validated deployment settings.
+
+Read from CDK context (``cdk.json`` or ``-c key=value``) and the environment. Synth
+stops with one clear sentence on any setting that would break the product's
+promises (a region outside the EU, or one without Amazon Comprehend).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from callguard.names import Scope
+from callguard.retention import RetentionPolicy
+
+__all__ = [
+    "COMPREHEND_REGIONS",
+    "EU_REGIONS",
+    "ConfigError",
+    "QueueSettings",
+    "Settings",
+    "load_settings",
+]
+
+#: AWS regions located in EU member states.
+EU_REGIONS = frozenset({"eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2"})
+#: EU regions in which Amazon Comprehend (real-time analysis APIs) is offered.
+COMPREHEND_REGIONS = frozenset({"eu-central-1", "eu-west-1"})
+DEFAULT_REGION = "eu-central-1"
+
+
+class ConfigError(ValueError):
+    """A deployment setting is invalid; the message is one sentence for the operator."""
+
+
+class QueueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_receive_count: Annotated[int, Field(ge=1, le=20)] = 5
+    batch_size: Annotated[int, Field(ge=1, le=10)] = 5
+    visibility_timeout_seconds: Annotated[int, Field(ge=30, le=43200)] = 180
+    dlq_retention_days: Annotated[int, Field(ge=1, le=14)] = 14
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    throttle_rate_limit: Annotated[float, Field(gt=0, le=10000)] = 100.0
+    throttle_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 200
+    stage_name: str = "v1"
+
+
+_DEFAULT_GROUP_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "agent": (Scope.CALLS_READ,),
+    "compliance": (Scope.PRIVACY_MANAGE,),
+}
+
+
+class IdentitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Cognito hosted-domain prefix; ``None`` derives ``callguard-<account>``.
+    domain_prefix: str | None = None
+    #: Redirect URLs for people signing in (the compliance CLI listens on localhost).
+    callback_urls: tuple[str, ...] = ("http://localhost:8765/callback",)
+    access_token_minutes: Annotated[int, Field(ge=5, le=60)] = 15
+    #: Cognito group → scopes that members' access tokens may carry.
+    group_scopes: dict[str, tuple[Scope, ...]] = Field(default_factory=lambda: dict(_DEFAULT_GROUP_SCOPES))
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: str | None = None
+    region: str = DEFAULT_REGION
+    stack_name: str = "Callguard"
+    #: ``retain`` keeps stores on stack deletion (production); ``destroy`` for test accounts.
+    removal: str = "retain"
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy.defaults)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    default_phone_region: str = "DE"
+    log_retention_days: int = 365
+    idempotency_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+    #: Point-in-time recovery window of the subject-keys table: a shredded key must age
+    #: out of every backup well inside the one-month deadline of Art. 12(3).
+    keys_pitr_days: Annotated[int, Field(ge=1, le=14)] = 7
+    trail_object_lock_days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+    @field_validator("region")
+    @classmethod
+    def _eu_with_comprehend(cls, region: str) -> str:
+        if region not in EU_REGIONS:
+            raise ConfigError(
+                f"Region {region!r} is not in the EU; callguard deploys only to "
+                f"{', '.join(sorted(COMPREHEND_REGIONS))}."
+            )
+        if region not in COMPREHEND_REGIONS:
+            raise ConfigError(
+                f"Region {region!r} is in the EU but has no Amazon Comprehend; choose "
+                f"{' or '.join(sorted(COMPREHEND_REGIONS))}."
+            )
+        return region
+
+    @field_validator("removal")
+    @classmethod
+    def _removal(cls, value: str) -> str:
+        if value not in {"retain", "destroy"}:
+            raise ConfigError("Setting 'removal' must be 'retain' or 'destroy'.")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _log_retention(cls, value: int) -> int:
+        allowed = {
+            1,
+            3,
+            5,
+            7,
+            14,
+            30,
+            60,
+            90,
+            120,
+            150,
+            180,
+            365,
+            400,
+            545,
+            731,
+            1096,
+            1827,
+            2192,
+            2557,
+            2922,
+            3288,
+            3653,
+        }
+        if value not in allowed:
+            raise ConfigError(f"Setting 'log_retention_days' must be one of CloudWatch's periods: {sorted(allowed)}.")
+        return value
+
+
+def _first_message(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, Exception):
+        return str(ctx_error)
+    where = ".".join(str(p) for p in error["loc"]) or "settings"
+    return f"Setting {where!r} is invalid: {error['msg']}."
+
+
+def _context_getter(context: Callable[[str], Any] | Mapping[str, Any] | None) -> Callable[[str], Any]:
+    if context is None:
+        return lambda _key: None
+    if callable(context):
+        return context
+    return context.get
+
+
+def load_settings(
+    context: Callable[[str], Any] | Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from CDK context (``callguard`` object or single keys) and the environment.
+
+    Region precedence: context ``region`` > ``CALLGUARD_REGION`` > ``eu-central-1``.
+    The AWS profile's default region (``AWS_REGION``, ``CDK_DEFAULT_REGION``) is
+    deliberately ignored, so a developer's shell default cannot move personal data
+    out of the EU by accident; the account comes from context, ``CALLGUARD_ACCOUNT``
+    or the CLI's ``CDK_DEFAULT_ACCOUNT``.
+    """
+    env = environ if environ is not None else os.environ
+    get = _context_getter(context)
+    raw: dict[str, Any] = {}
+    block = get("callguard")
+    if isinstance(block, str):
+        block = json.loads(block)
+    if isinstance(block, dict):
+        raw.update(block)
+    for key in ("region", "account", "removal", "stack_name"):
+        value = get(key)
+        if value is not None:
+            raw[key] = value
+    raw.setdefault("region", env.get("CALLGUARD_REGION") or DEFAULT_REGION)
+    account = raw.get("account") or env.get("CALLGUARD_ACCOUNT") or env.get("CDK_DEFAULT_ACCOUNT")
+    if account:
+        raw["account"] = str(account)
+    retention = raw.pop("retention", None)
+    try:
+        if retention is not None:
+            raw["retention"] = RetentionPolicy.defaults(retention)
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_first_message(exc)) from None
+    except ValueError as exc:  # RetentionPolicyError and friends carry one sentence
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,1 @@
+"""One construct per capability, each secure by default."""

@@ -1,0 +1,100 @@
+"""The data plane: tables, the sealed-transcript bucket and the analysis queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from callguard.names import ATTR_IDEMPOTENCY_TTL, GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from infra.config import Settings
+from infra.constructs.keys import ProjectKeys
+from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket, SecureTable
+
+__all__ = ["DataPlane"]
+
+_EXPIRY_INDEX = Index(GSI_BY_EXPIRY, ("expiry_key", S), ("expires_at", N))
+
+
+class DataPlane(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, keys: ProjectKeys, settings: Settings, removal: RemovalPolicy
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = LogBucket(self, "AccessLogs", expire_days=365, removal=removal)
+
+        #: ``CALL#<id>``/``CALL`` and (later) the call's analysis items.
+        self.calls = SecureTable(
+            self,
+            "Calls",
+            key=keys.data,
+            partition=("pk", S),
+            sort=("sk", S),
+            indexes=[Index(GSI_BY_SUBJECT, ("subject_id", S), ("created_at", S)), _EXPIRY_INDEX],
+            removal=removal,
+        )
+        #: Identifier links, subject profiles (objection/restriction) and consent history.
+        self.subjects = SecureTable(
+            self,
+            "Subjects",
+            key=keys.data,
+            partition=("pk", S),
+            sort=("sk", S),
+            indexes=[_EXPIRY_INDEX],
+            removal=removal,
+        )
+        #: Wrapped per-subject data keys. A short PITR window bounds how long a shredded key
+        #: survives in backups (see docs/runbooks and README: crypto-shredding).
+        self.subject_keys = SecureTable(
+            self,
+            "SubjectKeys",
+            key=keys.data,
+            partition=("subject_id", S),
+            pitr_days=settings.keys_pitr_days,
+            removal=removal,
+        )
+        #: Powertools Idempotency records (response holds ids only).
+        self.idempotency = SecureTable(
+            self,
+            "Idempotency",
+            key=keys.data,
+            partition=("id", S),
+            ttl_attribute=ATTR_IDEMPOTENCY_TTL,
+            removal=removal,
+        )
+        self.transcripts = SecureBucket(
+            self,
+            "Transcripts",
+            key=keys.data,
+            access_logs=self.access_logs,
+            noncurrent_days=7,
+            removal=removal,
+        )
+
+        queue = settings.queue
+        self.analysis_dlq = sqs.Queue(
+            self,
+            "AnalysisDlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=keys.data,
+            data_key_reuse=Duration.minutes(5),
+            enforce_ssl=True,
+            retention_period=Duration.days(queue.dlq_retention_days),
+            removal_policy=removal,
+        )
+        self.analysis_queue = sqs.Queue(
+            self,
+            "AnalysisQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=keys.data,
+            data_key_reuse=Duration.minutes(5),
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(queue.visibility_timeout_seconds),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=queue.max_receive_count, queue=self.analysis_dlq),
+            removal_policy=removal,
+        )
+
+    @property
+    def tables(self) -> list[SecureTable]:
+        return [self.calls, self.subjects, self.subject_keys, self.idempotency]

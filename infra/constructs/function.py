@@ -1,0 +1,170 @@
+"""``CallguardFunction``: a Lambda function with the project's secure defaults.
+
+arm64, Python 3.12, active tracing, an explicit memory size and timeout, its own
+KMS-encrypted log group with retention, a role with no managed policies (only the
+grants each capability adds), Powertools settings, and the two shared layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from callguard.names import METRICS_NAMESPACE, SERVICE_NAME
+from infra.constructs.lambda_packaging import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    common_layer_code,
+    deps_layer_code,
+    function_code,
+)
+from infra.nag import acknowledge
+
+__all__ = ["CallguardFunction", "SharedLayers"]
+
+
+class SharedLayers(Construct):
+    """The third-party ``deps`` layer and the ``common`` domain layer."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.deps = lambda_.LayerVersion(
+            self,
+            "Deps",
+            code=deps_layer_code(),
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            description="callguard third-party packages (pip --platform manylinux aarch64, cp312)",
+        )
+        self.common = lambda_.LayerVersion(
+            self,
+            "Common",
+            code=common_layer_code(),
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            description="callguard domain layer",
+        )
+
+    @property
+    def all(self) -> list[lambda_.ILayerVersion]:
+        return [self.deps, self.common]
+
+
+class CallguardFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        layers: SharedLayers,
+        log_key: kms.IKey,
+        log_retention_days: int,
+        environment: Mapping[str, str] | None = None,
+        memory_mb: int = 512,
+        timeout_seconds: int = 10,
+        synchronous: bool = True,
+        removal: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=log_key,
+            retention=_retention(log_retention_days),
+            removal_policy=removal,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"callguard {name} function (least privilege, no AWS managed policies)",
+        )
+        #: Every permission of the function lives in this one customer-managed policy; the
+        #: role is handed to Lambda as immutable so nothing lands in an inline policy.
+        self.policy = iam.ManagedPolicy(
+            self, "Policy", roles=[self.role], description=f"callguard {name}: exactly what the function calls"
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            code=function_code(name),
+            handler="handler.lambda_handler",
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            role=self.role.without_policy_updates(),
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            layers=layers.all,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+                "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+                **(environment or {}),
+            },
+            description=f"callguard {name}",
+        )
+        self.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
+        self.allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+        acknowledge(
+            self,
+            "The functions reach only regional AWS endpoints over TLS with IAM authentication and hold no "
+            "network-reachable resources; a VPC would add NAT/endpoint cost and cold-start latency without "
+            "narrowing the data path.",
+            "NIST.800.53.R5-LambdaInsideVPC",
+            "HIPAA.Security-LambdaInsideVPC",
+        )
+        acknowledge(
+            self,
+            "Concurrency is bounded upstream by API Gateway stage throttling and the SQS event source's "
+            "maximum concurrency; reserved concurrency would fail deployment in accounts with default quotas.",
+            "NIST.800.53.R5-LambdaConcurrency",
+            "HIPAA.Security-LambdaConcurrency",
+        )
+        if synchronous:
+            acknowledge(
+                self,
+                "Invoked synchronously (API Gateway or Cognito): the caller receives the error, so an "
+                "asynchronous-invocation DLQ would never receive anything.",
+                "NIST.800.53.R5-LambdaDLQ",
+                "HIPAA.Security-LambdaDLQ",
+            )
+        acknowledge(
+            self.policy,
+            "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+
+    def allow(self, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None) -> None:
+        """Add one statement (exact actions, exact resources) to the function's policy."""
+        self.policy.add_statements(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
+}  # fmt: skip
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    """CloudWatch's retention enum for ``days`` (config validates the allowed values)."""
+    return _RETENTION[days]

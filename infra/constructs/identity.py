@@ -1,0 +1,139 @@
+"""Cognito: who may call the API, with which scopes.
+
+* Machine clients (contact-center platforms) use the client-credentials grant and get
+  ``calls:write`` and ``routing:decide``.
+* People (agents, compliance officers) sign in with MFA required (TOTP) through the
+  authorization-code grant with PKCE; a pre-token-generation trigger keeps only the
+  scopes their Cognito group allows, so an agent's token never carries
+  ``privacy:manage``.
+* Threat protection (formerly "advanced security") in full-function mode.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cognito as cognito
+from constructs import Construct
+
+from callguard.names import RESOURCE_SERVER_ID, Env, Scope
+from infra.config import Settings
+from infra.constructs.function import CallguardFunction, SharedLayers
+from infra.constructs.keys import ProjectKeys
+from infra.nag import acknowledge
+
+__all__ = ["PLATFORM_SCOPES", "Identity"]
+
+PLATFORM_SCOPES = (Scope.CALLS_WRITE, Scope.ROUTING_DECIDE)
+
+
+class Identity(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        layers: SharedLayers,
+        keys: ProjectKeys,
+        removal: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        ident = settings.identity
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True, username=False),
+            mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=14,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            deletion_protection=True,
+            removal_policy=removal,
+        )
+        self.resource_server = self.user_pool.add_resource_server(
+            "Api",
+            identifier=RESOURCE_SERVER_ID,
+            scopes=[cognito.ResourceServerScope(scope_name=s.value, scope_description=s.description) for s in Scope],
+        )
+        self.oauth_scopes = {
+            s: cognito.OAuthScope.resource_server(
+                self.resource_server, cognito.ResourceServerScope(scope_name=s.value, scope_description=s.description)
+            )
+            for s in Scope
+        }
+        self.domain = self.user_pool.add_domain(
+            "Domain",
+            cognito_domain=cognito.CognitoDomainOptions(
+                domain_prefix=ident.domain_prefix or f"callguard-{Aws.ACCOUNT_ID}"
+            ),
+        )
+        token_validity = Duration.minutes(ident.access_token_minutes)
+        self.platform_client = self.user_pool.add_client(
+            "PlatformClient",
+            generate_secret=True,
+            auth_flows=cognito.AuthFlow(),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True),
+                scopes=[self.oauth_scopes[s] for s in PLATFORM_SCOPES],
+            ),
+            access_token_validity=token_validity,
+            prevent_user_existence_errors=True,
+        )
+        self.people_client = self.user_pool.add_client(
+            "PeopleClient",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL]
+                + [self.oauth_scopes[s] for s in (Scope.CALLS_READ, Scope.PRIVACY_MANAGE)],
+                callback_urls=list(ident.callback_urls),
+            ),
+            access_token_validity=token_validity,
+            id_token_validity=token_validity,
+            refresh_token_validity=Duration.hours(8),
+            prevent_user_existence_errors=True,
+        )
+        for group in ident.group_scopes:
+            cognito.CfnUserPoolGroup(
+                self, f"Group{group.title()}", user_pool_id=self.user_pool.user_pool_id, group_name=group
+            )
+        self.pre_token = CallguardFunction(
+            self,
+            "PreToken",
+            name="pre_token",
+            layers=layers,
+            log_key=keys.audit,
+            log_retention_days=settings.log_retention_days,
+            environment={
+                Env.GROUP_SCOPES.value: json.dumps(
+                    {g: [f"{RESOURCE_SERVER_ID}/{s.value}" for s in scopes] for g, scopes in ident.group_scopes.items()}
+                )
+            },
+            memory_mb=256,
+            timeout_seconds=5,
+            removal=removal,
+        )
+        self.user_pool.add_trigger(
+            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+            self.pre_token.function,
+            cognito.LambdaVersion.V2_0,
+        )
+        acknowledge(
+            self.user_pool,
+            "Threat protection runs in full-function (enforced) mode through the PLUS feature plan, which "
+            "replaces the legacy AdvancedSecurityMode property the rule inspects.",
+            "AwsSolutions-COG3",
+        )

@@ -1,0 +1,67 @@
+"""The callguard stack: one EU region, every capability as one construct."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from constructs import Construct
+
+from infra.config import Settings
+from infra.constructs.api import PublicApi
+from infra.constructs.audit_trail import AuditTrail
+from infra.constructs.data_plane import DataPlane
+from infra.constructs.function import SharedLayers
+from infra.constructs.identity import Identity
+from infra.constructs.ingest_api import IngestApi
+from infra.constructs.keys import ProjectKeys
+
+__all__ = ["CallguardStack"]
+
+
+class CallguardStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=settings.account, region=settings.region),
+            description="callguard: GDPR-first backend for AI-assisted call centers",
+            **kwargs,
+        )
+        removal = RemovalPolicy.RETAIN if settings.removal == "retain" else RemovalPolicy.DESTROY
+        Tags.of(self).add("project", "callguard")
+        Tags.of(self).add("data-classification", "personal")
+
+        self.keys = ProjectKeys(self, "Keys", removal=removal)
+        self.data = DataPlane(self, "Data", keys=self.keys, settings=settings, removal=removal)
+        self.layers = SharedLayers(self, "Layers")
+        self.identity = Identity(
+            self, "Identity", settings=settings, layers=self.layers, keys=self.keys, removal=removal
+        )
+        self.api = PublicApi(self, "Api", settings=settings, identity=self.identity, keys=self.keys, removal=removal)
+        self.ingest = IngestApi(
+            self,
+            "IngestApi",
+            settings=settings,
+            keys=self.keys,
+            data=self.data,
+            layers=self.layers,
+            api=self.api,
+            removal=removal,
+        )
+        self.audit = AuditTrail(
+            self,
+            "Audit",
+            keys=self.keys,
+            settings=settings,
+            access_logs=self.data.access_logs,
+            buckets=[self.data.transcripts],
+            tables=self.data.tables,
+            removal=removal,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
+        CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
+        CfnOutput(self, "PlatformClientId", value=self.identity.platform_client.user_pool_client_id)
+        CfnOutput(self, "PeopleClientId", value=self.identity.people_client.user_pool_client_id)
+        CfnOutput(self, "TokenEndpoint", value=f"{self.identity.domain.base_url()}/oauth2/token")

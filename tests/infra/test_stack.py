@@ -1,0 +1,354 @@
+"""Infra tier: assertions on the template `cdk synth` wrote (synthesized once per session)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from callguard.names import ROUTES, Scope, full_scope
+from tests.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def template(synth: Synth) -> Template:
+    return Template.from_json(synth.template)
+
+
+def _ref_id(value: Any) -> str:
+    """Logical id behind ``{"Fn::GetAtt": [id, ...]}`` or ``{"Ref": id}``."""
+    if "Fn::GetAtt" in value:
+        return str(value["Fn::GetAtt"][0])
+    return str(value["Ref"])
+
+
+def _key_ids(synth: Synth) -> dict[str, str]:
+    keys = synth.resources("AWS::KMS::Key")
+    by_alias = {}
+    for alias in synth.resources("AWS::KMS::Alias").values():
+        by_alias[alias["Properties"]["AliasName"]] = _ref_id(alias["Properties"]["TargetKeyId"])
+    assert set(by_alias.values()) <= set(keys)
+    return by_alias
+
+
+def test_stack_is_pinned_to_an_eu_region(synth: Synth) -> None:
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    environment = manifest["artifacts"]["Callguard"]["environment"]
+    assert environment.endswith("/eu-central-1")
+
+
+def test_keys_rotate_and_the_hmac_key_exists(synth: Synth) -> None:
+    aliases = _key_ids(synth)
+    keys = synth.resources("AWS::KMS::Key")
+    data = keys[aliases["alias/callguard/data"]]["Properties"]
+    audit = keys[aliases["alias/callguard/audit"]]["Properties"]
+    hmac = keys[aliases["alias/callguard/subject-ids"]]["Properties"]
+    assert data["EnableKeyRotation"] is True
+    assert audit["EnableKeyRotation"] is True
+    assert hmac["KeySpec"] == "HMAC_256"
+    assert hmac["KeyUsage"] == "GENERATE_VERIFY_MAC"
+    for key in (data, audit, hmac):
+        principals = json.dumps(key["KeyPolicy"])
+        assert '"AWS": "*"' not in principals
+        assert '"*"' not in json.dumps([s.get("Principal") for s in key["KeyPolicy"]["Statement"]])
+
+
+def test_every_table_uses_the_cmk_with_pitr_deletion_protection_and_ttl(synth: Synth) -> None:
+    data_key = _key_ids(synth)["alias/callguard/data"]
+    tables = synth.resources("AWS::DynamoDB::GlobalTable")
+    assert len(tables) >= 4
+    for name, table in tables.items():
+        props = table["Properties"]
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        assert props["SSESpecification"]["SSEType"] == "KMS", name
+        replica = props["Replicas"][0]
+        assert _ref_id(replica["SSESpecification"]["KMSMasterKeyId"]) == data_key, name
+        assert replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+        assert replica["DeletionProtectionEnabled"] is True, name
+        assert props["TimeToLiveSpecification"]["Enabled"] is True, name
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+
+
+def test_subject_keys_pitr_window_is_short_enough_for_crypto_shredding(synth: Synth) -> None:
+    tables = synth.resources("AWS::DynamoDB::GlobalTable")
+    keys_table = next(t for k, t in tables.items() if "SubjectKeys" in k)
+    pitr = keys_table["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"]
+    assert pitr["RecoveryPeriodInDays"] == 7  # well inside the one-month erasure deadline
+
+
+def test_calls_table_has_subject_and_expiry_indexes(synth: Synth) -> None:
+    tables = synth.resources("AWS::DynamoDB::GlobalTable")
+    calls = next(t for k, t in tables.items() if k.startswith("DataCalls"))
+    names = {g["IndexName"] for g in calls["Properties"]["GlobalSecondaryIndexes"]}
+    assert names == {"by_subject", "by_expiry"}
+
+
+def test_transcripts_bucket_is_kms_encrypted_versioned_private_and_logged(synth: Synth) -> None:
+    data_key = _key_ids(synth)["alias/callguard/data"]
+    buckets = synth.resources("AWS::S3::Bucket")
+    transcripts = next(b for k, b in buckets.items() if k.startswith("DataTranscripts"))["Properties"]
+    rule = transcripts["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert _ref_id(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == data_key
+    assert rule["BucketKeyEnabled"] is True
+    assert transcripts["VersioningConfiguration"]["Status"] == "Enabled"
+    assert transcripts["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "DestinationBucketName" in transcripts["LoggingConfiguration"]
+
+
+def test_every_bucket_is_private_and_tls_only(synth: Synth) -> None:
+    buckets = synth.resources("AWS::S3::Bucket")
+    policies = synth.resources("AWS::S3::BucketPolicy")
+    covered = {_ref_id(p["Properties"]["Bucket"]) for p in policies.values()}
+    assert covered == set(buckets)
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        deny_plain = [
+            s
+            for s in statements
+            if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        ]
+        assert deny_plain, policy
+    for bucket in buckets.values():
+        assert bucket["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+
+
+def test_trail_validates_log_files_encrypts_and_logs_data_events(synth: Synth) -> None:
+    audit_key = _key_ids(synth)["alias/callguard/audit"]
+    (trail,) = synth.resources("AWS::CloudTrail::Trail").values()
+    props = trail["Properties"]
+    assert props["EnableLogFileValidation"] is True
+    assert _ref_id(props["KMSKeyId"]) == audit_key
+    assert "CloudWatchLogsLogGroupArn" in props
+    assert "EventSelectors" not in props
+    selectors = {s["Name"]: s["FieldSelectors"] for s in props["AdvancedEventSelectors"]}
+    s3_selector = next(v for k, v in selectors.items() if k.startswith("S3"))
+    ddb_selector = next(v for k, v in selectors.items() if k.startswith("DynamoDB"))
+    s3_arns = json.dumps(next(f for f in s3_selector if f["Field"] == "resources.ARN"))
+    assert "DataTranscripts" in s3_arns
+    ddb_arns = next(f for f in ddb_selector if f["Field"] == "resources.ARN")["Equals"]
+    table_ids = {_ref_id(a) for a in ddb_arns}
+    assert table_ids == set(synth.resources("AWS::DynamoDB::GlobalTable"))
+
+
+def test_trail_bucket_is_object_locked_with_lifecycle(synth: Synth) -> None:
+    buckets = synth.resources("AWS::S3::Bucket")
+    trail_bucket = next(b for k, b in buckets.items() if "TrailBucket" in k)["Properties"]
+    assert trail_bucket["ObjectLockEnabled"] is True
+    assert trail_bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "GOVERNANCE"
+    assert trail_bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 6 * 365
+
+
+def test_log_groups_are_encrypted_with_retention(synth: Synth) -> None:
+    audit_key = _key_ids(synth)["alias/callguard/audit"]
+    groups = synth.resources("AWS::Logs::LogGroup")
+    assert groups
+    for name, group in groups.items():
+        assert _ref_id(group["Properties"]["KmsKeyId"]) == audit_key, name
+        assert group["Properties"]["RetentionInDays"] >= 365, name
+
+
+def test_every_api_method_is_behind_the_authorizer_with_the_route_scope(synth: Synth) -> None:
+    resources = synth.resources("AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path_of(resource_id: str) -> str:
+        if resource_id not in paths:
+            props = resources[resource_id]["Properties"]
+            parent = props["ParentId"]
+            prefix = path_of(_ref_id(parent)) if "Ref" in parent else ""
+            paths[resource_id] = f"{prefix}/{props['PathPart']}"
+        return paths[resource_id]
+
+    seen = {}
+    for method in synth.resources("AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        path = path_of(_ref_id(props["ResourceId"]))
+        seen[(props["HttpMethod"], path)] = props
+    expected = {(r.method, r.path): r for r in ROUTES}
+    assert set(seen) == set(expected)
+    for key, props in seen.items():
+        route = expected[key]
+        if route.scope is None:
+            assert props["AuthorizationType"] == "NONE"
+            assert props["Integration"]["Type"] == "MOCK"
+            continue
+        assert props["AuthorizationType"] == "COGNITO_USER_POOLS", key
+        assert props["AuthorizationScopes"] == [full_scope(route.scope)], key
+        assert "AuthorizerId" in props
+
+
+def test_ingest_route_validates_its_body(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "AuthorizationScopes": ["callguard/calls:write"],
+            "RequestValidatorId": Match.any_value(),
+            "RequestModels": {"application/json": Match.any_value()},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Model",
+        {
+            "Name": "CallIn",
+            "Schema": Match.object_like(
+                {"$schema": "http://json-schema.org/draft-04/schema#", "additionalProperties": False}
+            ),
+        },
+    )
+
+
+def test_stage_throttles_logs_access_and_never_logs_bodies(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+            "TracingEnabled": True,
+            "MethodSettings": [
+                Match.object_like(
+                    {
+                        "DataTraceEnabled": False,
+                        "LoggingLevel": "ERROR",
+                        "ThrottlingRateLimit": Match.any_value(),
+                        "ThrottlingBurstLimit": Match.any_value(),
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_gateway_errors_have_the_contract_shape(synth: Synth) -> None:
+    responses = synth.resources("AWS::ApiGateway::GatewayResponse")
+    by_type = {r["Properties"]["ResponseType"]: r["Properties"] for r in responses.values()}
+    assert by_type["UNAUTHORIZED"]["StatusCode"] == "401"
+    assert by_type["ACCESS_DENIED"]["StatusCode"] == "403"
+    assert by_type["BAD_REQUEST_BODY"]["StatusCode"] == "422"
+    for props in by_type.values():
+        body = json.loads(props["ResponseTemplates"]["application/json"])
+        assert set(body) == {"error", "request_id"}
+        assert set(body["error"]) == {"code", "message", "details"}
+
+
+def test_waf_uses_managed_rules_and_lets_long_transcripts_pass(synth: Synth) -> None:
+    (acl,) = synth.resources("AWS::WAFv2::WebACL").values()
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    assert "AWSManagedRulesKnownBadInputsRuleSet" in rules
+    assert len(synth.resources("AWS::WAFv2::WebACLAssociation")) == 1
+    (logging,) = synth.resources("AWS::WAFv2::LoggingConfiguration").values()
+    assert logging["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
+
+
+def test_user_pool_requires_mfa_with_threat_protection_and_contract_scopes(template: Template, synth: Synth) -> None:
+    template.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "MfaConfiguration": "ON",
+            "UserPoolTier": "PLUS",
+            "UserPoolAddOns": {"AdvancedSecurityMode": "ENFORCED"},
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+        },
+    )
+    (server,) = synth.resources("AWS::Cognito::UserPoolResourceServer").values()
+    assert server["Properties"]["Identifier"] == "callguard"
+    assert {s["ScopeName"] for s in server["Properties"]["Scopes"]} == {s.value for s in Scope}
+    clients = [c["Properties"] for c in synth.resources("AWS::Cognito::UserPoolClient").values()]
+    platform = next(c for c in clients if c.get("AllowedOAuthFlows") == ["client_credentials"])
+    assert platform["GenerateSecret"] is True
+    scopes = json.dumps(platform["AllowedOAuthScopes"])
+    assert "calls:write" in scopes
+    assert "routing:decide" in scopes
+    assert "privacy:manage" not in scopes
+    people = next(c for c in clients if c.get("AllowedOAuthFlows") == ["code"])
+    assert "GenerateSecret" not in people or people["GenerateSecret"] is False
+
+
+def test_functions_are_arm64_traced_with_explicit_limits(synth: Synth) -> None:
+    functions = synth.resources("AWS::Lambda::Function")
+    assert len(functions) >= 2
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        assert props["Architectures"] == ["arm64"], name
+        runtime = props["Runtime"]
+        assert runtime.startswith("python3."), name
+        assert int(runtime.split(".")[1]) >= 12, name
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert props["MemorySize"] >= 128, name
+        assert props["Timeout"] <= 60, name
+        assert len(props["Layers"]) == 2, name
+
+
+def test_queue_is_cmk_encrypted_with_dlq(synth: Synth) -> None:
+    data_key = _key_ids(synth)["alias/callguard/data"]
+    queues = synth.resources("AWS::SQS::Queue")
+    main = next(q for k, q in queues.items() if k.startswith("DataAnalysisQueue"))["Properties"]
+    dlq_id = next(k for k in queues if k.startswith("DataAnalysisDlq"))
+    assert _ref_id(main["KmsMasterKeyId"]) == data_key
+    assert _ref_id(main["RedrivePolicy"]["deadLetterTargetArn"]) == dlq_id
+    assert main["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert _ref_id(queues[dlq_id]["Properties"]["KmsMasterKeyId"]) == data_key
+
+
+def test_iam_has_no_wildcard_actions_and_no_aws_managed_policies_on_functions(synth: Synth) -> None:
+    for kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+        for name, policy in synth.resources(kind).items():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), (name, actions)
+    for name, role in synth.resources("AWS::IAM::Role").items():
+        if "Function" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]) or "lambda" in json.dumps(
+            role["Properties"]["AssumeRolePolicyDocument"]
+        ):
+            assert "ManagedPolicyArns" not in role["Properties"] or all(
+                "aws:policy" not in json.dumps(arn) for arn in role["Properties"]["ManagedPolicyArns"]
+            ), name
+
+
+def test_ingest_policy_grants_exactly_what_ingestion_calls(synth: Synth) -> None:
+    policies = synth.resources("AWS::IAM::ManagedPolicy")
+    ingest = next(p for k, p in policies.items() if k.startswith("IngestApiIngest"))
+    actions = set()
+    for statement in ingest["Properties"]["PolicyDocument"]["Statement"]:
+        actions |= set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    assert "dynamodb:Scan" not in actions
+    assert "kms:GenerateMac" in actions
+    assert "s3:GetObject" not in actions  # ingestion writes sealed transcripts, never reads them
+    assert {"sqs:SendMessage", "kms:GenerateDataKey", "dynamodb:PutItem"} <= actions
+
+
+def test_layer_is_built_for_lambda_arm64_without_docker(synth: Synth) -> None:
+    assets = json.loads((synth.outdir / "Callguard.assets.json").read_text())["files"]
+    layer_dirs = [
+        synth.outdir / a["source"]["path"]
+        for a in assets.values()
+        if (synth.outdir / a["source"]["path"] / "python" / "pydantic_core").is_dir()
+    ]
+    assert len(layer_dirs) == 1
+    binaries = list((layer_dirs[0] / "python" / "pydantic_core").glob("*.so"))
+    assert binaries
+    assert all("aarch64-linux-gnu" in b.name for b in binaries)
+    assert not (layer_dirs[0] / "python" / "botocore").exists()  # provided by the runtime
+
+
+def test_rule_packs_ran_and_every_finding_is_acknowledged_with_a_reason(synth: Synth) -> None:
+    reports = {r["pluginName"]: r for r in synth.report["pluginReports"]}
+    assert {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5"} <= set(reports)
+    for name, report in reports.items():
+        assert report["conclusion"] == "success", name
+        assert report["violations"] == [], name
+        for suppressed in report.get("suppressedViolations", []):
+            assert len(suppressed["reason"]) >= 40, suppressed["ruleName"]
+            # acknowledged on a construct inside the stack, never on the app or the whole stack
+            assert suppressed["acknowledgedAt"].count("/") >= 1, suppressed
