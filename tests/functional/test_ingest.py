@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from callguard.names import Env
 from tests.functional.conftest import scan_all
 from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
 
@@ -28,7 +29,25 @@ def post(ingest: Any, body: Any = None, **kwargs: Any) -> tuple[int, dict[str, A
 
 def count_calls(aws: dict[str, Any]) -> int:
     ddb = aws["session"].client("dynamodb")
-    return int(ddb.scan(TableName="calls", Select="COUNT")["Count"])
+    return int(ddb.scan(TableName=aws["env"][Env.CALLS_TABLE], Select="COUNT")["Count"])
+
+
+def transcript_versions(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    s3 = aws["session"].client("s3")
+    return list(s3.list_object_versions(Bucket=aws["env"][Env.TRANSCRIPTS_BUCKET]).get("Versions", []))
+
+
+def forget_idempotency_records(aws: dict[str, Any]) -> None:
+    ddb = aws["session"].client("dynamodb")
+    table = aws["env"][Env.IDEMPOTENCY_TABLE]
+    for item in ddb.scan(TableName=table)["Items"]:
+        ddb.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def queued_messages(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    sqs = aws["session"].client("sqs")
+    response = sqs.receive_message(QueueUrl=aws["env"][Env.ANALYSIS_QUEUE_URL], MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in response.get("Messages", [])]
 
 
 def test_accepts_a_call_with_the_contract_shape(ingest: Any, aws: dict[str, Any]) -> None:
@@ -39,14 +58,7 @@ def test_accepts_a_call_with_the_contract_shape(ingest: Any, aws: dict[str, Any]
     assert body["status"] == "accepted"
     assert body["analysis"] == "queued"
     assert body["subject_id"].startswith("sub_")
-    messages = (
-        aws["session"]
-        .client("sqs")
-        .receive_message(
-            QueueUrl=aws["env"][next(k for k in aws["env"] if k.value.endswith("QUEUE_URL"))], MaxNumberOfMessages=10
-        )["Messages"]
-    )
-    assert [json.loads(m["Body"]) for m in messages] == [{"call_id": "cc-2026-000123"}]
+    assert queued_messages(aws) == [{"call_id": "cc-2026-000123"}]
 
 
 def test_same_body_again_gives_the_same_answer_and_one_record(ingest: Any, aws: dict[str, Any]) -> None:
@@ -54,15 +66,12 @@ def test_same_body_again_gives_the_same_answer_and_one_record(ingest: Any, aws: 
     second = post(ingest, call_body())
     assert first == second
     assert count_calls(aws) == 1
-    versions = aws["session"].client("s3").list_object_versions(Bucket="transcripts").get("Versions", [])
-    assert len(versions) == 1
+    assert len(transcript_versions(aws)) == 1
 
 
 def test_same_body_after_the_idempotency_record_expired_is_still_recognised(ingest: Any, aws: dict[str, Any]) -> None:
     first = post(ingest, call_body())
-    ddb = aws["session"].client("dynamodb")
-    for item in ddb.scan(TableName="idempotency")["Items"]:
-        ddb.delete_item(TableName="idempotency", Key={"id": item["id"]})
+    forget_idempotency_records(aws)
     assert post(ingest, call_body()) == first
     assert count_calls(aws) == 1
 
@@ -73,9 +82,7 @@ def test_different_body_with_the_same_call_id_is_a_conflict(ingest: Any, aws: di
     assert status == 409
     assert body["error"]["code"] == "call_conflict"
     # also once the idempotency record is gone: the call item's keyed fingerprint decides
-    ddb = aws["session"].client("dynamodb")
-    for item in ddb.scan(TableName="idempotency")["Items"]:
-        ddb.delete_item(TableName="idempotency", Key={"id": item["id"]})
+    forget_idempotency_records(aws)
     status, body = post(ingest, call_body(channel="chat"))
     assert status == 409
     assert count_calls(aws) == 1
@@ -127,7 +134,7 @@ def test_recording_false_stores_no_text(ingest: Any, aws: dict[str, Any]) -> Non
     status, body = post(ingest, call_body(consent=consent))
     assert status == 202
     assert body["analysis"] == "skipped"
-    assert aws["session"].client("s3").list_object_versions(Bucket="transcripts").get("Versions", []) == []
+    assert transcript_versions(aws) == []
     item = ingest.dependencies().service.calls.get("cc-2026-000123").extra
     assert "transcript" not in item
     assert item["analysis_skip_reason"]["S"] == "no_recording_consent"
@@ -145,15 +152,14 @@ def test_analysis_skipped_without_ai_consent(
 ) -> None:
     status, body = post(ingest, call_body(consent=consent))
     assert (status, body["analysis"]) == (202, "skipped")
-    queue_url = aws["session"].client("sqs").list_queues()["QueueUrls"][0]
-    assert "Messages" not in aws["session"].client("sqs").receive_message(QueueUrl=queue_url)
+    assert queued_messages(aws) == []
     assert ingest.dependencies().service.calls.get("cc-2026-000123").extra["analysis_skip_reason"]["S"] == reason
 
 
 def test_objected_subject_gets_no_analysis(ingest: Any, aws: dict[str, Any]) -> None:
     _, first = post(ingest, call_body(call_id="o-1"))
     aws["session"].client("dynamodb").update_item(
-        TableName="subjects",
+        TableName=aws["env"][Env.SUBJECTS_TABLE],
         Key={"pk": {"S": f"SUBJECT#{first['subject_id']}"}, "sk": {"S": "PROFILE"}},
         UpdateExpression="SET objected_at = :t",
         ExpressionAttributeValues={":t": {"S": "2026-11-27T11:00:00+00:00"}},

@@ -1,0 +1,1 @@
+"""The embedded stack: callguard on one machine, provisioned from ``cdk.out``. Never deployed."""
