@@ -37,8 +37,9 @@ lint: setup ## ruff (with mccabe) and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: setup ## the whole test suite (what .ci/run calls)
+test: setup ## the whole test suite (what .ci/run calls): ruff, mypy, pytest
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced

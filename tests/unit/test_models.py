@@ -43,3 +43,10 @@ def test_live_call_has_no_end() -> None:
     body = call_body()
     del body["ended_at"]
     assert CallIn.model_validate_json(json.dumps(body)).live is True
+
+
+def test_national_numbers_follow_the_configured_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLGUARD_DEFAULT_PHONE_REGION", "AT")
+    assert normalise_phone("0664 1234567") == "+436641234567"
+    monkeypatch.delenv("CALLGUARD_DEFAULT_PHONE_REGION")
+    assert normalise_phone("0664 1234567").startswith("+49")

@@ -6,6 +6,7 @@ the API answers with field paths and reasons only.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -22,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .names import Env
 
 __all__ = [
     "CallAccepted",
@@ -57,10 +60,15 @@ PlainStr = Annotated[str, AfterValidator(_no_controls)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 
 
-def normalise_phone(raw: str, default_region: str = DEFAULT_PHONE_REGION) -> str:
-    """E.164 form of a phone number; national numbers are read in ``default_region``."""
+def normalise_phone(raw: str, default_region: str | None = None) -> str:
+    """E.164 form of a phone number; national numbers are read in ``default_region``.
+
+    The default region comes from ``CALLGUARD_DEFAULT_PHONE_REGION`` (set from the
+    deployment settings), else ``DE``.
+    """
+    region = default_region or os.environ.get(Env.DEFAULT_PHONE_REGION.value) or DEFAULT_PHONE_REGION
     try:
-        number = phonenumbers.parse(raw, default_region)
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise ValueError("is not a phone number") from None
     # Valid numbers pass; so do numbers of a plausible length that the metadata does not

@@ -263,17 +263,18 @@ class TranscriptStore:
             pointer["version_id"] = response["VersionId"]
         return pointer
 
-    def delete_version(self, pointer: dict[str, str]) -> None:
-        kwargs = {"Bucket": pointer["bucket"], "Key": pointer["key"]}
+    @staticmethod
+    def _address(pointer: dict[str, str]) -> dict[str, str]:
+        address = {"Bucket": pointer["bucket"], "Key": pointer["key"]}
         if "version_id" in pointer:
-            kwargs["VersionId"] = pointer["version_id"]
-        self._s3.delete_object(**kwargs)
+            address["VersionId"] = pointer["version_id"]
+        return address
+
+    def delete_version(self, pointer: dict[str, str]) -> None:
+        self._s3.delete_object(**self._address(pointer))
 
     def get(self, pointer: dict[str, str]) -> bytes:
-        kwargs = {"Bucket": pointer["bucket"], "Key": pointer["key"]}
-        if "version_id" in pointer:
-            kwargs["VersionId"] = pointer["version_id"]
-        return bytes(self._s3.get_object(**kwargs)["Body"].read())
+        return bytes(self._s3.get_object(**self._address(pointer))["Body"].read())
 
 
 class AnalysisQueue:
