@@ -51,9 +51,14 @@ deploy: setup ## cdk deploy (needs AWS credentials)
 diff: setup ## cdk diff (needs AWS credentials)
 	$(CDK) diff $(CDK_FLAGS)
 
-demo local token: ## the embedded stack (not built yet: see the open embedded-stack issue)
-	@echo "make $@: the embedded stack is not built yet (open issue: 'Embedded stack'); nothing was started." >&2
-	@exit 2
+local: synth ## the embedded stack in the foreground until Ctrl-C (CALLGUARD_API_PORT, CALLGUARD_AWS_PORT)
+	$(PY) -m local serve
+
+demo: synth ## start the embedded stack, walk through every capability, stop
+	$(PY) -m local demo
+
+token: setup ## print only a bearer token for ROLE=platform|agent|compliance (stack must be running)
+	@$(PY) -m local token --role "$(ROLE)"
 
 clean: ## remove build output (keeps the virtualenv and node_modules)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

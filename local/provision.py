@@ -47,11 +47,7 @@ SKIPPED_TYPES = frozenset(
         "AWS::WAFv2::WebACLAssociation",
         "AWS::WAFv2::LoggingConfiguration",
         "AWS::CloudTrail::Trail",
-        "AWS::Cognito::UserPool",
-        "AWS::Cognito::UserPoolClient",
         "AWS::Cognito::UserPoolDomain",
-        "AWS::Cognito::UserPoolGroup",
-        "AWS::Cognito::UserPoolResourceServer",
     }
 )
 
@@ -97,6 +93,10 @@ class Provisioner:
             "AWS::DynamoDB::Table": self._table,
             "AWS::S3::Bucket": self._bucket,
             "AWS::SQS::Queue": self._queue,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolResourceServer": self._resource_server,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::Cognito::UserPoolGroup": self._user_pool_group,
         }
 
     def _client(self, name: str) -> Any:
@@ -181,6 +181,13 @@ class Provisioner:
         unknown = sorted({r["Type"] for r in resources.values()} - SKIPPED_TYPES - set(self._handlers))
         if unknown:
             raise ProvisionError(f"resource types without a local counterpart: {', '.join(unknown)}")
+        for logical, resource in resources.items():
+            if resource["Type"] == "AWS::Lambda::Function":
+                # Not created in moto: the local stack runs functions in-process. Their names and
+                # ARNs still resolve, so that references (e.g. Cognito triggers) do too.
+                arn = f"arn:aws:lambda:{self._region}:{ACCOUNT}:function:{logical}"
+                self.result.refs[logical] = logical
+                self.result.attributes[logical] = {"Arn": arn}
         wanted = {k for k, r in resources.items() if r["Type"] in self._handlers}
         done: set[str] = set()
         while wanted - done:
@@ -301,6 +308,50 @@ class Provisioner:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.result.refs[logical] = url
         self.result.attributes[logical] = {"Arn": arn, "QueueUrl": url, "QueueName": name}
+
+    def _user_pool(self, logical: str, props: dict[str, Any]) -> None:
+        cognito = self._client("cognito-idp")
+        kwargs: dict[str, Any] = {"PoolName": props.get("UserPoolName") or f"callguard-{logical}"}
+        if props.get("MfaConfiguration"):
+            kwargs["MfaConfiguration"] = props["MfaConfiguration"]
+        pool = cognito.create_user_pool(**kwargs)["UserPool"]
+        self.result.refs[logical] = pool["Id"]
+        self.result.attributes[logical] = {
+            "Arn": pool["Arn"],
+            "ProviderName": f"cognito-idp.{self._region}.amazonaws.com/{pool['Id']}",
+            "ProviderURL": f"https://cognito-idp.{self._region}.amazonaws.com/{pool['Id']}",
+            "UserPoolId": pool["Id"],
+        }
+
+    def _resource_server(self, logical: str, props: dict[str, Any]) -> None:
+        self._client("cognito-idp").create_resource_server(
+            UserPoolId=props["UserPoolId"],
+            Identifier=props["Identifier"],
+            Name=props["Name"],
+            Scopes=props.get("Scopes", []),
+        )
+        self.result.refs[logical] = props["Identifier"]
+
+    def _user_pool_client(self, logical: str, props: dict[str, Any]) -> None:
+        keep = {
+            "GenerateSecret",
+            "AllowedOAuthFlows",
+            "AllowedOAuthScopes",
+            "AllowedOAuthFlowsUserPoolClient",
+            "CallbackURLs",
+            "ExplicitAuthFlows",
+            "SupportedIdentityProviders",
+        }
+        kwargs = {k: v for k, v in props.items() if k in keep}
+        client = self._client("cognito-idp").create_user_pool_client(
+            UserPoolId=props["UserPoolId"], ClientName=props.get("ClientName") or logical, **kwargs
+        )["UserPoolClient"]
+        self.result.refs[logical] = client["ClientId"]
+        self.result.attributes[logical] = {"ClientSecret": client.get("ClientSecret", ""), "Name": logical}
+
+    def _user_pool_group(self, logical: str, props: dict[str, Any]) -> None:
+        self._client("cognito-idp").create_group(UserPoolId=props["UserPoolId"], GroupName=props["GroupName"])
+        self.result.refs[logical] = props["GroupName"]
 
     # -- function environments -----------------------------------------------
     def function_environment(self, template: dict[str, Any], function_logical_prefix: str) -> dict[str, str]:

@@ -82,6 +82,7 @@ def dependencies(clients: AwsClients | None = None) -> _Dependencies:
 
 def _error(error: CallguardError) -> Response[str]:
     logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
+    metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=error.status,
         content_type="application/json",

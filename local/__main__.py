@@ -1,0 +1,71 @@
+"""``python -m local``: the embedded stack's commands (``make local``, ``make token``, ``make demo``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import urllib.error
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from local.client import fetch_token
+from local.stack import ROOT, LocalStack
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+CDK_OUT = ROOT / "cdk.out"
+
+
+def _ports() -> tuple[int, int]:
+    try:
+        return int(os.environ.get("CALLGUARD_API_PORT", "8080")), int(os.environ.get("CALLGUARD_AWS_PORT", "4566"))
+    except ValueError:
+        typer.echo("CALLGUARD_API_PORT and CALLGUARD_AWS_PORT must be port numbers.", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] = CDK_OUT) -> None:
+    """Start the embedded stack in the foreground until Ctrl-C or SIGTERM."""
+    api_port, aws_port = _ports()
+    stack = LocalStack(cdk_out=cdk_out, api_port=api_port, aws_port=aws_port)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except OSError as exc:
+        typer.echo(f"callguard local: cannot start ({exc.strerror}); is a port in use?", err=True)
+        raise typer.Exit(1) from None
+    sys.stdout.write(f"callguard local stack ready: api {stack.api_url}  aws {stack.aws_url}\n")
+    sys.stdout.flush()
+    stopping.wait()
+    stack.stop()
+    sys.stdout.write("callguard local stack stopped\n")
+
+
+@app.command()
+def token(role: Annotated[str, typer.Option(help="platform, agent or compliance")]) -> None:
+    """Print only a bearer token for ROLE, valid for the running local stack."""
+    try:
+        typer.echo(fetch_token(role))
+    except (RuntimeError, ValueError, urllib.error.URLError) as exc:
+        typer.echo(f"callguard token: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def demo(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] = CDK_OUT) -> None:
+    """Start the stack, walk through every capability built so far, stop, exit 0."""
+    from local.demo import run_demo
+
+    api_port, aws_port = _ports()
+    raise typer.Exit(run_demo(cdk_out, api_port, aws_port))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,168 @@
+"""Local stand-in for Cognito's hosted token endpoint, and the API's authorizer rules.
+
+moto's Cognito has no client-credentials token endpoint and its access tokens carry a
+fixed scope, so the local stack signs tokens itself: RS256, with the user pool's
+issuer, ``token_use=access``, the client id and the scopes the client is allowed
+(from the synthesized template). People's tokens pass through the real
+pre-token-generation function, exactly like the Cognito trigger in AWS. The API
+emulator verifies every token against this issuer's JWKS like API Gateway's Cognito
+authorizer: signature, expiry, issuer, token use, known client, then the method's scopes.
+This module is never deployed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+__all__ = ["AuthError", "Authorizer", "LocalClient", "LocalIssuer"]
+
+
+class AuthError(Exception):
+    """A token was refused. ``status`` is 401 (no valid token) or 403 (missing scope)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LocalClient:
+    client_id: str
+    client_secret: str
+    flows: tuple[str, ...]
+    scopes: tuple[str, ...]
+    token_minutes: int
+
+
+@dataclass
+class LocalIssuer:
+    """Signs access tokens for the user pool ``issuer`` with a key made at start-up."""
+
+    issuer: str
+    clients: dict[str, LocalClient]
+    #: local people: username → (password, groups)
+    users: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: the pre-token-generation function (event, context) → event
+    pre_token: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = uuid.uuid4().hex
+
+    def jwks(self) -> dict[str, Any]:
+        jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        jwk.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
+        return {"keys": [jwk]}
+
+    def _sign(self, client: LocalClient, scopes: list[str], extra: dict[str, Any], ttl: int | None = None) -> str:
+        now = int(self.clock())
+        claims = {
+            "iss": self.issuer,
+            "sub": extra.pop("sub", client.client_id),
+            "client_id": client.client_id,
+            "token_use": "access",
+            "scope": " ".join(scopes),
+            "auth_time": now,
+            "iat": now,
+            "exp": now + (ttl if ttl is not None else client.token_minutes * 60),
+            "jti": uuid.uuid4().hex,
+            "version": 2,
+            **extra,
+        }
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+
+    def client_credentials(self, client_id: str, client_secret: str, scope: str | None) -> str:
+        client = self.clients.get(client_id)
+        if client is None or not client.client_secret or client.client_secret != client_secret:
+            raise AuthError(400, "invalid_client")
+        if "client_credentials" not in client.flows:
+            raise AuthError(400, "unauthorized_client")
+        requested = scope.split() if scope else list(client.scopes)
+        if not set(requested) <= set(client.scopes):
+            raise AuthError(400, "invalid_scope")
+        return self._sign(client, requested, {})
+
+    def password(self, client_id: str, username: str, password: str, scope: str | None) -> str:
+        """Local-only grant for people (AWS: hosted UI with MFA); scopes filtered by the trigger."""
+        client = self.clients.get(client_id)
+        user = self.users.get(username)
+        if client is None or "code" not in client.flows:
+            raise AuthError(400, "invalid_client")
+        if user is None or user[0] != password:
+            raise AuthError(400, "invalid_grant")
+        requested = scope.split() if scope else list(client.scopes)
+        if not set(requested) <= set(client.scopes):
+            raise AuthError(400, "invalid_scope")
+        groups = list(user[1])
+        if self.pre_token is not None:
+            event = {
+                "version": "2",
+                "triggerSource": "TokenGeneration_HostedAuth",
+                "userName": username,
+                "request": {"groupConfiguration": {"groupsToOverride": groups}, "scopes": requested},
+                "response": {},
+            }
+            details = self.pre_token(event, None)["response"].get("claimsAndScopeOverrideDetails") or {}
+            suppressed = set((details.get("accessTokenGeneration") or {}).get("scopesToSuppress", []))
+            requested = [s for s in requested if s not in suppressed]
+        return self._sign(
+            client, requested, {"sub": f"local-{username}", "username": username, "cognito:groups": groups}
+        )
+
+    def expired_token(self, client_id: str) -> str:
+        """A correctly signed token that has already expired (for tests and the demo)."""
+        client = self.clients[client_id]
+        return self._sign(client, list(client.scopes), {"iat": int(self.clock()) - 7200}, ttl=-3600)
+
+
+@dataclass
+class Authorizer:
+    """API Gateway's Cognito user-pool authorizer, as configured in the template."""
+
+    issuer: str
+    jwks: dict[str, Any]
+    client_ids: frozenset[str]
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._keys = {k["kid"]: RSAAlgorithm.from_jwk(k) for k in self.jwks["keys"]}
+
+    def claims(self, header: str | None) -> dict[str, Any]:
+        if not header:
+            raise AuthError(401, "A valid bearer token is required.")
+        token = header.split(" ", 1)[1] if header.lower().startswith("bearer ") else header
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._keys.get(kid)
+            if key is None:
+                raise AuthError(401, "A valid bearer token is required.")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,  # type: ignore[arg-type]
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "token_use", "client_id"], "verify_aud": False},
+                leeway=0,
+            )
+        except jwt.PyJWTError:
+            raise AuthError(401, "A valid bearer token is required.") from None
+        if claims.get("token_use") != "access" or claims.get("client_id") not in self.client_ids:
+            raise AuthError(401, "A valid bearer token is required.")
+        return claims
+
+    def authorize(self, header: str | None, required_scopes: list[str]) -> dict[str, Any]:
+        claims = self.claims(header)
+        granted = set(str(claims.get("scope", "")).split())
+        if required_scopes and not granted & set(required_scopes):
+            raise AuthError(403, "The token does not grant the scope this route needs.")
+        return claims

@@ -1,0 +1,262 @@
+"""The embedded stack: moto server + API emulator + token endpoint + pollers, from ``cdk.out``.
+
+Everything is derived from the synthesized template (resources, function code and
+environment, routes, scopes, gateway responses, event source mappings); nothing in
+here names a table, a route or a scope. Never deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+
+from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
+from local.gateway import Gateway, LambdaRuntime, Response
+from local.pollers import SqsPoller
+from local.provision import Provisioner, load_template
+
+__all__ = ["STATE_FILE", "LocalStack"]
+
+REGION = "eu-central-1"
+ROOT = Path(__file__).resolve().parents[1]
+STATE_FILE = ROOT / ".local" / "state.json"
+logger = logging.getLogger("callguard.local")
+
+#: Local people and their Cognito groups (in AWS: admin-created users with MFA).
+LOCAL_PEOPLE = {"agent": ("agent",), "compliance": ("compliance",)}
+
+
+@dataclass
+class LocalStack:
+    cdk_out: Path
+    api_port: int = 8080
+    aws_port: int = 4566
+    host: str = "127.0.0.1"
+    retry_seconds: int = 1
+    state_file: Path | None = STATE_FILE
+    pollers: list[SqsPoller] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._set_environment()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
+        self.moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self.moto.start()
+        self.session = boto3.Session(region_name=REGION)
+        self.template = load_template(self.cdk_out)
+        self.provisioner = Provisioner(self.session, region=REGION, endpoint_url=self.aws_url)
+        self.resources = self.provisioner.provision(self.template)
+        self.runtime = LambdaRuntime(self.cdk_out, self.template, self.provisioner)
+        self.runtime.load_all()
+        self.issuer = self._issuer()
+        self.authorizer = Authorizer(
+            issuer=self.issuer.issuer, jwks=self.issuer.jwks(), client_ids=frozenset(self.issuer.clients)
+        )
+        stage = next(
+            r["Properties"]["StageName"]
+            for r in self.template["Resources"].values()
+            if r["Type"] == "AWS::ApiGateway::Stage"
+        )
+        self.gateway = Gateway(self.template, self.runtime, self.authorizer, stage)
+        self._start_pollers()
+        self._start_http()
+        self._write_state()
+
+    def _set_environment(self) -> None:
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.aws_url,
+                "MOTO_PORT": str(self.aws_port),
+                "POWERTOOLS_TRACE_DISABLED": "1",
+                "POWERTOOLS_DEV": "false",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _client_settings(self) -> dict[str, LocalClient]:
+        clients = {}
+        for logical, resource in self.template["Resources"].items():
+            if resource["Type"] != "AWS::Cognito::UserPoolClient":
+                continue
+            props = resource["Properties"]
+            client_id = self.resources.refs[logical]
+            scopes = tuple(str(self.provisioner.resolve(s)) for s in props.get("AllowedOAuthScopes", []))
+            clients[client_id] = LocalClient(
+                client_id=client_id,
+                client_secret=self.resources.attributes[logical]["ClientSecret"],
+                flows=tuple(props.get("AllowedOAuthFlows", [])),
+                scopes=scopes,
+                token_minutes=int(props.get("AccessTokenValidity", 60)),
+            )
+        return clients
+
+    def _issuer(self) -> LocalIssuer:
+        (pool_logical,) = self.resources.of_type("AWS::Cognito::UserPool")
+        pool_id = self.resources.refs[pool_logical]
+        pre_token = next(
+            (
+                f
+                for f in self.runtime.functions.values()
+                if "CALLGUARD_GROUP_SCOPES" in self._function_env(f.logical_id)
+            ),
+            None,
+        )
+        cognito = self.session.client("cognito-idp", endpoint_url=self.aws_url)
+        users = {}
+        for name, groups in LOCAL_PEOPLE.items():
+            password = secrets.token_urlsafe(18)
+            cognito.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS")
+            for group in groups:
+                cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=group)
+            users[name] = (password, groups)
+        return LocalIssuer(
+            issuer=self.resources.attributes[pool_logical]["ProviderURL"],
+            clients=self._client_settings(),
+            users=users,
+            pre_token=pre_token.invoke_raw if pre_token else None,
+        )
+
+    def _function_env(self, logical: str) -> dict[str, Any]:
+        resource = self.template["Resources"][logical]
+        variables: dict[str, Any] = resource["Properties"].get("Environment", {}).get("Variables", {})
+        return variables
+
+    def _start_pollers(self) -> None:
+        sqs = self.session.client("sqs", endpoint_url=self.aws_url)
+        arn_to_url = {
+            self.resources.attributes[k]["Arn"]: self.resources.refs[k]
+            for k in self.resources.of_type("AWS::SQS::Queue")
+        }
+        for resource in self.template["Resources"].values():
+            if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+                continue
+            props = resource["Properties"]
+            arn = str(self.provisioner.resolve(props["EventSourceArn"]))
+            function = self.runtime.functions[str(props["FunctionName"]["Ref"])]
+            poller = SqsPoller(
+                sqs=sqs,
+                queue_url=arn_to_url[arn],
+                queue_arn=arn,
+                handler=function.invoke,
+                batch_size=int(props.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                retry_seconds=self.retry_seconds,
+            )
+            poller.start()
+            self.pollers.append(poller)
+
+    def _start_http(self) -> None:
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "callguard-local"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # request lines may carry ids; the handlers log what matters, without personal data
+
+            def _read(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _send(self, response: Response) -> None:
+                data = response.body.encode("utf-8")
+                self.send_response(response.status)
+                for key, value in response.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _dispatch(self) -> None:
+                body = self._read()
+                headers = {k: v for k, v in self.headers.items()}
+                try:
+                    if self.path == "/oauth2/token" and self.command == "POST":
+                        self._send(stack._token(body))
+                    elif self.path == "/.well-known/jwks.json" and self.command == "GET":
+                        self._send(Response(200, json.dumps(stack.issuer.jwks())))
+                    else:
+                        self._send(stack.gateway.handle(self.command, self.path, headers, body))
+                except Exception as exc:
+                    logger.error("local gateway failure", extra={"error_type": type(exc).__name__})
+                    self._send(stack.gateway.gateway_error("DEFAULT_5XX", "local"))
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
+
+        self.http = ThreadingHTTPServer((self.host, self.api_port), Handler)
+        self.http.daemon_threads = True
+        self._http_thread = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
+        self._http_thread.start()
+
+    def _token(self, body: bytes) -> Response:
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", errors="replace")).items()}
+        try:
+            if form.get("grant_type") == "client_credentials":
+                token = self.issuer.client_credentials(
+                    form.get("client_id", ""), form.get("client_secret", ""), form.get("scope")
+                )
+            elif form.get("grant_type") == "password":
+                token = self.issuer.password(
+                    form.get("client_id", ""), form.get("username", ""), form.get("password", ""), form.get("scope")
+                )
+            else:
+                return Response(400, json.dumps({"error": "unsupported_grant_type"}))
+        except AuthError as exc:
+            return Response(400, json.dumps({"error": exc.message}))
+        return Response(200, json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 900}))
+
+    def credentials(self) -> dict[str, Any]:
+        platform = next(c for c in self.issuer.clients.values() if "client_credentials" in c.flows)
+        people = next(c for c in self.issuer.clients.values() if "code" in c.flows)
+        return {
+            "api_url": self.api_url,
+            "aws_url": self.aws_url,
+            "token_url": f"{self.api_url}/oauth2/token",
+            "platform": {"client_id": platform.client_id, "client_secret": platform.client_secret},
+            "people_client_id": people.client_id,
+            "people": {name: password for name, (password, _) in self.issuer.users.items()},
+        }
+
+    def _write_state(self) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(self.credentials(), indent=2))
+        tmp.replace(self.state_file)
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if getattr(self, "http", None) is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        if getattr(self, "moto", None) is not None:
+            self.moto.stop()
+        if self.state_file is not None and self.state_file.exists():
+            self.state_file.unlink()
