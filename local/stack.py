@@ -29,7 +29,9 @@ __all__ = ["STATE_FILE", "LocalStack"]
 
 REGION = "eu-central-1"
 ROOT = Path(__file__).resolve().parents[1]
-STATE_FILE = ROOT / ".local" / "state.json"
+#: Where a running stack leaves its ports and local client secrets for `make token` (0600;
+#: ``CALLGUARD_LOCAL_STATE`` moves it, e.g. for tests running beside a developer's stack).
+STATE_FILE = Path(os.environ.get("CALLGUARD_LOCAL_STATE") or ROOT / ".local" / "state.json")
 logger = logging.getLogger("callguard.local")
 
 #: Local people and their Cognito groups (in AWS: admin-created users with MFA).

@@ -1,0 +1,89 @@
+"""e2e tier: the embedded stack in a subprocess on free ports, driven over HTTP only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.conftest import Synth
+from tests.support import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    api_url: str
+    aws_url: str
+    state_file: Path
+    output: list[str] = field(default_factory=list)
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-central-1")
+
+    def client(self, name: str):  # type: ignore[no-untyped-def]
+        return self.session().client(name, endpoint_url=self.aws_url)
+
+    def text(self) -> str:
+        return "\n".join(self.output)
+
+
+@pytest.fixture(scope="session")
+def stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    api_port, aws_port = free_port(), free_port()
+    state_file = tmp_path_factory.mktemp("local") / "state.json"
+    env = {
+        **os.environ,
+        "CALLGUARD_API_PORT": str(api_port),
+        "CALLGUARD_AWS_PORT": str(aws_port),
+        "CALLGUARD_LOCAL_STATE": str(state_file),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "serve", "--cdk-out", str(synth.outdir)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = RunningStack(process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", state_file)
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            running.output.append(line.rstrip("\n"))
+            if "ready" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 120
+    while not ready.is_set() and time.monotonic() < deadline and process.poll() is None:
+        ready.wait(0.2)
+    if not ready.is_set():
+        process.kill()
+        pytest.fail("the local stack did not become ready:\n" + running.text()[-3000:])
+    yield running
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("the local stack did not stop on SIGTERM")

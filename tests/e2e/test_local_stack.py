@@ -1,0 +1,152 @@
+"""The embedded stack over HTTP: parity with cdk.out, auth rules, storage, logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from callguard.names import ROUTES, full_scope
+from local.client import fetch_token
+from local.demo import http
+from local.gateway import template_routes
+from tests.conftest import Synth
+from tests.e2e.conftest import RunningStack
+from tests.support import PLANTED, call_body
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: RunningStack) -> dict[str, str]:
+    return {role: fetch_token(role, stack.state_file) for role in ("platform", "agent", "compliance")}
+
+
+def test_ready_line_names_both_urls(stack: RunningStack) -> None:
+    ready = next(line for line in stack.output if "ready" in line)
+    assert stack.api_url in ready
+    assert stack.aws_url in ready
+
+
+def test_health_needs_no_token(stack: RunningStack) -> None:
+    answer = http("GET", f"{stack.api_url}/v1/health")
+    assert (answer.status, answer.body) == (200, {"status": "ok"})
+
+
+def test_resources_come_from_cdk_out(stack: RunningStack, synth: Synth) -> None:
+    tables = stack.client("dynamodb").list_tables()["TableNames"]
+    assert len(tables) == len(synth.resources("AWS::DynamoDB::GlobalTable"))
+    for name in tables:
+        logical = name.removeprefix("callguard-")
+        assert logical in synth.template["Resources"]
+    buckets = {b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]}
+    assert len(buckets) == len(synth.resources("AWS::S3::Bucket"))
+    queues = stack.client("sqs").list_queues()["QueueUrls"]
+    assert len(queues) == len(synth.resources("AWS::SQS::Queue"))
+    pools = stack.client("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+    assert len(pools) == 1
+
+
+def test_routes_and_scopes_match_the_deployed_authorizer(synth: Synth) -> None:
+    local = {(r.method, r.path): r for r in template_routes(synth.template)}
+    assert set(local) == {(r.method, r.path) for r in ROUTES}
+    for route in ROUTES:
+        emulated = local[(route.method, route.path)]
+        if route.scope is None:
+            assert not emulated.authorized
+        else:
+            assert emulated.authorized
+            assert emulated.scopes == (full_scope(route.scope),)
+
+
+def test_platform_ingests_and_storage_holds_no_plaintext(stack: RunningStack, tokens: dict[str, str]) -> None:
+    body = call_body(call_id="e2e-ingest-1")
+    answer = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"])
+    assert answer.status == 202
+    assert answer.body["analysis"] == "queued"
+    assert http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"]).body == answer.body
+
+    ddb, s3 = stack.client("dynamodb"), stack.client("s3")
+    dump = []
+    for table in ddb.list_tables()["TableNames"]:
+        dump.append(repr(ddb.scan(TableName=table)["Items"]))
+    for bucket in s3.list_buckets()["Buckets"]:
+        for version in s3.list_object_versions(Bucket=bucket["Name"]).get("Versions", []):
+            obj = s3.get_object(Bucket=bucket["Name"], Key=version["Key"], VersionId=version["VersionId"])
+            dump.append(obj["Body"].read().decode("latin-1"))
+    stored = "\n".join(dump)
+    assert "e2e-ingest-1" in stored
+    for value in PLANTED.values():
+        assert value not in stored
+
+
+def _forge(token: str, **changes: Any) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(changes)
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{header}.{forged}.{signature}"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("none", 401),
+        ("garbage", 401),
+        ("tampered_scope", 401),
+        ("tampered_signature", 401),
+        ("other_client", 401),
+        ("agent", 403),
+        ("compliance", 403),
+        ("platform", 202),
+    ],
+)
+def test_authorizer_rules(stack: RunningStack, tokens: dict[str, str], case: str, expected: int) -> None:
+    token = {
+        "none": None,
+        "garbage": "not-a-jwt",
+        "tampered_scope": _forge(tokens["agent"], scope="callguard/calls:write"),
+        "tampered_signature": tokens["platform"][:-4] + ("AAAA" if not tokens["platform"].endswith("AAAA") else "BBBB"),
+        "other_client": _forge(tokens["platform"], client_id="someone-else"),
+        "agent": tokens["agent"],
+        "compliance": tokens["compliance"],
+        "platform": tokens["platform"],
+    }[case]
+    answer = http("POST", f"{stack.api_url}/v1/calls", call_body(call_id=f"e2e-auth-{case}"), token)
+    assert answer.status == expected
+    if expected >= 400:
+        assert set(answer.body) == {"error", "request_id"}
+
+
+def test_people_tokens_carry_only_their_group_scope(tokens: dict[str, str]) -> None:
+    def scopes(token: str) -> set[str]:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return {s for s in claims["scope"].split() if s.startswith("callguard/")}
+
+    assert scopes(tokens["agent"]) == {"callguard/calls:read"}
+    assert scopes(tokens["compliance"]) == {"callguard/privacy:manage"}
+    assert scopes(tokens["platform"]) == {"callguard/calls:write", "callguard/routing:decide"}
+
+
+def test_body_limit_and_gateway_validation(stack: RunningStack, tokens: dict[str, str]) -> None:
+    big = http("POST", f"{stack.api_url}/v1/calls", raw=b"{" + b" " * (256 * 1024) + b"}", token=tokens["platform"])
+    assert (big.status, big.body["error"]["code"]) == (413, "payload_too_large")
+    invalid = http("POST", f"{stack.api_url}/v1/calls", {"call_id": "x"}, tokens["platform"])
+    assert (invalid.status, invalid.body["error"]["code"]) == (422, "validation_failed")
+    unknown = http("GET", f"{stack.api_url}/v1/nowhere", token=tokens["platform"])
+    assert unknown.status == 404
+
+
+def test_handler_logs_are_json_without_personal_data(stack: RunningStack, tokens: dict[str, str]) -> None:
+    http("POST", f"{stack.api_url}/v1/calls", call_body(call_id="e2e-logs-1"), tokens["platform"])
+    http("POST", f"{stack.api_url}/v1/calls", call_body(call_id="e2e-logs-1", channel="chat"), tokens["platform"])
+    lines = [line for line in stack.output if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert any(r.get("message") == "call accepted" and r.get("call_id") == "e2e-logs-1" for r in records)
+    assert any(r.get("error_code") == "call_conflict" for r in records)
+    text = stack.text()
+    for value in PLANTED.values():
+        assert value not in text
