@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 import boto3
 
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
+from local.comprehend import ComprehendServer
 from local.gateway import Gateway, LambdaRuntime, Response
 from local.pollers import SqsPoller
 from local.provision import Provisioner, load_template
@@ -63,6 +64,10 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
         self.moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
         self.moto.start()
+        # Comprehend comes from the local emulator (moto's answers are canned); boto3 clients
+        # pick it up through the service-specific endpoint variable, handlers see no difference.
+        self.comprehend = ComprehendServer(host=self.host).start()
+        os.environ["AWS_ENDPOINT_URL_COMPREHEND"] = self.comprehend.url
         self.session = boto3.Session(region_name=REGION)
         self.template = load_template(self.cdk_out)
         self.provisioner = Provisioner(self.session, region=REGION, endpoint_url=self.aws_url)
@@ -258,6 +263,8 @@ class LocalStack:
         if getattr(self, "http", None) is not None:
             self.http.shutdown()
             self.http.server_close()
+        if getattr(self, "comprehend", None) is not None:
+            self.comprehend.stop()
         if getattr(self, "moto", None) is not None:
             self.moto.stop()
         if self.state_file is not None and self.state_file.exists():
