@@ -93,6 +93,7 @@ class Provisioner:
             "AWS::DynamoDB::Table": self._table,
             "AWS::S3::Bucket": self._bucket,
             "AWS::SQS::Queue": self._queue,
+            "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Cognito::UserPool": self._user_pool,
             "AWS::Cognito::UserPoolResourceServer": self._resource_server,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
@@ -126,6 +127,14 @@ class Provisioner:
             if name.startswith("Fn::") or name == "Condition":
                 raise ProvisionError(f"intrinsic function {name} is not supported by the local provisioner")
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def _pseudo_arn(self, type_: str, logical: str) -> str:
+        if type_ == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:{self._region}:{ACCOUNT}:function:{logical}"
+        if type_.startswith("AWS::IAM::"):
+            return f"arn:aws:iam::{ACCOUNT}:{type_.rsplit('::', 1)[1].lower()}/{logical}"
+        service = type_.split("::")[1].lower()
+        return f"arn:aws:{service}:{self._region}:{ACCOUNT}:{logical}"
 
     def _ref_or_att(self, expression: str) -> str:
         if "." in expression:
@@ -182,12 +191,11 @@ class Provisioner:
         if unknown:
             raise ProvisionError(f"resource types without a local counterpart: {', '.join(unknown)}")
         for logical, resource in resources.items():
-            if resource["Type"] == "AWS::Lambda::Function":
-                # Not created in moto: the local stack runs functions in-process. Their names and
-                # ARNs still resolve, so that references (e.g. Cognito triggers) do too.
-                arn = f"arn:aws:lambda:{self._region}:{ACCOUNT}:function:{logical}"
+            if resource["Type"] in SKIPPED_TYPES:
+                # Not created in moto (functions run in-process; IAM, logging and the API have no
+                # local counterpart). Their names and ARNs still resolve, so references do too.
                 self.result.refs[logical] = logical
-                self.result.attributes[logical] = {"Arn": arn}
+                self.result.attributes[logical] = {"Arn": self._pseudo_arn(resource["Type"], logical)}
         wanted = {k for k, r in resources.items() if r["Type"] in self._handlers}
         done: set[str] = set()
         while wanted - done:
@@ -308,6 +316,22 @@ class Provisioner:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.result.refs[logical] = url
         self.result.attributes[logical] = {"Arn": arn, "QueueUrl": url, "QueueName": name}
+
+    def _state_machine(self, logical: str, props: dict[str, Any]) -> None:
+        """The synthesized definition, Lambda ARNs resolved to the in-process functions."""
+        definition = props.get("DefinitionString")
+        if definition is None and "Definition" in props:
+            definition = json.dumps(props["Definition"])
+        if not isinstance(definition, str):
+            raise ProvisionError(f"state machine {logical} has no definition the provisioner understands")
+        arn = self._client("stepfunctions").create_state_machine(
+            name=props.get("StateMachineName") or f"callguard-{logical}",
+            definition=definition,
+            roleArn=props["RoleArn"],
+            type=props.get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+        self.result.refs[logical] = arn
+        self.result.attributes[logical] = {"Arn": arn, "Name": arn.rsplit(":", 1)[1]}
 
     def _user_pool(self, logical: str, props: dict[str, Any]) -> None:
         cognito = self._client("cognito-idp")

@@ -23,6 +23,7 @@ import boto3
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
 from local.gateway import Gateway, LambdaRuntime, Response
+from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
 from local.provision import Provisioner, load_template
 
@@ -58,12 +59,9 @@ class LocalStack:
         return f"http://{self.host}:{self.aws_port}"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         self._set_environment()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
-        self.moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
-        self.moto.start()
+        self.moto = LocalMotoServer(self.host, self.aws_port).start()
         # Comprehend comes from the local emulator (moto's answers are canned); boto3 clients
         # pick it up through the service-specific endpoint variable, handlers see no difference.
         self.comprehend = ComprehendServer(host=self.host).start()
@@ -74,6 +72,8 @@ class LocalStack:
         self.resources = self.provisioner.provision(self.template)
         self.runtime = LambdaRuntime(self.cdk_out, self.template, self.provisioner)
         self.runtime.load_all()
+        # Step Functions' Lambda tasks (and any Invoke) reach the in-process handlers.
+        self.moto.functions.update({name: f.invoke for name, f in self.runtime.functions.items()})
         self.issuer = self._issuer()
         self.authorizer = Authorizer(
             issuer=self.issuer.issuer, jwks=self.issuer.jwks(), client_ids=frozenset(self.issuer.clients)
