@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from callguard.intents import DEFAULT_INTENTS, IntentConfig
 from callguard.names import Scope
 from callguard.retention import RetentionPolicy
 
@@ -42,6 +43,7 @@ class QueueSettings(BaseModel):
 
     max_receive_count: Annotated[int, Field(ge=1, le=20)] = 5
     batch_size: Annotated[int, Field(ge=1, le=10)] = 5
+    #: at least six times the analysis function's timeout (AWS's guidance for SQS sources)
     visibility_timeout_seconds: Annotated[int, Field(ge=30, le=43200)] = 180
     dlq_retention_days: Annotated[int, Field(ge=1, le=14)] = 14
 
@@ -85,6 +87,10 @@ class Settings(BaseModel):
     api: ApiSettings = Field(default_factory=ApiSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     default_phone_region: str = "DE"
+    #: keywords per intent for the explainable classifier (analysis and routing)
+    intents: IntentConfig = DEFAULT_INTENTS
+    #: concurrent analysis invocations (bounds Comprehend throughput and cost)
+    analysis_max_concurrency: Annotated[int, Field(ge=2, le=100)] = 5
     log_retention_days: int = 365
     idempotency_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
     #: Point-in-time recovery window of the subject-keys table: a shredded key must age

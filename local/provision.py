@@ -33,6 +33,7 @@ SKIPPED_TYPES = frozenset(
         "AWS::Lambda::Function",
         "AWS::Lambda::LayerVersion",
         "AWS::Lambda::Permission",
+        "AWS::Lambda::EventSourceMapping",  # emulated by local/pollers.py
         "AWS::ApiGateway::RestApi",
         "AWS::ApiGateway::Resource",
         "AWS::ApiGateway::Method",

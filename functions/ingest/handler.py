@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -24,9 +24,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from callguard.api import build_resolver, json_response
 from callguard.clients import AwsClients
-from callguard.errors import CallConflictError, CallguardError, NotFoundError
-from callguard.http import error_body, json_body, parse_body
+from callguard.errors import CallConflictError
+from callguard.http import parse_body
 from callguard.models import CallAccepted, CallIn
 from callguard.names import Env
 from callguard.wiring import build_ingest_service, require_env
@@ -34,7 +35,26 @@ from callguard.wiring import build_ingest_service, require_env
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = APIGatewayRestResolver()
+
+
+def _conflict(_: Exception) -> CallConflictError:
+    return CallConflictError("A different call was already stored under this call_id.")
+
+
+def _in_progress(_: Exception) -> CallConflictError:
+    error = CallConflictError("This call is being stored by another request; retry shortly.")
+    error.code = "call_in_progress"
+    return error
+
+
+app = build_resolver(
+    logger,
+    metrics,
+    {
+        IdempotencyValidationError: _conflict,
+        IdempotencyAlreadyInProgressError: _in_progress,
+    },
+)
 
 
 class _Dependencies:
@@ -80,46 +100,6 @@ def dependencies(clients: AwsClients | None = None) -> _Dependencies:
     return _deps
 
 
-def _error(error: CallguardError) -> Response[str]:
-    logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
-    metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
-    return Response(
-        status_code=error.status,
-        content_type="application/json",
-        body=json_body(error_body(error, app.current_event.request_context.request_id)),
-    )
-
-
-@app.exception_handler(CallguardError)
-def _domain_error(error: CallguardError) -> Response[str]:
-    return _error(error)
-
-
-@app.exception_handler(IdempotencyValidationError)
-def _idempotency_conflict(_: Exception) -> Response[str]:
-    return _error(CallConflictError("A different call was already stored under this call_id."))
-
-
-@app.exception_handler(IdempotencyAlreadyInProgressError)
-def _in_progress(_: Exception) -> Response[str]:
-    error = CallConflictError("This call is being stored by another request; retry shortly.")
-    error.code = "call_in_progress"
-    return _error(error)
-
-
-@app.exception_handler(Exception)
-def _unexpected(error: Exception) -> Response[str]:
-    # The type only: an exception's text may quote data it failed on.
-    logger.error("unexpected failure", extra={"error_type": type(error).__name__})
-    failure = CallguardError("The request could not be completed; it is safe to retry.")
-    return _error(failure)
-
-
-@app.not_found
-def _not_found(_: Exception) -> Response[str]:
-    return _error(NotFoundError("No such route."))
-
-
 @app.post("/v1/calls")
 def post_call() -> Response[str]:
     call = parse_body(app.current_event.raw_event, CallIn)
@@ -129,7 +109,7 @@ def post_call() -> Response[str]:
     if accepted.analysis == "queued":
         metrics.add_metric(name="AnalysisQueued", unit=MetricUnit.Count, value=1)
     logger.info("call accepted", extra={"analysis": accepted.analysis})
-    return Response(status_code=202, content_type="application/json", body=json_body(accepted))
+    return json_response(202, accepted)
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

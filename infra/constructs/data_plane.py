@@ -62,6 +62,15 @@ class DataPlane(Construct):
             ttl_attribute=ATTR_IDEMPOTENCY_TTL,
             removal=removal,
         )
+        #: Hash-chained audit entries: one partition per day, sequence numbers as sort key.
+        self.audit = SecureTable(
+            self,
+            "Audit",
+            key=keys.data,
+            partition=("pk", S),
+            sort=("sk", N),
+            removal=removal,
+        )
         self.transcripts = SecureBucket(
             self,
             "Transcripts",
@@ -97,4 +106,4 @@ class DataPlane(Construct):
 
     @property
     def tables(self) -> list[SecureTable]:
-        return [self.calls, self.subjects, self.subject_keys, self.idempotency]
+        return [self.calls, self.subjects, self.subject_keys, self.idempotency, self.audit]

@@ -8,8 +8,10 @@ from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.agent_view_api import AgentViewApi
 from infra.constructs.api import PublicApi
 from infra.constructs.audit_trail import AuditTrail
+from infra.constructs.call_analysis import CallAnalysis
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
@@ -42,6 +44,25 @@ class CallguardStack(Stack):
         self.ingest = IngestApi(
             self,
             "IngestApi",
+            settings=settings,
+            keys=self.keys,
+            data=self.data,
+            layers=self.layers,
+            api=self.api,
+            removal=removal,
+        )
+        self.analysis = CallAnalysis(
+            self,
+            "Analysis",
+            settings=settings,
+            keys=self.keys,
+            data=self.data,
+            layers=self.layers,
+            removal=removal,
+        )
+        self.agent_view = AgentViewApi(
+            self,
+            "AgentViewApi",
             settings=settings,
             keys=self.keys,
             data=self.data,

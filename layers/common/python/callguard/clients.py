@@ -47,3 +47,7 @@ class AwsClients:
     @property
     def sqs(self) -> Any:
         return self._get("sqs")
+
+    @property
+    def comprehend(self) -> Any:
+        return self._get("comprehend")

@@ -59,6 +59,8 @@ class Env(StrEnum):
     DEFAULT_PHONE_REGION = "CALLGUARD_DEFAULT_PHONE_REGION"
     IDEMPOTENCY_TTL_SECONDS = "CALLGUARD_IDEMPOTENCY_TTL_SECONDS"
     GROUP_SCOPES = "CALLGUARD_GROUP_SCOPES"
+    INTENTS = "CALLGUARD_INTENTS"
+    AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
 
 
 class Scope(StrEnum):
@@ -111,4 +113,5 @@ class Route:
 ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/health", None, None),
     Route("POST", "/v1/calls", Scope.CALLS_WRITE, "ingest"),
+    Route("GET", "/v1/calls/{call_id}", Scope.CALLS_READ, "agent_view"),
 )

@@ -135,6 +135,14 @@ class SubjectsRepository:
             linked_subjects=tuple(others),
         )
 
+    def profile(self, subject_id: str) -> SubjectProfile:
+        item = self._ddb.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+            ConsistentRead=True,
+        ).get("Item", {})
+        return SubjectProfile(subject_id, objected="objected_at" in item, restricted="restricted_at" in item)
+
     def record_consent(self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime) -> None:
         self._ddb.put_item(
             TableName=self._table,
@@ -233,6 +241,58 @@ class CallsRepository:
     @staticmethod
     def index_names() -> tuple[str, str]:
         return GSI_BY_SUBJECT, GSI_BY_EXPIRY
+
+    def get_analysis(self, call_id: str) -> dict[str, Any] | None:
+        item = self._ddb.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "ANALYSIS"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        analysis: dict[str, Any] = json.loads(item["analysis"]["S"])
+        return analysis
+
+    def put_analysis(self, call_id: str, analysis: dict[str, Any], now: datetime) -> bool:
+        """Store the (redacted) analysis and the call's analysis status together, once.
+
+        Returns False when an analysis already existed (a redelivered message).
+        """
+        status = str(analysis["status"])
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": {"S": f"CALL#{call_id}"},
+                                "sk": {"S": "ANALYSIS"},
+                                "call_id": {"S": call_id},
+                                "status": {"S": status},
+                                "analysis": {"S": json.dumps(analysis, ensure_ascii=False, separators=(",", ":"))},
+                                "created_at": {"S": now.isoformat()},
+                                **expiry_attributes(self._retention, DataCategory.ANALYSES, now),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": self._key(call_id),
+                            "UpdateExpression": "SET analysis_status = :s, analysed_at = :now",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":s": {"S": status}, ":now": {"S": now.isoformat()}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
 
 class TranscriptStore:

@@ -1,0 +1,51 @@
+"""GET /v1/calls/{call_id} — the agent's redacted, audited view of a call. Thin."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callguard.agent_view import AgentViewService
+from callguard.api import actor_of, build_resolver, json_response
+from callguard.clients import AwsClients
+from callguard.errors import NotFoundError
+from callguard.wiring import build_agent_view_service
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = build_resolver(logger, metrics)
+_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_service: AgentViewService | None = None
+
+
+def service(clients: AwsClients | None = None) -> AgentViewService:
+    """The wired service; pass ``clients`` to (re)build it with injected clients."""
+    global _service
+    if clients is not None or _service is None:
+        _service = build_agent_view_service(clients or AwsClients())
+    return _service
+
+
+@app.get("/v1/calls/<call_id>")
+def get_call(call_id: str) -> Response[str]:
+    if not _CALL_ID.match(call_id):
+        raise NotFoundError("No call with this id.")
+    logger.append_keys(call_id=call_id)
+    view = service().view(call_id, actor_of(app.current_event.raw_event))
+    metrics.add_metric(name="CallViewed", unit=MetricUnit.Count, value=1)
+    logger.info("call viewed", extra={"analysis": view["analysis"]["status"]})
+    return json_response(200, view)
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    service().keyring.clear()
+    return app.resolve(event, context)

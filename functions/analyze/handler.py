@@ -1,0 +1,69 @@
+"""SQS → analysis of ingested calls. Thin: parse the message, call the domain, report.
+
+Powertools ``BatchProcessor`` reports partial batch failures, so only the failed
+messages return to the queue (and reach the DLQ after the queue's maxReceiveCount).
+Analysis is idempotent per call (the analysis item is written once, conditionally).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callguard.analysis import AnalysisService
+from callguard.clients import AwsClients
+from callguard.wiring import build_analysis_service
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class AnalysisMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    call_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class MalformedMessageError(ValueError):
+    """The message is not an analysis request; it will end in the DLQ."""
+
+
+_service: AnalysisService | None = None
+
+
+def service(clients: AwsClients | None = None) -> AnalysisService:
+    """The wired service; pass ``clients`` to (re)build it with injected clients."""
+    global _service
+    if clients is not None or _service is None:
+        _service = build_analysis_service(clients or AwsClients())
+    return _service
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        message = AnalysisMessage.model_validate(json.loads(record.body))
+    except (ValidationError, json.JSONDecodeError):
+        raise MalformedMessageError("message is not an analysis request") from None
+    outcome = service().analyze(message.call_id)
+    logger.info("call analysed", extra={"call_id": outcome.call_id, "status": outcome.status, "reason": outcome.reason})
+    metrics.add_metric(name=f"Analysis{outcome.status.title()}", unit=MetricUnit.Count, value=1)
+    units = sum(outcome.units.values())
+    if units:
+        metrics.add_metric(name="ComprehendUnits", unit=MetricUnit.Count, value=units)
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    current = service()
+    current.keyring.clear()
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

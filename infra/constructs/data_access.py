@@ -1,0 +1,30 @@
+"""Least-privilege statements for the data plane, shared by the capability constructs.
+
+Each helper adds exact actions on exact resources to a function's managed policy, so
+no construct reaches for a broad ``grant*`` (which would add wildcards and indexes).
+"""
+
+from __future__ import annotations
+
+from infra.constructs.data_plane import DataPlane
+from infra.constructs.function import CallguardFunction
+from infra.constructs.keys import ProjectKeys
+from infra.nag import acknowledge
+
+__all__ = ["allow_read_transcripts", "allow_unseal"]
+
+
+def allow_unseal(fn: CallguardFunction, data: DataPlane, keys: ProjectKeys) -> None:
+    """Read a subject's wrapped data key and unwrap it with the CMK."""
+    fn.allow(["dynamodb:GetItem"], [data.subject_keys.table_arn])
+    fn.allow(["kms:Decrypt"], [keys.data.key_arn])
+
+
+def allow_read_transcripts(fn: CallguardFunction, data: DataPlane) -> None:
+    fn.allow(["s3:GetObject", "s3:GetObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
+    acknowledge(
+        fn.policy,
+        "Sealed transcripts are keyed transcripts/<subject>/<call>; the function reads the one object version "
+        "the call item points to and can open it only with that subject's data key.",
+        "AwsSolutions-IAM5[Resource::<DataTranscripts35735C80.Arn>/transcripts/*]",
+    )

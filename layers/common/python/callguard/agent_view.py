@@ -1,0 +1,93 @@
+"""The agent's view of a call: redacted segments, analysis, routing — audited.
+
+The unredacted transcript is never served: segments come from the analysis item
+(redacted with Comprehend's help) or, while the analysis is pending or was skipped,
+are redacted on read by the local detectors alone. Every read is appended to the
+audit log before the answer leaves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .analysis import phone_regions
+from .audit import AuditLog
+from .crypto import SubjectKeyring, SubjectKeyShreddedError
+from .errors import NotFoundError
+from .pii import detect, redact
+from .repository import CallsRepository, TranscriptStore
+
+__all__ = ["AgentViewService"]
+
+_ANALYSIS_FIELDS = ("language", "sentiment", "key_phrases", "pii_types", "intent", "flags", "reason")
+
+
+@dataclass
+class AgentViewService:
+    calls: CallsRepository
+    transcripts: TranscriptStore
+    keyring: SubjectKeyring
+    audit: AuditLog
+    default_region: str = "DE"
+
+    def view(self, call_id: str, actor: str) -> dict[str, Any]:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise NotFoundError("No call with this id.")
+        item = call.extra
+        analysis = self.calls.get_analysis(call_id)
+        language = item.get("language", {}).get("S") or (analysis or {}).get("language")
+        segments: list[dict[str, Any]] | None
+        if analysis and analysis.get("status") == "done":
+            segments = [{k: s[k] for k in ("speaker", "start_ms", "end_ms", "text")} for s in analysis["segments"]]
+        else:
+            segments = self._redacted_on_read(call.subject_id, call_id, item, language)
+            if segments is None:
+                raise NotFoundError("No call with this id.")  # the subject was erased
+        self.audit.append(actor=actor, action="read_call", resource=f"call/{call_id}")
+        status = {"queued": "pending"}.get(item["analysis_status"]["S"], item["analysis_status"]["S"])
+        summary: dict[str, Any] = {"status": status}
+        if status == "skipped" and "analysis_skip_reason" in item:
+            summary["reason"] = item["analysis_skip_reason"]["S"]
+        for key in _ANALYSIS_FIELDS:
+            if analysis and key in analysis:
+                summary[key] = analysis[key]
+        return {
+            "call_id": call_id,
+            "started_at": item["started_at"]["S"],
+            "ended_at": item.get("ended_at", {}).get("S"),
+            "channel": item["channel"]["S"],
+            "language": language,
+            "agent_id": item.get("agent_id", {}).get("S"),
+            "live": item.get("live", {}).get("BOOL", False),
+            "segments": segments,
+            "analysis": summary,
+            "routing": None,
+        }
+
+    def _redacted_on_read(
+        self, subject_id: str, call_id: str, item: dict[str, Any], language: str | None
+    ) -> list[dict[str, Any]] | None:
+        meta = [
+            {
+                "speaker": s["M"]["speaker"]["S"],
+                "start_ms": int(s["M"]["start_ms"]["N"]),
+                "end_ms": int(s["M"]["end_ms"]["N"]),
+            }
+            for s in item.get("segments", {}).get("L", [])
+        ]
+        if "transcript" not in item:  # no recording consent: no text exists
+            return [m | {"text": None} for m in meta]
+        pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()}
+        try:
+            raw = self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
+        except SubjectKeyShreddedError:
+            return None
+        regions = phone_regions(language, self.default_region)
+        return [
+            {k: s[k] for k in ("speaker", "start_ms", "end_ms")}
+            | {"text": redact(s["text"], detect(s["text"], regions=regions))}
+            for s in json.loads(raw)
+        ]

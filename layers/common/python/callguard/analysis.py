@@ -1,0 +1,202 @@
+"""Analysis of one ingested call: consent check, redaction, Comprehend, intent, flags.
+
+Data minimisation: the local detectors redact first; Comprehend only ever sees text
+that is already redacted, and its PERSON/LOCATION (all languages) and PII (en/es)
+findings redact what the local detectors missed. Only redacted text and derived
+values are stored, in the analysis item (its own retention category).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway, split_text
+from .crypto import SubjectKeyring, SubjectKeyShreddedError
+from .intents import DEFAULT_INTENTS, IntentConfig, classify
+from .pii import PiiSpan, comprehend_spans, detect, redact
+from .repository import CallsRepository, SubjectsRepository, TranscriptStore
+
+__all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
+
+_LABEL_TOKEN = re.compile(r"\[[A-Z_]+\]")
+_RESOLVED = re.compile(r"(?i)\b(danke|vielen dank|gelöst|erledigt|perfekt|thanks|thank you|solved|resolved|great)\b")
+#: phone region in which national numbers are read, by call language (then the default)
+_LANGUAGE_REGIONS = {"de": "DE", "en": "GB", "es": "ES", "fr": "FR", "it": "IT", "pt": "PT", "nl": "NL", "pl": "PL"}
+
+
+def phone_regions(language: str | None, default: str) -> tuple[str, ...]:
+    region = _LANGUAGE_REGIONS.get((language or "").split("-")[0])
+    return tuple(dict.fromkeys([r for r in (region, default) if r]))
+
+
+@dataclass(frozen=True)
+class RedactedSegment:
+    speaker: str
+    start_ms: int
+    end_ms: int
+    text: str
+    pii: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    call_id: str
+    status: str  # done | skipped | gone
+    reason: str | None = None
+    units: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisService:
+    calls: CallsRepository
+    subjects: SubjectsRepository
+    transcripts: TranscriptStore
+    keyring: SubjectKeyring
+    comprehend: ComprehendGateway
+    intents: IntentConfig = DEFAULT_INTENTS
+    default_region: str = "DE"
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def analyze(self, call_id: str) -> AnalysisOutcome:
+        self.comprehend.units = {}
+        call = self.calls.get(call_id)
+        if call is None:
+            return AnalysisOutcome(call_id, "gone", "call_not_found")  # erased or purged meanwhile
+        if self.calls.get_analysis(call_id) is not None:
+            return AnalysisOutcome(call_id, "done", "already_analysed")
+        item = call.extra
+        reason = self._skip_reason(item, call.subject_id)
+        if reason is None and "transcript" not in item:
+            reason = "no_transcript"
+        segments: list[dict[str, Any]] = []
+        if reason is None:
+            pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()}
+            try:
+                raw = self.keyring.open(call.subject_id, self.transcripts.get(pointer), aad=call_id)
+            except SubjectKeyShreddedError:
+                return AnalysisOutcome(call_id, "gone", "subject_erased")
+            segments = json.loads(raw)
+        if reason is not None:
+            self.calls.put_analysis(call_id, {"status": "skipped", "reason": reason}, self.clock())
+            return AnalysisOutcome(call_id, "skipped", reason)
+        result = self._analyse(item, segments)
+        self.calls.put_analysis(call_id, result, self.clock())
+        return AnalysisOutcome(call_id, "done", None, dict(self.comprehend.units))
+
+    def _skip_reason(self, item: dict[str, Any], subject_id: str) -> str | None:
+        consent = {k: v["BOOL"] for k, v in item.get("consent", {}).get("M", {}).items()}
+        profile = self.subjects.profile(subject_id)
+        if profile.restricted:
+            return "restricted"
+        if profile.objected:
+            return "objected"
+        if not consent.get("ai_analysis"):
+            return "no_ai_consent"
+        if not consent.get("ai_disclosure_given"):
+            return "no_ai_disclosure"
+        if not consent.get("recording"):
+            return "no_recording_consent"
+        return None
+
+    # -- the analysis itself ------------------------------------------------------
+    def _analyse(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:
+        language = item.get("language", {}).get("S")
+        customer_text = " ".join(s["text"] for s in segments if s["speaker"] == "customer") or " ".join(
+            s["text"] for s in segments
+        )
+        regions = phone_regions(language, self.default_region)
+        local = [redact(s["text"], detect(s["text"], regions=regions)) for s in segments]
+        if not language:
+            # the language is needed before Comprehend sees anything: detect it on locally redacted text
+            language = self.comprehend.detect_language(" ".join(local) or customer_text[:1])
+        redacted = self._comprehend_redaction(local, language)
+        labels_per_segment = [tuple(sorted(set(_LABEL_TOKEN.findall(t)))) for t in redacted]
+        segs = [
+            RedactedSegment(s["speaker"], int(s["start_ms"]), int(s["end_ms"]), text, labels)
+            for s, text, labels in zip(segments, redacted, labels_per_segment, strict=True)
+        ]
+        supported = language in LANGUAGES
+        sentiments = self.comprehend.sentiments([s.text for s in segs], language) if supported else []
+        customer = [s.text for s in segs if s.speaker == "customer"]
+        phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
+        phrases = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p)][:20]
+        intent = classify([*customer, *phrases], self.intents)
+        sentiment = _sentiment_summary(segs, sentiments)
+        last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
+        resolved = bool(_RESOLVED.search(last_customer))
+        negative = sentiment["by_speaker"].get("customer") == "NEGATIVE"
+        trajectory = [t for t in sentiment["trajectory"] if t]
+        escalate = bool(trajectory) and trajectory[-1] == "NEGATIVE"
+        pii_counts = Counter(label.strip("[]") for labels in labels_per_segment for label in labels)
+        return {
+            "status": "done",
+            "language": language,
+            "language_source": "call" if item.get("language") else "detected",
+            "segments": [s.__dict__ | {"pii": list(s.pii)} for s in segs],
+            "sentiment": sentiment,
+            "key_phrases": phrases,
+            "pii_types": sorted(pii_counts),
+            "intent": {"name": intent.name, "matched": list(intent.matched), "standard": intent.standard},
+            "flags": {"escalate": escalate, "followup": (not resolved) or negative, "resolved": resolved},
+            "comprehend_units": dict(self.comprehend.units),
+        }
+
+    def _comprehend_redaction(self, texts: Sequence[str], language: str) -> list[str]:
+        """Redact what Comprehend finds in already locally-redacted texts."""
+        if language not in LANGUAGES:
+            return list(texts)
+        out = list(texts)
+        fits = [i for i, t in enumerate(texts) if t.strip() and len(split_text(t)) == 1]
+        entities = self.comprehend.entities([texts[i] for i in fits], language)
+        for index, found in zip(fits, entities, strict=True):
+            spans = [s for s in comprehend_spans(found) if s.label in {"NAME", "LOCATION"}]
+            out[index] = _redact_outside_labels(out[index], spans)
+        if language in PII_LANGUAGES:
+            for index, text in enumerate(out):
+                if text.strip():
+                    out[index] = _redact_outside_labels(
+                        text, comprehend_spans(self.comprehend.pii_entities(text, language))
+                    )
+        return out
+
+
+def _redact_outside_labels(text: str, spans: Sequence[PiiSpan]) -> str:
+    labels = [(m.start(), m.end()) for m in _LABEL_TOKEN.finditer(text)]
+    keep = [s for s in spans if not any(s.start < end and start < s.end for start, end in labels)]
+    return redact(text, keep)
+
+
+def _label(scores: dict[str, float]) -> str:
+    return max(scores, key=lambda k: scores[k]).upper() if scores else "NEUTRAL"
+
+
+def _sentiment_summary(segments: Sequence[RedactedSegment], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    if not results:
+        return {"overall": None, "by_speaker": {}, "trajectory": [], "turns": []}
+    by_speaker: dict[str, dict[str, float]] = {}
+    totals: dict[str, float] = {}
+    for segment, result in zip(segments, results, strict=True):
+        bucket = by_speaker.setdefault(segment.speaker, {})
+        for key, value in result["SentimentScore"].items():
+            bucket[key] = bucket.get(key, 0.0) + value
+            totals[key] = totals.get(key, 0.0) + value
+    end = max((s.end_ms for s in segments), default=0) or 1
+    quarters: list[dict[str, float]] = [{}, {}, {}, {}]
+    for segment, result in zip(segments, results, strict=True):
+        if segment.speaker != "customer":
+            continue
+        quarter = quarters[min(3, int(4 * segment.start_ms / end))]
+        for key, value in result["SentimentScore"].items():
+            quarter[key] = quarter.get(key, 0.0) + value
+    return {
+        "overall": _label(totals),
+        "by_speaker": {speaker: _label(scores) for speaker, scores in by_speaker.items()},
+        "trajectory": [_label(q) if q else None for q in quarters],
+        "turns": [r["Sentiment"] for r in results],
+    }
