@@ -112,3 +112,33 @@ def call_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+class LogCapture:
+    """Every record the Powertools loggers emit, formatted as they would be (JSON lines).
+
+    Powertools' handlers keep the stream they were created with, so pytest's capsys
+    misses loggers built in an earlier test; this attaches a handler of our own.
+    """
+
+    def __init__(self, service_prefix: str = "callguard") -> None:
+        import io
+        import logging
+
+        self._stream = io.StringIO()
+        self._handlers: list[tuple[logging.Logger, logging.Handler]] = []
+        for name in list(logging.root.manager.loggerDict):
+            logger = logging.getLogger(name)
+            if not name.startswith(service_prefix) or not logger.handlers:
+                continue
+            handler = logging.StreamHandler(self._stream)
+            handler.setFormatter(logger.handlers[0].formatter)
+            logger.addHandler(handler)
+            self._handlers.append((logger, handler))
+
+    def text(self) -> str:
+        return self._stream.getvalue()
+
+    def close(self) -> None:
+        for logger, handler in self._handlers:
+            logger.removeHandler(handler)

@@ -24,7 +24,8 @@ from callguard.wiring import build_analysis_service
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A fully failed batch is reported item by item too (not raised), so the invocation itself succeeds.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class AnalysisMessage(BaseModel):

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from callguard.clients import AwsClients
 from callguard.names import Env
+from local.comprehend import ComprehendServer
 from local.provision import Provisioner
 from tests.conftest import Synth
 
@@ -37,11 +38,23 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
         session = boto3.Session(region_name=REGION)
         provisioner = Provisioner(session, region=REGION)
         provisioner.provision(synth.template)
-        raw_env = provisioner.function_environment(synth.template, "IngestApiIngest")
+        raw_env: dict[str, str] = {}
+        for prefix in ("IngestApiIngest", "AnalysisAnalyze", "AgentViewApiAgentView"):
+            raw_env.update(provisioner.function_environment(synth.template, prefix))
         env = {Env(k): v for k, v in raw_env.items() if k in {e.value for e in Env}}
         for key, value in env.items():
             monkeypatch.setenv(key.value, value)
-        yield {"session": session, "env": env, "clients": AwsClients(session=session)}
+        comprehend_server = ComprehendServer().start()
+        comprehend = session.client("comprehend", endpoint_url=comprehend_server.url)
+        try:
+            yield {
+                "session": session,
+                "env": env,
+                "clients": AwsClients(session=session, comprehend=comprehend),
+                "comprehend": comprehend_server.emulator,
+            }
+        finally:
+            comprehend_server.stop()
 
 
 def scan_all(session: boto3.Session) -> str:

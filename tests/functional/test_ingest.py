@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import pytest
 
 from callguard.names import Env
 from tests.functional.conftest import scan_all
-from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
+from tests.support import PLANTED, FakeContext, LogCapture, api_event, call_body, load_handler
 
 pytestmark = pytest.mark.functional
 
@@ -274,15 +273,16 @@ def test_charset_parameter_is_accepted(ingest: Any) -> None:
     assert status == 202
 
 
-def test_logs_hold_no_personal_data(
-    ingest: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    post(ingest, call_body())
-    post(ingest, call_body(channel="chat"))
-    post(ingest, call_body(caller={"phone": "Erika Mustermann"}))
+def test_logs_hold_no_personal_data(ingest: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    logs = LogCapture()
+    try:
+        post(ingest, call_body())
+        post(ingest, call_body(channel="chat"))
+        post(ingest, call_body(caller={"phone": "Erika Mustermann"}))
+    finally:
+        logs.close()
     captured = capsys.readouterr()
-    output = captured.out + captured.err + caplog.text
+    output = logs.text() + captured.out + captured.err
     assert "call accepted" in output  # the handler did log
     for value in PLANTED.values():
         assert value not in output

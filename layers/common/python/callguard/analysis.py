@@ -172,31 +172,34 @@ def _redact_outside_labels(text: str, spans: Sequence[PiiSpan]) -> str:
     return redact(text, keep)
 
 
-def _label(scores: dict[str, float]) -> str:
-    return max(scores, key=lambda k: scores[k]).upper() if scores else "NEUTRAL"
+def _label(turns: Sequence[str]) -> str:
+    """A summary label from turn labels: the more frequent polarity wins, a tie is MIXED,
+    no polar turn is NEUTRAL. (Neutral turns such as greetings do not dilute a complaint.)"""
+    counts = Counter(turns)
+    negative = counts["NEGATIVE"] + counts["MIXED"] / 2
+    positive = counts["POSITIVE"] + counts["MIXED"] / 2
+    if negative > positive:
+        return "NEGATIVE"
+    if positive > negative:
+        return "POSITIVE"
+    return "MIXED" if positive else "NEUTRAL"
 
 
 def _sentiment_summary(segments: Sequence[RedactedSegment], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not results:
         return {"overall": None, "by_speaker": {}, "trajectory": [], "turns": []}
-    by_speaker: dict[str, dict[str, float]] = {}
-    totals: dict[str, float] = {}
-    for segment, result in zip(segments, results, strict=True):
-        bucket = by_speaker.setdefault(segment.speaker, {})
-        for key, value in result["SentimentScore"].items():
-            bucket[key] = bucket.get(key, 0.0) + value
-            totals[key] = totals.get(key, 0.0) + value
+    labels = [str(r["Sentiment"]) for r in results]
+    by_speaker: dict[str, list[str]] = {}
+    for segment, label in zip(segments, labels, strict=True):
+        by_speaker.setdefault(segment.speaker, []).append(label)
     end = max((s.end_ms for s in segments), default=0) or 1
-    quarters: list[dict[str, float]] = [{}, {}, {}, {}]
-    for segment, result in zip(segments, results, strict=True):
-        if segment.speaker != "customer":
-            continue
-        quarter = quarters[min(3, int(4 * segment.start_ms / end))]
-        for key, value in result["SentimentScore"].items():
-            quarter[key] = quarter.get(key, 0.0) + value
+    quarters: list[list[str]] = [[], [], [], []]
+    for segment, label in zip(segments, labels, strict=True):
+        if segment.speaker == "customer":
+            quarters[min(3, int(4 * segment.start_ms / end))].append(label)
     return {
-        "overall": _label(totals),
-        "by_speaker": {speaker: _label(scores) for speaker, scores in by_speaker.items()},
+        "overall": _label(labels),
+        "by_speaker": {speaker: _label(turns) for speaker, turns in by_speaker.items()},
         "trajectory": [_label(q) if q else None for q in quarters],
-        "turns": [r["Sentiment"] for r in results],
+        "turns": labels,
     }
