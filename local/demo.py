@@ -107,6 +107,16 @@ def _storage_table(stack: LocalStack) -> tuple[Table, str]:
     return table, "\n".join(dump)
 
 
+def _await_analysis(stack: LocalStack, call_id: str, token: str, seconds: float = 30) -> Answer:
+    deadline = time.monotonic() + seconds
+    with console.status("Waiting for the analysis queue (SQS → analyze function → Comprehend emulator) …"):
+        while True:
+            view = http("GET", f"{stack.api_url}/v1/calls/{call_id}", token=token)
+            if view.body.get("analysis", {}).get("status") != "pending" or time.monotonic() > deadline:
+                return view
+            time.sleep(0.5)
+
+
 def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
     started = time.monotonic()
     stack = LocalStack(cdk_out=cdk_out, api_port=api_port, aws_port=aws_port)
@@ -185,18 +195,39 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
             "as the contract says",
         )
 
-        _step("6. What was stored: pseudonymised ids and sealed transcripts only")
+        _step("6. The agent's view of the German call, after analysis (redacted, audited)")
+        view = _await_analysis(stack, GERMAN_CALL["call_id"], tokens["agent"])
+        segments = Table(title=f"GET /v1/calls/{GERMAN_CALL['call_id']} (agent token)")
+        for column in ("speaker", "text (PII replaced by type labels)"):
+            segments.add_column(column)
+        for segment in view.body.get("segments", []):
+            segments.add_row(segment["speaker"], segment["text"] or "")
+        console.print(segments)
+        analysis = view.body.get("analysis", {})
+        console.print_json(
+            data={
+                k: analysis.get(k)
+                for k in ("status", "language", "sentiment", "key_phrases", "pii_types", "intent", "flags")
+            }
+        )
+        shown = json.dumps(view.body, ensure_ascii=False)
+        check(
+            "German call redacted and analysed",
+            view.status == 200 and analysis.get("status") == "done" and not any(v in shown for v in PLANTED),
+            f"{', '.join(analysis.get('pii_types', []))} redacted; intent {analysis.get('intent', {}).get('name')}",
+        )
+
+        _step("7. What was stored: pseudonymised ids and sealed transcripts only")
         table, dump = _storage_table(stack)
         console.print(table)
         leaked = [value for value in PLANTED if value in dump]
         check("no plaintext personal data stored", not leaked, "scanned every item and object version")
 
-        _step("7. Coming with the next issues (not faked here)")
+        _step("8. Coming with the next issues (not faked here)")
         coming = Table()
         coming.add_column("capability")
         coming.add_column("status")
         for name in (
-            "Comprehend analysis and German PII redaction (agent view)",
             "routing decisions",
             "GDPR requests on Step Functions (access export, erasure certificate)",
             "retention purge",

@@ -150,3 +150,48 @@ def test_handler_logs_are_json_without_personal_data(stack: RunningStack, tokens
     text = stack.text()
     for value in PLANTED.values():
         assert value not in text
+
+
+def test_a_german_call_is_analysed_through_the_queue_and_the_agent_sees_it_redacted(
+    stack: RunningStack, tokens: dict[str, str]
+) -> None:
+    import time
+
+    segments = [
+        {"speaker": "agent", "start_ms": 0, "end_ms": 2000, "text": "Guten Tag, Kundenservice."},
+        {
+            "speaker": "customer",
+            "start_ms": 2100,
+            "end_ms": 9000,
+            "text": "Mein Name ist Erika Mustermann, IBAN DE89 3704 0044 0532 0130 00. Die Abbuchung ärgert mich.",
+        },
+    ]
+    answer = http(
+        "POST", f"{stack.api_url}/v1/calls", call_body(call_id="e2e-analysis-1", segments=segments), tokens["platform"]
+    )
+    assert answer.status == 202
+    deadline = time.monotonic() + 30
+    while True:
+        view = http("GET", f"{stack.api_url}/v1/calls/e2e-analysis-1", token=tokens["agent"])
+        if view.body.get("analysis", {}).get("status") == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert view.status == 200
+    assert view.body["analysis"]["status"] == "done"
+    assert view.body["analysis"]["sentiment"]["by_speaker"]["customer"] == "NEGATIVE"
+    assert "[NAME]" in view.body["segments"][1]["text"]
+    assert "[IBAN]" in view.body["segments"][1]["text"]
+    text = json.dumps(view.body, ensure_ascii=False)
+    for value in ("Mustermann", "DE89", PLANTED["phone"], PLANTED["email"]):
+        assert value not in text
+    platform_view = http("GET", f"{stack.api_url}/v1/calls/e2e-analysis-1", token=tokens["platform"])
+    assert platform_view.status == 403
+    assert http("GET", f"{stack.api_url}/v1/calls/unknown-call", token=tokens["agent"]).status == 404
+
+
+def test_the_whole_stack_output_holds_no_personal_data(stack: RunningStack) -> None:
+    """Runs last in this module: every log line and metric the stack printed so far."""
+    text = stack.text()
+    assert "call analysed" in text  # the analysis function logged through the stack's output
+    for value in (*PLANTED.values(), "Mustermann", "DE89 3704", "DE89370400440532013000"):
+        assert value not in text

@@ -19,7 +19,7 @@ from typing import Any
 from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway, split_text
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
-from .pii import PiiSpan, comprehend_spans, detect, redact
+from .pii import LABELS, PiiSpan, comprehend_spans, detect, redact
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
@@ -125,7 +125,8 @@ class AnalysisService:
         sentiments = self.comprehend.sentiments([s.text for s in segs], language) if supported else []
         customer = [s.text for s in segs if s.speaker == "customer"]
         phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
-        phrases = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p)][:20]
+        # a phrase that is or holds a redaction label says nothing about the call
+        phrases = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p) and p.strip("[]") not in LABELS][:20]
         intent = classify([*customer, *phrases], self.intents)
         sentiment = _sentiment_summary(segs, sentiments)
         last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
