@@ -67,9 +67,8 @@ _LOCATIONS = _words_of(
 )
 _FIRST_NAMES = _words_of("Erika Max Anna Maria Thomas Stefan Julia Peter Sabine John Jane Mary James Robert Laura")
 _NAME_CUES = re.compile(
-    r"(?:mein name ist|ich bin|hier spricht|herr|frau|my name is|this is|mr\.?|mrs\.?|ms\.?)\s+"
-    r"((?:[A-ZÄÖÜ][\w'-]+)(?:\s+[A-ZÄÖÜ][\w'-]+)?)",
-    re.IGNORECASE,
+    r"(?i:mein name ist|hier spricht|herr|frau|my name is|this is|mr\.?|mrs\.?|ms\.?)\s+"
+    r"([A-ZÄÖÜ][\w'-]+(?:\s+[A-ZÄÖÜ][\w'-]+)?)"
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d ()/-]{6,}\d(?!\w)")

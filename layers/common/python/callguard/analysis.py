@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway, split_text
+from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
 from .pii import LABELS, PiiSpan, comprehend_spans, detect, redact
@@ -153,9 +153,7 @@ class AnalysisService:
         if language not in LANGUAGES:
             return list(texts)
         out = list(texts)
-        fits = [i for i, t in enumerate(texts) if t.strip() and len(split_text(t)) == 1]
-        entities = self.comprehend.entities([texts[i] for i in fits], language)
-        for index, found in zip(fits, entities, strict=True):
+        for index, found in enumerate(self.comprehend.entities(texts, language)):
             spans = [s for s in comprehend_spans(found) if s.label in {"NAME", "LOCATION"}]
             out[index] = _redact_outside_labels(out[index], spans)
         if language in PII_LANGUAGES:

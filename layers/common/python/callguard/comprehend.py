@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,48 +28,76 @@ def billed_units(text: str) -> int:
     return max(3, math.ceil(len(text) / 100))
 
 
-def split_text(text: str, limit: int = MAX_DOC_BYTES) -> list[str]:
-    """Pieces of ``text``, each ≤ ``limit`` UTF-8 bytes, cut at sentence ends, then words."""
-    if len(text.encode()) <= limit:
-        return [text]
-    pieces: list[str] = []
-    current = ""
-    for sentence in _SENTENCE.split(text):
-        for part in _fit(sentence, limit):
-            candidate = f"{current} {part}" if current else part
-            if len(candidate.encode()) <= limit:
-                current = candidate
-            else:
-                pieces.append(current)
-                current = part
-    if current:
-        pieces.append(current)
+def _nbytes(text: str) -> int:
+    return len(text.encode())
+
+
+def _longest_fitting_end(text: str, start: int, limit: int) -> int:
+    lo, hi = start, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _nbytes(text[start:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def split_with_offsets(text: str, limit: int = MAX_DOC_BYTES) -> list[tuple[int, str]]:
+    """``(offset, piece)`` pairs covering ``text``: each piece ≤ ``limit`` UTF-8 bytes, cut
+    after a sentence end where possible, else at a space, else anywhere."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while _nbytes(text[start:]) > limit:
+        window = _longest_fitting_end(text, start, limit)
+        chunk = text[start:window]
+        cut = max((m.end() for m in _SENTENCE.finditer(chunk)), default=0) or chunk.rfind(" ") + 1
+        end = start + cut if cut > 0 else window
+        pieces.append((start, text[start:end]))
+        start = end
+    if start < len(text):
+        pieces.append((start, text[start:]))
     return pieces
 
 
-def _fit(sentence: str, limit: int) -> Iterator[str]:
-    if len(sentence.encode()) <= limit:
-        yield sentence
-        return
-    current = ""
-    for word in sentence.split(" "):
-        while len(word.encode()) > limit:  # a single "word" longer than the limit
-            cut = limit
-            while len(word[:cut].encode()) > limit:
-                cut -= 1
-            if current:
-                yield current
-                current = ""
-            yield word[:cut]
-            word = word[cut:]
-        candidate = f"{current} {word}" if current else word
-        if len(candidate.encode()) <= limit:
-            current = candidate
-        else:
-            yield current
-            current = word
+def split_text(text: str, limit: int = MAX_DOC_BYTES) -> list[str]:
+    """Pieces of ``text``, each ≤ ``limit`` UTF-8 bytes, cut at sentence ends, then words."""
+    return [piece for _, piece in split_with_offsets(text, limit)]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    text_index: int
+    text_offset: int
+    doc_offset: int
+    length: int
+
+
+def pack(texts: Sequence[str], limit: int = MAX_DOC_BYTES) -> tuple[list[str], list[list[_Slot]]]:
+    """Pack texts (split where too long) into as few documents as fit, joined by newlines.
+
+    Comprehend bills at least 3 units (300 characters) per document, so many short turns
+    cost far less packed. Returns the documents and, per document, where each text went.
+    """
+    docs: list[str] = []
+    slots: list[list[_Slot]] = []
+    current: str = ""
+    current_slots: list[_Slot] = []
+    for index, text in enumerate(texts):
+        for offset, piece in split_with_offsets(text, limit):
+            if not piece.strip():
+                continue
+            joined = f"{current}\n{piece}" if current else piece
+            if _nbytes(joined) > limit:
+                docs.append(current)
+                slots.append(current_slots)
+                current, current_slots, joined = "", [], piece
+            current_slots.append(_Slot(index, offset, len(joined) - len(piece), len(piece)))
+            current = joined
     if current:
-        yield current
+        docs.append(current)
+        slots.append(current_slots)
+    return docs, slots
 
 
 @dataclass
@@ -120,14 +148,25 @@ class ComprehendGateway:
         return out
 
     def key_phrases(self, texts: Sequence[str], language: str) -> list[str]:
-        documents = [piece for text in texts for piece in split_text(text)]
+        documents, _ = pack(texts)  # per-turn granularity is not needed for key phrases
         results = self._batched("BatchDetectKeyPhrases", documents, language) if documents else []
         return [p["Text"] for r in results for p in r["KeyPhrases"]]
 
     def entities(self, texts: Sequence[str], language: str) -> list[list[dict[str, Any]]]:
-        """Entities per text (offsets into that text); texts must be ≤ the byte limit."""
-        results = self._batched("BatchDetectEntities", texts, language) if texts else []
-        return [r["Entities"] for r in results]
+        """Entities per text, offsets into that text. Texts are packed into few documents
+        (long ones split) and the offsets mapped back; an entity across a seam is clipped."""
+        docs, slots = pack(texts)
+        results = self._batched("BatchDetectEntities", docs, language) if docs else []
+        out: list[list[dict[str, Any]]] = [[] for _ in texts]
+        for result, doc_slots in zip(results, slots, strict=True):
+            for entity in result["Entities"]:
+                begin, end = int(entity["BeginOffset"]), int(entity["EndOffset"])
+                for slot in doc_slots:
+                    lo, hi = max(begin, slot.doc_offset), min(end, slot.doc_offset + slot.length)
+                    if lo < hi:
+                        shift = slot.text_offset - slot.doc_offset
+                        out[slot.text_index].append(entity | {"BeginOffset": lo + shift, "EndOffset": hi + shift})
+        return out
 
     def pii_entities(self, text: str, language: str) -> list[dict[str, Any]]:
         self._bill("DetectPiiEntities", [text])
