@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
 
-.PHONY: help setup test lint synth deploy diff clean demo local token
+.PHONY: help setup test lint synth deploy diff clean demo local token bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ demo: synth ## start the embedded stack, walk through every capability, stop
 
 token: setup ## print only a bearer token for ROLE=platform|agent|compliance (stack must be running)
 	@$(PY) -m local token --role "$(ROLE)"
+
+bench: setup ## measured ratios (PII quality, Comprehend units, cold imports); writes docs/benchmarks.md
+	$(PY) -m bench.run
 
 clean: ## remove build output (keeps the virtualenv and node_modules)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -122,13 +122,15 @@ class AnalysisService:
             for s, text, labels in zip(segments, redacted, labels_per_segment, strict=True)
         ]
         supported = language in LANGUAGES
-        sentiments = self.comprehend.sentiments([s.text for s in segs], language) if supported else []
+        groups = _speaker_quarters(segs)
+        texts = [" ".join(s.text for s in members) for members in groups.values()]
+        results = self.comprehend.sentiments(texts, language) if supported and texts else []
         customer = [s.text for s in segs if s.speaker == "customer"]
         phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
         # a phrase that is or holds a redaction label says nothing about the call
         phrases = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p) and p.strip("[]") not in LABELS][:20]
         intent = classify([*customer, *phrases], self.intents)
-        sentiment = _sentiment_summary(segs, sentiments)
+        sentiment = _sentiment_summary(list(groups), results)
         last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
         resolved = bool(_RESOLVED.search(last_customer))
         negative = sentiment["by_speaker"].get("customer") == "NEGATIVE"
@@ -157,11 +159,8 @@ class AnalysisService:
             spans = [s for s in comprehend_spans(found) if s.label in {"NAME", "LOCATION"}]
             out[index] = _redact_outside_labels(out[index], spans)
         if language in PII_LANGUAGES:
-            for index, text in enumerate(out):
-                if text.strip():
-                    out[index] = _redact_outside_labels(
-                        text, comprehend_spans(self.comprehend.pii_entities(text, language))
-                    )
+            for index, found in enumerate(self.comprehend.pii_entities_of(out, language)):
+                out[index] = _redact_outside_labels(out[index], comprehend_spans(found))
         return out
 
 
@@ -184,21 +183,32 @@ def _label(turns: Sequence[str]) -> str:
     return "MIXED" if positive else "NEUTRAL"
 
 
-def _sentiment_summary(segments: Sequence[RedactedSegment], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _speaker_quarters(segments: Sequence[RedactedSegment]) -> dict[tuple[str, int], list[RedactedSegment]]:
+    """Turns grouped by speaker and quarter of the call: the granularity the summary needs.
+
+    One Comprehend document per group instead of per turn: short turns would each pay
+    the 3-unit minimum, and the trajectory is reported per quarter anyway.
+    """
+    end = max((s.end_ms for s in segments), default=0) or 1
+    groups: dict[tuple[str, int], list[RedactedSegment]] = {}
+    for segment in segments:
+        if segment.text.strip():
+            groups.setdefault((segment.speaker, min(3, int(4 * segment.start_ms / end))), []).append(segment)
+    return groups
+
+
+def _sentiment_summary(keys: Sequence[tuple[str, int]], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not results:
-        return {"overall": None, "by_speaker": {}, "trajectory": [], "turns": []}
+        return {"overall": None, "by_speaker": {}, "trajectory": []}
     labels = [str(r["Sentiment"]) for r in results]
     by_speaker: dict[str, list[str]] = {}
-    for segment, label in zip(segments, labels, strict=True):
-        by_speaker.setdefault(segment.speaker, []).append(label)
-    end = max((s.end_ms for s in segments), default=0) or 1
     quarters: list[list[str]] = [[], [], [], []]
-    for segment, label in zip(segments, labels, strict=True):
-        if segment.speaker == "customer":
-            quarters[min(3, int(4 * segment.start_ms / end))].append(label)
+    for (speaker, quarter), label in zip(keys, labels, strict=True):
+        by_speaker.setdefault(speaker, []).append(label)
+        if speaker == "customer":
+            quarters[quarter].append(label)
     return {
         "overall": _label(labels),
         "by_speaker": {speaker: _label(turns) for speaker, turns in by_speaker.items()},
         "trajectory": [_label(q) if q else None for q in quarters],
-        "turns": labels,
     }

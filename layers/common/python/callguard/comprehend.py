@@ -18,6 +18,7 @@ __all__ = ["MAX_BATCH", "MAX_DOC_BYTES", "ComprehendGateway", "billed_units", "s
 
 MAX_BATCH = 25
 MAX_DOC_BYTES = 5000
+MAX_PII_BYTES = 100_000
 #: Languages of the real-time sentiment/key-phrase/entity APIs; PII detection: en/es only.
 LANGUAGES = frozenset({"de", "en", "es", "fr", "it", "pt", "ar", "hi", "ja", "ko", "zh", "zh-TW"})
 PII_LANGUAGES = frozenset({"en", "es"})
@@ -157,20 +158,32 @@ class ComprehendGateway:
         (long ones split) and the offsets mapped back; an entity across a seam is clipped."""
         docs, slots = pack(texts)
         results = self._batched("BatchDetectEntities", docs, language) if docs else []
-        out: list[list[dict[str, Any]]] = [[] for _ in texts]
-        for result, doc_slots in zip(results, slots, strict=True):
-            for entity in result["Entities"]:
-                begin, end = int(entity["BeginOffset"]), int(entity["EndOffset"])
-                for slot in doc_slots:
-                    lo, hi = max(begin, slot.doc_offset), min(end, slot.doc_offset + slot.length)
-                    if lo < hi:
-                        shift = slot.text_offset - slot.doc_offset
-                        out[slot.text_index].append(entity | {"BeginOffset": lo + shift, "EndOffset": hi + shift})
-        return out
+        return _map_back(len(texts), [r["Entities"] for r in results], slots)
+
+    def pii_entities_of(self, texts: Sequence[str], language: str) -> list[list[dict[str, Any]]]:
+        """DetectPiiEntities over texts packed into documents of up to 100 KB, offsets per text."""
+        docs, slots = pack(texts, MAX_PII_BYTES)
+        found = [self.pii_entities(doc, language) for doc in docs]
+        return _map_back(len(texts), found, slots)
 
     def pii_entities(self, text: str, language: str) -> list[dict[str, Any]]:
         self._bill("DetectPiiEntities", [text])
         return list(self.client.detect_pii_entities(Text=text, LanguageCode=language)["Entities"])
+
+
+def _map_back(
+    count: int, per_doc: Sequence[Sequence[dict[str, Any]]], slots: Sequence[Sequence[_Slot]]
+) -> list[list[dict[str, Any]]]:
+    out: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    for entities, doc_slots in zip(per_doc, slots, strict=True):
+        for entity in entities:
+            begin, end = int(entity["BeginOffset"]), int(entity["EndOffset"])
+            for slot in doc_slots:
+                lo, hi = max(begin, slot.doc_offset), min(end, slot.doc_offset + slot.length)
+                if lo < hi:
+                    shift = slot.text_offset - slot.doc_offset
+                    out[slot.text_index].append(dict(entity) | {"BeginOffset": lo + shift, "EndOffset": hi + shift})
+    return out
 
 
 class ComprehendBatchError(RuntimeError):

@@ -1,0 +1,145 @@
+"""``make bench``: measured ratios, side by side in one run; writes docs/benchmarks.md.
+
+Sections: PII detection quality on the labelled corpus; Comprehend units billed per
+call against the lower bound; cold import time of each handler against ``import boto3``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
+sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+
+from bench.pii_quality import load_corpus, table  # noqa: E402
+from callguard.analysis import AnalysisService  # noqa: E402
+from callguard.comprehend import ComprehendGateway, billed_units  # noqa: E402
+from local.comprehend import ComprehendServer  # noqa: E402
+
+SAMPLE_CALLS = {
+    "German complaint, 8 short turns": ("de", [
+        ("agent", "Guten Tag, Kundenservice, was kann ich für Sie tun?"),
+        ("customer", "Mein Name ist Erika Mustermann."),
+        ("agent", "Wie kann ich helfen?"),
+        ("customer", "Die letzte Abbuchung war doppelt, das ärgert mich."),
+        ("agent", "Das tut mir leid, ich prüfe das."),
+        ("customer", "Meine IBAN ist DE89 3704 0044 0532 0130 00."),
+        ("agent", "Ich habe die Rückbuchung veranlasst."),
+        ("customer", "Danke, das war hilfreich."),
+    ]),
+    "English call, 4 turns": ("en", [
+        ("agent", "Hello, how can I help?"),
+        ("customer", "Hi, this is John Doe, I moved and need to change my address."),
+        ("agent", "Sure, what is the new address?"),
+        ("customer", "It is 42 Elm Road. Thanks!"),
+    ]),
+    "German call, 40 turns": ("de", [
+        ("customer" if i % 2 else "agent", f"Das ist Satz {i} in einem längeren Gespräch über die Rechnung.")
+        for i in range(40)
+    ]),
+}  # fmt: skip
+
+
+def comprehend_units() -> str:
+    server = ComprehendServer().start()
+    client = boto3.client(
+        "comprehend",
+        region_name="eu-central-1",
+        endpoint_url=server.url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local emulator checks no credentials
+    )
+    rows = [
+        "| call | API | characters sent | lower bound ceil(chars/100) | billed | billed / bound "
+        "| one document per turn |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    try:
+        for name, (language, turns) in SAMPLE_CALLS.items():
+            gateway = ComprehendGateway(client)
+            service = AnalysisService(None, None, None, None, gateway)  # type: ignore[arg-type]
+            segments = [
+                {"speaker": s, "start_ms": i * 1000, "end_ms": i * 1000 + 900, "text": t}
+                for i, (s, t) in enumerate(turns)
+            ]
+            server.emulator.calls.clear()
+            sent: dict[str, list[str]] = {}
+            original_call = server.emulator.call
+
+            def spy(operation: str, params: dict, sent: dict[str, list[str]] = sent, call=original_call) -> dict:  # type: ignore[type-arg]
+                sent.setdefault(operation, []).extend(params.get("TextList") or [params.get("Text", "")])
+                return call(operation, params)
+
+            server.emulator.call = spy  # type: ignore[method-assign]
+            service._analyse({"language": {"S": language}}, segments)
+            server.emulator.call = original_call  # type: ignore[method-assign]
+            for api, billed in sorted(gateway.units.items()):
+                chars = sum(len(t) for t in sent.get(api, []))
+                bound = max(3, math.ceil(chars / 100))
+                per_turn = sum(billed_units(t) for _, t in turns)
+                if api == "BatchDetectKeyPhrases":
+                    per_turn = sum(billed_units(t) for s, t in turns if s == "customer")
+                rows.append(f"| {name} | {api} | {chars} | {bound} | {billed} | {billed / bound:.2f} | {per_turn} |")
+    finally:
+        server.stop()
+    return "\n".join(rows)
+
+
+def cold_imports(runs: int = 5) -> str:
+    def measure(statement: str) -> float:
+        samples = []
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/common/python'}", "POWERTOOLS_TRACE_DISABLED": "1"}
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", statement], check=True, env=env, capture_output=True)  # noqa: S603
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    baseline = measure("import boto3")
+    rows = ["| handler | median cold import (s) | vs `import boto3` |", "|---|---:|---:|"]
+    rows.append(f"| `import boto3` (baseline) | {baseline:.3f} | 1.00 |")
+    for handler in sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py")):
+        path = ROOT / "functions" / handler
+        seconds = measure(f"import sys; sys.path.insert(0, {str(path)!r}); import handler")
+        rows.append(f"| {handler} | {seconds:.3f} | {seconds / baseline:.2f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    sections = [
+        "# callguard benchmarks",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine} by `make bench` (all ratios from this one run).",
+        "## PII detection quality (labelled corpus, `tests/data/pii_corpus.txt`)",
+        "Span-level: a detection counts when it has the gold span's type and overlaps at least half of it. "
+        "The corpus is synthetic and written by the team that wrote the detectors: it guards against regressions "
+        "and documents coverage; it is not an independent accuracy estimate.",
+        table(load_corpus()),
+        "## Comprehend units per call (local emulator; billing rule: 100-character units, minimum 3 per document)",
+        "Lower bound: the characters actually sent to that API, billed as one document. Key phrases and entities "
+        "are packed; sentiment is asked once per speaker and quarter of the call (the granularity of the summary "
+        "and the trajectory), so the 3-unit minimum is paid at most 8 times per call instead of once per turn.",
+        comprehend_units(),
+        f"## Handler cold import time ({5} runs each, median; goal at most 1.5 times `import boto3`)",
+        cold_imports(),
+    ]
+    text = "\n\n".join(sections) + "\n"
+    (ROOT / "docs" / "benchmarks.md").write_text(text)
+    sys.stdout.write(text)
+    sys.stdout.write(f"\n(bench took {time.perf_counter() - started:.1f}s; written to docs/benchmarks.md)\n")
+
+
+if __name__ == "__main__":
+    main()
