@@ -21,7 +21,7 @@ from callguard.pii import LABELS, PiiSpan, detect  # noqa: E402
 CORPUS = ROOT / "tests" / "data" / "pii_corpus.txt"
 _MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]")
 #: phone regions per call language, then the deployment default (DE)
-REGIONS_BY_LANGUAGE = {"de": ("DE",), "en": ("GB", "DE")}
+REGIONS_BY_LANGUAGE = {"de": ("DE",), "en": ("GB", "DE"), "es": ("ES", "DE")}
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def score(examples: list[Example], language: str | None = None) -> Score:
 
 def table(examples: list[Example]) -> str:
     rows = ["| language | type | gold | found | precision | recall |", "|---|---|---:|---:|---:|---:|"]
-    for language in ("de", "en"):
+    for language in ("de", "en", "es"):
         result = score(examples, language)
         for label in LABELS:
             gold = result.true_positive[label] + result.false_negative[label]

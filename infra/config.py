@@ -89,6 +89,11 @@ class Settings(BaseModel):
     default_phone_region: str = "DE"
     #: keywords per intent for the explainable classifier (analysis and routing)
     intents: IntentConfig = DEFAULT_INTENTS
+    #: optional Comprehend custom classifier endpoint for intents (keywords remain the fallback)
+    intent_classifier_endpoint_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:comprehend:[a-z0-9-]+:\d{12}:document-classifier-endpoint/[\w-]+$")]
+        | None
+    ) = None
     #: concurrent analysis invocations (bounds Comprehend throughput and cost)
     analysis_max_concurrency: Annotated[int, Field(ge=2, le=100)] = 5
     log_retention_days: int = 365

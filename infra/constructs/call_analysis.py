@@ -58,6 +58,11 @@ class CallAnalysis(Construct):
                 Env.RETENTION.value: settings.retention.to_env(),
                 Env.DEFAULT_PHONE_REGION.value: settings.default_phone_region,
                 Env.INTENTS.value: settings.intents.to_env(),
+                **(
+                    {Env.INTENT_CLASSIFIER_ENDPOINT.value: settings.intent_classifier_endpoint_arn}
+                    if settings.intent_classifier_endpoint_arn
+                    else {}
+                ),
             },
             removal=removal,
         )
@@ -72,6 +77,8 @@ class CallAnalysis(Construct):
             [queue.queue_arn],
         )
         fn.allow(COMPREHEND_ACTIONS, ["*"])
+        if settings.intent_classifier_endpoint_arn:
+            fn.allow(["comprehend:ClassifyDocument"], [settings.intent_classifier_endpoint_arn])
         acknowledge(
             fn.policy,
             "Comprehend's real-time detection APIs (DetectDominantLanguage, Batch*, DetectPiiEntities) do not "

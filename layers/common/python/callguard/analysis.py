@@ -61,6 +61,9 @@ class AnalysisService:
     comprehend: ComprehendGateway
     intents: IntentConfig = DEFAULT_INTENTS
     default_region: str = "DE"
+    #: optional Comprehend custom classifier endpoint; the keyword classifier is the fallback
+    classifier_endpoint: str | None = None
+    classifier_threshold: float = 0.6
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def analyze(self, call_id: str) -> AnalysisOutcome:
@@ -129,7 +132,7 @@ class AnalysisService:
         phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
         # a phrase that is or holds a redaction label says nothing about the call
         phrases = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p) and p.strip("[]") not in LABELS][:20]
-        intent = classify([*customer, *phrases], self.intents)
+        intent = self._intent(customer, phrases)
         sentiment = _sentiment_summary(list(groups), results)
         last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
         resolved = bool(_RESOLVED.search(last_customer))
@@ -145,9 +148,30 @@ class AnalysisService:
             "sentiment": sentiment,
             "key_phrases": phrases,
             "pii_types": sorted(pii_counts),
-            "intent": {"name": intent.name, "matched": list(intent.matched), "standard": intent.standard},
+            "intent": intent,
             "flags": {"escalate": escalate, "followup": (not resolved) or negative, "resolved": resolved},
             "comprehend_units": dict(self.comprehend.units),
+        }
+
+    def _intent(self, customer: list[str], phrases: list[str]) -> dict[str, Any]:
+        """Custom classifier when configured and confident; else the keyword classifier.
+        Either way the result says where it came from and why."""
+        keywords = classify([*customer, *phrases], self.intents)
+        if self.classifier_endpoint and customer:
+            top = self.comprehend.classify(" ".join(customer), self.classifier_endpoint)
+            if top is not None and top[1] >= self.classifier_threshold:
+                standard = any(r.name == top[0] and r.standard for r in self.intents.rules)
+                return {
+                    "name": top[0],
+                    "source": "comprehend_classifier",
+                    "score": round(top[1], 3),
+                    "standard": standard,
+                }
+        return {
+            "name": keywords.name,
+            "source": "keywords",
+            "matched": list(keywords.matched),
+            "standard": keywords.standard,
         }
 
     def _comprehend_redaction(self, texts: Sequence[str], language: str) -> list[str]:

@@ -166,6 +166,16 @@ class ComprehendGateway:
         found = [self.pii_entities(doc, language) for doc in docs]
         return _map_back(len(texts), found, slots)
 
+    def classify(self, text: str, endpoint_arn: str) -> tuple[str, float] | None:
+        """Top class of a Comprehend custom classifier endpoint for ``text`` (first document)."""
+        document = split_text(text)[0]
+        self._bill("ClassifyDocument", [document])
+        classes = self.client.classify_document(Text=document, EndpointArn=endpoint_arn).get("Classes", [])
+        if not classes:
+            return None
+        best = max(classes, key=lambda c: c["Score"])
+        return str(best["Name"]), float(best["Score"])
+
     def pii_entities(self, text: str, language: str) -> list[dict[str, Any]]:
         self._bill("DetectPiiEntities", [text])
         return list(self.client.detect_pii_entities(Text=text, LanguageCode=language)["Entities"])

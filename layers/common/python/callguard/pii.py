@@ -5,7 +5,8 @@ with validators from well-kept libraries and narrow, cue-anchored patterns:
 
 * ``phonenumbers`` (``PhoneNumberMatcher``, default region from the call/config),
 * ``python-stdnum``: IBAN, payment cards (Luhn + issuer prefix), German tax id
-  (``de.idnr``), EU VAT numbers (``eu.vat``),
+  (``de.idnr``), EU VAT numbers (``eu.vat``), and national ids with distinctive shapes
+  (Spanish DNI/NIE, Italian codice fiscale, French NIR, Austrian social insurance number),
 * e-mail addresses, dates of birth near cue words, street addresses and postcodes,
 * names after cues ("mein Name ist …", "hier spricht …", "Herr/Frau …", "this is …"),
 * plus spans that Comprehend found (``BatchDetectEntities`` PERSON/LOCATION for any
@@ -26,9 +27,13 @@ from dataclasses import dataclass
 import phonenumbers
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
+from stdnum.at import vnr
 from stdnum.de import idnr
+from stdnum.es import dni, nie
 from stdnum.eu import vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.fr import nir
+from stdnum.it import codicefiscale
 
 __all__ = ["LABELS", "PiiSpan", "comprehend_spans", "detect", "normalise_spoken_digits", "redact"]
 
@@ -38,6 +43,7 @@ LABELS = (
     "IBAN",
     "CREDIT_CARD",
     "TAX_ID",
+    "NATIONAL_ID",
     "PHONE",
     "DATE_OF_BIRTH",
     "ADDRESS",
@@ -124,6 +130,18 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![
 _IBAN = re.compile(r"\b[A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){11,30}\b")
 _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 _TAX_ID = re.compile(r"(?<![\w-])\d{2}\s?\d{3}\s?\d{3}\s?\d{3}(?![\w-])")
+#: Other EU national identifiers python-stdnum validates, each with a distinctive shape
+#: (checksums decide; formats that collide with ordinary numbers are left out).
+_NATIONAL_IDS = (
+    (re.compile(r"(?<![\w-])\d{8}-?[A-Z](?![\w-])"), dni.is_valid),  # Spain, DNI
+    (re.compile(r"(?<![\w-])[XYZ]-?\d{7}-?[A-Z](?![\w-])"), nie.is_valid),  # Spain, NIE
+    (re.compile(r"\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b"), codicefiscale.is_valid),  # Italy
+    (
+        re.compile(r"(?<![\w-])[12]\s?\d{2}\s?\d{2}\s?(?:\d{2}|2A|2B)\s?\d{3}\s?\d{3}\s?\d{2}(?![\w-])"),
+        nir.is_valid,
+    ),  # France
+    (re.compile(r"(?<![\w-])\d{4}\s?\d{6}(?![\w-])"), vnr.is_valid),  # Austria, social insurance
+)
 _VAT = re.compile(r"\b[A-Z]{2}\s?[0-9A-Z]{8,12}\b")
 _NON_PERSONAL_NUMBER_CUE = re.compile(
     r"(?i)(?:bestell|auftrags|rechnungs|vorgangs|ticket|sendungs|artikel|order|invoice|ticket|tracking|reference|"
@@ -220,6 +238,10 @@ def _local_spans(text: str, regions: Sequence[str]) -> list[PiiSpan]:
         PiiSpan(m.start(), m.end(), "TAX_ID") for m in _TAX_ID.finditer(text) if idnr.is_valid(_compact(m.group()))
     ]
     spans += [PiiSpan(m.start(), m.end(), "TAX_ID") for m in _VAT.finditer(text) if vat.is_valid(_compact(m.group()))]
+    for pattern, valid in _NATIONAL_IDS:
+        spans += [
+            PiiSpan(m.start(), m.end(), "NATIONAL_ID") for m in pattern.finditer(text) if valid(_compact(m.group()))
+        ]
     for start, end in _phone_spans(text, regions):
         if _NON_PERSONAL_NUMBER_CUE.search(text[max(0, start - 30) : start]):
             continue  # an order/ticket/customer number that happens to look like a phone number

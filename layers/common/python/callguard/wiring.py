@@ -75,6 +75,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
         comprehend=ComprehendGateway(clients.comprehend),
         intents=IntentConfig.from_env(env.get(Env.INTENTS.value)),
         default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
+        classifier_endpoint=env.get(Env.INTENT_CLASSIFIER_ENDPOINT.value) or None,
     )
 
 
