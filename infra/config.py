@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from callguard.intents import DEFAULT_INTENTS, IntentConfig
 from callguard.names import Scope
 from callguard.retention import RetentionPolicy
+from callguard.routing import DEFAULT_ROUTING, RoutingConfig
 
 __all__ = [
     "COMPREHEND_REGIONS",
@@ -94,6 +95,10 @@ class Settings(BaseModel):
         Annotated[str, Field(pattern=r"^arn:aws:comprehend:[a-z0-9-]+:\d{12}:document-classifier-endpoint/[\w-]+$")]
         | None
     ) = None
+    #: queues, business hours, priorities and the knowledge base (see callguard.routing)
+    routing: RoutingConfig = DEFAULT_ROUTING
+    #: hours until a follow-up created by the analysis is due
+    followup_due_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
     #: concurrent analysis invocations (bounds Comprehend throughput and cost)
     analysis_max_concurrency: Annotated[int, Field(ge=2, le=100)] = 5
     log_retention_days: int = 365

@@ -1,8 +1,9 @@
-"""GET /v1/calls/{call_id} — the agent's redacted, audited view of a call. Thin."""
+"""The agent's reads: ``GET /v1/calls/{call_id}`` (redacted, audited) and ``GET /v1/followups``. Thin."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -13,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from callguard.agent_view import AgentViewService
 from callguard.api import actor_of, build_resolver, json_response
 from callguard.clients import AwsClients
-from callguard.errors import NotFoundError
+from callguard.errors import NotFoundError, RequestValidationError
 from callguard.wiring import build_agent_view_service
 
 logger = Logger()
@@ -41,6 +42,25 @@ def get_call(call_id: str) -> Response[str]:
     metrics.add_metric(name="CallViewed", unit=MetricUnit.Count, value=1)
     logger.info("call viewed", extra={"analysis": view["analysis"]["status"]})
     return json_response(200, view)
+
+
+@app.get("/v1/followups")
+def get_followups() -> Response[str]:
+    raw = app.current_event.get_query_string_value("due_before") or datetime.now(UTC).isoformat()
+    try:
+        due_before = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestValidationError(
+            "due_before must be an ISO-8601 instant.",
+            [{"field": "due_before", "issue": "datetime_parsing", "message": "Expected ISO-8601"}],
+        ) from None
+    if due_before.tzinfo is None:
+        raise RequestValidationError(
+            "due_before needs a time zone.",
+            [{"field": "due_before", "issue": "timezone_aware", "message": "Add Z or an offset"}],
+        )
+    result = service().followups(due_before.astimezone(UTC).isoformat(), actor_of(app.current_event.raw_event))
+    return json_response(200, result)
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from constructs import Construct
 
-from callguard.names import ROUTES, Env
+from callguard.names import GSI_BY_DUE, ROUTES, Env
 from infra.config import Settings
 from infra.constructs.api import PublicApi
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
@@ -52,8 +52,8 @@ class AgentViewApi(Construct):
         )
         fn = self.handler
         fn.allow(["dynamodb:GetItem"], [data.calls.table_arn])
+        fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_DUE}"])
         fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         allow_unseal(fn, data, keys)
         allow_read_transcripts(fn, data)
-        route = next(r for r in ROUTES if r.function == "agent_view")
-        self.method = api.add_route(route, fn.function)
+        self.methods = [api.add_route(route, fn.function) for route in ROUTES if route.function == "agent_view"]

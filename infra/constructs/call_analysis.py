@@ -58,6 +58,7 @@ class CallAnalysis(Construct):
                 Env.RETENTION.value: settings.retention.to_env(),
                 Env.DEFAULT_PHONE_REGION.value: settings.default_phone_region,
                 Env.INTENTS.value: settings.intents.to_env(),
+                Env.FOLLOWUP_DUE_HOURS.value: str(settings.followup_due_hours),
                 **(
                     {Env.INTENT_CLASSIFIER_ENDPOINT.value: settings.intent_classifier_endpoint_arn}
                     if settings.intent_classifier_endpoint_arn

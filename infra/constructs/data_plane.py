@@ -6,7 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from callguard.names import ATTR_IDEMPOTENCY_TTL, GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from callguard.names import ATTR_IDEMPOTENCY_TTL, GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket, SecureTable
@@ -23,14 +23,18 @@ class DataPlane(Construct):
         super().__init__(scope, construct_id)
         self.access_logs = LogBucket(self, "AccessLogs", expire_days=365, removal=removal)
 
-        #: ``CALL#<id>``/``CALL`` and (later) the call's analysis items.
+        #: ``CALL#<id>``/``CALL``, ``/ANALYSIS`` (redacted), ``/FOLLOWUP``; ``DECISION#<id>`` routing decisions.
         self.calls = SecureTable(
             self,
             "Calls",
             key=keys.data,
             partition=("pk", S),
             sort=("sk", S),
-            indexes=[Index(GSI_BY_SUBJECT, ("subject_id", S), ("created_at", S)), _EXPIRY_INDEX],
+            indexes=[
+                Index(GSI_BY_SUBJECT, ("subject_id", S), ("created_at", S)),
+                _EXPIRY_INDEX,
+                Index(GSI_BY_DUE, ("followup_status", S), ("due_at", S)),
+            ],
             removal=removal,
         )
         #: Identifier links, subject profiles (objection/restriction) and consent history.

@@ -17,6 +17,7 @@ from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
+from infra.constructs.routing_api import RoutingApi
 
 __all__ = ["CallguardStack"]
 
@@ -63,6 +64,16 @@ class CallguardStack(Stack):
         self.agent_view = AgentViewApi(
             self,
             "AgentViewApi",
+            settings=settings,
+            keys=self.keys,
+            data=self.data,
+            layers=self.layers,
+            api=self.api,
+            removal=removal,
+        )
+        self.routing = RoutingApi(
+            self,
+            "RoutingApi",
             settings=settings,
             keys=self.keys,
             data=self.data,

@@ -84,7 +84,7 @@ def test_calls_table_has_subject_and_expiry_indexes(synth: Synth) -> None:
     tables = synth.resources("AWS::DynamoDB::GlobalTable")
     calls = next(t for k, t in tables.items() if k.startswith("DataCalls"))
     names = {g["IndexName"] for g in calls["Properties"]["GlobalSecondaryIndexes"]}
-    assert names == {"by_subject", "by_expiry"}
+    assert names == {"by_subject", "by_expiry", "by_due"}
 
 
 def test_transcripts_bucket_is_kms_encrypted_versioned_private_and_logged(synth: Synth) -> None:

@@ -67,6 +67,11 @@ class AgentViewService:
             "routing": None,
         }
 
+    def followups(self, due_before: str, actor: str) -> dict[str, Any]:
+        items = self.calls.followups_due(due_before)
+        self.audit.append(actor=actor, action="list_followups", resource=f"followups/due_before/{due_before}")
+        return {"items": items}
+
     def _redacted_on_read(
         self, subject_id: str, call_id: str, item: dict[str, Any], language: str | None
     ) -> list[dict[str, Any]] | None:

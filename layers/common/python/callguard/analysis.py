@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway
@@ -64,6 +65,7 @@ class AnalysisService:
     #: optional Comprehend custom classifier endpoint; the keyword classifier is the fallback
     classifier_endpoint: str | None = None
     classifier_threshold: float = 0.6
+    followup_due_hours: int = 24
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def analyze(self, call_id: str) -> AnalysisOutcome:
@@ -89,7 +91,17 @@ class AnalysisService:
             self.calls.put_analysis(call_id, {"status": "skipped", "reason": reason}, self.clock())
             return AnalysisOutcome(call_id, "skipped", reason)
         result = self._analyse(item, segments)
-        self.calls.put_analysis(call_id, result, self.clock())
+        now = self.clock()
+        followup = None
+        if result["flags"]["followup"]:  # only reached with AI consent: follow-ups need it too
+            negative = result["sentiment"]["by_speaker"].get("customer") == "NEGATIVE"
+            followup = {
+                "followup_id": str(uuid.uuid4()),
+                "subject_id": call.subject_id,
+                "due_at": (now + timedelta(hours=self.followup_due_hours)).isoformat(),
+                "reason": "negative_sentiment" if negative else "unresolved",
+            }
+        self.calls.put_analysis(call_id, result, now, followup)
         return AnalysisOutcome(call_id, "done", None, dict(self.comprehend.units))
 
     def _skip_reason(self, item: dict[str, Any], subject_id: str) -> str | None:

@@ -31,6 +31,7 @@ __all__ = [
     "CallIn",
     "Caller",
     "Consent",
+    "RoutingRequest",
     "Segment",
     "normalise_email",
     "normalise_phone",
@@ -183,3 +184,14 @@ class CallAccepted(BaseModel):
     subject_id: str
     status: Literal["accepted"] = "accepted"
     analysis: Literal["queued", "skipped"]
+
+
+class RoutingRequest(_Model):
+    """Body of ``POST /v1/routing/decisions``."""
+
+    call_id: Identifier | None = None
+    caller: Caller
+    channel: Literal["voice", "chat", "email"]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
+    utterance: Annotated[str, Field(min_length=1, max_length=5000), AfterValidator(_no_controls_text)] | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)

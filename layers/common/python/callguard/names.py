@@ -14,6 +14,7 @@ __all__ = [
     "API_PREFIX",
     "ATTR_IDEMPOTENCY_TTL",
     "ATTR_TTL",
+    "GSI_BY_DUE",
     "GSI_BY_EXPIRY",
     "GSI_BY_SUBJECT",
     "MAX_BODY_BYTES",
@@ -42,6 +43,7 @@ ATTR_IDEMPOTENCY_TTL: Final = "expiration"
 
 GSI_BY_SUBJECT: Final = "by_subject"
 GSI_BY_EXPIRY: Final = "by_expiry"
+GSI_BY_DUE: Final = "by_due"
 
 
 class Env(StrEnum):
@@ -61,6 +63,8 @@ class Env(StrEnum):
     GROUP_SCOPES = "CALLGUARD_GROUP_SCOPES"
     INTENTS = "CALLGUARD_INTENTS"
     INTENT_CLASSIFIER_ENDPOINT = "CALLGUARD_INTENT_CLASSIFIER_ENDPOINT"
+    ROUTING = "CALLGUARD_ROUTING"
+    FOLLOWUP_DUE_HOURS = "CALLGUARD_FOLLOWUP_DUE_HOURS"
     AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
 
 
@@ -115,4 +119,6 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/health", None, None),
     Route("POST", "/v1/calls", Scope.CALLS_WRITE, "ingest"),
     Route("GET", "/v1/calls/{call_id}", Scope.CALLS_READ, "agent_view"),
+    Route("GET", "/v1/followups", Scope.CALLS_READ, "agent_view"),
+    Route("POST", "/v1/routing/decisions", Scope.ROUTING_DECIDE, "route"),
 )

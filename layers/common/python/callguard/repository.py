@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .names import GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from .names import GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
 from .retention import DataCategory, RetentionPolicy
 
 __all__ = [
@@ -135,6 +135,28 @@ class SubjectsRepository:
             linked_subjects=tuple(others),
         )
 
+    def find(self, identifier_macs: list[str]) -> str | None:
+        """The subject any of the identifiers belongs to, without creating or linking anything."""
+        keys = [{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}} for mac in identifier_macs]
+        found = self._batch_get(keys)
+        for mac in identifier_macs:
+            item = found.get(f"IDENT#{mac}")
+            if item is not None:
+                return str(item["subject_id"]["S"])
+        return None
+
+    def latest_consent(self, subject_id: str) -> dict[str, bool] | None:
+        items = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :c)",
+            ExpressionAttributeValues={":p": {"S": f"SUBJECT#{subject_id}"}, ":c": {"S": "CONSENT#"}},
+            ScanIndexForward=False,
+            Limit=1,
+        )["Items"]
+        if not items:
+            return None
+        return {k: bool(v["BOOL"]) for k, v in items[0]["consent"]["M"].items()}
+
     def profile(self, subject_id: str) -> SubjectProfile:
         item = self._ddb.get_item(
             TableName=self._table,
@@ -230,6 +252,60 @@ class CallsRepository:
             return self._record(old)
         return None
 
+    def followups_due(self, due_before: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Open follow-ups due before ``due_before`` (ISO-8601), earliest first."""
+        page = self._ddb.query(
+            TableName=self._table,
+            IndexName=GSI_BY_DUE,
+            KeyConditionExpression="followup_status = :s AND due_at < :d",
+            ExpressionAttributeValues={":s": {"S": "open"}, ":d": {"S": due_before}},
+            Limit=limit,
+        )
+        items = [self.get_item(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]]
+        return [
+            {
+                "followup_id": i["followup_id"]["S"],
+                "call_id": i["call_id"]["S"],
+                "due_at": i["due_at"]["S"],
+                "reason": i["reason"]["S"],
+                "status": i["followup_status"]["S"],
+            }
+            for i in items
+            if i is not None
+        ]
+
+    def subject_items(self, subject_id: str, since: datetime) -> list[tuple[str, str]]:
+        """``(pk, sk)`` of the subject's items created since ``since`` (the by-subject index)."""
+        keys: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": GSI_BY_SUBJECT,
+            "KeyConditionExpression": "subject_id = :s AND created_at >= :t",
+            "ExpressionAttributeValues": {":s": {"S": subject_id}, ":t": {"S": since.isoformat()}},
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            keys += [(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return keys
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+        return None if item is None else dict(item)
+
+    def put_decision(self, decision_id: str, subject_id: str | None, body: dict[str, Any], now: datetime) -> None:
+        item: dict[str, Any] = {
+            "pk": {"S": f"DECISION#{decision_id}"},
+            "sk": {"S": "DECISION"},
+            "decision": {"S": json.dumps(body, ensure_ascii=False, separators=(",", ":"))},
+            "created_at": {"S": now.isoformat()},
+            **expiry_attributes(self._retention, DataCategory.ROUTING_DECISIONS, now),
+        }
+        if subject_id:
+            item["subject_id"] = {"S": subject_id}  # found again by access and erasure requests
+        self._ddb.put_item(TableName=self._table, Item=item)
+
     def mark_enqueued(self, call_id: str, now: datetime) -> None:
         self._ddb.update_item(
             TableName=self._table,
@@ -253,15 +329,38 @@ class CallsRepository:
         analysis: dict[str, Any] = json.loads(item["analysis"]["S"])
         return analysis
 
-    def put_analysis(self, call_id: str, analysis: dict[str, Any], now: datetime) -> bool:
-        """Store the (redacted) analysis and the call's analysis status together, once.
-
-        Returns False when an analysis already existed (a redelivered message).
-        """
+    def put_analysis(
+        self, call_id: str, analysis: dict[str, Any], now: datetime, followup: dict[str, Any] | None = None
+    ) -> bool:
+        """Store the (redacted) analysis, the call's analysis status and any follow-up
+        together, once. Returns False when an analysis already existed (a redelivery)."""
         status = str(analysis["status"])
+        extra: list[dict[str, Any]] = []
+        if followup is not None:
+            extra.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": f"CALL#{call_id}"},
+                            "sk": {"S": "FOLLOWUP"},
+                            "followup_id": {"S": followup["followup_id"]},
+                            "call_id": {"S": call_id},
+                            "subject_id": {"S": followup["subject_id"]},
+                            "created_at": {"S": now.isoformat()},
+                            "due_at": {"S": followup["due_at"]},
+                            "reason": {"S": followup["reason"]},
+                            "followup_status": {"S": "open"},
+                            **expiry_attributes(self._retention, DataCategory.FOLLOWUPS, now),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
+                    *extra,
                     {
                         "Put": {
                             "TableName": self._table,

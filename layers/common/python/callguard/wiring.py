@@ -20,8 +20,16 @@ from .intents import IntentConfig
 from .names import Env
 from .repository import AnalysisQueue, CallsRepository, SubjectsRepository, TranscriptStore
 from .retention import RetentionPolicy
+from .routing import RoutingConfig
+from .routing_service import RoutingService
 
-__all__ = ["build_agent_view_service", "build_analysis_service", "build_ingest_service", "require_env"]
+__all__ = [
+    "build_agent_view_service",
+    "build_analysis_service",
+    "build_ingest_service",
+    "build_routing_service",
+    "require_env",
+]
 
 
 class MissingConfigurationError(RuntimeError):
@@ -76,6 +84,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
         intents=IntentConfig.from_env(env.get(Env.INTENTS.value)),
         default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
         classifier_endpoint=env.get(Env.INTENT_CLASSIFIER_ENDPOINT.value) or None,
+        followup_due_hours=int(env.get(Env.FOLLOWUP_DUE_HOURS.value, "24")),
     )
 
 
@@ -92,5 +101,21 @@ def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | N
             kms=clients.kms, dynamodb=clients.dynamodb, keys_table=require_env(Env.KEYS_TABLE, env), cmk_id=data_key
         ),
         audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, env), retention=retention),
+        default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
+    )
+
+
+def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RoutingService:
+    env = environ if environ is not None else os.environ
+    retention = RetentionPolicy.from_env(env.get(Env.RETENTION.value))
+    return RoutingService(
+        pseudonymizer=Pseudonymizer(clients.kms, require_env(Env.HMAC_KEY_ID, env)),
+        subjects=SubjectsRepository(
+            dynamodb=clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, env), retention=retention
+        ),
+        calls=CallsRepository(dynamodb=clients.dynamodb, table=require_env(Env.CALLS_TABLE, env), retention=retention),
+        comprehend=ComprehendGateway(clients.comprehend),
+        config=RoutingConfig.from_env(env.get(Env.ROUTING.value)),
+        intents=IntentConfig.from_env(env.get(Env.INTENTS.value)),
         default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
     )
