@@ -117,6 +117,62 @@ def _await_analysis(stack: LocalStack, call_id: str, token: str, seconds: float 
             time.sleep(0.5)
 
 
+ROUTING_CALLERS = [
+    ("calm first-time caller (de)", {"caller": {"phone": "+49 30 5550101"}, "channel": "voice",
+                                     "utterance": "Wo ist meine Lieferung?"}),
+    ("angry repeat caller (de)", {"caller": {"phone": "+49 170 5550199"}, "channel": "voice",
+                                  "utterance": "Die Abbuchung ist schon wieder falsch, das ärgert mich sehr!"}),
+    ("opted out of AI (en)", {"caller": {"phone": "+49 151 23456789"}, "channel": "chat", "language": "en",
+                              "utterance": "I moved, please change my address."}),
+]  # fmt: skip
+
+
+def _routing_demo(stack: LocalStack, token: str, check: Any) -> None:
+    # the angry caller called before (with AI consent): history may be used
+    earlier = {**GERMAN_CALL, "call_id": "demo-de-0002", "caller": {"phone": "+49 170 5550199"}}
+    http("POST", f"{stack.api_url}/v1/calls", {**earlier, "started_at": _now(3600), "ended_at": _now(3500)}, token)
+    table = Table(title="POST /v1/routing/decisions")
+    for column in ("caller", "queue", "priority", "handled by", "factors that moved the decision"):
+        table.add_column(column)
+    answers = {}
+    for label, body in ROUTING_CALLERS:
+        answer = http("POST", f"{stack.api_url}/v1/routing/decisions", body, token)
+        answers[label] = answer.body
+        moved = [r["factor"] for r in answer.body.get("reasons", []) if r["effect"] != "no effect"]
+        body_ = answer.body
+        table.add_row(label, body_.get("queue"), str(body_.get("priority")), body_.get("handled_by"), ", ".join(moved))
+    console.print(table)
+    calm, angry, opted = (answers[label] for label, _ in ROUTING_CALLERS)
+    console.print("reasons given for the angry repeat caller (Art. 22: every decision explainable):")
+    console.print_json(data=angry.get("reasons", []))
+    check(
+        "routing: angry repeat caller first",
+        angry.get("priority", 9) < calm.get("priority", 0) and angry.get("handled_by") == "human",
+        f"priority {angry.get('priority')} vs {calm.get('priority')}",
+    )
+    # the third caller is the subject of the English call, whose latest consent refused AI analysis
+    check("routing: opt-out gets a human", opted.get("handled_by") == "human", "whatever the intent")
+
+
+def _live_demo(stack: LocalStack, token: str, check: Any) -> None:
+    live = {**GERMAN_CALL, "call_id": "demo-live-0001", "started_at": _now(60)}
+    live.pop("ended_at", None)
+    http("POST", f"{stack.api_url}/v1/calls", live, token)
+    table = Table(title="POST /v1/calls/demo-live-0001/segments")
+    for column in ("customer says (not stored in the clear)", "sentiment", "escalate", "suggestions"):
+        table.add_column(column)
+    last: dict[str, Any] = {}
+    for i, text in enumerate(
+        ["Danke, das ist gut.", "Die Rechnung ist schon wieder falsch.", "Das ist unverschämt, ich will kündigen!"]
+    ):
+        segment = {"speaker": "customer", "start_ms": 20_000 + i * 1000, "end_ms": 20_800 + i * 1000, "text": text}
+        last = http("POST", f"{stack.api_url}/v1/calls/demo-live-0001/segments", {"segments": [segment]}, token).body
+        info = last.get("live", {})
+        table.add_row(text, info.get("sentiment"), str(info.get("escalate")), "\n".join(info.get("suggestions", [])))
+    console.print(table)
+    check("live: escalation recommended", last.get("live", {}).get("escalate") is True, "mood turned negative")
+
+
 def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
     started = time.monotonic()
     stack = LocalStack(cdk_out=cdk_out, api_port=api_port, aws_port=aws_port)
@@ -217,18 +273,23 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
             f"{', '.join(analysis.get('pii_types', []))} redacted; intent {analysis.get('intent', {}).get('name')}",
         )
 
-        _step("7. What was stored: pseudonymised ids and sealed transcripts only")
+        _step("7. Routing decisions for three contrasting callers (explainable)")
+        _routing_demo(stack, tokens["platform"], check)
+
+        _step("8. Live assistance: the mood of a live call turns, escalation is recommended")
+        _live_demo(stack, tokens["platform"], check)
+
+        _step("9. What was stored: pseudonymised ids and sealed transcripts only")
         table, dump = _storage_table(stack)
         console.print(table)
         leaked = [value for value in PLANTED if value in dump]
         check("no plaintext personal data stored", not leaked, "scanned every item and object version")
 
-        _step("8. Coming with the next issues (not faked here)")
+        _step("10. Coming with the next issues (not faked here)")
         coming = Table()
         coming.add_column("capability")
         coming.add_column("status")
         for name in (
-            "routing decisions",
             "GDPR requests on Step Functions (access export, erasure certificate)",
             "retention purge",
         ):

@@ -48,6 +48,7 @@ SKIPPED_TYPES = frozenset(
         "AWS::WAFv2::WebACLAssociation",
         "AWS::WAFv2::LoggingConfiguration",
         "AWS::CloudTrail::Trail",
+        "AWS::CloudWatch::Dashboard",
         "AWS::Cognito::UserPoolDomain",
     }
 )

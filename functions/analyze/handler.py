@@ -56,6 +56,10 @@ def record_handler(record: SQSRecord) -> None:
     outcome = service().analyze(message.call_id)
     logger.info("call analysed", extra={"call_id": outcome.call_id, "status": outcome.status, "reason": outcome.reason})
     metrics.add_metric(name=f"Analysis{outcome.status.title()}", unit=MetricUnit.Count, value=1)
+    if outcome.followup:
+        metrics.add_metric(name="FollowupsOpened", unit=MetricUnit.Count, value=1)
+    if outcome.sentiment_shift is not None:
+        metrics.add_metric(name="SentimentShift", unit=MetricUnit.Count, value=outcome.sentiment_shift)
     units = sum(outcome.units.values())
     if units:
         metrics.add_metric(name="ComprehendUnits", unit=MetricUnit.Count, value=units)

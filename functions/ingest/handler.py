@@ -1,4 +1,4 @@
-"""POST /v1/calls — thin: parse with pydantic, call the domain, answer.
+"""POST /v1/calls and POST /v1/calls/{call_id}/segments — thin: parse, call the domain, answer.
 
 Idempotent on ``call_id`` (Powertools Idempotency; the stored response holds ids only).
 Nothing personal is logged: log lines carry the call id, status codes and error codes.
@@ -7,6 +7,7 @@ Nothing personal is logged: log lines carry the call id, status codes and error 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -26,12 +27,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.api import build_resolver, json_response
 from callguard.clients import AwsClients
-from callguard.errors import CallConflictError
+from callguard.errors import CallConflictError, NotFoundError
 from callguard.http import parse_body
-from callguard.models import CallAccepted, CallIn
+from callguard.models import CallAccepted, CallIn, LiveSegments
 from callguard.names import Env
-from callguard.wiring import build_ingest_service, require_env
+from callguard.wiring import build_ingest_service, build_live_service, require_env
 
+_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -82,9 +84,11 @@ class _Dependencies:
             return self.service.ingest(call)
 
         self.ingest = ingest
+        self.live = build_live_service(clients)
 
     def begin(self, context: LambdaContext) -> None:
         self.service.keyring.clear()
+        self.live.keyring.clear()
         self.service.pseudonymizer.clear()
         self.idempotency_config.register_lambda_context(context)
 
@@ -110,6 +114,20 @@ def post_call() -> Response[str]:
         metrics.add_metric(name="AnalysisQueued", unit=MetricUnit.Count, value=1)
     logger.info("call accepted", extra={"analysis": accepted.analysis})
     return json_response(202, accepted)
+
+
+@app.post("/v1/calls/<call_id>/segments")
+def post_segments(call_id: str) -> Response[str]:
+    if not _CALL_ID.match(call_id):
+        raise NotFoundError("No call with this id.")
+    body = parse_body(app.current_event.raw_event, LiveSegments)
+    logger.append_keys(call_id=call_id)
+    result = dependencies().live.append(call_id, body.segments)
+    metrics.add_metric(name="LiveSegments", unit=MetricUnit.Count, value=len(body.segments))
+    if result["live"]["escalate"]:
+        metrics.add_metric(name="LiveEscalations", unit=MetricUnit.Count, value=1)
+    logger.info("live segments added", extra={"escalate": result["live"]["escalate"]})
+    return json_response(200, result)
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

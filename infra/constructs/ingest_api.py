@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from constructs import Construct
+from pydantic import BaseModel
 
-from callguard.models import CallIn
+from callguard.models import CallIn, LiveSegments
 from callguard.names import ROUTES, Env
 from infra.config import Settings
 from infra.constructs.api import PublicApi
@@ -54,30 +55,45 @@ class IngestApi(Construct):
                 Env.RETENTION.value: settings.retention.to_env(),
                 Env.DEFAULT_PHONE_REGION.value: settings.default_phone_region,
                 Env.IDEMPOTENCY_TTL_SECONDS.value: str(settings.idempotency_ttl_seconds),
+                Env.INTENTS.value: settings.intents.to_env(),
+                Env.ROUTING.value: settings.routing.to_env(),
             },
             removal=removal,
         )
         fn = self.handler.function
         allow = self.handler.allow
         # Least privilege: exactly the calls the ingest path makes, on exactly its resources.
-        allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [data.calls.table_arn])
-        allow(["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [data.subjects.table_arn])
+        # live segments also read the resolution statistics (Query) and the subject's profile (GetItem)
+        allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], [data.calls.table_arn])
+        allow(
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [data.subjects.table_arn],
+        )
         allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
         allow(
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
             [data.idempotency.table_arn],
         )
         transcripts = data.transcripts.arn_for_objects("transcripts/*")
-        allow(["s3:PutObject", "s3:DeleteObjectVersion"], [transcripts])
+        allow(["s3:PutObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion"], [transcripts])
         allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
         allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
         allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
+        allow(["comprehend:DetectDominantLanguage", "comprehend:BatchDetectSentiment"], ["*"])
         acknowledge(
             self.handler.policy,
             "Transcript objects are keyed transcripts/<subject>/<call>; the function writes new ones and may "
             "only remove the version it just wrote when the call item write fails.",
             "AwsSolutions-IAM5[Resource::<DataTranscripts35735C80.Arn>/transcripts/*]",
         )
+        acknowledge(
+            self.handler.policy,
+            "Comprehend's real-time detection APIs do not support resource-level permissions; only language "
+            "detection and sentiment of live customer turns are allowed.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
 
-        route = next(r for r in ROUTES if r.path == "/v1/calls" and r.method == "POST")
-        self.method = api.add_route(route, fn, body_model=CallIn)
+        models: dict[str, type[BaseModel]] = {"/v1/calls": CallIn, "/v1/calls/{call_id}/segments": LiveSegments}
+        self.methods = [
+            api.add_route(route, fn, body_model=models[route.path]) for route in ROUTES if route.function == "ingest"
+        ]

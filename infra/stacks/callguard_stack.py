@@ -18,6 +18,7 @@ from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.routing_api import RoutingApi
+from infra.constructs.scorecard import Scorecard
 
 __all__ = ["CallguardStack"]
 
@@ -81,6 +82,7 @@ class CallguardStack(Stack):
             api=self.api,
             removal=removal,
         )
+        self.scorecard = Scorecard(self, "Scorecard")
         self.audit = AuditTrail(
             self,
             "Audit",

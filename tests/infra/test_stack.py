@@ -324,8 +324,12 @@ def test_ingest_policy_grants_exactly_what_ingestion_calls(synth: Synth) -> None
         actions |= set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     assert "dynamodb:Scan" not in actions
     assert "kms:GenerateMac" in actions
-    assert "s3:GetObject" not in actions  # ingestion writes sealed transcripts, never reads them
     assert {"sqs:SendMessage", "kms:GenerateDataKey", "dynamodb:PutItem"} <= actions
+    # S3 access (write, and read for live appends) only ever under the transcripts prefix
+    for statement in ingest["Properties"]["PolicyDocument"]["Statement"]:
+        statement_actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(a.startswith("s3:") for a in statement_actions):
+            assert json.dumps(statement["Resource"]).endswith('/transcripts/*"]]}')
 
 
 def test_layer_is_built_for_lambda_arm64_without_docker(synth: Synth) -> None:
@@ -352,3 +356,16 @@ def test_rule_packs_ran_and_every_finding_is_acknowledged_with_a_reason(synth: S
             assert len(suppressed["reason"]) >= 40, suppressed["ruleName"]
             # acknowledged on a construct inside the stack, never on the app or the whole stack
             assert suppressed["acknowledgedAt"].count("/") >= 1, suppressed
+
+
+def test_scorecard_dashboard_charts_the_routing_and_analysis_metrics(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("HandledByAI", "Escalations", "RepeatCallers", "SentimentShift", "FollowupsOpened"):
+        assert metric in body
+
+
+def test_routes_of_every_capability_are_deployed_with_their_scope(synth: Synth) -> None:
+    methods = synth.resources("AWS::ApiGateway::Method").values()
+    scopes = sorted(s for m in methods for s in m["Properties"].get("AuthorizationScopes", []))
+    assert scopes == sorted(full_scope(r.scope) for r in ROUTES if r.scope is not None)

@@ -51,6 +51,9 @@ class AnalysisOutcome:
     status: str  # done | skipped | gone
     reason: str | None = None
     units: dict[str, int] = field(default_factory=dict)
+    followup: bool = False
+    #: customer mood from the first to the last quarter with speech (-2 … +2), for the scorecard
+    sentiment_shift: float | None = None
 
 
 @dataclass
@@ -101,8 +104,16 @@ class AnalysisService:
                 "due_at": (now + timedelta(hours=self.followup_due_hours)).isoformat(),
                 "reason": "negative_sentiment" if negative else "unresolved",
             }
-        self.calls.put_analysis(call_id, result, now, followup)
-        return AnalysisOutcome(call_id, "done", None, dict(self.comprehend.units))
+        if self.calls.put_analysis(call_id, result, now, followup) and result["flags"]["resolved"]:
+            self._learn_resolution(result)
+        return AnalysisOutcome(
+            call_id,
+            "done",
+            None,
+            dict(self.comprehend.units),
+            followup=followup is not None,
+            sentiment_shift=_shift(result["sentiment"]["trajectory"]),
+        )
 
     def _skip_reason(self, item: dict[str, Any], subject_id: str) -> str | None:
         consent = {k: v["BOOL"] for k, v in item.get("consent", {}).get("M", {}).items()}
@@ -165,6 +176,15 @@ class AnalysisService:
             "comprehend_units": dict(self.comprehend.units),
         }
 
+    def _learn_resolution(self, result: dict[str, Any]) -> None:
+        """Key phrases of the agent's last turn in a resolved call, counted per intent."""
+        agent_turns = [s["text"] for s in result["segments"] if s["speaker"] == "agent"]
+        if not agent_turns or result["language"] not in LANGUAGES:
+            return
+        phrases = self.comprehend.key_phrases(agent_turns[-1:], result["language"])
+        clean = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p) and p.strip("[]") not in LABELS]
+        self.calls.record_resolution(result["intent"]["name"], clean[:5], self.clock())
+
     def _intent(self, customer: list[str], phrases: list[str]) -> dict[str, Any]:
         """Custom classifier when configured and confident; else the keyword classifier.
         Either way the result says where it came from and why."""
@@ -217,6 +237,14 @@ def _label(turns: Sequence[str]) -> str:
     if positive > negative:
         return "POSITIVE"
     return "MIXED" if positive else "NEUTRAL"
+
+
+_POLARITY = {"POSITIVE": 1.0, "NEUTRAL": 0.0, "MIXED": 0.0, "NEGATIVE": -1.0}
+
+
+def _shift(trajectory: Sequence[str | None]) -> float | None:
+    known = [_POLARITY[t] for t in trajectory if t]
+    return known[-1] - known[0] if len(known) >= 2 else None
 
 
 def _speaker_quarters(segments: Sequence[RedactedSegment]) -> dict[tuple[str, int], list[RedactedSegment]]:

@@ -195,3 +195,9 @@ class RoutingRequest(_Model):
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
     utterance: Annotated[str, Field(min_length=1, max_length=5000), AfterValidator(_no_controls_text)] | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)
+
+
+class LiveSegments(_Model):
+    """Body of ``POST /v1/calls/{call_id}/segments``."""
+
+    segments: Annotated[list[Segment], Field(min_length=1, max_length=200)]

@@ -118,6 +118,7 @@ class Route:
 ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/health", None, None),
     Route("POST", "/v1/calls", Scope.CALLS_WRITE, "ingest"),
+    Route("POST", "/v1/calls/{call_id}/segments", Scope.CALLS_WRITE, "ingest"),
     Route("GET", "/v1/calls/{call_id}", Scope.CALLS_READ, "agent_view"),
     Route("GET", "/v1/followups", Scope.CALLS_READ, "agent_view"),
     Route("POST", "/v1/routing/decisions", Scope.ROUTING_DECIDE, "route"),

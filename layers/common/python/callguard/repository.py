@@ -306,6 +306,99 @@ class CallsRepository:
             item["subject_id"] = {"S": subject_id}  # found again by access and erasure requests
         self._ddb.put_item(TableName=self._table, Item=item)
 
+    @staticmethod
+    def _meta_list(segments: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "L": [
+                {
+                    "M": {
+                        "speaker": {"S": s["speaker"]},
+                        "start_ms": {"N": str(s["start_ms"])},
+                        "end_ms": {"N": str(s["end_ms"])},
+                    }
+                }
+                for s in segments
+            ]
+        }
+
+    def append_segment_meta(self, call_id: str, segments: list[dict[str, Any]]) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key(call_id),
+            UpdateExpression="SET #segments = list_append(if_not_exists(#segments, :empty), :new)",
+            ExpressionAttributeNames={"#segments": "segments"},  # a reserved word in DynamoDB
+            ExpressionAttributeValues={":new": self._meta_list(segments), ":empty": {"L": []}},
+        )
+
+    def replace_transcript(
+        self,
+        call_id: str,
+        pointer: dict[str, str],
+        previous: dict[str, str] | None,
+        segments: list[dict[str, Any]],
+    ) -> None:
+        """Point the call at the new sealed transcript version — only if nobody else did meanwhile."""
+        values: dict[str, Any] = {
+            ":p": {"M": {k: {"S": v} for k, v in pointer.items()}},
+            ":new": self._meta_list(segments),
+            ":empty": {"L": []},
+        }
+        if previous is None:
+            condition = "attribute_not_exists(transcript)"
+        else:
+            condition = "transcript.#key = :old_key" + (
+                " AND transcript.version_id = :old" if "version_id" in previous else ""
+            )
+            values[":old_key"] = {"S": previous["key"]}
+            if "version_id" in previous:
+                values[":old"] = {"S": previous["version_id"]}
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key(call_id),
+            UpdateExpression="SET transcript = :p, #segments = list_append(if_not_exists(#segments, :empty), :new)",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ExpressionAttributeNames={"#segments": "segments", **({"#key": "key"} if previous is not None else {})},
+        )
+
+    def set_live_intent(self, call_id: str, intent: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key(call_id),
+            UpdateExpression="SET live_intent = :i",
+            ExpressionAttributeValues={":i": {"S": intent}},
+        )
+
+    def append_live_sentiment(self, call_id: str, labels: list[str]) -> list[str]:
+        attributes = self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key(call_id),
+            UpdateExpression="SET live_sentiments = list_append(if_not_exists(live_sentiments, :empty), :new)",
+            ExpressionAttributeValues={":new": {"L": [{"S": label} for label in labels]}, ":empty": {"L": []}},
+            ReturnValues="UPDATED_NEW",
+        )["Attributes"]
+        return [v["S"] for v in attributes["live_sentiments"]["L"]]
+
+    def record_resolution(self, intent: str, phrases: list[str], now: datetime) -> None:
+        """Count, per intent, the phrases with which agents closed calls (aggregates only)."""
+        for phrase in phrases:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"STATS#{intent}"}, "sk": {"S": f"RESOLUTION#{phrase.lower()}"}},
+                UpdateExpression="ADD calls :one SET phrase = :p, updated_at = :now",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":p": {"S": phrase}, ":now": {"S": now.isoformat()}},
+            )
+
+    def resolutions(self, intent: str, limit: int = 50) -> list[tuple[str, int]]:
+        items = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":p": {"S": f"STATS#{intent}"}, ":r": {"S": "RESOLUTION#"}},
+            Limit=limit,
+        )["Items"]
+        ranked = sorted(((i["phrase"]["S"], int(i["calls"]["N"])) for i in items), key=lambda x: -x[1])
+        return ranked
+
     def mark_enqueued(self, call_id: str, now: datetime) -> None:
         self._ddb.update_item(
             TableName=self._table,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .agent_view import AgentViewService
 from .analysis import AnalysisService
@@ -17,6 +18,7 @@ from .crypto import SubjectKeyring
 from .identity import Pseudonymizer
 from .ingest import IngestService
 from .intents import IntentConfig
+from .live import LiveService
 from .names import Env
 from .repository import AnalysisQueue, CallsRepository, SubjectsRepository, TranscriptStore
 from .retention import RetentionPolicy
@@ -27,6 +29,7 @@ __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
     "build_ingest_service",
+    "build_live_service",
     "build_routing_service",
     "require_env",
 ]
@@ -43,79 +46,120 @@ def require_env(name: Env, environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """The repositories and key handling every service is built from, read from the environment."""
+
+    clients: AwsClients
+    env: Mapping[str, str]
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy.from_env(self.env.get(Env.RETENTION.value))
+
+    def calls(self) -> CallsRepository:
+        return CallsRepository(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.CALLS_TABLE, self.env), retention=self.retention
+        )
+
+    def subjects(self) -> SubjectsRepository:
+        return SubjectsRepository(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, self.env), retention=self.retention
+        )
+
+    def transcripts(self) -> TranscriptStore:
+        return TranscriptStore(
+            s3=self.clients.s3,
+            bucket=require_env(Env.TRANSCRIPTS_BUCKET, self.env),
+            kms_key_id=require_env(Env.DATA_KEY_ID, self.env),
+        )
+
+    def keyring(self) -> SubjectKeyring:
+        return SubjectKeyring(
+            kms=self.clients.kms,
+            dynamodb=self.clients.dynamodb,
+            keys_table=require_env(Env.KEYS_TABLE, self.env),
+            cmk_id=require_env(Env.DATA_KEY_ID, self.env),
+        )
+
+    def pseudonymizer(self) -> Pseudonymizer:
+        return Pseudonymizer(self.clients.kms, require_env(Env.HMAC_KEY_ID, self.env))
+
+    def intents(self) -> IntentConfig:
+        return IntentConfig.from_env(self.env.get(Env.INTENTS.value))
+
+    def routing(self) -> RoutingConfig:
+        return RoutingConfig.from_env(self.env.get(Env.ROUTING.value))
+
+    @property
+    def region(self) -> str:
+        return self.env.get(Env.DEFAULT_PHONE_REGION.value, "DE")
+
+
+def _parts(clients: AwsClients, environ: Mapping[str, str] | None) -> _Parts:
+    return _Parts(clients, environ if environ is not None else os.environ)
+
+
 def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestService:
-    env = environ if environ is not None else os.environ
-    retention = RetentionPolicy.from_env(env.get(Env.RETENTION.value))
-    data_key = require_env(Env.DATA_KEY_ID, env)
+    p = _parts(clients, environ)
     return IngestService(
-        pseudonymizer=Pseudonymizer(clients.kms, require_env(Env.HMAC_KEY_ID, env)),
-        keyring=SubjectKeyring(
-            kms=clients.kms, dynamodb=clients.dynamodb, keys_table=require_env(Env.KEYS_TABLE, env), cmk_id=data_key
-        ),
-        subjects=SubjectsRepository(
-            dynamodb=clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, env), retention=retention
-        ),
-        calls=CallsRepository(dynamodb=clients.dynamodb, table=require_env(Env.CALLS_TABLE, env), retention=retention),
-        transcripts=TranscriptStore(
-            s3=clients.s3, bucket=require_env(Env.TRANSCRIPTS_BUCKET, env), kms_key_id=data_key
-        ),
-        queue=AnalysisQueue(sqs=clients.sqs, queue_url=require_env(Env.ANALYSIS_QUEUE_URL, env)),
+        pseudonymizer=p.pseudonymizer(),
+        keyring=p.keyring(),
+        subjects=p.subjects(),
+        calls=p.calls(),
+        transcripts=p.transcripts(),
+        queue=AnalysisQueue(sqs=clients.sqs, queue_url=require_env(Env.ANALYSIS_QUEUE_URL, p.env)),
     )
 
 
 def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AnalysisService:
-    env = environ if environ is not None else os.environ
-    retention = RetentionPolicy.from_env(env.get(Env.RETENTION.value))
+    p = _parts(clients, environ)
     return AnalysisService(
-        calls=CallsRepository(dynamodb=clients.dynamodb, table=require_env(Env.CALLS_TABLE, env), retention=retention),
-        subjects=SubjectsRepository(
-            dynamodb=clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, env), retention=retention
-        ),
-        transcripts=TranscriptStore(
-            s3=clients.s3, bucket=require_env(Env.TRANSCRIPTS_BUCKET, env), kms_key_id=require_env(Env.DATA_KEY_ID, env)
-        ),
-        keyring=SubjectKeyring(
-            kms=clients.kms,
-            dynamodb=clients.dynamodb,
-            keys_table=require_env(Env.KEYS_TABLE, env),
-            cmk_id=require_env(Env.DATA_KEY_ID, env),
-        ),
+        calls=p.calls(),
+        subjects=p.subjects(),
+        transcripts=p.transcripts(),
+        keyring=p.keyring(),
         comprehend=ComprehendGateway(clients.comprehend),
-        intents=IntentConfig.from_env(env.get(Env.INTENTS.value)),
-        default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
-        classifier_endpoint=env.get(Env.INTENT_CLASSIFIER_ENDPOINT.value) or None,
-        followup_due_hours=int(env.get(Env.FOLLOWUP_DUE_HOURS.value, "24")),
+        intents=p.intents(),
+        default_region=p.region,
+        classifier_endpoint=p.env.get(Env.INTENT_CLASSIFIER_ENDPOINT.value) or None,
+        followup_due_hours=int(p.env.get(Env.FOLLOWUP_DUE_HOURS.value, "24")),
     )
 
 
 def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AgentViewService:
-    env = environ if environ is not None else os.environ
-    retention = RetentionPolicy.from_env(env.get(Env.RETENTION.value))
-    data_key = require_env(Env.DATA_KEY_ID, env)
+    p = _parts(clients, environ)
     return AgentViewService(
-        calls=CallsRepository(dynamodb=clients.dynamodb, table=require_env(Env.CALLS_TABLE, env), retention=retention),
-        transcripts=TranscriptStore(
-            s3=clients.s3, bucket=require_env(Env.TRANSCRIPTS_BUCKET, env), kms_key_id=data_key
-        ),
-        keyring=SubjectKeyring(
-            kms=clients.kms, dynamodb=clients.dynamodb, keys_table=require_env(Env.KEYS_TABLE, env), cmk_id=data_key
-        ),
-        audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, env), retention=retention),
-        default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
+        calls=p.calls(),
+        transcripts=p.transcripts(),
+        keyring=p.keyring(),
+        audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        default_region=p.region,
     )
 
 
 def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RoutingService:
-    env = environ if environ is not None else os.environ
-    retention = RetentionPolicy.from_env(env.get(Env.RETENTION.value))
+    p = _parts(clients, environ)
     return RoutingService(
-        pseudonymizer=Pseudonymizer(clients.kms, require_env(Env.HMAC_KEY_ID, env)),
-        subjects=SubjectsRepository(
-            dynamodb=clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, env), retention=retention
-        ),
-        calls=CallsRepository(dynamodb=clients.dynamodb, table=require_env(Env.CALLS_TABLE, env), retention=retention),
+        pseudonymizer=p.pseudonymizer(),
+        subjects=p.subjects(),
+        calls=p.calls(),
         comprehend=ComprehendGateway(clients.comprehend),
-        config=RoutingConfig.from_env(env.get(Env.ROUTING.value)),
-        intents=IntentConfig.from_env(env.get(Env.INTENTS.value)),
-        default_region=env.get(Env.DEFAULT_PHONE_REGION.value, "DE"),
+        config=p.routing(),
+        intents=p.intents(),
+        default_region=p.region,
+    )
+
+
+def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> LiveService:
+    p = _parts(clients, environ)
+    return LiveService(
+        calls=p.calls(),
+        subjects=p.subjects(),
+        transcripts=p.transcripts(),
+        keyring=p.keyring(),
+        comprehend=ComprehendGateway(clients.comprehend),
+        routing=p.routing(),
+        intents=p.intents(),
+        default_region=p.region,
     )
