@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
 from callguard.names import Env
-from infra.config import Settings
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
-from infra.constructs.data_plane import DataPlane
-from infra.constructs.function import CallguardFunction, SharedLayers
-from infra.constructs.keys import ProjectKeys
+from infra.constructs.platform import Platform
 from infra.nag import acknowledge
 
 __all__ = ["COMPREHEND_ACTIONS", "CallAnalysis"]
@@ -26,46 +22,30 @@ COMPREHEND_ACTIONS = [
 
 
 class CallAnalysis(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: Settings,
-        keys: ProjectKeys,
-        data: DataPlane,
-        layers: SharedLayers,
-        removal: RemovalPolicy,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
         super().__init__(scope, construct_id)
-        timeout = max(10, settings.queue.visibility_timeout_seconds // 6)
-        self.handler = CallguardFunction(
+        settings, data, keys = platform.settings, platform.data, platform.keys
+        endpoint = settings.intent_classifier_endpoint_arn
+        self.handler = platform.function(
             self,
             "Analyze",
             name="analyze",
-            layers=layers,
-            log_key=keys.audit,
-            log_retention_days=settings.log_retention_days,
             memory_mb=1024,
-            timeout_seconds=timeout,
+            # the queue's visibility timeout is six times the function's, as AWS advises for SQS sources
+            timeout_seconds=max(10, settings.queue.visibility_timeout_seconds // 6),
             synchronous=False,
-            environment={
-                Env.CALLS_TABLE.value: data.calls.table_name,
-                Env.SUBJECTS_TABLE.value: data.subjects.table_name,
-                Env.KEYS_TABLE.value: data.subject_keys.table_name,
-                Env.TRANSCRIPTS_BUCKET.value: data.transcripts.bucket_name,
-                Env.DATA_KEY_ID.value: keys.data.key_arn,
-                Env.RETENTION.value: settings.retention.to_env(),
-                Env.DEFAULT_PHONE_REGION.value: settings.default_phone_region,
-                Env.INTENTS.value: settings.intents.to_env(),
-                Env.FOLLOWUP_DUE_HOURS.value: str(settings.followup_due_hours),
-                **(
-                    {Env.INTENT_CLASSIFIER_ENDPOINT.value: settings.intent_classifier_endpoint_arn}
-                    if settings.intent_classifier_endpoint_arn
-                    else {}
-                ),
-            },
-            removal=removal,
+            env=(
+                Env.CALLS_TABLE,
+                Env.SUBJECTS_TABLE,
+                Env.KEYS_TABLE,
+                Env.TRANSCRIPTS_BUCKET,
+                Env.DATA_KEY_ID,
+                Env.RETENTION,
+                Env.DEFAULT_PHONE_REGION,
+                Env.INTENTS,
+                Env.FOLLOWUP_DUE_HOURS,
+            ),
+            extra_env={Env.INTENT_CLASSIFIER_ENDPOINT.value: endpoint} if endpoint else None,
         )
         fn = self.handler
         fn.allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [data.calls.table_arn])

@@ -2,63 +2,44 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from constructs import Construct
 from pydantic import BaseModel
 
 from callguard.models import CallIn, LiveSegments
 from callguard.names import ROUTES, Env
-from infra.config import Settings
-from infra.constructs.api import PublicApi
-from infra.constructs.data_plane import DataPlane
-from infra.constructs.function import CallguardFunction, SharedLayers
-from infra.constructs.keys import ProjectKeys
+from infra.constructs.platform import Platform
 from infra.nag import acknowledge
 
 __all__ = ["IngestApi"]
 
 
 class IngestApi(Construct):
-    """Owns the ingest function, its least-privilege grants and its route."""
+    """Owns the ingest function (calls and live segments), its least-privilege grants and routes."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: Settings,
-        keys: ProjectKeys,
-        data: DataPlane,
-        layers: SharedLayers,
-        api: PublicApi,
-        removal: RemovalPolicy,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
         super().__init__(scope, construct_id)
-        self.handler = CallguardFunction(
+        data, keys = platform.data, platform.keys
+        self.handler = platform.function(
             self,
             "Ingest",
             name="ingest",
-            layers=layers,
-            log_key=keys.audit,
-            log_retention_days=settings.log_retention_days,
             memory_mb=1024,
             timeout_seconds=15,
-            environment={
-                Env.CALLS_TABLE.value: data.calls.table_name,
-                Env.SUBJECTS_TABLE.value: data.subjects.table_name,
-                Env.KEYS_TABLE.value: data.subject_keys.table_name,
-                Env.IDEMPOTENCY_TABLE.value: data.idempotency.table_name,
-                Env.TRANSCRIPTS_BUCKET.value: data.transcripts.bucket_name,
-                Env.ANALYSIS_QUEUE_URL.value: data.analysis_queue.queue_url,
-                Env.DATA_KEY_ID.value: keys.data.key_arn,
-                Env.HMAC_KEY_ID.value: keys.subject_ids.key_arn,
-                Env.RETENTION.value: settings.retention.to_env(),
-                Env.DEFAULT_PHONE_REGION.value: settings.default_phone_region,
-                Env.IDEMPOTENCY_TTL_SECONDS.value: str(settings.idempotency_ttl_seconds),
-                Env.INTENTS.value: settings.intents.to_env(),
-                Env.ROUTING.value: settings.routing.to_env(),
-            },
-            removal=removal,
+            env=(
+                Env.CALLS_TABLE,
+                Env.SUBJECTS_TABLE,
+                Env.KEYS_TABLE,
+                Env.IDEMPOTENCY_TABLE,
+                Env.TRANSCRIPTS_BUCKET,
+                Env.ANALYSIS_QUEUE_URL,
+                Env.DATA_KEY_ID,
+                Env.HMAC_KEY_ID,
+                Env.RETENTION,
+                Env.DEFAULT_PHONE_REGION,
+                Env.IDEMPOTENCY_TTL_SECONDS,
+                Env.INTENTS,
+                Env.ROUTING,
+            ),
         )
         fn = self.handler.function
         allow = self.handler.allow
@@ -95,5 +76,7 @@ class IngestApi(Construct):
 
         models: dict[str, type[BaseModel]] = {"/v1/calls": CallIn, "/v1/calls/{call_id}/segments": LiveSegments}
         self.methods = [
-            api.add_route(route, fn, body_model=models[route.path]) for route in ROUTES if route.function == "ingest"
+            platform.api.add_route(route, fn, body_model=models[route.path])
+            for route in ROUTES
+            if route.function == "ingest"
         ]

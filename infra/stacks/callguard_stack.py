@@ -17,6 +17,7 @@ from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
+from infra.constructs.platform import Platform
 from infra.constructs.routing_api import RoutingApi
 from infra.constructs.scorecard import Scorecard
 
@@ -43,45 +44,11 @@ class CallguardStack(Stack):
             self, "Identity", settings=settings, layers=self.layers, keys=self.keys, removal=removal
         )
         self.api = PublicApi(self, "Api", settings=settings, identity=self.identity, keys=self.keys, removal=removal)
-        self.ingest = IngestApi(
-            self,
-            "IngestApi",
-            settings=settings,
-            keys=self.keys,
-            data=self.data,
-            layers=self.layers,
-            api=self.api,
-            removal=removal,
-        )
-        self.analysis = CallAnalysis(
-            self,
-            "Analysis",
-            settings=settings,
-            keys=self.keys,
-            data=self.data,
-            layers=self.layers,
-            removal=removal,
-        )
-        self.agent_view = AgentViewApi(
-            self,
-            "AgentViewApi",
-            settings=settings,
-            keys=self.keys,
-            data=self.data,
-            layers=self.layers,
-            api=self.api,
-            removal=removal,
-        )
-        self.routing = RoutingApi(
-            self,
-            "RoutingApi",
-            settings=settings,
-            keys=self.keys,
-            data=self.data,
-            layers=self.layers,
-            api=self.api,
-            removal=removal,
-        )
+        platform = Platform(settings, self.keys, self.data, self.layers, self.api, removal)
+        self.ingest = IngestApi(self, "IngestApi", platform=platform)
+        self.analysis = CallAnalysis(self, "Analysis", platform=platform)
+        self.agent_view = AgentViewApi(self, "AgentViewApi", platform=platform)
+        self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.scorecard = Scorecard(self, "Scorecard")
         self.audit = AuditTrail(
             self,

@@ -1,0 +1,80 @@
+"""What every capability construct builds on, handed over as one value.
+
+``Platform.function`` creates a capability's function with the project defaults and
+exactly the environment variables it names — their values come from one mapping here,
+so a table or key is wired the same way for every function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy
+from constructs import Construct
+
+from callguard.names import Env
+from infra.config import Settings
+from infra.constructs.api import PublicApi
+from infra.constructs.data_plane import DataPlane
+from infra.constructs.function import CallguardFunction, SharedLayers
+from infra.constructs.keys import ProjectKeys
+
+__all__ = ["Platform"]
+
+
+@dataclass(frozen=True)
+class Platform:
+    settings: Settings
+    keys: ProjectKeys
+    data: DataPlane
+    layers: SharedLayers
+    api: PublicApi
+    removal: RemovalPolicy
+
+    def env_value(self, name: Env) -> str:
+        s, d, k = self.settings, self.data, self.keys
+        values: dict[Env, str] = {
+            Env.CALLS_TABLE: d.calls.table_name,
+            Env.SUBJECTS_TABLE: d.subjects.table_name,
+            Env.KEYS_TABLE: d.subject_keys.table_name,
+            Env.IDEMPOTENCY_TABLE: d.idempotency.table_name,
+            Env.AUDIT_TABLE: d.audit.table_name,
+            Env.TRANSCRIPTS_BUCKET: d.transcripts.bucket_name,
+            Env.ANALYSIS_QUEUE_URL: d.analysis_queue.queue_url,
+            Env.DATA_KEY_ID: k.data.key_arn,
+            Env.HMAC_KEY_ID: k.subject_ids.key_arn,
+            Env.RETENTION: s.retention.to_env(),
+            Env.DEFAULT_PHONE_REGION: s.default_phone_region,
+            Env.IDEMPOTENCY_TTL_SECONDS: str(s.idempotency_ttl_seconds),
+            Env.INTENTS: s.intents.to_env(),
+            Env.ROUTING: s.routing.to_env(),
+            Env.FOLLOWUP_DUE_HOURS: str(s.followup_due_hours),
+        }
+        return values[name]
+
+    def function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        env: Iterable[Env],
+        memory_mb: int = 512,
+        timeout_seconds: int = 10,
+        synchronous: bool = True,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> CallguardFunction:
+        return CallguardFunction(
+            scope,
+            construct_id,
+            name=name,
+            layers=self.layers,
+            log_key=self.keys.audit,
+            log_retention_days=self.settings.log_retention_days,
+            memory_mb=memory_mb,
+            timeout_seconds=timeout_seconds,
+            synchronous=synchronous,
+            environment={**{e.value: self.env_value(e) for e in env}, **(extra_env or {})},
+            removal=self.removal,
+        )
