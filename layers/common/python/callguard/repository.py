@@ -91,6 +91,11 @@ class SubjectsRepository:
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )
+                # the reverse link lets privacy requests find (and erase) every identifier of a subject
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}, **expiry},
+                )
             except ClientError as exc:
                 if not _is_condition_failure(exc):
                     raise
@@ -156,6 +161,74 @@ class SubjectsRepository:
         if not items:
             return None
         return {k: bool(v["BOOL"]) for k, v in items[0]["consent"]["M"].items()}
+
+    def subject_items(self, subject_id: str) -> list[dict[str, Any]]:
+        """Every item under ``SUBJECT#<id>``: profile, consent history, identifier and subject links."""
+        return self._query_all(f"SUBJECT#{subject_id}")
+
+    def _query_all(self, pk: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": pk}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def set_flag(self, subject_id: str, flag: str, now: datetime) -> None:
+        """``objected_at`` or ``restricted_at`` on the subject's profile (processing stops at once)."""
+        if flag not in {"objected_at", "restricted_at"}:
+            raise ValueError("unknown flag")
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+            UpdateExpression=f"SET {flag} = :now, subject_id = :sid",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}, ":sid": {"S": subject_id}},
+        )
+
+    def link_identifier(self, subject_id: str, mac: str, now: datetime) -> None:
+        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now)
+        self._ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": f"IDENT#{mac}"},
+                            "sk": {"S": "LINK"},
+                            "subject_id": {"S": subject_id},
+                            "linked_at": {"S": now.isoformat()},
+                            **expiry,
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}, **expiry},
+                    }
+                },
+            ]
+        )
+
+    def unlink_identifier(self, subject_id: str, mac: str) -> None:
+        self._ddb.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": self._table, "Key": {"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}}},
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
+                    }
+                },
+            ]
+        )
 
     def profile(self, subject_id: str) -> SubjectProfile:
         item = self._ddb.get_item(

@@ -1,0 +1,256 @@
+"""Every store that can hold a subject's data: find it, export it, erase it, verify it is gone.
+
+One deletion path for erasure requests (and, later, retention purges): crypto-shredding
+first — the wrapped data key goes, so every sealed copy anywhere (backups, old object
+versions) is unreadable at once — then every item and every object version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .crypto import SubjectKeyring, SubjectKeyShreddedError
+from .repository import CallsRepository, SubjectsRepository, TranscriptStore
+
+__all__ = ["ErasureIncompleteError", "SubjectData", "SubjectStores"]
+
+_BATCH = 25
+_S3_BATCH = 1000
+
+
+class ErasureIncompleteError(RuntimeError):
+    """Data of an erased subject is still found; the message names stores, never data."""
+
+
+@dataclass
+class SubjectStores:
+    dynamodb: Any
+    s3: Any
+    calls_table: str
+    subjects_table: str
+    keys_table: str
+    idempotency_table: str
+    transcripts_bucket: str
+    exports_bucket: str
+
+
+@dataclass
+class SubjectData:
+    stores: SubjectStores
+    calls: CallsRepository
+    subjects: SubjectsRepository
+    transcripts: TranscriptStore
+    keyring: SubjectKeyring
+    removed: dict[str, int] = field(default_factory=dict)
+
+    # -- locating -----------------------------------------------------------------
+    def closure(self, subject_id: str) -> list[str]:
+        """The subject and every subject linked to it (identifiers once seen together)."""
+        seen, todo = set(), [subject_id]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for item in self.subjects.subject_items(current):
+                if item["sk"]["S"].startswith("LINKED#"):
+                    todo.append(item["sk"]["S"].removeprefix("LINKED#"))
+        return sorted(seen)
+
+    def _call_pks(self, subject_id: str) -> list[str]:
+        from datetime import UTC, datetime
+
+        keys = self.calls.subject_items(subject_id, datetime(1970, 1, 1, tzinfo=UTC))
+        return sorted({pk for pk, _ in keys})
+
+    def _items_under(self, table: str, pk: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": pk}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.stores.dynamodb.query(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _versions(self, bucket: str, prefix: str) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
+        paginator = self.stores.s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                found.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+        return found
+
+    def _idempotency_records(self, subject_id: str) -> list[dict[str, Any]]:
+        # Records live for the idempotency TTL (an hour) and hold the response, whose subject id
+        # identifies them: a filtered scan of a table that small is the honest way to find them.
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.stores.idempotency_table,
+            "FilterExpression": "contains(#d, :sid)",
+            "ExpressionAttributeNames": {"#d": "data"},
+            "ExpressionAttributeValues": {":sid": {"S": subject_id}},
+        }
+        while True:
+            page = self.stores.dynamodb.scan(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def inventory(self, subject_ids: Iterable[str]) -> dict[str, int]:
+        """How much of the subjects' data each store holds (counts only)."""
+        counts = {
+            "subject_keys": 0,
+            "subjects": 0,
+            "calls": 0,
+            "idempotency": 0,
+            "transcript_versions": 0,
+            "export_versions": 0,
+        }
+        for sid in subject_ids:
+            key = self.stores.dynamodb.get_item(
+                TableName=self.stores.keys_table, Key={"subject_id": {"S": sid}}, ConsistentRead=True
+            )
+            counts["subject_keys"] += 1 if "Item" in key else 0
+            counts["subjects"] += len(self.subjects.subject_items(sid))
+            counts["calls"] += sum(len(self._items_under(self.stores.calls_table, pk)) for pk in self._call_pks(sid))
+            counts["idempotency"] += len(self._idempotency_records(sid))
+            counts["transcript_versions"] += len(self._versions(self.stores.transcripts_bucket, f"transcripts/{sid}/"))
+            counts["export_versions"] += len(self._versions(self.stores.exports_bucket, f"exports/{sid}/"))
+        return counts
+
+    # -- export (access, portability) ---------------------------------------------------
+    def export(self, subject_id: str) -> dict[str, Any]:
+        subjects = self.closure(subject_id)
+        calls: list[dict[str, Any]] = []
+        consent: list[dict[str, Any]] = []
+        decisions: list[dict[str, Any]] = []
+        followups: list[dict[str, Any]] = []
+        for sid in subjects:
+            for item in self.subjects.subject_items(sid):
+                if item["sk"]["S"].startswith("CONSENT#"):
+                    consent.append(
+                        {
+                            "recorded_at": item["recorded_at"]["S"],
+                            "source": item["source"]["S"],
+                            "call_id": item.get("call_id", {}).get("S"),
+                            "consent": {k: v["BOOL"] for k, v in item["consent"]["M"].items()},
+                        }
+                    )
+            for pk in self._call_pks(sid):
+                items = {i["sk"]["S"]: i for i in self._items_under(self.stores.calls_table, pk)}
+                if "DECISION" in items:
+                    decision = json.loads(items["DECISION"]["decision"]["S"])
+                    decisions.append({"decided_at": items["DECISION"]["created_at"]["S"], **decision})
+                if "CALL" in items:
+                    calls.append(self._call_export(sid, items))
+                if "FOLLOWUP" in items:
+                    f = items["FOLLOWUP"]
+                    followups.append(
+                        {
+                            "call_id": f["call_id"]["S"],
+                            "due_at": f["due_at"]["S"],
+                            "reason": f["reason"]["S"],
+                            "status": f["followup_status"]["S"],
+                        }
+                    )
+        return {"calls": calls, "routing_decisions": decisions, "followups": followups, "consent_history": consent}
+
+    def _call_export(self, subject_id: str, items: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        call = items["CALL"]
+        call_id = call["call_id"]["S"]
+        out: dict[str, Any] = {
+            "call_id": call_id,
+            "started_at": call["started_at"]["S"],
+            "ended_at": call.get("ended_at", {}).get("S"),
+            "channel": call["channel"]["S"],
+            "language": call.get("language", {}).get("S"),
+            "agent_id": call.get("agent_id", {}).get("S"),
+            "consent": {k: v["BOOL"] for k, v in call["consent"]["M"].items()},
+            "transcript": None,
+            "metadata": None,
+        }
+        try:
+            if "transcript" in call:
+                pointer = {k: v["S"] for k, v in call["transcript"]["M"].items()}
+                out["transcript"] = json.loads(
+                    self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
+                )
+            if "sealed_metadata" in call:
+                raw = self.keyring.open(subject_id, bytes(call["sealed_metadata"]["B"]), aad=f"{call_id}#metadata")
+                out["metadata"] = json.loads(raw)
+        except SubjectKeyShreddedError:
+            out["transcript"] = "erased"
+        if "ANALYSIS" in items:
+            out["analysis"] = json.loads(items["ANALYSIS"]["analysis"]["S"])
+        return out
+
+    # -- erasure -------------------------------------------------------------------------
+    def shred_keys(self, subject_ids: Iterable[str]) -> int:
+        shredded = 0
+        for sid in subject_ids:
+            response = self.stores.dynamodb.delete_item(
+                TableName=self.stores.keys_table, Key={"subject_id": {"S": sid}}, ReturnValues="ALL_OLD"
+            )
+            shredded += 1 if "Attributes" in response else 0
+        self.keyring.clear()
+        self.removed["subject_keys"] = self.removed.get("subject_keys", 0) + shredded
+        return shredded
+
+    def delete_all(self, subject_ids: Iterable[str]) -> dict[str, int]:
+        for sid in subject_ids:
+            subject_items = self.subjects.subject_items(sid)
+            keys = [{"pk": i["pk"], "sk": i["sk"]} for i in subject_items]
+            keys += [
+                {"pk": {"S": i["sk"]["S"]}, "sk": {"S": "LINK"}}
+                for i in subject_items
+                if i["sk"]["S"].startswith("IDENT#")
+            ]
+            self._count("subjects", self._delete_items(self.stores.subjects_table, keys))
+            call_keys = [
+                {"pk": i["pk"], "sk": i["sk"]}
+                for pk in self._call_pks(sid)
+                for i in self._items_under(self.stores.calls_table, pk)
+            ]
+            self._count("calls", self._delete_items(self.stores.calls_table, call_keys))
+            idem = [{"id": i["id"]} for i in self._idempotency_records(sid)]
+            self._count("idempotency", self._delete_items(self.stores.idempotency_table, idem))
+            self._count(
+                "transcript_versions", self._delete_versions(self.stores.transcripts_bucket, f"transcripts/{sid}/")
+            )
+            self._count("export_versions", self._delete_versions(self.stores.exports_bucket, f"exports/{sid}/"))
+        return dict(self.removed)
+
+    def _count(self, store: str, n: int) -> None:
+        self.removed[store] = self.removed.get(store, 0) + n
+
+    def _delete_items(self, table: str, keys: list[dict[str, Any]]) -> int:
+        for start in range(0, len(keys), _BATCH):
+            request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + _BATCH]]}
+            while request:
+                request = self.stores.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        return len(keys)
+
+    def _delete_versions(self, bucket: str, prefix: str) -> int:
+        versions = self._versions(bucket, prefix)
+        for start in range(0, len(versions), _S3_BATCH):
+            self.stores.s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": versions[start : start + _S3_BATCH], "Quiet": True}
+            )
+        return len(versions)
+
+    def verify_gone(self, subject_ids: Iterable[str]) -> dict[str, int]:
+        remaining = self.inventory(subject_ids)
+        left = {store: n for store, n in remaining.items() if n}
+        if left:
+            raise ErasureIncompleteError("data remains after erasure in: " + ", ".join(sorted(left)))
+        return remaining
