@@ -10,7 +10,7 @@ from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 from constructs import IConstruct
 
-__all__ = ["acknowledge", "add_rule_packs"]
+__all__ = ["acknowledge", "add_rule_packs", "logical_id", "objects_wildcard"]
 
 
 def add_rule_packs(app: App) -> None:
@@ -24,6 +24,21 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     if len(reason) < 20:
         raise ValueError("an acknowledgment needs a specific reason")
     Validations.of(scope).acknowledge(*(Acknowledgment(id=_qualified(rule_id), reason=reason) for rule_id in rule_ids))
+
+
+def objects_wildcard(bucket: IConstruct, prefix: str) -> str:
+    """The IAM5 finding id for ``<bucket ARN>/<prefix>*``, with the bucket's real logical id."""
+    return f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]"
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The CloudFormation logical id of an L2 construct's resource (as findings name it)."""
+    from aws_cdk import CfnResource, Stack
+
+    cfn = construct.node.default_child
+    assert isinstance(cfn, CfnResource)
+    stack = Stack.of(construct)
+    return str(stack.resolve(stack.get_logical_id(cfn)))
 
 
 def _qualified(rule_id: str) -> str:

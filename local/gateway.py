@@ -182,6 +182,8 @@ class LambdaRuntime:
             raise ProvisionError(f"function {logical} has no asset path in the template metadata")
         module_file, _, attribute = resource["Properties"]["Handler"].rpartition(".")
         path = self.cdk_out / asset / f"{module_file.replace('.', '/')}.py"
+        if str(path.parent) not in sys.path:  # siblings in the asset import each other, as in Lambda
+            sys.path.append(str(path.parent))
         name = f"callguard_local_{logical}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import CallguardFunction
 from infra.constructs.keys import ProjectKeys
-from infra.nag import acknowledge
+from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["allow_read_transcripts", "allow_unseal"]
 
@@ -26,5 +26,5 @@ def allow_read_transcripts(fn: CallguardFunction, data: DataPlane) -> None:
         fn.policy,
         "Sealed transcripts are keyed transcripts/<subject>/<call>; the function reads the one object version "
         "the call item points to and can open it only with that subject's data key.",
-        "AwsSolutions-IAM5[Resource::<DataTranscripts35735C80.Arn>/transcripts/*]",
+        objects_wildcard(data.transcripts, "transcripts/"),
     )

@@ -7,6 +7,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from callguard.names import ATTR_IDEMPOTENCY_TTL, GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from callguard.retention import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket, SecureTable
@@ -75,6 +76,18 @@ class DataPlane(Construct):
             sort=("sk", N),
             removal=removal,
         )
+        #: Privacy requests (identifiers only as MACs), legal holds, erasure tombstones.
+        self.privacy = SecureTable(self, "Privacy", key=keys.data, partition=("pk", S), sort=("sk", S), removal=removal)
+        #: Access/portability exports: expired after 7 days (the exports retention category).
+        self.exports = SecureBucket(
+            self,
+            "Exports",
+            key=keys.data,
+            access_logs=self.access_logs,
+            noncurrent_days=1,
+            expire_days=settings.retention.days(DataCategory.EXPORTS),
+            removal=removal,
+        )
         self.transcripts = SecureBucket(
             self,
             "Transcripts",
@@ -110,4 +123,4 @@ class DataPlane(Construct):
 
     @property
     def tables(self) -> list[SecureTable]:
-        return [self.calls, self.subjects, self.subject_keys, self.idempotency, self.audit]
+        return [self.calls, self.subjects, self.subject_keys, self.idempotency, self.audit, self.privacy]

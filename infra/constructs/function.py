@@ -72,6 +72,7 @@ class CallguardFunction(Construct):
         timeout_seconds: int = 10,
         synchronous: bool = True,
         removal: RemovalPolicy = RemovalPolicy.RETAIN,
+        module: str = "handler",
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -95,8 +96,8 @@ class CallguardFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            code=function_code(name),
-            handler="handler.lambda_handler",
+            code=function_code(name, module),
+            handler=f"{module}.lambda_handler",
             runtime=LAMBDA_RUNTIME,
             architecture=LAMBDA_ARCHITECTURE,
             memory_size=memory_mb,
@@ -107,7 +108,7 @@ class CallguardFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             layers=layers.all,
             environment={
-                "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-{name}",
+                "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-{name}" + ("" if module == "handler" else f"-{module}"),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "POWERTOOLS_LOGGER_LOG_EVENT": "false",
@@ -115,7 +116,7 @@ class CallguardFunction(Construct):
                 "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
                 **(environment or {}),
             },
-            description=f"callguard {name}",
+            description=f"callguard {name}" + ("" if module == "handler" else f" {module}"),
         )
         self.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
         self.allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from callguard.models import CallIn, LiveSegments
 from callguard.names import ROUTES, Env
 from infra.constructs.platform import Platform
-from infra.nag import acknowledge
+from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["IngestApi"]
 
@@ -65,7 +65,7 @@ class IngestApi(Construct):
             self.handler.policy,
             "Transcript objects are keyed transcripts/<subject>/<call>; the function writes new ones and may "
             "only remove the version it just wrote when the call item write fails.",
-            "AwsSolutions-IAM5[Resource::<DataTranscripts35735C80.Arn>/transcripts/*]",
+            objects_wildcard(data.transcripts, "transcripts/"),
         )
         acknowledge(
             self.handler.policy,

@@ -116,8 +116,8 @@ def common_layer_code() -> lambda_.Code:
     return lambda_.Code.from_asset(str(LAYERS_DIR / "common"), exclude=ASSET_EXCLUDES)
 
 
-def function_code(name: str) -> lambda_.Code:
+def function_code(name: str, module: str = "handler") -> lambda_.Code:
     path = FUNCTIONS_DIR / name
-    if not (path / "handler.py").is_file():
-        raise FileNotFoundError(f"functions/{name}/handler.py does not exist")
+    if not (path / f"{module}.py").is_file():
+        raise FileNotFoundError(f"functions/{name}/{module}.py does not exist")
     return lambda_.Code.from_asset(str(path), exclude=ASSET_EXCLUDES)

@@ -50,6 +50,9 @@ class Platform:
             Env.INTENTS: s.intents.to_env(),
             Env.ROUTING: s.routing.to_env(),
             Env.FOLLOWUP_DUE_HOURS: str(s.followup_due_hours),
+            Env.PRIVACY_TABLE: d.privacy.table_name,
+            Env.EXPORTS_BUCKET: d.exports.bucket_name,
+            Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
         }
         return values[name]
 
@@ -64,6 +67,7 @@ class Platform:
         timeout_seconds: int = 10,
         synchronous: bool = True,
         extra_env: Mapping[str, str] | None = None,
+        module: str = "handler",
     ) -> CallguardFunction:
         return CallguardFunction(
             scope,
@@ -77,4 +81,5 @@ class Platform:
             synchronous=synchronous,
             environment={**{e.value: self.env_value(e) for e in env}, **(extra_env or {})},
             removal=self.removal,
+            module=module,
         )

@@ -18,6 +18,7 @@ from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.platform import Platform
+from infra.constructs.privacy_api import PrivacyApi
 from infra.constructs.routing_api import RoutingApi
 from infra.constructs.scorecard import Scorecard
 
@@ -49,6 +50,7 @@ class CallguardStack(Stack):
         self.analysis = CallAnalysis(self, "Analysis", platform=platform)
         self.agent_view = AgentViewApi(self, "AgentViewApi", platform=platform)
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
+        self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.scorecard = Scorecard(self, "Scorecard")
         self.audit = AuditTrail(
             self,
@@ -56,7 +58,7 @@ class CallguardStack(Stack):
             keys=self.keys,
             settings=settings,
             access_logs=self.data.access_logs,
-            buckets=[self.data.transcripts],
+            buckets=[self.data.transcripts, self.data.exports],
             tables=self.data.tables,
             removal=removal,
         )

@@ -51,3 +51,7 @@ class AwsClients:
     @property
     def comprehend(self) -> Any:
         return self._get("comprehend")
+
+    @property
+    def stepfunctions(self) -> Any:
+        return self._get("stepfunctions")

@@ -201,3 +201,34 @@ class LiveSegments(_Model):
     """Body of ``POST /v1/calls/{call_id}/segments``."""
 
     segments: Annotated[list[Segment], Field(min_length=1, max_length=200)]
+
+
+class PrivacyRequestIn(_Model):
+    """Body of ``POST /v1/privacy/requests``."""
+
+    type: Literal["access", "portability", "erasure", "rectification", "restriction", "objection"]
+    subject: Caller
+    received_at: AwareDatetime | None = None
+    #: rectification only: the identifiers as they should be
+    changes: Caller | None = None
+    note: Annotated[str, Field(max_length=1000), AfterValidator(_no_controls_text)] | None = None
+
+    @model_validator(mode="after")
+    def _changes_only_for_rectification(self) -> PrivacyRequestIn:
+        if (self.type == "rectification") != (self.changes is not None):
+            raise ValueError("changes are required for rectification and allowed only there")
+        return self
+
+
+class VerifyIn(_Model):
+    """Body of ``POST /v1/privacy/requests/{id}/verify``."""
+
+    verified_by: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@:-]{1,64}$")]
+    method: Literal["id_document", "callback", "account_login", "in_person", "other"]
+
+
+class HoldIn(_Model):
+    """Body of ``POST /v1/privacy/holds``."""
+
+    subject: Caller
+    reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]

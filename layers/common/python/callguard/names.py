@@ -64,6 +64,10 @@ class Env(StrEnum):
     INTENTS = "CALLGUARD_INTENTS"
     INTENT_CLASSIFIER_ENDPOINT = "CALLGUARD_INTENT_CLASSIFIER_ENDPOINT"
     ROUTING = "CALLGUARD_ROUTING"
+    PRIVACY_TABLE = "CALLGUARD_PRIVACY_TABLE"
+    EXPORTS_BUCKET = "CALLGUARD_EXPORTS_BUCKET"
+    PRIVACY_STATE_MACHINE = "CALLGUARD_PRIVACY_STATE_MACHINE"
+    VERIFICATION_TIMEOUT_SECONDS = "CALLGUARD_VERIFICATION_TIMEOUT_SECONDS"
     FOLLOWUP_DUE_HOURS = "CALLGUARD_FOLLOWUP_DUE_HOURS"
     AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
 
@@ -122,4 +126,9 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/calls/{call_id}", Scope.CALLS_READ, "agent_view"),
     Route("GET", "/v1/followups", Scope.CALLS_READ, "agent_view"),
     Route("POST", "/v1/routing/decisions", Scope.ROUTING_DECIDE, "route"),
+    Route("POST", "/v1/privacy/requests", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("GET", "/v1/privacy/requests/{request_id}", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("POST", "/v1/privacy/requests/{request_id}/verify", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("POST", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("DELETE", "/v1/privacy/holds/{hold_id}", Scope.PRIVACY_MANAGE, "privacy"),
 )

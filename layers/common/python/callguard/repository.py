@@ -238,13 +238,15 @@ class SubjectsRepository:
         ).get("Item", {})
         return SubjectProfile(subject_id, objected="objected_at" in item, restricted="restricted_at" in item)
 
-    def record_consent(self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime) -> None:
+    def record_consent(
+        self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime, source: str = "call"
+    ) -> None:
         self._ddb.put_item(
             TableName=self._table,
             Item={
                 "pk": {"S": f"SUBJECT#{subject_id}"},
                 "sk": {"S": f"CONSENT#{now.isoformat()}#{call_id}"},
-                "source": {"S": "call"},
+                "source": {"S": source},
                 "call_id": {"S": call_id},
                 "consent": {"M": {k: {"BOOL": v} for k, v in consent.items()}},
                 "recorded_at": {"S": now.isoformat()},

@@ -20,16 +20,21 @@ from .ingest import IngestService
 from .intents import IntentConfig
 from .live import LiveService
 from .names import Env
+from .privacy import PrivacyRequests, PrivacyService
+from .privacy_steps import PrivacySteps
 from .repository import AnalysisQueue, CallsRepository, SubjectsRepository, TranscriptStore
 from .retention import RetentionPolicy
 from .routing import RoutingConfig
 from .routing_service import RoutingService
+from .subject_data import SubjectData, SubjectStores
 
 __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
     "build_ingest_service",
     "build_live_service",
+    "build_privacy_service",
+    "build_privacy_steps",
     "build_routing_service",
     "require_env",
 ]
@@ -90,6 +95,11 @@ class _Parts:
 
     def routing(self) -> RoutingConfig:
         return RoutingConfig.from_env(self.env.get(Env.ROUTING.value))
+
+    def privacy_requests(self) -> PrivacyRequests:
+        return PrivacyRequests(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
+        )
 
     @property
     def region(self) -> str:
@@ -162,4 +172,42 @@ def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = 
         routing=p.routing(),
         intents=p.intents(),
         default_region=p.region,
+    )
+
+
+def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyService:
+    p = _parts(clients, environ)
+    return PrivacyService(
+        requests=p.privacy_requests(),
+        subjects=p.subjects(),
+        pseudonymizer=p.pseudonymizer(),
+        kms=clients.kms,
+        sfn=clients.stepfunctions,
+        data_key_id=require_env(Env.DATA_KEY_ID, p.env),
+        state_machine_arn=p.env.get(Env.PRIVACY_STATE_MACHINE.value, ""),
+        verification_timeout_seconds=int(p.env.get(Env.VERIFICATION_TIMEOUT_SECONDS.value, str(30 * 86400))),
+    )
+
+
+def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
+    p = _parts(clients, environ)
+    stores = SubjectStores(
+        dynamodb=clients.dynamodb,
+        s3=clients.s3,
+        calls_table=require_env(Env.CALLS_TABLE, p.env),
+        subjects_table=require_env(Env.SUBJECTS_TABLE, p.env),
+        keys_table=require_env(Env.KEYS_TABLE, p.env),
+        idempotency_table=require_env(Env.IDEMPOTENCY_TABLE, p.env),
+        transcripts_bucket=require_env(Env.TRANSCRIPTS_BUCKET, p.env),
+        exports_bucket=require_env(Env.EXPORTS_BUCKET, p.env),
+    )
+    return PrivacySteps(
+        requests=p.privacy_requests(),
+        subjects=p.subjects(),
+        service=build_privacy_service(clients, p.env),
+        data=SubjectData(stores, p.calls(), p.subjects(), p.transcripts(), p.keyring()),
+        s3=clients.s3,
+        exports_bucket=require_env(Env.EXPORTS_BUCKET, p.env),
+        data_key_id=require_env(Env.DATA_KEY_ID, p.env),
+        retention=p.retention,
     )

@@ -1,0 +1,115 @@
+"""The compliance team's API: privacy requests and legal holds. Thin: parse, call the domain, answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callguard.api import actor_of, build_resolver, json_response
+from callguard.audit import AuditLog
+from callguard.clients import AwsClients
+from callguard.errors import NotFoundError
+from callguard.http import parse_body
+from callguard.models import HoldIn, PrivacyRequestIn, VerifyIn
+from callguard.names import Env
+from callguard.privacy import PrivacyService
+from callguard.retention import RetentionPolicy
+from callguard.wiring import build_privacy_service, require_env
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = build_resolver(logger, metrics)
+_ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
+
+
+class _Dependencies:
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+        self.service: PrivacyService = build_privacy_service(clients)
+        self.audit = AuditLog(
+            dynamodb=clients.dynamodb,
+            table=require_env(Env.AUDIT_TABLE),
+            retention=RetentionPolicy.defaults(),
+        )
+
+    def presign(self, bucket: str, key: str) -> str:
+        url: str = self.clients.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
+        )
+        return url
+
+
+_deps: _Dependencies | None = None
+
+
+def dependencies(clients: AwsClients | None = None) -> _Dependencies:
+    """The wired dependencies; pass ``clients`` to (re)build them with injected clients."""
+    global _deps
+    if clients is not None or _deps is None:
+        _deps = _Dependencies(clients or AwsClients())
+    return _deps
+
+
+def _checked(identifier: str) -> str:
+    if not _ID.match(identifier):
+        raise NotFoundError("No such privacy request or hold.")
+    return identifier
+
+
+def _audit(action: str, resource: str) -> None:
+    dependencies().audit.append(actor=actor_of(app.current_event.raw_event), action=action, resource=resource)
+
+
+@app.post("/v1/privacy/requests")
+def post_request() -> Response[str]:
+    body = parse_body(app.current_event.raw_event, PrivacyRequestIn)
+    answer = dependencies().service.submit(body)
+    _audit(f"privacy_request_{body.type}", f"privacy/{answer['request_id']}")
+    metrics.add_metric(name="PrivacyRequests", unit=MetricUnit.Count, value=1)
+    logger.info("privacy request received", extra={"request_id": answer["request_id"], "type": body.type})
+    return json_response(202, answer)
+
+
+@app.post("/v1/privacy/requests/<request_id>/verify")
+def post_verify(request_id: str) -> Response[str]:
+    body = parse_body(app.current_event.raw_event, VerifyIn)
+    answer = dependencies().service.verify(_checked(request_id), body)
+    _audit("privacy_identity_verified", f"privacy/{request_id}")
+    return json_response(200, answer)
+
+
+@app.get("/v1/privacy/requests/<request_id>")
+def get_request(request_id: str) -> Response[str]:
+    deps = dependencies()
+    answer = deps.service.view(_checked(request_id), presign=deps.presign)
+    _audit("privacy_request_read", f"privacy/{request_id}")
+    return json_response(200, answer)
+
+
+@app.post("/v1/privacy/holds")
+def post_hold() -> Response[str]:
+    body = parse_body(app.current_event.raw_event, HoldIn)
+    answer = dependencies().service.add_hold(body)
+    _audit("legal_hold_added", f"hold/{answer['hold_id']}")
+    return json_response(201, answer)
+
+
+@app.delete("/v1/privacy/holds/<hold_id>")
+def delete_hold(hold_id: str) -> Response[str]:
+    dependencies().service.lift_hold(_checked(hold_id))
+    _audit("legal_hold_lifted", f"hold/{hold_id}")
+    return json_response(200, {"hold_id": hold_id, "status": "lifted"})
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    dependencies().service.pseudonymizer.clear()
+    return app.resolve(event, context)

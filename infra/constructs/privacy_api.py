@@ -1,0 +1,116 @@
+"""Privacy capability: the compliance API, the request workflow and its step functions."""
+
+from __future__ import annotations
+
+from constructs import Construct
+from pydantic import BaseModel
+
+from callguard.models import HoldIn, PrivacyRequestIn, VerifyIn
+from callguard.names import GSI_BY_SUBJECT, ROUTES, Env
+from infra.constructs.data_access import allow_read_transcripts, allow_unseal
+from infra.constructs.function import _retention
+from infra.constructs.platform import Platform
+from infra.nag import acknowledge, objects_wildcard
+from infra.workflows.privacy_workflow import STEPS, PrivacyWorkflow
+
+__all__ = ["PrivacyApi"]
+
+_STEP_ENV = (
+    Env.CALLS_TABLE,
+    Env.SUBJECTS_TABLE,
+    Env.KEYS_TABLE,
+    Env.IDEMPOTENCY_TABLE,
+    Env.TRANSCRIPTS_BUCKET,
+    Env.EXPORTS_BUCKET,
+    Env.PRIVACY_TABLE,
+    Env.DATA_KEY_ID,
+    Env.HMAC_KEY_ID,
+    Env.RETENTION,
+)
+
+
+class PrivacyApi(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        data, keys = platform.data, platform.keys
+        steps = {
+            step: platform.function(self, step.replace("_", " ").title().replace(" ", ""), name="privacy_steps",
+                                    module=step, env=_STEP_ENV, memory_mb=1024, timeout_seconds=60)
+            for step in STEPS
+        }  # fmt: skip
+        for fn in steps.values():
+            # the deletion path reaches every store of a subject; each statement names its resource
+            fn.allow(
+                ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"],
+                [data.calls.table_arn, f"{data.calls.table_arn}/index/{GSI_BY_SUBJECT}"],
+            )
+            fn.allow(
+                ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                 "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"],
+                [data.subjects.table_arn],
+            )  # fmt: skip
+            fn.allow(["dynamodb:DeleteItem"], [data.subject_keys.table_arn])
+            fn.allow(["dynamodb:Scan", "dynamodb:BatchWriteItem"], [data.idempotency.table_arn])
+            fn.allow(
+                ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"],
+                [data.privacy.table_arn],
+            )
+            fn.allow(["s3:ListBucketVersions"], [data.transcripts.bucket_arn, data.exports.bucket_arn])
+            fn.allow(["s3:DeleteObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
+            fn.allow(
+                ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                [data.exports.arn_for_objects("exports/*")],
+            )
+            fn.allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
+            fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
+            allow_unseal(fn, data, keys)
+            allow_read_transcripts(fn, data)
+            acknowledge(
+                fn.policy,
+                "Exports and transcripts are keyed by subject under fixed prefixes; erasure must remove every "
+                "object version under the subject's prefix, and the index statement covers the by-subject index.",
+                objects_wildcard(data.exports, "exports/"),
+            )
+        self.workflow = PrivacyWorkflow(
+            self,
+            "Workflow",
+            functions={name: fn.function for name, fn in steps.items()},
+            keys=keys,
+            log_retention=_retention(platform.settings.log_retention_days),
+        )
+        machine = self.workflow.state_machine
+        self.handler = platform.function(
+            self,
+            "Privacy",
+            name="privacy",
+            env=(Env.PRIVACY_TABLE, Env.SUBJECTS_TABLE, Env.AUDIT_TABLE, Env.DATA_KEY_ID, Env.HMAC_KEY_ID,
+                 Env.RETENTION, Env.VERIFICATION_TIMEOUT_SECONDS, Env.EXPORTS_BUCKET),
+            extra_env={Env.PRIVACY_STATE_MACHINE.value: machine.state_machine_arn},
+        )  # fmt: skip
+        api_fn = self.handler
+        api_fn.allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                     [data.privacy.table_arn])  # fmt: skip
+        api_fn.allow(["dynamodb:BatchGetItem"], [data.subjects.table_arn])
+        api_fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
+        api_fn.allow(["kms:Encrypt", "kms:Decrypt"], [keys.data.key_arn])
+        api_fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
+        api_fn.allow(["states:StartExecution"], [machine.state_machine_arn])
+        api_fn.allow(["states:SendTaskSuccess"], [machine.state_machine_arn])
+        api_fn.allow(["s3:GetObject"], [data.exports.arn_for_objects("exports/*")])  # presigned downloads
+        acknowledge(
+            api_fn.policy,
+            "Presigned export downloads are signed by this role for objects under the exports/ prefix only.",
+            objects_wildcard(data.exports, "exports/"),
+        )
+        models: dict[str, type[BaseModel] | None] = {
+            "/v1/privacy/requests": PrivacyRequestIn,
+            "/v1/privacy/requests/{request_id}/verify": VerifyIn,
+            "/v1/privacy/holds": HoldIn,
+        }
+        self.methods = [
+            platform.api.add_route(
+                route, api_fn.function, body_model=models.get(route.path) if route.method == "POST" else None
+            )
+            for route in ROUTES
+            if route.function == "privacy"
+        ]

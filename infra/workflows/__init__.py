@@ -1,0 +1,1 @@
+"""Step Functions workflows, built in CDK from fragments (never raw JSON)."""

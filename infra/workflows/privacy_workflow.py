@@ -1,0 +1,166 @@
+"""The GDPR request workflow: verify identity, then one branch per request type.
+
+Fragments per phase: verification (a task-token wait with a timeout), the type
+branches, and a shared ending (complete / reject / fail). Every task retries with
+jittered exponential backoff and is caught into the failure fragment, which marks
+the request ``failed`` with the error's name. The execution input carries only the
+request id (and the verification timeout), so no identifier ever enters the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.constructs.keys import ProjectKeys
+from infra.nag import acknowledge, logical_id
+
+__all__ = ["STEPS", "PrivacyWorkflow"]
+
+#: one handler file per step in functions/privacy_steps/
+STEPS = (
+    "await_verification",
+    "route_request",
+    "collect_subject_data",
+    "check_legal_hold",
+    "shred_subject_key",
+    "delete_subject_data",
+    "verify_erasure",
+    "apply_restriction",
+    "record_objection",
+    "apply_rectification",
+    "complete_request",
+    "mark_rejected",
+    "mark_failed",
+)
+
+
+class PrivacyWorkflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, lambda_.IFunction],
+        keys: ProjectKeys,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        request = {"request_id": sfn.JsonPath.string_at("$.request_id")}
+
+        def task(
+            step: str, payload: dict[str, object] | None = None, result_path: str | None = None, suffix: str = ""
+        ) -> tasks.LambdaInvoke:
+            invoke = tasks.LambdaInvoke(
+                self,
+                step.replace("_", " ").title().replace(" ", "") + suffix,
+                lambda_function=functions[step],
+                payload=sfn.TaskInput.from_object(payload or request),
+                payload_response_only=True,
+                result_path=result_path or sfn.JsonPath.DISCARD,
+                retry_on_service_exceptions=False,
+            )
+            invoke.add_retry(
+                errors=["States.ALL"],
+                interval=Duration.seconds(2),
+                max_attempts=3,
+                backoff_rate=2.0,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            return invoke
+
+        # -- the shared ending -------------------------------------------------------
+        failed = task(
+            "mark_failed",
+            {"request_id": sfn.JsonPath.string_at("$.request_id"), "error": sfn.JsonPath.object_at("$.error")},
+        ).next(sfn.Fail(self, "Failed", error="PrivacyRequestFailed", cause="the request was marked failed"))
+
+        def guarded(step: str, **kwargs: object) -> tasks.LambdaInvoke:
+            t = task(step, **kwargs)  # type: ignore[arg-type]
+            t.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            return t
+
+        def rejected(name: str, reason: str) -> sfn.IChainable:
+            return guarded(
+                "mark_rejected",
+                payload={"request_id": sfn.JsonPath.string_at("$.request_id"), "reason": reason},
+                suffix=name,
+            ).next(sfn.Succeed(self, f"Rejected{name}"))
+
+        def finish(name: str) -> Callable[[], sfn.IChainable]:
+            return lambda: guarded("complete_request", suffix=name).next(sfn.Succeed(self, f"Completed{name}"))
+
+        # -- phase 1: identity verification (task token) -----------------------------------
+        wait = tasks.LambdaInvoke(
+            self,
+            "AwaitVerification",
+            lambda_function=functions["await_verification"],
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {"request_id": sfn.JsonPath.string_at("$.request_id"), "task_token": sfn.JsonPath.task_token}
+            ),
+            task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        wait.add_catch(rejected("Unverified", "verification_timeout"), errors=["States.Timeout"], result_path="$.error")
+        wait.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        route = guarded("route_request", result_path="$.route")
+
+        # -- phase 2: one branch per type ---------------------------------------------------
+        access = guarded("collect_subject_data").next(finish("Access")())
+        hold_check = guarded("check_legal_hold", result_path="$.hold")
+        erasure = hold_check.next(
+            sfn.Choice(self, "LegalHold?")
+            .when(sfn.Condition.boolean_equals("$.hold.held", True), rejected("Hold", "legal_hold"))
+            .otherwise(
+                guarded("shred_subject_key")
+                .next(guarded("delete_subject_data"))
+                .next(guarded("verify_erasure"))
+                .next(finish("Erasure")())
+            )
+        )
+        by_type = (
+            sfn.Choice(self, "RequestType")
+            .when(sfn.Condition.string_equals("$.route.type", "access"), access)
+            .when(sfn.Condition.string_equals("$.route.type", "portability"), access)
+            .when(sfn.Condition.string_equals("$.route.type", "erasure"), erasure)
+            .when(
+                sfn.Condition.string_equals("$.route.type", "restriction"),
+                guarded("apply_restriction").next(finish("Restriction")()),
+            )
+            .when(
+                sfn.Condition.string_equals("$.route.type", "objection"),
+                guarded("record_objection").next(finish("Objection")()),
+            )
+            .when(
+                sfn.Condition.string_equals("$.route.type", "rectification"),
+                guarded("apply_rectification").next(finish("Rectification")()),
+            )
+        )
+
+        self.log_group = logs.LogGroup(self, "Logs", encryption_key=keys.audit, retention=log_retention)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(wait.next(route).next(by_type)),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(keys.data),
+            timeout=Duration.days(90),
+        )
+        acknowledge(
+            self.state_machine.role,
+            "Step Functions invokes each step function by ARN and its versions (ARN:*) and delivers logs and "
+            "traces to services without resource-level permissions; CDK generates exactly these statements.",
+            "AwsSolutions-IAM5[Resource::*]",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+            "HIPAA.Security-IAMNoInlinePolicy",
+            *(f"AwsSolutions-IAM5[Resource::<{logical_id(fn)}.Arn>:*]" for fn in functions.values()),
+        )

@@ -1,0 +1,178 @@
+"""GDPR requests over HTTP: the synthesized state machine runs in moto, steps in the real handlers."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from local.client import fetch_token
+from local.demo import http
+from tests.e2e.conftest import RunningStack
+from tests.support import PLANTED, call_body
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+VERIFY = {"verified_by": "dpo-officer-1", "method": "callback"}
+SUBJECT_PHONE = "+49 160 5550123"
+OTHER_PHONE = "+49 160 5550999"
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: RunningStack) -> dict[str, str]:
+    return {role: fetch_token(role, stack.state_file) for role in ("platform", "agent", "compliance")}
+
+
+def _await(stack: RunningStack, token: str, request_id: str, statuses: set[str], seconds: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        body = http("GET", f"{stack.api_url}/v1/privacy/requests/{request_id}", token=token).body
+        if body.get("status") in statuses or time.monotonic() > deadline:
+            return body
+        time.sleep(0.3)
+
+
+def _request(
+    stack: RunningStack, token: str, kind: str, subject: dict[str, str], verify: bool = True
+) -> dict[str, Any]:
+    answer = http("POST", f"{stack.api_url}/v1/privacy/requests", {"type": kind, "subject": subject}, token)
+    assert answer.status == 202, answer.body
+    assert answer.body["status"] == "received"
+    request_id = answer.body["request_id"]
+    waiting = _await(stack, token, request_id, {"awaiting_verification"})
+    assert waiting["status"] == "awaiting_verification"
+    if not verify:
+        return waiting
+    assert http("POST", f"{stack.api_url}/v1/privacy/requests/{request_id}/verify", VERIFY, token).status == 200
+    return _await(stack, token, request_id, {"completed", "rejected", "failed"})
+
+
+def _ingest(stack: RunningStack, token: str, call_id: str, phone: str) -> None:
+    body = call_body(call_id=call_id, caller={"phone": phone, "email": f"{call_id}@example.de"})
+    assert http("POST", f"{stack.api_url}/v1/calls", body, token).status == 202
+
+
+def test_only_the_compliance_role_reaches_privacy_routes(stack: RunningStack, tokens: dict[str, str]) -> None:
+    body = {"type": "access", "subject": {"phone": SUBJECT_PHONE}}
+    assert http("POST", f"{stack.api_url}/v1/privacy/requests", body, tokens["agent"]).status == 403
+    assert http("POST", f"{stack.api_url}/v1/privacy/requests", body, tokens["platform"]).status == 403
+    assert http("POST", f"{stack.api_url}/v1/privacy/requests", body).status == 401
+
+
+def test_access_export_holds_every_call_of_the_subject_and_no_one_elses(
+    stack: RunningStack, tokens: dict[str, str]
+) -> None:
+    for n in range(2):
+        _ingest(stack, tokens["platform"], f"acc-{n}", SUBJECT_PHONE)
+    _ingest(stack, tokens["platform"], "acc-other", OTHER_PHONE)
+    done = _request(stack, tokens["compliance"], "access", {"phone": SUBJECT_PHONE})
+    assert done["status"] == "completed", done
+    assert done["due_at"] > done["history"][0]["at"]
+    with urllib.request.urlopen(done["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
+        export = json.loads(response.read())
+    call_ids = sorted(c["call_id"] for c in export["data"]["calls"])
+    assert call_ids == ["acc-0", "acc-1"]
+    assert export["data"]["calls"][0]["transcript"][1]["text"] == PLANTED["transcript"]
+    assert "Amazon Comprehend" in json.dumps(export["information"]["recipients"])
+    assert export["information"]["retention_days"]["exports"] == 7
+
+
+def test_erasure_removes_everything_and_certifies_it(stack: RunningStack, tokens: dict[str, str]) -> None:
+    phone = "+49 160 5550777"
+    for n in range(3):
+        _ingest(stack, tokens["platform"], f"era-{n}", phone)
+    _ingest(stack, tokens["platform"], "era-other", OTHER_PHONE)
+    decision = {"caller": {"phone": phone}, "channel": "voice", "utterance": "Die Rechnung ist falsch."}
+    http("POST", f"{stack.api_url}/v1/routing/decisions", decision, tokens["platform"])
+    done = _request(stack, tokens["compliance"], "erasure", {"phone": phone})
+    assert done["status"] == "completed", done
+    certificate = done["result"]
+    assert set(certificate["remaining_after_verification"].values()) == {0}
+    assert certificate["removed"]["subject_keys"] == 1
+    assert certificate["removed"]["calls"] >= 3
+    text = json.dumps(certificate)
+    assert "era-" not in text
+    assert phone not in text
+
+    ddb, s3 = stack.client("dynamodb"), stack.client("s3")
+    dump = [repr(ddb.scan(TableName=t)["Items"]) for t in ddb.list_tables()["TableNames"]]
+    for bucket in s3.list_buckets()["Buckets"]:
+        dump += [v["Key"] for v in s3.list_object_versions(Bucket=bucket["Name"]).get("Versions", [])]
+    stored = "\n".join(dump)
+    for n in range(3):
+        assert f"CALL#era-{n}" not in stored
+        assert f"era-{n}@example.de" not in stored
+    assert "CALL#era-other" in stored  # another subject untouched
+    assert "TOMBSTONE#" in stored  # without personal data: a restored backup can be re-erased
+
+
+def test_legal_hold_rejects_an_erasure_until_lifted(stack: RunningStack, tokens: dict[str, str]) -> None:
+    phone = "+49 160 5550888"
+    _ingest(stack, tokens["platform"], "hold-1", phone)
+    hold = http("POST", f"{stack.api_url}/v1/privacy/holds", {"subject": {"phone": phone}, "reason": "pending lawsuit"},
+                tokens["compliance"])  # fmt: skip
+    assert hold.status == 201
+    rejected = _request(stack, tokens["compliance"], "erasure", {"phone": phone})
+    assert (rejected["status"], rejected["result"]["reason"]) == ("rejected", "legal_hold")
+    assert http("GET", f"{stack.api_url}/v1/calls/hold-1", token=tokens["agent"]).status == 200  # data kept
+    lifted = http("DELETE", f"{stack.api_url}/v1/privacy/holds/{hold.body['hold_id']}", token=tokens["compliance"])
+    assert lifted.status == 200
+    assert _request(stack, tokens["compliance"], "erasure", {"phone": phone})["status"] == "completed"
+    assert http("GET", f"{stack.api_url}/v1/calls/hold-1", token=tokens["agent"]).status == 404
+
+
+def test_objection_and_restriction_stop_processing(stack: RunningStack, tokens: dict[str, str]) -> None:
+    objecting, restricted = "+49 160 5550333", "+49 160 5550444"
+    _ingest(stack, tokens["platform"], "obj-1", objecting)
+    _ingest(stack, tokens["platform"], "res-1", restricted)
+    assert _request(stack, tokens["compliance"], "objection", {"phone": objecting})["status"] == "completed"
+    assert _request(stack, tokens["compliance"], "restriction", {"phone": restricted})["status"] == "completed"
+    for call_id, phone, reason in (("obj-2", objecting, "objected"), ("res-2", restricted, "restricted")):
+        body = call_body(call_id=call_id, caller={"phone": phone})
+        answer = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"])
+        assert answer.body["analysis"] == "skipped"
+        view = http("GET", f"{stack.api_url}/v1/calls/{call_id}", token=tokens["agent"]).body
+        assert view["analysis"]["reason"] == reason
+    decision = {"caller": {"phone": objecting}, "channel": "voice", "utterance": "Wo ist meine Lieferung?"}
+    routed = http("POST", f"{stack.api_url}/v1/routing/decisions", decision, tokens["platform"]).body
+    assert routed["handled_by"] == "human"
+
+
+def test_rectification_rekeys_the_subject_without_losing_history(stack: RunningStack, tokens: dict[str, str]) -> None:
+    old, new = "+49 160 5550555", "+49 160 5550666"
+    _ingest(stack, tokens["platform"], "rect-1", old)
+    answer = http(
+        "POST",
+        f"{stack.api_url}/v1/privacy/requests",
+        {"type": "rectification", "subject": {"phone": old}, "changes": {"phone": new}},
+        tokens["compliance"],
+    )
+    request_id = answer.body["request_id"]
+    _await(stack, tokens["compliance"], request_id, {"awaiting_verification"})
+    http("POST", f"{stack.api_url}/v1/privacy/requests/{request_id}/verify", VERIFY, tokens["compliance"])
+    assert _await(stack, tokens["compliance"], request_id, {"completed", "failed"})["status"] == "completed"
+    access = _request(stack, tokens["compliance"], "access", {"phone": new})  # the new number finds the subject
+    with urllib.request.urlopen(access["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
+        export = json.loads(response.read())
+    assert [c["call_id"] for c in export["data"]["calls"]] == ["rect-1"]
+
+
+def test_execution_history_holds_no_identifier(stack: RunningStack, tokens: dict[str, str]) -> None:
+    phone = "+49 160 5550222"
+    _ingest(stack, tokens["platform"], "hist-1", phone)
+    _request(stack, tokens["compliance"], "access", {"phone": phone, "email": "hist-1@example.de"})
+    sfn = stack.client("stepfunctions")
+    (machine,) = sfn.list_state_machines()["stateMachines"]
+    dump = []
+    for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+        dump.append(
+            json.dumps(sfn.get_execution_history(executionArn=execution["executionArn"])["events"], default=str)
+        )
+        dump.append(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    text = "\n".join(dump)
+    assert "request_id" in text
+    for value in (phone, "1605550222", "hist-1@example.de", PLANTED["phone"], PLANTED["email"], PLANTED["transcript"]):
+        assert value not in text
