@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
 
-from callguard.pii import LABELS, PiiSpan, detect  # noqa: E402
+from callguard.pii import LABELS, PiiSpan, detect
 
 CORPUS = ROOT / "tests" / "data" / "pii_corpus.txt"
 _MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]")

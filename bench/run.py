@@ -20,12 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
 sys.path.insert(0, str(ROOT))
 
-import boto3  # noqa: E402
+import boto3
 
-from bench.pii_quality import load_corpus, table  # noqa: E402
-from callguard.analysis import AnalysisService  # noqa: E402
-from callguard.comprehend import ComprehendGateway, billed_units  # noqa: E402
-from local.comprehend import ComprehendServer  # noqa: E402
+from bench.pii_quality import load_corpus, table
+from callguard.analysis import AnalysisService
+from callguard.comprehend import ComprehendGateway, billed_units
+from local.comprehend import ComprehendServer
 
 SAMPLE_CALLS = {
     "German complaint, 8 short turns": ("de", [
