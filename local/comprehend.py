@@ -150,7 +150,8 @@ class ComprehendEmulator:
 
     # -- sentiment -----------------------------------------------------------
     def _sentiment(self, text: str, language: str) -> dict[str, Any]:
-        positive_words, negative_words = _POSITIVE.get(language, set()), _NEGATIVE.get(language, set())
+        empty: frozenset[str] = frozenset()
+        positive_words, negative_words = _POSITIVE.get(language, empty), _NEGATIVE.get(language, empty)
         positive = negative = 0.0
         previous = ""
         for match in _words(text):

@@ -37,7 +37,7 @@ STATE_FILE = Path(os.environ.get("CALLGUARD_LOCAL_STATE") or ROOT / ".local" / "
 logger = logging.getLogger("callguard.local")
 
 #: Local people and their Cognito groups (in AWS: admin-created users with MFA).
-LOCAL_PEOPLE = {"agent": ("agent",), "compliance": ("compliance",)}
+LOCAL_PEOPLE: dict[str, tuple[str, ...]] = {"agent": ("agent",), "compliance": ("compliance",)}
 
 
 @dataclass
@@ -132,7 +132,7 @@ class LocalStack:
             None,
         )
         cognito = self.session.client("cognito-idp", endpoint_url=self.aws_url)
-        users = {}
+        users: dict[str, tuple[str, tuple[str, ...]]] = {}
         for name, groups in LOCAL_PEOPLE.items():
             password = secrets.token_urlsafe(18)
             cognito.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS")

@@ -1,0 +1,1 @@
+"""The compliance team's command line: privacy requests, legal holds, the audit chain."""

@@ -1,0 +1,203 @@
+"""``python -m callguard_cli`` — privacy requests and legal holds over the HTTP API.
+
+Works against the local stack (defaults: its URL and a compliance token from
+``make local``) and a deployed one (``--api-url`` and ``--token``, or
+``CALLGUARD_API_URL`` / ``CALLGUARD_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+privacy = typer.Typer(no_args_is_help=True, help="Data-subject requests (Art. 15-21 GDPR).")
+hold = typer.Typer(no_args_is_help=True, help="Legal holds (Art. 17(3)(e) GDPR).")
+audit = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+app.add_typer(privacy, name="privacy")
+privacy.add_typer(hold, name="hold")
+app.add_typer(audit, name="audit")
+console = Console()
+errors = Console(stderr=True)
+
+ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="CALLGUARD_API_URL", help="API base URL")]
+Token = Annotated[str | None, typer.Option("--token", envvar="CALLGUARD_TOKEN", help="bearer token (compliance)")]
+TYPES = ("access", "portability", "erasure", "rectification", "restriction", "objection")
+
+
+class _Api:
+    def __init__(self, api_url: str | None, token: str | None) -> None:
+        if api_url is None or token is None:
+            from local.client import fetch_token
+            from local.stack import STATE_FILE
+
+            if not STATE_FILE.exists():
+                errors.print("No --api-url/--token given and no local stack running (start it with `make local`).")
+                raise typer.Exit(2)
+            state = json.loads(STATE_FILE.read_text())
+            api_url = api_url or state["api_url"]
+            token = token or fetch_token("compliance")
+        self.url = api_url.rstrip("/")
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)  # noqa: S310
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                result: dict[str, Any] = json.loads(response.read() or b"{}")
+                return result
+        except urllib.error.HTTPError as error:
+            payload = json.loads(error.read() or b"{}")
+            detail = payload.get("error", {})
+            errors.print(f"[red]{error.code} {detail.get('code', '')}[/]: {detail.get('message', '')}")
+            for item in detail.get("details", []):
+                errors.print(f"  {item.get('field')}: {item.get('message')}")
+            raise typer.Exit(1) from None
+        except urllib.error.URLError as error:
+            errors.print(f"Cannot reach {self.url}: {error.reason}")
+            raise typer.Exit(1) from None
+
+
+def _subject(phone: str | None, email: str | None, customer_id: str | None) -> dict[str, str]:
+    subject = {k: v for k, v in {"phone": phone, "email": email, "customer_id": customer_id}.items() if v}
+    if not subject:
+        errors.print("Give at least one of --phone, --email, --customer-id.")
+        raise typer.Exit(2)
+    return subject
+
+
+@privacy.command("request")
+def request_(
+    kind: Annotated[str, typer.Argument(help=" | ".join(TYPES))],
+    phone: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    customer_id: Annotated[str | None, typer.Option("--customer-id")] = None,
+    new_phone: Annotated[str | None, typer.Option(help="rectification: the correct phone")] = None,
+    new_email: Annotated[str | None, typer.Option(help="rectification: the correct e-mail")] = None,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """File a request; prints its id and the deadline (received + 1 month)."""
+    if kind not in TYPES:
+        errors.print(f"Unknown request type {kind!r}; use one of: {', '.join(TYPES)}.")
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"type": kind, "subject": _subject(phone, email, customer_id)}
+    if kind == "rectification":
+        body["changes"] = {k: v for k, v in {"phone": new_phone, "email": new_email}.items() if v}
+    answer = _Api(api_url, token).call("POST", "/v1/privacy/requests", body)
+    console.print(f"request [bold]{answer['request_id']}[/] ({answer['type']}) received, due {answer['due_at']}")
+
+
+@privacy.command()
+def verify(
+    request_id: str,
+    verified_by: Annotated[str, typer.Option(help="who verified the requester's identity")],
+    method: Annotated[
+        str, typer.Option(help="id_document | callback | account_login | in_person | other")
+    ] = "callback",
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Record the identity verification; the workflow then releases or deletes data."""
+    body = {"verified_by": verified_by, "method": method}
+    answer = _Api(api_url, token).call("POST", f"/v1/privacy/requests/{request_id}/verify", body)
+    console.print(f"{request_id}: {answer['status']}")
+
+
+@privacy.command()
+def status(request_id: str, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Show a request: status, deadline, history and result."""
+    answer = _Api(api_url, token).call("GET", f"/v1/privacy/requests/{request_id}")
+    table = Table(title=f"{request_id} ({answer['type']})")
+    table.add_column("status")
+    table.add_column("due")
+    table.add_column("completed")
+    table.add_row(answer["status"], answer["due_at"], answer.get("completed_at") or "")
+    console.print(table)
+    history = Table(title="history")
+    history.add_column("at")
+    history.add_column("status")
+    for entry in answer["history"]:
+        history.add_row(entry["at"], entry["status"])
+    console.print(history)
+    if answer.get("result"):
+        console.print_json(data={k: v for k, v in answer["result"].items() if k != "download_url"})
+
+
+@privacy.command()
+def download(
+    request_id: str,
+    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the export")],
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Download the JSON export of a completed access/portability request."""
+    answer = _Api(api_url, token).call("GET", f"/v1/privacy/requests/{request_id}")
+    url = (answer.get("result") or {}).get("download_url")
+    if not url:
+        errors.print(f"{request_id} has no export (status {answer['status']}).")
+        raise typer.Exit(1)
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - the API's presigned URL
+        output.write_bytes(response.read())
+    console.print(f"export written to {output} ({output.stat().st_size} bytes)")
+
+
+@hold.command("add")
+def hold_add(
+    reason: Annotated[str, typer.Option(help="why the data must be kept")],
+    phone: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    customer_id: Annotated[str | None, typer.Option("--customer-id")] = None,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Place a legal hold: neither purges nor erasure delete the subject's data."""
+    body = {"subject": _subject(phone, email, customer_id), "reason": reason}
+    answer = _Api(api_url, token).call("POST", "/v1/privacy/holds", body)
+    console.print(f"hold [bold]{answer['hold_id']}[/] placed")
+
+
+@hold.command("remove")
+def hold_remove(hold_id: str, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Lift a legal hold."""
+    _Api(api_url, token).call("DELETE", f"/v1/privacy/holds/{hold_id}")
+    console.print(f"hold {hold_id} lifted")
+
+
+@audit.command("verify")
+def audit_verify(
+    day: Annotated[str, typer.Argument(help="yyyy-mm-dd (UTC)")],
+    table: Annotated[str, typer.Option(envvar="CALLGUARD_AUDIT_TABLE", help="the audit table's name")],
+    endpoint_url: Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL")] = None,
+) -> None:
+    """Check the hash chain of one day; name the first altered, missing or reordered entry."""
+    import boto3
+
+    from callguard.audit import AuditLog
+    from callguard.retention import RetentionPolicy
+
+    log = AuditLog(boto3.client("dynamodb", endpoint_url=endpoint_url), table, RetentionPolicy.defaults())
+    broken = log.verify(day)
+    if broken is None:
+        console.print(f"[green]audit chain of {day} intact[/] ({len(log.entries(f'AUDIT#{day}'))} entries)")
+        return
+    errors.print(f"[red]audit chain of {day} broken at entry {broken.sequence}: {broken.problem}[/]")
+    raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,81 @@
+"""The compliance CLI against the local stack over HTTP: request, status, verify, download, holds, audit."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from callguard_cli.__main__ import app
+from local.client import fetch_token
+from local.demo import http
+from tests.e2e.conftest import RunningStack
+from tests.support import call_body
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_cli_runs_an_access_request_end_to_end(stack: RunningStack, tmp_path: Path) -> None:
+    platform, compliance = fetch_token("platform", stack.state_file), fetch_token("compliance", stack.state_file)
+    http("POST", f"{stack.api_url}/v1/calls", call_body(call_id="cli-1", caller={"phone": "+49 160 5557777"}), platform)
+    runner = CliRunner()
+    common = ["--api-url", stack.api_url, "--token", compliance]
+
+    filed = runner.invoke(app, ["privacy", "request", "access", "--phone", "+49 160 5557777", *common])
+    assert filed.exit_code == 0, filed.output
+    request_id = re.search(r"request (pr-[0-9a-f]+)", filed.output).group(1)  # type: ignore[union-attr]
+
+    for _ in range(50):
+        status = runner.invoke(app, ["privacy", "status", request_id, *common])
+        if "awaiting_verification" in status.output:
+            break
+        time.sleep(0.2)
+    assert "awaiting_verification" in status.output
+    assert runner.invoke(app, ["privacy", "verify", request_id, "--verified-by", "dpo-1", *common]).exit_code == 0
+    for _ in range(100):
+        if (
+            http("GET", f"{stack.api_url}/v1/privacy/requests/{request_id}", token=compliance).body["status"]
+            != "in_progress"
+        ):
+            break
+        time.sleep(0.2)
+    status = runner.invoke(app, ["privacy", "status", request_id, *common])
+    assert "completed" in status.output
+    assert "calls" in status.output  # the result is shown
+    target = tmp_path / "export.json"
+    downloaded = runner.invoke(app, ["privacy", "download", request_id, "-o", str(target), *common])
+    assert downloaded.exit_code == 0, downloaded.output
+    assert [c["call_id"] for c in json.loads(target.read_text())["data"]["calls"]] == ["cli-1"]
+
+    placed = runner.invoke(app, ["privacy", "hold", "add", "--phone", "+49 160 5557777", "--reason", "audit", *common])
+    hold_id = re.search(r"hold (hold-[0-9a-f]+)", placed.output).group(1)  # type: ignore[union-attr]
+    assert runner.invoke(app, ["privacy", "hold", "remove", hold_id, *common]).exit_code == 0
+
+
+def test_cli_reports_bad_input_and_refusals_clearly(stack: RunningStack) -> None:
+    runner = CliRunner()
+    agent = fetch_token("agent", stack.state_file)
+    refused = runner.invoke(app, ["privacy", "request", "access", "--phone", "+49 160 1", "--api-url", stack.api_url,
+                                  "--token", agent])  # fmt: skip
+    assert refused.exit_code == 1
+    assert "403" in refused.output
+    missing = runner.invoke(app, ["privacy", "request", "access", "--api-url", stack.api_url, "--token", agent])
+    assert missing.exit_code == 2
+    assert "--phone" in missing.output
+
+
+def test_cli_verifies_the_audit_chain(stack: RunningStack) -> None:
+    ddb = stack.client("dynamodb")
+    table = next(t for t in ddb.list_tables()["TableNames"] if "Audit" in t)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    result = CliRunner().invoke(
+        app,
+        ["audit", "verify", day, "--table", table, "--endpoint-url", stack.aws_url],
+        env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "eu-central-1"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.output
