@@ -49,6 +49,10 @@ SKIPPED_TYPES = frozenset(
         "AWS::WAFv2::LoggingConfiguration",
         "AWS::CloudTrail::Trail",
         "AWS::CloudWatch::Dashboard",
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+        "AWS::Events::Rule",  # schedules: run their targets on demand with `python -m local` commands
         "AWS::Cognito::UserPoolDomain",
     }
 )

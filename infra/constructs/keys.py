@@ -80,6 +80,15 @@ class ProjectKeys(Construct):
         )
         self.audit.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublishToEncryptedTopics",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        self.audit.add_to_resource_policy(
+            iam.PolicyStatement(
                 sid="CloudTrailDescribeKey",
                 principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
                 actions=["kms:DescribeKey"],

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 from pydantic import BaseModel
 
 from callguard.models import HoldIn, PrivacyRequestIn, VerifyIn
-from callguard.names import GSI_BY_SUBJECT, ROUTES, Env
+from callguard.names import GSI_BY_SUBJECT, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
 from infra.constructs.function import _retention
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, objects_wildcard
 from infra.workflows.privacy_workflow import STEPS, PrivacyWorkflow
 
-__all__ = ["PrivacyApi"]
+__all__ = ["DeadlineCheck", "PrivacyApi"]
 
 _STEP_ENV = (
     Env.CALLS_TABLE,
@@ -114,3 +120,46 @@ class PrivacyApi(Construct):
             for route in ROUTES
             if route.function == "privacy"
         ]
+
+
+class DeadlineCheck(Construct):
+    """A daily check of the one-month deadline (Art. 12(3)): metrics and alarms."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = platform.function(self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,))
+        self.handler.allow(["dynamodb:Scan"], [platform.data.privacy.table_arn])
+        acknowledge(
+            self.handler,
+            "Invoked by the daily EventBridge schedule; a missed run is caught by the next day's run and by the "
+            "missing-data alarm, so an asynchronous DLQ adds nothing.",
+            "NIST.800.53.R5-LambdaDLQ",
+            "HIPAA.Security-LambdaDLQ",
+        )
+        events.Rule(
+            self,
+            "Daily",
+            schedule=events.Schedule.cron(minute="0", hour="5"),  # 06:00/07:00 Europe/Berlin
+            targets=[targets.LambdaFunction(self.handler.function, retry_attempts=2)],
+        )
+        #: the compliance team subscribes to this topic (e-mail, chat integration, ticketing)
+        self.topic = sns.Topic(self, "Alarms", master_key=platform.keys.audit, enforce_ssl=True,
+                               display_name="callguard privacy deadlines")  # fmt: skip
+        for metric, threshold in (("PrivacyRequestsOverdue", 1), ("PrivacyRequestsDueSoon", 1)):
+            alarm = cw.Alarm(
+                self,
+                metric,
+                metric=cw.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=metric,
+                    dimensions_map={"service": f"{SERVICE_NAME}-deadline_check"},
+                    statistic="Maximum",
+                    period=Duration.days(1),
+                ),
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.BREACHING,
+                alarm_description=f"{metric}: privacy requests at or past their one-month deadline (Art. 12(3))",
+            )
+            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))

@@ -18,7 +18,7 @@ from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.platform import Platform
-from infra.constructs.privacy_api import PrivacyApi
+from infra.constructs.privacy_api import DeadlineCheck, PrivacyApi
 from infra.constructs.routing_api import RoutingApi
 from infra.constructs.scorecard import Scorecard
 
@@ -51,6 +51,7 @@ class CallguardStack(Stack):
         self.agent_view = AgentViewApi(self, "AgentViewApi", platform=platform)
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
+        self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
         self.scorecard = Scorecard(self, "Scorecard")
         self.audit = AuditTrail(
             self,

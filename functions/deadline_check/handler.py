@@ -1,0 +1,65 @@
+"""Daily: privacy requests due within 7 days or overdue → metrics (and the alarms on them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callguard.clients import AwsClients
+from callguard.names import Env
+from callguard.wiring import require_env
+
+logger = Logger()
+metrics = Metrics()
+OPEN = ("received", "awaiting_verification", "in_progress")
+WARN_DAYS = 7
+_clients: AwsClients | None = None
+
+
+def clients(injected: AwsClients | None = None) -> AwsClients:
+    global _clients
+    if injected is not None or _clients is None:
+        _clients = injected or AwsClients()
+    return _clients
+
+
+def count_deadlines(now: datetime) -> dict[str, int]:
+    ddb = clients().dynamodb
+    kwargs: dict[str, Any] = {
+        "TableName": require_env(Env.PRIVACY_TABLE),
+        "FilterExpression": "begins_with(pk, :r) AND #s IN (:a, :b, :c)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {
+            ":r": {"S": "REQUEST#"},
+            **{f":{k}": {"S": v} for k, v in zip("abc", OPEN, strict=True)},
+        },
+        "ProjectionExpression": "due_at, extended_due_at",
+    }
+    counts = {"open": 0, "due_soon": 0, "overdue": 0}
+    while True:
+        page = ddb.scan(**kwargs)
+        for item in page["Items"]:
+            due = datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"])
+            counts["open"] += 1
+            if due < now:
+                counts["overdue"] += 1
+            elif due < now + timedelta(days=WARN_DAYS):
+                counts["due_soon"] += 1
+        if "LastEvaluatedKey" not in page:
+            return counts
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    counts = count_deadlines(datetime.now(UTC))
+    metrics.add_metric(name="PrivacyRequestsOpen", unit=MetricUnit.Count, value=counts["open"])
+    metrics.add_metric(name="PrivacyRequestsDueSoon", unit=MetricUnit.Count, value=counts["due_soon"])
+    metrics.add_metric(name="PrivacyRequestsOverdue", unit=MetricUnit.Count, value=counts["overdue"])
+    logger.info("privacy deadlines checked", extra=counts)
+    return counts
