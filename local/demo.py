@@ -100,6 +100,9 @@ def _storage_table(stack: LocalStack) -> tuple[Table, str]:
         table.add_row(f"dynamodb {name}", str(len(items)))
     for bucket in s3.list_buckets()["Buckets"]:
         versions = s3.list_object_versions(Bucket=bucket["Name"]).get("Versions", [])
+        if "exports" in bucket["Name"]:  # the subject's own export, released to them on purpose (7 days)
+            table.add_row(f"s3 {bucket['Name']} (exports for data subjects)", str(len(versions)))
+            continue
         for version in versions:
             obj = s3.get_object(Bucket=bucket["Name"], Key=version["Key"], VersionId=version["VersionId"])
             dump.append(obj["Body"].read().decode("latin-1"))
@@ -171,6 +174,53 @@ def _live_demo(stack: LocalStack, token: str, check: Any) -> None:
         table.add_row(text, info.get("sentiment"), str(info.get("escalate")), "\n".join(info.get("suggestions", [])))
     console.print(table)
     check("live: escalation recommended", last.get("live", {}).get("escalate") is True, "mood turned negative")
+
+
+def _privacy_request(stack: LocalStack, token: str, kind: str, subject: dict[str, str]) -> dict[str, Any]:
+    answer = http("POST", f"{stack.api_url}/v1/privacy/requests", {"type": kind, "subject": subject}, token).body
+    request_id = answer["request_id"]
+    url = f"{stack.api_url}/v1/privacy/requests/{request_id}"
+    with console.status(f"{kind}: waiting for the workflow to ask for identity verification …"):
+        for _ in range(100):
+            if http("GET", url, token=token).body.get("status") == "awaiting_verification":
+                break
+            time.sleep(0.2)
+    http("POST", f"{url}/verify", {"verified_by": "dpo-demo", "method": "callback"}, token)
+    with console.status(f"{kind}: identity verified, the workflow runs …"):
+        for _ in range(150):
+            body = http("GET", url, token=token).body
+            if body.get("status") in {"completed", "rejected", "failed"}:
+                return body
+            time.sleep(0.2)
+    return body
+
+
+def _privacy_demo(stack: LocalStack, token: str, check: Any) -> None:
+    access = _privacy_request(stack, token, "access", {"email": GERMAN_CALL["caller"]["email"]})
+    export: dict[str, Any] = {}
+    if access.get("result", {}).get("download_url"):
+        with urllib.request.urlopen(access["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
+            export = json.loads(response.read())
+    calls = [c["call_id"] for c in export.get("data", {}).get("calls", [])]
+    console.print(f"access request {access['request_id']}: {access['status']}, due {access['due_at']}")
+    console.print(f"export (download URL valid 1 h): calls {calls}, recipients named: "
+                  f"{len(export.get('information', {}).get('recipients', []))}")  # fmt: skip
+    check("privacy: access export", access.get("status") == "completed" and bool(calls), f"{len(calls)} calls exported")
+    erasure = _privacy_request(stack, token, "erasure", {"phone": "+49 170 5550199"})
+    certificate = erasure.get("result") or {}
+    table = Table(title=f"deletion certificate of {erasure['request_id']}")
+    for column in ("store", "found", "removed", "left after verification"):
+        table.add_column(column)
+    for store in certificate.get("stores_checked", []):
+        table.add_row(
+            store,
+            str(certificate["found_before"].get(store, 0)),
+            str(certificate["removed"].get(store, 0)),
+            str(certificate["remaining_after_verification"].get(store, 0)),
+        )
+    console.print(table)
+    left = sum(certificate.get("remaining_after_verification", {"?": 1}).values())
+    check("privacy: erasure certified", erasure.get("status") == "completed" and left == 0, "nothing left anywhere")
 
 
 def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
@@ -279,20 +329,20 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
         _step("8. Live assistance: the mood of a live call turns, escalation is recommended")
         _live_demo(stack, tokens["platform"], check)
 
-        _step("9. What was stored: pseudonymised ids and sealed transcripts only")
+        _step("9. GDPR requests on Step Functions: an access export and an erasure with its certificate")
+        _privacy_demo(stack, tokens["compliance"], check)
+
+        _step("10. What was stored: pseudonymised ids and sealed transcripts only")
         table, dump = _storage_table(stack)
         console.print(table)
         leaked = [value for value in PLANTED if value in dump]
         check("no plaintext personal data stored", not leaked, "scanned every item and object version")
 
-        _step("10. Coming with the next issues (not faked here)")
+        _step("11. Coming with the next issues (not faked here)")
         coming = Table()
         coming.add_column("capability")
         coming.add_column("status")
-        for name in (
-            "GDPR requests on Step Functions (access export, erasure certificate)",
-            "retention purge",
-        ):
+        for name in ("retention purge",):
             coming.add_row(name, "[yellow]not built yet[/]")
         console.print(coming)
     finally:

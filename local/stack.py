@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import threading
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,6 +62,7 @@ class LocalStack:
     def start(self) -> None:
         self._set_environment()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.moto = LocalMotoServer(self.host, self.aws_port).start()
         # Comprehend comes from the local emulator (moto's answers are canned); boto3 clients
         # pick it up through the service-specific endpoint variable, handlers see no difference.

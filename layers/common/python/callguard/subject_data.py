@@ -121,7 +121,16 @@ class SubjectData:
                 TableName=self.stores.keys_table, Key={"subject_id": {"S": sid}}, ConsistentRead=True
             )
             counts["subject_keys"] += 1 if "Item" in key else 0
-            counts["subjects"] += len(self.subjects.subject_items(sid))
+            items = self.subjects.subject_items(sid)
+            counts["subjects"] += len(items)
+            for item in items:  # the forward links IDENT#<mac>/LINK that the reverse ones point to
+                if item["sk"]["S"].startswith("IDENT#"):
+                    forward = self.stores.dynamodb.get_item(
+                        TableName=self.stores.subjects_table,
+                        Key={"pk": {"S": item["sk"]["S"]}, "sk": {"S": "LINK"}},
+                        ConsistentRead=True,
+                    )
+                    counts["subjects"] += 1 if "Item" in forward else 0
             counts["calls"] += sum(len(self._items_under(self.stores.calls_table, pk)) for pk in self._call_pks(sid))
             counts["idempotency"] += len(self._idempotency_records(sid))
             counts["transcript_versions"] += len(self._versions(self.stores.transcripts_bucket, f"transcripts/{sid}/"))
