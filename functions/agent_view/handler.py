@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.agent_view import AgentViewService
 from callguard.api import actor_of, build_resolver, json_response
-from callguard.clients import AwsClients
+from callguard.clients import Lazy
 from callguard.errors import NotFoundError, RequestValidationError
 from callguard.wiring import build_agent_view_service
 
@@ -22,15 +22,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
 _CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_service: AgentViewService | None = None
-
-
-def service(clients: AwsClients | None = None) -> AgentViewService:
-    """The wired service; pass ``clients`` to (re)build it with injected clients."""
-    global _service
-    if clients is not None or _service is None:
-        _service = build_agent_view_service(clients or AwsClients())
-    return _service
+service: Lazy[AgentViewService] = Lazy(build_agent_view_service)
 
 
 @app.get("/v1/calls/<call_id>")

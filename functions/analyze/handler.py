@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callguard.analysis import AnalysisService
-from callguard.clients import AwsClients
+from callguard.clients import Lazy
 from callguard.wiring import build_analysis_service
 
 logger = Logger()
@@ -37,15 +37,7 @@ class MalformedMessageError(ValueError):
     """The message is not an analysis request; it will end in the DLQ."""
 
 
-_service: AnalysisService | None = None
-
-
-def service(clients: AwsClients | None = None) -> AnalysisService:
-    """The wired service; pass ``clients`` to (re)build it with injected clients."""
-    global _service
-    if clients is not None or _service is None:
-        _service = build_analysis_service(clients or AwsClients())
-    return _service
+service: Lazy[AnalysisService] = Lazy(build_analysis_service)
 
 
 def record_handler(record: SQSRecord) -> None:

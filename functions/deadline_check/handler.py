@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import AwsClients
+from callguard.clients import AwsClients, Lazy
 from callguard.names import Env
 from callguard.wiring import require_env
 
@@ -17,14 +17,7 @@ logger = Logger()
 metrics = Metrics()
 OPEN = ("received", "awaiting_verification", "in_progress")
 WARN_DAYS = 7
-_clients: AwsClients | None = None
-
-
-def clients(injected: AwsClients | None = None) -> AwsClients:
-    global _clients
-    if injected is not None or _clients is None:
-        _clients = injected or AwsClients()
-    return _clients
+clients: Lazy[AwsClients] = Lazy(lambda injected: injected)
 
 
 def count_deadlines(now: datetime) -> dict[str, int]:

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.api import build_resolver, json_response
-from callguard.clients import AwsClients
+from callguard.clients import AwsClients, Lazy
 from callguard.errors import CallConflictError, NotFoundError
 from callguard.http import parse_body
 from callguard.models import CallAccepted, CallIn, LiveSegments
@@ -93,15 +93,7 @@ class _Dependencies:
         self.idempotency_config.register_lambda_context(context)
 
 
-_deps: _Dependencies | None = None
-
-
-def dependencies(clients: AwsClients | None = None) -> _Dependencies:
-    """The wired dependencies; pass ``clients`` to (re)build them with injected clients."""
-    global _deps
-    if clients is not None or _deps is None:
-        _deps = _Dependencies(clients or AwsClients())
-    return _deps
+dependencies: Lazy[_Dependencies] = Lazy(_Dependencies)
 
 
 @app.post("/v1/calls")

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.api import actor_of, build_resolver, json_response
 from callguard.audit import AuditLog
-from callguard.clients import AwsClients
+from callguard.clients import AwsClients, Lazy
 from callguard.errors import NotFoundError
 from callguard.http import parse_body
 from callguard.models import HoldIn, PrivacyRequestIn, VerifyIn
@@ -45,15 +45,7 @@ class _Dependencies:
         return url
 
 
-_deps: _Dependencies | None = None
-
-
-def dependencies(clients: AwsClients | None = None) -> _Dependencies:
-    """The wired dependencies; pass ``clients`` to (re)build them with injected clients."""
-    global _deps
-    if clients is not None or _deps is None:
-        _deps = _Dependencies(clients or AwsClients())
-    return _deps
+dependencies: Lazy[_Dependencies] = Lazy(_Dependencies)
 
 
 def _checked(identifier: str) -> str:

@@ -7,21 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from callguard.clients import AwsClients
+from callguard.clients import Lazy
 from callguard.privacy_steps import PrivacySteps
 from callguard.wiring import build_privacy_steps
 
 logger = Logger()
 _REQUEST_ID = re.compile(r"^pr-[0-9a-f]{20}$")
-_steps: PrivacySteps | None = None
-
-
-def steps(clients: AwsClients | None = None) -> PrivacySteps:
-    """The wired steps; pass ``clients`` to (re)build them with injected clients."""
-    global _steps
-    if clients is not None or _steps is None:
-        _steps = build_privacy_steps(clients or AwsClients())
-    return _steps
+steps: Lazy[PrivacySteps] = Lazy(build_privacy_steps)
 
 
 def request_id_of(event: dict[str, Any]) -> str:

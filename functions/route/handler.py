@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.api import build_resolver, json_response
-from callguard.clients import AwsClients
+from callguard.clients import Lazy
 from callguard.http import parse_body
 from callguard.models import RoutingRequest
 from callguard.routing_service import RoutingService
@@ -20,15 +20,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
-_service: RoutingService | None = None
-
-
-def service(clients: AwsClients | None = None) -> RoutingService:
-    """The wired service; pass ``clients`` to (re)build it with injected clients."""
-    global _service
-    if clients is not None or _service is None:
-        _service = build_routing_service(clients or AwsClients())
-    return _service
+service: Lazy[RoutingService] = Lazy(build_routing_service)
 
 
 @app.post("/v1/routing/decisions")

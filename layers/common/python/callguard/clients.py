@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import boto3
 from botocore.config import Config
 
-__all__ = ["RETRY_CONFIG", "AwsClients"]
+__all__ = ["RETRY_CONFIG", "AwsClients", "Lazy"]
+
+T = TypeVar("T")
 
 #: Standard retry mode: exponential backoff with full jitter, throttling aware.
 RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10)
@@ -55,3 +58,21 @@ class AwsClients:
     @property
     def stepfunctions(self) -> Any:
         return self._get("stepfunctions")
+
+
+class Lazy(Generic[T]):
+    """A handler's dependencies, built once per execution environment on first use.
+
+    ``deps()`` returns them (building with default clients the first time);
+    ``deps(clients)`` rebuilds them with injected clients — how tests and the local
+    stack wire a handler without patching module globals.
+    """
+
+    def __init__(self, build: Callable[[AwsClients], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+
+    def __call__(self, clients: AwsClients | None = None) -> T:
+        if clients is not None or self._value is None:
+            self._value = self._build(clients or AwsClients())
+        return self._value
