@@ -50,6 +50,8 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name=f"Analysis{outcome.status.title()}", unit=MetricUnit.Count, value=1)
     if outcome.followup:
         metrics.add_metric(name="FollowupsOpened", unit=MetricUnit.Count, value=1)
+    if outcome.followups_closed:
+        metrics.add_metric(name="FollowupsClosed", unit=MetricUnit.Count, value=outcome.followups_closed)
     if outcome.sentiment_shift is not None:
         metrics.add_metric(name="SentimentShift", unit=MetricUnit.Count, value=outcome.sentiment_shift)
     units = sum(outcome.units.values())

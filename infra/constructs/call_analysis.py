@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from callguard.names import Env
+from callguard.names import GSI_BY_SUBJECT, Env
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge
@@ -49,6 +49,8 @@ class CallAnalysis(Construct):
         )
         fn = self.handler
         fn.allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [data.calls.table_arn])
+        # a resolved call closes the subject's open follow-ups, found through the by-subject index
+        fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_SUBJECT}"])
         fn.allow(["dynamodb:GetItem"], [data.subjects.table_arn])
         allow_unseal(fn, data, keys)
         allow_read_transcripts(fn, data)

@@ -191,6 +191,18 @@ def test_a_german_call_is_analysed_through_the_queue_and_the_agent_sees_it_redac
     assert http("GET", f"{stack.api_url}/v1/calls/unknown-call", token=tokens["agent"]).status == 404
 
 
+def test_a_scheduled_target_runs_on_demand_through_the_embedded_lambda_endpoint(
+    stack: RunningStack, synth: Synth
+) -> None:
+    rules = [r for r in synth.template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert rules  # the deadline check is scheduled daily in AWS
+    target = rules[0]["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+    response = stack.client("lambda").invoke(FunctionName=target, Payload=b"{}")
+    assert "FunctionError" not in response
+    counts = json.loads(response["Payload"].read())
+    assert set(counts) == {"open", "due_soon", "overdue"}
+
+
 def test_the_whole_stack_output_holds_no_personal_data(stack: RunningStack) -> None:
     """Runs last in this module: every log line and metric the stack printed so far."""
     text = stack.text()

@@ -256,3 +256,19 @@ def test_logs_of_analysis_hold_no_personal_data(
 def test_throttling_error_codes_are_client_errors() -> None:
     error = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "BatchDetectEntities")
     assert error.response["Error"]["Code"] == "ThrottlingException"
+
+
+def test_a_later_resolved_call_closes_the_open_followup(handlers: dict[str, Any], aws: dict[str, Any]) -> None:
+    ingest(handlers, call_id="fu-1", segments=GERMAN_SEGMENTS)  # negative, unresolved: a follow-up opens
+    handlers["analyze"].lambda_handler(sqs_event("fu-1"), FakeContext())
+    calls = handlers["analyze"].service().calls
+    assert calls.followups_due("2999-01-01T00:00:00+00:00")[0]["call_id"] == "fu-1"
+    resolved = [
+        {"speaker": "customer", "start_ms": 0, "end_ms": 1000, "text": "Ich rufe wegen der Rechnung an."},
+        {"speaker": "agent", "start_ms": 1100, "end_ms": 2000, "text": "Die Rückbuchung ist veranlasst."},
+        {"speaker": "customer", "start_ms": 2100, "end_ms": 3000, "text": "Danke, das ist gelöst, super."},
+    ]
+    ingest(handlers, call_id="fu-2", segments=resolved)
+    handlers["analyze"].lambda_handler(sqs_event("fu-2"), FakeContext())
+    assert analysis_item(aws, "fu-2")["flags"]["resolved"] is True  # type: ignore[index]
+    assert calls.followups_due("2999-01-01T00:00:00+00:00") == []  # closed, no longer listed

@@ -54,6 +54,7 @@ class AnalysisOutcome:
     followup: bool = False
     #: customer mood from the first to the last quarter with speech (-2 … +2), for the scorecard
     sentiment_shift: float | None = None
+    followups_closed: int = 0
 
 
 @dataclass
@@ -104,8 +105,11 @@ class AnalysisService:
                 "due_at": (now + timedelta(hours=self.followup_due_hours)).isoformat(),
                 "reason": "negative_sentiment" if negative else "unresolved",
             }
+        closed = 0
         if self.calls.put_analysis(call_id, result, now, followup) and result["flags"]["resolved"]:
             self._learn_resolution(result)
+            # a later call that resolved the caller's concern closes their open follow-ups
+            closed = self.calls.close_followups(call.subject_id, except_call=call_id, now=now)
         return AnalysisOutcome(
             call_id,
             "done",
@@ -113,6 +117,7 @@ class AnalysisService:
             dict(self.comprehend.units),
             followup=followup is not None,
             sentiment_shift=_shift(result["sentiment"]["trajectory"]),
+            followups_closed=closed,
         )
 
     def _skip_reason(self, item: dict[str, Any], subject_id: str) -> str | None:

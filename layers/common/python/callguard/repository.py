@@ -327,6 +327,29 @@ class CallsRepository:
             return self._record(old)
         return None
 
+    def close_followups(self, subject_id: str, except_call: str, now: datetime) -> int:
+        closed = 0
+        for pk, sk in self.subject_items(subject_id, datetime(1970, 1, 1, tzinfo=UTC)):
+            if sk != "FOLLOWUP" or pk == f"CALL#{except_call}":
+                continue
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    UpdateExpression="SET followup_status = :closed, closed_at = :now",
+                    ConditionExpression="followup_status = :open",
+                    ExpressionAttributeValues={
+                        ":closed": {"S": "closed"},
+                        ":open": {"S": "open"},
+                        ":now": {"S": now.isoformat()},
+                    },
+                )
+                closed += 1
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+        return closed
+
     def followups_due(self, due_before: str, limit: int = 100) -> list[dict[str, Any]]:
         """Open follow-ups due before ``due_before`` (ISO-8601), earliest first."""
         page = self._ddb.query(
