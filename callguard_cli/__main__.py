@@ -119,6 +119,20 @@ def verify(
 
 
 @privacy.command()
+def extend(
+    request_id: str,
+    months: Annotated[int, typer.Option(min=1, max=2, help="further months (two at most in all)")],
+    reason: Annotated[str, typer.Option(help="why; the data subject must be told within the first month")],
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Extend a request's deadline (Art. 12(3))."""
+    body = {"months": months, "reason": reason}
+    answer = _Api(api_url, token).call("POST", f"/v1/privacy/requests/{request_id}/extend", body)
+    console.print(f"{request_id}: now due {answer['due_at']}")
+
+
+@privacy.command()
 def status(request_id: str, api_url: ApiUrl = None, token: Token = None) -> None:
     """Show a request: status, deadline, history and result."""
     answer = _Api(api_url, token).call("GET", f"/v1/privacy/requests/{request_id}")

@@ -15,7 +15,7 @@ from callguard.audit import AuditLog
 from callguard.clients import AwsClients, Lazy
 from callguard.errors import NotFoundError
 from callguard.http import parse_body
-from callguard.models import HoldIn, PrivacyRequestIn, VerifyIn
+from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
 from callguard.names import Env
 from callguard.privacy import PrivacyService
 from callguard.retention import RetentionPolicy
@@ -73,6 +73,14 @@ def post_verify(request_id: str) -> Response[str]:
     body = parse_body(app.current_event.raw_event, VerifyIn)
     answer = dependencies().service.verify(_checked(request_id), body)
     _audit("privacy_identity_verified", f"privacy/{request_id}")
+    return json_response(200, answer)
+
+
+@app.post("/v1/privacy/requests/<request_id>/extend")
+def post_extend(request_id: str) -> Response[str]:
+    body = parse_body(app.current_event.raw_event, ExtendIn)
+    answer = dependencies().service.extend(_checked(request_id), body)
+    _audit("privacy_deadline_extended", f"privacy/{request_id}")
     return json_response(200, answer)
 
 

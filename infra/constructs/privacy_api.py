@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from pydantic import BaseModel
 
-from callguard.models import HoldIn, PrivacyRequestIn, VerifyIn
+from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
 from callguard.names import GSI_BY_SUBJECT, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
 from infra.constructs.function import _retention
@@ -111,6 +111,7 @@ class PrivacyApi(Construct):
         models: dict[str, type[BaseModel] | None] = {
             "/v1/privacy/requests": PrivacyRequestIn,
             "/v1/privacy/requests/{request_id}/verify": VerifyIn,
+            "/v1/privacy/requests/{request_id}/extend": ExtendIn,
             "/v1/privacy/holds": HoldIn,
         }
         self.methods = [

@@ -176,3 +176,16 @@ def test_execution_history_holds_no_identifier(stack: RunningStack, tokens: dict
     assert "request_id" in text
     for value in (phone, "1605550222", "hist-1@example.de", PLANTED["phone"], PLANTED["email"], PLANTED["transcript"]):
         assert value not in text
+
+
+def test_the_deadline_can_be_extended_by_two_months_at_most(stack: RunningStack, tokens: dict[str, str]) -> None:
+    waiting = _request(stack, tokens["compliance"], "access", {"phone": "+49 160 5550111"}, verify=False)
+    request_id, first_due = waiting["request_id"], waiting["due_at"]
+    url = f"{stack.api_url}/v1/privacy/requests/{request_id}/extend"
+    once = http("POST", url, {"months": 2, "reason": "many recordings to review"}, tokens["compliance"])
+    assert once.status == 200
+    assert once.body["due_at"] > first_due
+    assert once.body["due_at"][5:7] != first_due[5:7]  # two months later
+    again = http("POST", url, {"months": 1, "reason": "still more"}, tokens["compliance"])
+    assert (again.status, again.body["error"]["code"]) == (409, "request_state")
+    assert "many recordings" not in json.dumps(once.body)  # the reason is sealed, not served

@@ -232,3 +232,10 @@ class HoldIn(_Model):
 
     subject: Caller
     reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]
+
+
+class ExtendIn(_Model):
+    """Body of ``POST /v1/privacy/requests/{id}/extend`` (Art. 12(3): up to two further months)."""
+
+    months: Annotated[int, Field(ge=1, le=2)]
+    reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]

@@ -129,6 +129,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/privacy/requests", Scope.PRIVACY_MANAGE, "privacy"),
     Route("GET", "/v1/privacy/requests/{request_id}", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/verify", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("POST", "/v1/privacy/requests/{request_id}/extend", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
     Route("DELETE", "/v1/privacy/holds/{hold_id}", Scope.PRIVACY_MANAGE, "privacy"),
 )

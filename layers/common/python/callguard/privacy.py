@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from .errors import CallguardError, NotFoundError
 from .identity import Pseudonymizer
-from .models import HoldIn, PrivacyRequestIn, VerifyIn
+from .models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
 from .repository import SubjectsRepository, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
 
@@ -175,6 +175,28 @@ class PrivacyService:
             self.sfn.send_task_success(taskToken=item["task_token"]["S"], output=json.dumps({"verified": True}))
         except ClientError as exc:
             raise RequestStateError("The workflow no longer waits for this request.") from exc
+        return self.view(request_id)
+
+    def extend(self, request_id: str, body: ExtendIn) -> dict[str, Any]:
+        """Extend the deadline by up to two further months in all (Art. 12(3)); the reason is
+        sealed, and the data subject must be told within the first month."""
+        item = self.requests.get(request_id)
+        if item is None:
+            raise NotFoundError("No privacy request with this id.")
+        if item["status"]["S"] in {"completed", "rejected", "failed"}:
+            raise RequestStateError("The request is closed; its deadline cannot change.")
+        received = datetime.fromisoformat(item["received_at"]["S"])
+        current = datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"])
+        extended = add_months(current, body.months)
+        if extended > add_months(received, 3):
+            raise RequestStateError("Art. 12(3) allows at most two further months after the first.")
+        self.requests.transition(
+            request_id,
+            item["status"]["S"],
+            self.clock(),
+            extended_due_at={"S": extended.isoformat()},
+            sealed_extension_reason={"B": self._seal(request_id, body.reason)},
+        )
         return self.view(request_id)
 
     def view(self, request_id: str, presign: Callable[[str, str], str] | None = None) -> dict[str, Any]:
