@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from callguard.http import header
 from callguard.names import MAX_BODY_BYTES
 from local.auth import AuthError, Authorizer
 from local.provision import Provisioner, ProvisionError
@@ -257,7 +258,7 @@ class Gateway:
         claims: dict[str, Any] = {}
         if route.authorized:
             try:
-                claims = self.authorizer.authorize(_header(headers, "authorization"), list(route.scopes))
+                claims = self.authorizer.authorize(header(headers, "authorization"), list(route.scopes))
             except AuthError as exc:
                 return self.gateway_error("UNAUTHORIZED" if exc.status == 401 else "ACCESS_DENIED", request_id)
         if len(body) > MAX_BODY_BYTES:
@@ -270,7 +271,7 @@ class Gateway:
 
     def _valid_body(self, route: ApiRoute, headers: dict[str, str], body: bytes) -> bool:
         validator = self._validators.get((route.method, route.path))
-        content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
+        content_type = (header(headers, "content-type") or "").split(";")[0].strip().lower()
         if validator is None or content_type != "application/json":
             return True  # API Gateway validates only bodies of the content type its model names
         try:
@@ -315,7 +316,7 @@ class Gateway:
                 "httpMethod": method,
                 "stage": self.stage,
                 "path": f"/{self.stage}{path}",
-                "identity": {"sourceIp": _header(headers, "x-forwarded-for") or "127.0.0.1"},
+                "identity": {"sourceIp": header(headers, "x-forwarded-for") or "127.0.0.1"},
                 "authorizer": {"claims": {k: _claim(v) for k, v in claims.items()}} if claims else None,
                 "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),
             },
@@ -334,13 +335,6 @@ class Gateway:
             headers[key] = ",".join(str(v) for v in values)
         headers.setdefault("Content-Type", "application/json")
         return Response(int(result["statusCode"]), body, headers)
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _claim(value: Any) -> str:

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.clients import AwsClients, Lazy
 from callguard.names import Env
+from callguard.repository import all_items
 from callguard.wiring import require_env
 
 logger = Logger()
@@ -21,30 +22,26 @@ clients: Lazy[AwsClients] = Lazy(lambda injected: injected)
 
 
 def count_deadlines(now: datetime) -> dict[str, int]:
-    ddb = clients().dynamodb
-    kwargs: dict[str, Any] = {
-        "TableName": require_env(Env.PRIVACY_TABLE),
-        "FilterExpression": "begins_with(pk, :r) AND #s IN (:a, :b, :c)",
-        "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": {
+    items = all_items(
+        clients().dynamodb,
+        "scan",
+        TableName=require_env(Env.PRIVACY_TABLE),
+        FilterExpression="begins_with(pk, :r) AND #s IN (:a, :b, :c)",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
             ":r": {"S": "REQUEST#"},
             **{f":{k}": {"S": v} for k, v in zip("abc", OPEN, strict=True)},
         },
-        "ProjectionExpression": "due_at, extended_due_at",
-    }
-    counts = {"open": 0, "due_soon": 0, "overdue": 0}
-    while True:
-        page = ddb.scan(**kwargs)
-        for item in page["Items"]:
-            due = datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"])
-            counts["open"] += 1
-            if due < now:
-                counts["overdue"] += 1
-            elif due < now + timedelta(days=WARN_DAYS):
-                counts["due_soon"] += 1
-        if "LastEvaluatedKey" not in page:
-            return counts
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        ProjectionExpression="due_at, extended_due_at",
+    )
+    counts = {"open": len(items), "due_soon": 0, "overdue": 0}
+    for item in items:
+        due = datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"])
+        if due < now:
+            counts["overdue"] += 1
+        elif due < now + timedelta(days=WARN_DAYS):
+            counts["due_soon"] += 1
+    return counts
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

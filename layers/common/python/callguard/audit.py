@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .repository import expiry_attributes
+from .repository import expiry_attributes, partition_items
 from .retention import DataCategory, RetentionPolicy
 
 __all__ = ["GENESIS", "AuditLog", "ChainBreak"]
@@ -85,19 +85,7 @@ class AuditLog:
         return (int(items[0]["sk"]["N"]), items[0]["hash"]["S"]) if items else None
 
     def entries(self, partition: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": partition}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.dynamodb.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return partition_items(self.dynamodb, self.table, partition)
 
     def verify(self, day: str) -> ChainBreak | None:
         """The first break in the chain of ``day`` (yyyy-mm-dd), or None when intact."""

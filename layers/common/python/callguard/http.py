@@ -22,14 +22,15 @@ from .errors import (
 )
 from .names import MAX_BODY_BYTES
 
-__all__ = ["error_body", "json_body", "parse_body", "validation_details"]
+__all__ = ["error_body", "header", "json_body", "parse_body", "validation_details"]
 
 M = TypeVar("M", bound=BaseModel)
 
 _JSON_TYPES = {"application/json"}
 
 
-def _header(headers: dict[str, str] | None, name: str) -> str | None:
+def header(headers: dict[str, str] | None, name: str) -> str | None:
+    """A request header by case-insensitive name (``name`` in lower case)."""
     for key, value in (headers or {}).items():
         if key.lower() == name:
             return value
@@ -51,7 +52,7 @@ def raw_body(event: dict[str, Any]) -> bytes:
         data = body.encode("utf-8", errors="surrogatepass")
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
-    content_type = (_header(event.get("headers"), "content-type") or "").split(";")[0].strip().lower()
+    content_type = (header(event.get("headers"), "content-type") or "").split(";")[0].strip().lower()
     if content_type not in _JSON_TYPES:
         raise UnsupportedMediaTypeError("The request body must be sent as application/json.")
     return data
@@ -108,19 +109,16 @@ def parse_body(event: dict[str, Any], model: type[M]) -> M:
     if not text.strip():
         raise MalformedJsonError("The request body is empty; a JSON object is expected.")
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise MalformedJsonError("The request body is not valid JSON.") from None
-    if not isinstance(document, dict):
-        raise RequestValidationError(
-            "The request body must be a JSON object.",
-            [{"field": "body", "issue": "type", "message": "Expected an object"}],
-        )
-    try:
-        return model.model_validate_json(text)
+        return model.model_validate_json(text)  # one parse: pydantic's own JSON parser
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors(include_input=False)):
+        errors = exc.errors(include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
             raise MalformedJsonError("The request body is not valid JSON.") from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+            raise RequestValidationError(
+                "The request body must be a JSON object.",
+                [{"field": "body", "issue": "type", "message": "Expected an object"}],
+            ) from None
         raise RequestValidationError(
             "The request body does not match the schema.", validation_details(exc, model)
         ) from None

@@ -127,18 +127,7 @@ class IngestService:
             "channel": {"S": call.channel},
             "live": {"BOOL": call.live},
             "consent": {"M": {k: {"BOOL": v} for k, v in call.consent.model_dump().items()}},
-            "segments": {
-                "L": [
-                    {
-                        "M": {
-                            "speaker": {"S": s.speaker},
-                            "start_ms": {"N": str(s.start_ms)},
-                            "end_ms": {"N": str(s.end_ms)},
-                        }
-                    }
-                    for s in call.segments
-                ]
-            },
+            "segments": CallsRepository.segment_meta([s.model_dump(exclude={"text"}) for s in call.segments]),
             "analysis_status": {"S": status},
         }
         if call.ended_at is not None:

@@ -67,10 +67,11 @@ class LiveService:
             and not profile.objected
             and not profile.restricted
         )
+        meta = [s.model_dump(exclude={"text"}) for s in segments]
         if consent.get("recording"):
-            self._seal_append(call.subject_id, call_id, item, segments)
+            self._seal_append(call.subject_id, call_id, item, segments, meta)
         else:
-            self.calls.append_segment_meta(call_id, [s.model_dump(exclude={"text"}) for s in segments])
+            self.calls.append_segment_meta(call_id, meta)
         language = item.get("language", {}).get("S")
         regions = phone_regions(language, self.default_region)
         customer = [redact(s.text, detect(s.text, regions=regions)) for s in segments if s.speaker == "customer"]
@@ -95,7 +96,14 @@ class LiveService:
             }
         }
 
-    def _seal_append(self, subject_id: str, call_id: str, item: dict[str, Any], segments: list[Segment]) -> None:
+    def _seal_append(
+        self,
+        subject_id: str,
+        call_id: str,
+        item: dict[str, Any],
+        segments: list[Segment],
+        meta: list[dict[str, Any]],
+    ) -> None:
         existing: list[dict[str, Any]] = []
         pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()} if "transcript" in item else None
         if pointer is not None:
@@ -104,9 +112,7 @@ class LiveService:
         payload = json.dumps(combined, ensure_ascii=False, separators=(",", ":")).encode()
         new_pointer = self.transcripts.put(subject_id, call_id, self.keyring.seal(subject_id, payload, aad=call_id))
         try:
-            self.calls.replace_transcript(
-                call_id, new_pointer, pointer, [s.model_dump(exclude={"text"}) for s in segments]
-            )
+            self.calls.replace_transcript(call_id, new_pointer, pointer, meta)
         except ClientError as exc:
             self.transcripts.delete_version(new_pointer)  # nothing half-written
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

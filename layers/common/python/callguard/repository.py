@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .names import GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from .names import GSI_BY_DUE, GSI_BY_SUBJECT
 from .retention import DataCategory, RetentionPolicy
 
 __all__ = [
@@ -30,6 +30,23 @@ __all__ = [
     "TranscriptStore",
     "expiry_attributes",
 ]
+
+
+def all_items(dynamodb: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a DynamoDB ``query`` or ``scan``, across pages (botocore's paginator)."""
+    return [item for page in dynamodb.get_paginator(operation).paginate(**kwargs) for item in page["Items"]]
+
+
+def partition_items(dynamodb: Any, table: str, pk: str) -> list[dict[str, Any]]:
+    """Every item under one partition key ``pk``, read consistently."""
+    return all_items(
+        dynamodb,
+        "query",
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": pk}},
+        ConsistentRead=True,
+    )
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
@@ -164,22 +181,7 @@ class SubjectsRepository:
 
     def subject_items(self, subject_id: str) -> list[dict[str, Any]]:
         """Every item under ``SUBJECT#<id>``: profile, consent history, identifier and subject links."""
-        return self._query_all(f"SUBJECT#{subject_id}")
-
-    def _query_all(self, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": pk}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return partition_items(self._ddb, self._table, f"SUBJECT#{subject_id}")
 
     def set_flag(self, subject_id: str, flag: str, now: datetime) -> None:
         """``objected_at`` or ``restricted_at`` on the subject's profile (processing stops at once)."""
@@ -329,7 +331,7 @@ class CallsRepository:
 
     def close_followups(self, subject_id: str, except_call: str, now: datetime) -> int:
         closed = 0
-        for pk, sk in self.subject_items(subject_id, datetime(1970, 1, 1, tzinfo=UTC)):
+        for pk, sk in self.subject_items(subject_id):
             if sk != "FOLLOWUP" or pk == f"CALL#{except_call}":
                 continue
             try:
@@ -372,21 +374,21 @@ class CallsRepository:
             if i is not None
         ]
 
-    def subject_items(self, subject_id: str, since: datetime) -> list[tuple[str, str]]:
-        """``(pk, sk)`` of the subject's items created since ``since`` (the by-subject index)."""
-        keys: list[tuple[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": GSI_BY_SUBJECT,
-            "KeyConditionExpression": "subject_id = :s AND created_at >= :t",
-            "ExpressionAttributeValues": {":s": {"S": subject_id}, ":t": {"S": since.isoformat()}},
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            keys += [(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return keys
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def subject_items(self, subject_id: str, since: datetime | None = None) -> list[tuple[str, str]]:
+        """``(pk, sk)`` of the subject's items (created since ``since``, if given) via the by-subject index."""
+        condition, values = "subject_id = :s", {":s": {"S": subject_id}}
+        if since is not None:
+            condition += " AND created_at >= :t"
+            values[":t"] = {"S": since.isoformat()}
+        items = all_items(
+            self._ddb,
+            "query",
+            TableName=self._table,
+            IndexName=GSI_BY_SUBJECT,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+        return [(i["pk"]["S"], i["sk"]["S"]) for i in items]
 
     def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
@@ -405,7 +407,8 @@ class CallsRepository:
         self._ddb.put_item(TableName=self._table, Item=item)
 
     @staticmethod
-    def _meta_list(segments: list[dict[str, Any]]) -> dict[str, Any]:
+    def segment_meta(segments: list[dict[str, Any]]) -> dict[str, Any]:
+        """Speaker and timing of segments as a DynamoDB list (never their text)."""
         return {
             "L": [
                 {
@@ -425,7 +428,7 @@ class CallsRepository:
             Key=self._key(call_id),
             UpdateExpression="SET #segments = list_append(if_not_exists(#segments, :empty), :new)",
             ExpressionAttributeNames={"#segments": "segments"},  # a reserved word in DynamoDB
-            ExpressionAttributeValues={":new": self._meta_list(segments), ":empty": {"L": []}},
+            ExpressionAttributeValues={":new": self.segment_meta(segments), ":empty": {"L": []}},
         )
 
     def replace_transcript(
@@ -438,7 +441,7 @@ class CallsRepository:
         """Point the call at the new sealed transcript version — only if nobody else did meanwhile."""
         values: dict[str, Any] = {
             ":p": {"M": {k: {"S": v} for k, v in pointer.items()}},
-            ":new": self._meta_list(segments),
+            ":new": self.segment_meta(segments),
             ":empty": {"L": []},
         }
         if previous is None:
@@ -504,10 +507,6 @@ class CallsRepository:
             UpdateExpression="SET enqueued_at = :now",
             ExpressionAttributeValues={":now": {"S": now.isoformat()}},
         )
-
-    @staticmethod
-    def index_names() -> tuple[str, str]:
-        return GSI_BY_SUBJECT, GSI_BY_EXPIRY
 
     def get_analysis(self, call_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
-from .repository import CallsRepository, SubjectsRepository, TranscriptStore
+from .repository import CallsRepository, SubjectsRepository, TranscriptStore, all_items, partition_items
 
 __all__ = ["ErasureIncompleteError", "SubjectData", "SubjectStores"]
 
@@ -61,25 +61,10 @@ class SubjectData:
         return sorted(seen)
 
     def _call_pks(self, subject_id: str) -> list[str]:
-        from datetime import UTC, datetime
-
-        keys = self.calls.subject_items(subject_id, datetime(1970, 1, 1, tzinfo=UTC))
-        return sorted({pk for pk, _ in keys})
+        return sorted({pk for pk, _ in self.calls.subject_items(subject_id)})
 
     def _items_under(self, table: str, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": pk}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.stores.dynamodb.query(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return partition_items(self.stores.dynamodb, table, pk)
 
     def _versions(self, bucket: str, prefix: str) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
@@ -92,19 +77,14 @@ class SubjectData:
     def _idempotency_records(self, subject_id: str) -> list[dict[str, Any]]:
         # Records live for the idempotency TTL (an hour) and hold the response, whose subject id
         # identifies them: a filtered scan of a table that small is the honest way to find them.
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.stores.idempotency_table,
-            "FilterExpression": "contains(#d, :sid)",
-            "ExpressionAttributeNames": {"#d": "data"},
-            "ExpressionAttributeValues": {":sid": {"S": subject_id}},
-        }
-        while True:
-            page = self.stores.dynamodb.scan(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return all_items(
+            self.stores.dynamodb,
+            "scan",
+            TableName=self.stores.idempotency_table,
+            FilterExpression="contains(#d, :sid)",
+            ExpressionAttributeNames={"#d": "data"},
+            ExpressionAttributeValues={":sid": {"S": subject_id}},
+        )
 
     def inventory(self, subject_ids: Iterable[str]) -> dict[str, int]:
         """How much of the subjects' data each store holds (counts only)."""
