@@ -1,15 +1,19 @@
-"""Client helpers for the running local stack (tokens)."""
+"""Client helpers for the running local stack: tokens, HTTP calls, waiting for privacy workflows."""
 
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from local.stack import STATE_FILE
 
-__all__ = ["fetch_token"]
+__all__ = ["Answer", "fetch_token", "http", "wait_for_request"]
 
 
 def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
@@ -38,3 +42,34 @@ def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         token: str = json.loads(response.read())["access_token"]
     return token
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def http(method: str, url: str, body: Any = None, token: str | None = None, raw: bytes | None = None) -> Answer:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - local URL
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return Answer(response.status, json.loads(response.read() or b"{}"))
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, json.loads(error.read() or b"{}"))
+
+
+def wait_for_request(
+    api_url: str, token: str, request_id: str, statuses: set[str], seconds: float = 30
+) -> dict[str, Any]:
+    """Poll ``GET /v1/privacy/requests/{id}`` until its status is one of ``statuses`` (or time runs out)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        body = http("GET", f"{api_url}/v1/privacy/requests/{request_id}", token=token).body
+        if body.get("status") in statuses or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)

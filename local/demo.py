@@ -11,7 +11,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from local.client import fetch_token
+from local.client import Answer, fetch_token, http, wait_for_request
 from local.stack import LocalStack
 
 __all__ = ["http", "run_demo"]
@@ -57,25 +56,6 @@ ENGLISH_CALL = {
     "segments": [{"speaker": "customer", "start_ms": 0, "end_ms": 3000, "text": "Hi, this is John Doe, I moved."}],
 }
 PLANTED = ["Mustermann", "DE89", "0532013000", "23456789", "K-4711", "John Doe"]
-
-
-@dataclass
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
-def http(method: str, url: str, body: Any = None, token: str | None = None, raw: bytes | None = None) -> Answer:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - local URL
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return Answer(response.status, json.loads(response.read() or b"{}"))
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, json.loads(error.read() or b"{}"))
 
 
 def _now(offset_seconds: int = 0) -> str:
@@ -179,20 +159,12 @@ def _live_demo(stack: LocalStack, token: str, check: Any) -> None:
 def _privacy_request(stack: LocalStack, token: str, kind: str, subject: dict[str, str]) -> dict[str, Any]:
     answer = http("POST", f"{stack.api_url}/v1/privacy/requests", {"type": kind, "subject": subject}, token).body
     request_id = answer["request_id"]
-    url = f"{stack.api_url}/v1/privacy/requests/{request_id}"
     with console.status(f"{kind}: waiting for the workflow to ask for identity verification …"):
-        for _ in range(100):
-            if http("GET", url, token=token).body.get("status") == "awaiting_verification":
-                break
-            time.sleep(0.2)
-    http("POST", f"{url}/verify", {"verified_by": "dpo-demo", "method": "callback"}, token)
+        wait_for_request(stack.api_url, token, request_id, {"awaiting_verification"}, seconds=20)
+    verify = {"verified_by": "dpo-demo", "method": "callback"}
+    http("POST", f"{stack.api_url}/v1/privacy/requests/{request_id}/verify", verify, token)
     with console.status(f"{kind}: identity verified, the workflow runs …"):
-        for _ in range(150):
-            body = http("GET", url, token=token).body
-            if body.get("status") in {"completed", "rejected", "failed"}:
-                return body
-            time.sleep(0.2)
-    return body
+        return wait_for_request(stack.api_url, token, request_id, {"completed", "rejected", "failed"})
 
 
 def _privacy_demo(stack: LocalStack, token: str, check: Any) -> None:

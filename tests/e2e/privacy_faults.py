@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(_ROOT), str(_ROOT / "layers" / "common" / "python")]
 
 from callguard.clients import AwsClients
-from local.client import fetch_token
-from local.demo import http
+from local.client import fetch_token, http, wait_for_request
 from local.stack import LocalStack
 from tests.support import call_body
-
-
-def _await(api: str, token: str, request_id: str, statuses: set[str], seconds: float = 40) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        body = http("GET", f"{api}/v1/privacy/requests/{request_id}", token=token).body
-        if body.get("status") in statuses or time.monotonic() > deadline:
-            return body
-        time.sleep(0.3)
 
 
 def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:
@@ -53,14 +42,14 @@ def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:
             "POST", f"{api}/v1/privacy/requests", {"type": "erasure", "subject": {"phone": "+49 160 5551111"}}, token
         )
         request_id = answer.body["request_id"]
-        _await(api, token, request_id, {"awaiting_verification"})
+        wait_for_request(api, token, request_id, {"awaiting_verification"}, seconds=40)
         http(
             "POST",
             f"{api}/v1/privacy/requests/{request_id}/verify",
             {"verified_by": "dpo", "method": "callback"},
             token,
         )
-        report["failed"] = _await(api, token, request_id, {"completed", "failed", "rejected"}, seconds=90)
+        report["failed"] = wait_for_request(api, token, request_id, {"completed", "failed", "rejected"}, seconds=90)
         report["delete_attempts"] = calls["n"]
 
         os.environ["CALLGUARD_VERIFICATION_TIMEOUT_SECONDS"] = "2"
@@ -69,7 +58,9 @@ def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:
         answer = http(
             "POST", f"{api}/v1/privacy/requests", {"type": "access", "subject": {"phone": "+49 160 5551111"}}, token
         )
-        report["timeout"] = _await(api, token, answer.body["request_id"], {"completed", "failed", "rejected"})
+        report["timeout"] = wait_for_request(
+            api, token, answer.body["request_id"], {"completed", "failed", "rejected"}, seconds=40
+        )
     finally:
         stack.stop()
     sys.stdout.write("RESULT " + json.dumps(report) + "\n")

@@ -11,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from callguard_cli.__main__ import app
-from local.client import fetch_token
-from local.demo import http
+from local.client import fetch_token, http, wait_for_request
 from tests.e2e.conftest import RunningStack
 from tests.support import call_body
 
@@ -36,13 +35,7 @@ def test_cli_runs_an_access_request_end_to_end(stack: RunningStack, tmp_path: Pa
         time.sleep(0.2)
     assert "awaiting_verification" in status.output
     assert runner.invoke(app, ["privacy", "verify", request_id, "--verified-by", "dpo-1", *common]).exit_code == 0
-    for _ in range(100):
-        if (
-            http("GET", f"{stack.api_url}/v1/privacy/requests/{request_id}", token=compliance).body["status"]
-            != "in_progress"
-        ):
-            break
-        time.sleep(0.2)
+    wait_for_request(stack.api_url, compliance, request_id, {"completed", "failed", "rejected"})
     status = runner.invoke(app, ["privacy", "status", request_id, *common])
     assert "completed" in status.output
     assert "calls" in status.output  # the result is shown

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from callguard.names import ROUTES, full_scope
-from local.client import fetch_token
-from local.demo import http
+from local.client import fetch_token, http
 from local.gateway import template_routes
 from tests.conftest import Synth
 from tests.e2e.conftest import RunningStack

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from typing import Any
 
 import pytest
 
-from local.client import fetch_token
-from local.demo import http
+from local.client import fetch_token, http, wait_for_request
 from tests.e2e.conftest import RunningStack
 from tests.support import PLANTED, call_body
 
@@ -26,13 +24,8 @@ def tokens(stack: RunningStack) -> dict[str, str]:
     return {role: fetch_token(role, stack.state_file) for role in ("platform", "agent", "compliance")}
 
 
-def _await(stack: RunningStack, token: str, request_id: str, statuses: set[str], seconds: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        body = http("GET", f"{stack.api_url}/v1/privacy/requests/{request_id}", token=token).body
-        if body.get("status") in statuses or time.monotonic() > deadline:
-            return body
-        time.sleep(0.3)
+def _await(stack: RunningStack, token: str, request_id: str, statuses: set[str]) -> dict[str, Any]:
+    return wait_for_request(stack.api_url, token, request_id, statuses)
 
 
 def _request(
