@@ -162,6 +162,9 @@ def download(
     """Download the JSON export of a completed access/portability request."""
     answer = _Api(api_url, token).call("GET", f"/v1/privacy/requests/{request_id}")
     url = (answer.get("result") or {}).get("download_url")
+    if (answer.get("result") or {}).get("download") == "expired":
+        errors.print(f"{request_id}: the export has passed its retention period and was deleted; file a new request.")
+        raise typer.Exit(1)
     if not url:
         errors.print(f"{request_id} has no export (status {answer['status']}).")
         raise typer.Exit(1)

@@ -6,7 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from callguard.names import ATTR_IDEMPOTENCY_TTL, GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from callguard.names import ATTR_IDEMPOTENCY_TTL, EXPIRY_INDEX_INCLUDES, GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
 from callguard.retention import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
@@ -14,7 +14,8 @@ from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket
 
 __all__ = ["DataPlane"]
 
-_EXPIRY_INDEX = Index(GSI_BY_EXPIRY, ("expiry_key", S), ("expires_at", N))
+#: What the retention purge reads: ``<category>#<shard>`` → items by expiry instant (never a scan).
+_EXPIRY_INDEX = Index(GSI_BY_EXPIRY, ("expiry_key", S), ("expires_at", N), include=EXPIRY_INDEX_INCLUDES)
 
 
 class DataPlane(Construct):
@@ -74,10 +75,20 @@ class DataPlane(Construct):
             key=keys.data,
             partition=("pk", S),
             sort=("sk", N),
+            indexes=[_EXPIRY_INDEX],
             removal=removal,
         )
-        #: Privacy requests (identifiers only as MACs), legal holds, erasure tombstones.
-        self.privacy = SecureTable(self, "Privacy", key=keys.data, partition=("pk", S), sort=("sk", S), removal=removal)
+        #: Privacy requests (identifiers only as MACs), legal holds, erasure tombstones, export
+        #: markers and purge reports.
+        self.privacy = SecureTable(
+            self,
+            "Privacy",
+            key=keys.data,
+            partition=("pk", S),
+            sort=("sk", S),
+            indexes=[_EXPIRY_INDEX],
+            removal=removal,
+        )
         #: Access/portability exports: expired after 7 days (the exports retention category).
         self.exports = SecureBucket(
             self,

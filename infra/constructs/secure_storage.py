@@ -20,14 +20,20 @@ N = dynamodb.AttributeType.NUMBER
 
 
 class Index:
-    """A global secondary index: ``(name, partition attribute, sort attribute)``; keys only."""
+    """A global secondary index: ``(name, partition attribute, sort attribute)``; keys only,
+    plus the ``include``d attributes (the few a reader needs without a second lookup)."""
 
     def __init__(
-        self, name: str, partition: tuple[str, dynamodb.AttributeType], sort: tuple[str, dynamodb.AttributeType]
+        self,
+        name: str,
+        partition: tuple[str, dynamodb.AttributeType],
+        sort: tuple[str, dynamodb.AttributeType],
+        include: Sequence[str] = (),
     ):
         self.name = name
         self.partition = partition
         self.sort = sort
+        self.include = tuple(include)
 
 
 class SecureTable(dynamodb.TableV2):
@@ -64,7 +70,10 @@ class SecureTable(dynamodb.TableV2):
                     index_name=index.name,
                     partition_key=dynamodb.Attribute(name=index.partition[0], type=index.partition[1]),
                     sort_key=dynamodb.Attribute(name=index.sort[0], type=index.sort[1]),
-                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+                    projection_type=(
+                        dynamodb.ProjectionType.INCLUDE if index.include else dynamodb.ProjectionType.KEYS_ONLY
+                    ),
+                    non_key_attributes=list(index.include) or None,
                 )
                 for index in indexes
             ],

@@ -28,7 +28,14 @@ def post(ingest: Any, body: Any = None, **kwargs: Any) -> tuple[int, dict[str, A
 
 def count_calls(aws: dict[str, Any]) -> int:
     ddb = aws["session"].client("dynamodb")
-    return int(ddb.scan(TableName=aws["env"][Env.CALLS_TABLE], Select="COUNT")["Count"])
+    return int(
+        ddb.scan(
+            TableName=aws["env"][Env.CALLS_TABLE],
+            Select="COUNT",
+            FilterExpression="sk = :call",
+            ExpressionAttributeValues={":call": {"S": "CALL"}},
+        )["Count"]
+    )
 
 
 def stored_anything(aws: dict[str, Any]) -> bool:

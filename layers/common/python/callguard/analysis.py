@@ -92,7 +92,9 @@ class AnalysisService:
                 return AnalysisOutcome(call_id, "gone", "subject_erased")
             segments = json.loads(raw)
         if reason is not None:
-            self.calls.put_analysis(call_id, {"status": "skipped", "reason": reason}, self.clock())
+            self.calls.put_analysis(
+                call_id, {"status": "skipped", "reason": reason}, self.clock(), subject_id=call.subject_id
+            )
             return AnalysisOutcome(call_id, "skipped", reason)
         result = self._analyse(item, segments)
         now = self.clock()
@@ -106,7 +108,10 @@ class AnalysisService:
                 "reason": "negative_sentiment" if negative else "unresolved",
             }
         closed = 0
-        if self.calls.put_analysis(call_id, result, now, followup) and result["flags"]["resolved"]:
+        if (
+            self.calls.put_analysis(call_id, result, now, followup, subject_id=call.subject_id)
+            and result["flags"]["resolved"]
+        ):
             self._learn_resolution(result)
             # a later call that resolved the caller's concern closes their open follow-ups
             closed = self.calls.close_followups(call.subject_id, except_call=call_id, now=now)

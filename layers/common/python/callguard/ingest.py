@@ -70,20 +70,24 @@ class IngestService:
         self.subjects.record_consent(subject_id, call.call_id, call.consent.model_dump(), now)
 
         pointer: dict[str, str] | None = None
-        if call.consent.recording and call.segments:
-            transcript = json.dumps(
-                [s.model_dump() for s in call.segments], ensure_ascii=False, separators=(",", ":")
-            ).encode()
-            pointer = self.transcripts.put(
-                subject_id, call.call_id, self.keyring.seal(subject_id, transcript, aad=call.call_id)
-            )
-
-        attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
+        marked = False
         try:
+            if call.consent.recording and call.segments:
+                transcript = json.dumps(
+                    [s.model_dump() for s in call.segments], ensure_ascii=False, separators=(",", ":")
+                ).encode()
+                key = self.transcripts.key_for(subject_id, call.call_id)
+                marked = self.calls.mark_transcript(call.call_id, subject_id, self.transcripts.bucket, key, now)
+                pointer = self.transcripts.put(
+                    subject_id, call.call_id, self.keyring.seal(subject_id, transcript, aad=call.call_id)
+                )
+            attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
             previous = self.calls.put_new(attributes, now)
         except Exception:
-            if pointer is not None:
+            if pointer is not None:  # nothing half-written
                 self.transcripts.delete_version(pointer)
+            if marked:
+                self.calls.delete_transcript_marker(call.call_id)
             raise
         if previous is not None:  # lost a race against the same call id
             if pointer is not None and previous.extra.get("transcript", {}).get("M", {}).get("version_id", {}).get(

@@ -110,6 +110,9 @@ class LiveService:
             existing = json.loads(self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id))
         combined = existing + [s.model_dump() for s in segments]
         payload = json.dumps(combined, ensure_ascii=False, separators=(",", ":")).encode()
+        if pointer is None:  # the call's first transcript: the retention purge must find it
+            key = self.transcripts.key_for(subject_id, call_id)
+            self.calls.mark_transcript(call_id, subject_id, self.transcripts.bucket, key, self.clock())
         new_pointer = self.transcripts.put(subject_id, call_id, self.keyring.seal(subject_id, payload, aad=call_id))
         try:
             self.calls.replace_transcript(call_id, new_pointer, pointer, meta)

@@ -14,6 +14,8 @@ __all__ = [
     "API_PREFIX",
     "ATTR_IDEMPOTENCY_TTL",
     "ATTR_TTL",
+    "EXPIRY_INDEX_INCLUDES",
+    "EXPIRY_SHARDS",
     "GSI_BY_DUE",
     "GSI_BY_EXPIRY",
     "GSI_BY_SUBJECT",
@@ -22,6 +24,7 @@ __all__ = [
     "RESOURCE_SERVER_ID",
     "ROUTES",
     "SERVICE_NAME",
+    "TTL_GRACE_SECONDS",
     "Env",
     "Route",
     "Scope",
@@ -37,13 +40,21 @@ MAX_BODY_BYTES: Final = 256 * 1024
 RESOURCE_SERVER_ID: Final = "callguard"
 
 #: Attribute DynamoDB TTL reads on every table (the retention backstop).
-ATTR_TTL: Final = "expires_at"
+#: DynamoDB TTL attribute: a backstop a week after ``expires_at``, the instant the retention
+#: purge works from (the purge pushes it out for items it keeps under a legal hold).
+ATTR_TTL: Final = "ttl_backstop"
+TTL_GRACE_SECONDS: Final = 7 * 86400
 #: Powertools Idempotency uses its own attribute names on the idempotency table.
 ATTR_IDEMPOTENCY_TTL: Final = "expiration"
 
 GSI_BY_SUBJECT: Final = "by_subject"
 GSI_BY_EXPIRY: Final = "by_expiry"
 GSI_BY_DUE: Final = "by_due"
+#: Shards of the expiry index per data category (``<category>#<n>``): spreads writes of one
+#: category over partitions; the purge reads every shard.
+EXPIRY_SHARDS: Final = 8
+#: Attributes the expiry index carries besides keys, so the purge needs no read per item.
+EXPIRY_INDEX_INCLUDES: Final = ("subject_id", "object_bucket", "object_key", "request_id")
 
 
 class Env(StrEnum):
@@ -70,6 +81,8 @@ class Env(StrEnum):
     VERIFICATION_TIMEOUT_SECONDS = "CALLGUARD_VERIFICATION_TIMEOUT_SECONDS"
     FOLLOWUP_DUE_HOURS = "CALLGUARD_FOLLOWUP_DUE_HOURS"
     AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
+    #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
+    PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 
 
 class Scope(StrEnum):

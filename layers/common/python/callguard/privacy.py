@@ -85,6 +85,20 @@ class PrivacyRequests:
             ConditionExpression="attribute_exists(pk)",
         )
 
+    def mark_export_purged(self, request_id: str, now: datetime) -> None:
+        """The request's export passed its retention period and was deleted."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
+                UpdateExpression="SET export_purged_at = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def active_holds(self, subject_id: str) -> int:
         return int(
             self.dynamodb.query(
@@ -204,7 +218,10 @@ class PrivacyService:
         if item is None:
             raise NotFoundError("No privacy request with this id.")
         result = json.loads(item["result"]["S"]) if "result" in item else None
-        if result and "export" in result and presign is not None:
+        if result and "export" in result and "export_purged_at" in item:
+            result.pop("export")  # the exports retention period has passed: nothing to download
+            result["download"] = "expired"
+        elif result and "export" in result and presign is not None:
             export = result.pop("export")
             result["download_url"] = presign(export["bucket"], export["key"])
             result["download_expires_in_seconds"] = 3600

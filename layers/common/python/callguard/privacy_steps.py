@@ -15,8 +15,8 @@ from typing import Any
 
 from .errors import NotFoundError
 from .privacy import PrivacyRequests, PrivacyService
-from .repository import SubjectsRepository
-from .retention import RetentionPolicy
+from .repository import SubjectsRepository, expiry_attributes
+from .retention import DataCategory, RetentionPolicy
 from .subject_data import SubjectData
 
 __all__ = ["PrivacySteps", "art15_information"]
@@ -102,6 +102,18 @@ class PrivacySteps:
         }
         owner = subjects[0] if subjects else "unknown"
         key = f"exports/{owner}/{request_id}.json"
+        # the marker comes first: no export object exists that the retention purge cannot find
+        marker: dict[str, Any] = {
+            "pk": {"S": f"EXPORT#{request_id}"},
+            "sk": {"S": "EXPORT"},
+            "request_id": {"S": request_id},
+            "object_bucket": {"S": self.exports_bucket},
+            "object_key": {"S": key},
+            **expiry_attributes(self.retention, DataCategory.EXPORTS, self.clock()),
+        }
+        if subjects:
+            marker["subject_id"] = {"S": owner}
+        self.requests.dynamodb.put_item(TableName=self.requests.table, Item=marker)
         self.s3.put_object(
             Bucket=self.exports_bucket,
             Key=key,
@@ -142,6 +154,7 @@ class PrivacySteps:
                     "sk": {"S": "TOMBSTONE"},
                     "request_id": {"S": request_id},
                     "erased_at": {"S": self.clock().isoformat()},
+                    **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, self.clock()),
                 },
             )
         self.requests.transition(request_id, "in_progress", self.clock(), erasure={"S": json.dumps(progress)})

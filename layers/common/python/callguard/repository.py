@@ -6,19 +6,24 @@ Key design (all keys pseudonymous, never a raw identifier):
   (objection, restriction, last seen); ``SUBJECT#<id>``/``CONSENT#<ts>#<call>`` (consent
   history); ``SUBJECT#<id>``/``LINKED#<other>`` when one call joins two known subjects.
 * calls table — ``CALL#<call_id>``/``CALL`` with the call's metadata; transcript text
-  only as a pointer to the sealed S3 object; ``metadata`` sealed under the subject key.
+  only as a pointer to the sealed S3 object; ``metadata`` sealed under the subject key;
+  ``/TRANSCRIPT`` marks the sealed object for the transcripts retention category.
+
+Every item that expires carries ``expires_at`` and ``expiry_key`` ``<category>#<shard>``
+(the expiry index the retention purge reads), and a DynamoDB TTL backstop a week later. A subject's items
+expire together with its ``PROFILE`` (refreshed whenever the subject is seen again).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .names import GSI_BY_DUE, GSI_BY_SUBJECT
+from .names import ATTR_TTL, EXPIRY_SHARDS, GSI_BY_DUE, GSI_BY_SUBJECT, TTL_GRACE_SECONDS
 from .retention import DataCategory, RetentionPolicy
 
 __all__ = [
@@ -29,6 +34,7 @@ __all__ = [
     "SubjectsRepository",
     "TranscriptStore",
     "expiry_attributes",
+    "expiry_key",
 ]
 
 
@@ -53,13 +59,22 @@ def _is_condition_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+def expiry_key(category: DataCategory, shard: int) -> str:
+    return f"{category}#{shard}"
+
+
 def expiry_attributes(policy: RetentionPolicy, category: DataCategory, start: datetime) -> dict[str, Any]:
-    """``expires_at`` (TTL backstop) and the expiry-index key ``<category>#<day>``."""
+    """``expires_at``, the expiry-index key ``<category>#<shard>`` and the TTL backstop.
+
+    The shard comes from the write instant's microseconds, so a burst of writes of one
+    category spreads over :data:`EXPIRY_SHARDS` index partitions.
+    """
+    shard = int(start.timestamp() * 1_000_000) % EXPIRY_SHARDS
     expires_at = policy.expires_at(category, start)
-    day = datetime.fromtimestamp(expires_at, UTC).date().isoformat()
     return {
         "expires_at": {"N": str(expires_at)},
-        "expiry_key": {"S": f"{category}#{day}"},
+        ATTR_TTL: {"N": str(expires_at + TTL_GRACE_SECONDS)},
+        "expiry_key": {"S": expiry_key(category, shard)},
         "category": {"S": str(category)},
     }
 
@@ -91,8 +106,6 @@ class SubjectsRepository:
         linked = {mac: found[f"IDENT#{mac}"]["subject_id"]["S"] for mac in identifier_macs if f"IDENT#{mac}" in found}
         known = [linked[mac] for mac in identifier_macs if mac in linked]
         subject_id = known[0] if known else subject_id_from_mac(identifier_macs[0])
-        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now)
-
         for mac in identifier_macs:
             if mac in linked:
                 continue
@@ -104,14 +117,13 @@ class SubjectsRepository:
                         "sk": {"S": "LINK"},
                         "subject_id": {"S": subject_id},
                         "linked_at": {"S": now.isoformat()},
-                        **expiry,
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )
                 # the reverse link lets privacy requests find (and erase) every identifier of a subject
                 self._ddb.put_item(
                     TableName=self._table,
-                    Item={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}, **expiry},
+                    Item={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
                 )
             except ClientError as exc:
                 if not _is_condition_failure(exc):
@@ -130,16 +142,18 @@ class SubjectsRepository:
                         "pk": {"S": f"SUBJECT#{a}"},
                         "sk": {"S": f"LINKED#{b}"},
                         "linked_at": {"S": now.isoformat()},
-                        **expiry,
                     },
                 )
 
+        # the profile carries the whole subject's expiry: identifier links, consent history and
+        # subject links go with it (the retention purge erases the subject as one)
+        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now)
         profile = self._ddb.update_item(
             TableName=self._table,
             Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
             UpdateExpression=(
                 "SET subject_id = :sid, created_at = if_not_exists(created_at, :now), "
-                "last_seen_at = :now, expires_at = :exp, expiry_key = :ek, category = :cat"
+                "last_seen_at = :now, expires_at = :exp, expiry_key = :ek, category = :cat, #ttl = :ttl"
             ),
             ExpressionAttributeValues={
                 ":sid": {"S": subject_id},
@@ -147,7 +161,9 @@ class SubjectsRepository:
                 ":exp": expiry["expires_at"],
                 ":ek": expiry["expiry_key"],
                 ":cat": expiry["category"],
+                ":ttl": expiry[ATTR_TTL],
             },
+            ExpressionAttributeNames={"#ttl": ATTR_TTL},
             ReturnValues="ALL_NEW",
         )["Attributes"]
         return SubjectProfile(
@@ -195,7 +211,6 @@ class SubjectsRepository:
         )
 
     def link_identifier(self, subject_id: str, mac: str, now: datetime) -> None:
-        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now)
         self._ddb.transact_write_items(
             TransactItems=[
                 {
@@ -206,14 +221,13 @@ class SubjectsRepository:
                             "sk": {"S": "LINK"},
                             "subject_id": {"S": subject_id},
                             "linked_at": {"S": now.isoformat()},
-                            **expiry,
                         },
                     }
                 },
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}, **expiry},
+                        "Item": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
                     }
                 },
             ]
@@ -252,7 +266,6 @@ class SubjectsRepository:
                 "call_id": {"S": call_id},
                 "consent": {"M": {k: {"BOOL": v} for k, v in consent.items()}},
                 "recorded_at": {"S": now.isoformat()},
-                **expiry_attributes(self._retention, DataCategory.SUBJECTS, now),
             },
         )
 
@@ -328,6 +341,50 @@ class CallsRepository:
             )
             return self._record(old)
         return None
+
+    def mark_transcript(self, call_id: str, subject_id: str, bucket: str, key: str, now: datetime) -> bool:
+        """Record the sealed transcript object for the transcripts retention category.
+
+        Written before the object, once per call (the first write's expiry holds), so no
+        transcript object exists that the purge cannot find. True when this call wrote it.
+        """
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"CALL#{call_id}"},
+                    "sk": {"S": "TRANSCRIPT"},
+                    "call_id": {"S": call_id},
+                    "subject_id": {"S": subject_id},
+                    "object_bucket": {"S": bucket},
+                    "object_key": {"S": key},
+                    "created_at": {"S": now.isoformat()},
+                    **expiry_attributes(self._retention, DataCategory.TRANSCRIPTS, now),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    def delete_transcript_marker(self, call_id: str) -> None:
+        self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "TRANSCRIPT"}})
+
+    def forget_transcript(self, call_id: str) -> None:
+        """Drop the call's pointer to a purged transcript (the call item may be gone already)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=self._key(call_id),
+                UpdateExpression="REMOVE transcript SET transcript_purged = :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
 
     def close_followups(self, subject_id: str, except_call: str, now: datetime) -> int:
         closed = 0
@@ -520,7 +577,12 @@ class CallsRepository:
         return analysis
 
     def put_analysis(
-        self, call_id: str, analysis: dict[str, Any], now: datetime, followup: dict[str, Any] | None = None
+        self,
+        call_id: str,
+        analysis: dict[str, Any],
+        now: datetime,
+        followup: dict[str, Any] | None = None,
+        subject_id: str | None = None,
     ) -> bool:
         """Store the (redacted) analysis, the call's analysis status and any follow-up
         together, once. Returns False when an analysis already existed (a redelivery)."""
@@ -562,6 +624,8 @@ class CallsRepository:
                                 "analysis": {"S": json.dumps(analysis, ensure_ascii=False, separators=(",", ":"))},
                                 "created_at": {"S": now.isoformat()},
                                 **expiry_attributes(self._retention, DataCategory.ANALYSES, now),
+                                # found by access/erasure requests and held by legal holds
+                                **({"subject_id": {"S": subject_id}} if subject_id else {}),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
@@ -591,6 +655,10 @@ class TranscriptStore:
         self._s3 = s3
         self._bucket = bucket
         self._kms_key_id = kms_key_id
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
 
     @staticmethod
     def key_for(subject_id: str, call_id: str) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["DataCategory", "RetentionPolicy", "RetentionPolicyError", "RetentionRule"]
 
@@ -103,6 +103,14 @@ class RetentionPolicy(BaseModel):
             raise RetentionPolicyError(
                 "Retention periods are missing for the data categories: " + ", ".join(str(c) for c in missing) + "."
             )
+        # purging a subject shreds its data key: whatever is sealed under it must not outlive it
+        subjects = self.rules[DataCategory.SUBJECTS].days
+        for sealed in (DataCategory.TRANSCRIPTS, DataCategory.CALLS):
+            if self.rules[sealed].days > subjects:
+                raise RetentionPolicyError(
+                    f"The {sealed} retention ({self.rules[sealed].days} days) exceeds the subjects retention "
+                    f"({subjects} days): {sealed} are sealed under the subject's key, which goes with the subject."
+                )
         return self
 
     @classmethod
@@ -114,7 +122,15 @@ class RetentionPolicy(BaseModel):
             except ValueError as exc:
                 raise RetentionPolicyError(f"Unknown data category {name!r} in retention overrides.") from exc
             rules[category] = rules[category].model_copy(update={"days": days})
-        return cls.model_validate({"rules": {k: v.model_dump() for k, v in rules.items()}})
+        try:
+            return cls.model_validate({"rules": {k: v.model_dump() for k, v in rules.items()}})
+        except ValidationError as exc:  # one sentence, not pydantic's report
+            error = exc.errors(include_url=False)[0]
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, RetentionPolicyError):
+                raise cause from None
+            where = ".".join(str(p) for p in error["loc"])
+            raise RetentionPolicyError(f"Retention setting {where!r} is invalid: {error['msg']}.") from None
 
     def days(self, category: DataCategory) -> int:
         return self.rules[category].days

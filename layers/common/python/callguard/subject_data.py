@@ -1,13 +1,15 @@
 """Every store that can hold a subject's data: find it, export it, erase it, verify it is gone.
 
-One deletion path for erasure requests (and, later, retention purges): crypto-shredding
-first — the wrapped data key goes, so every sealed copy anywhere (backups, old object
-versions) is unreadable at once — then every item and every object version.
+One deletion path for erasure requests and retention purges (:mod:`callguard.purge`):
+crypto-shredding first — the wrapped data key goes, so every sealed copy anywhere (backups,
+old object versions) is unreadable at once — then every item and every object version,
+in batches (``BatchWriteItem`` ≤ 25 with unprocessed-item retries, ``DeleteObjects`` ≤ 1,000).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = ["ErasureIncompleteError", "SubjectData", "SubjectStores"]
 
 _BATCH = 25
 _S3_BATCH = 1000
+_MAX_ATTEMPTS = 8
 
 
 class ErasureIncompleteError(RuntimeError):
@@ -195,24 +198,30 @@ class SubjectData:
         self.removed["subject_keys"] = self.removed.get("subject_keys", 0) + shredded
         return shredded
 
+    def subject_record_keys(self, subject_id: str, *, keep_profile: bool = False) -> list[dict[str, Any]]:
+        """Keys of the subject's own record: profile, consent history, subject links, and the
+        identifier links in both directions."""
+        subject_items = self.subjects.subject_items(subject_id)
+        keys = [
+            {"pk": i["pk"], "sk": i["sk"]} for i in subject_items if not (keep_profile and i["sk"]["S"] == "PROFILE")
+        ]
+        keys += [
+            {"pk": {"S": i["sk"]["S"]}, "sk": {"S": "LINK"}} for i in subject_items if i["sk"]["S"].startswith("IDENT#")
+        ]
+        return keys
+
     def delete_all(self, subject_ids: Iterable[str]) -> dict[str, int]:
         for sid in subject_ids:
-            subject_items = self.subjects.subject_items(sid)
-            keys = [{"pk": i["pk"], "sk": i["sk"]} for i in subject_items]
-            keys += [
-                {"pk": {"S": i["sk"]["S"]}, "sk": {"S": "LINK"}}
-                for i in subject_items
-                if i["sk"]["S"].startswith("IDENT#")
-            ]
-            self._count("subjects", self._delete_items(self.stores.subjects_table, keys))
+            keys = self.subject_record_keys(sid)
+            self._count("subjects", self.delete_items(self.stores.subjects_table, keys))
             call_keys = [
                 {"pk": i["pk"], "sk": i["sk"]}
                 for pk in self._call_pks(sid)
                 for i in self._items_under(self.stores.calls_table, pk)
             ]
-            self._count("calls", self._delete_items(self.stores.calls_table, call_keys))
+            self._count("calls", self.delete_items(self.stores.calls_table, call_keys))
             idem = [{"id": i["id"]} for i in self._idempotency_records(sid)]
-            self._count("idempotency", self._delete_items(self.stores.idempotency_table, idem))
+            self._count("idempotency", self.delete_items(self.stores.idempotency_table, idem))
             self._count(
                 "transcript_versions", self._delete_versions(self.stores.transcripts_bucket, f"transcripts/{sid}/")
             )
@@ -222,19 +231,35 @@ class SubjectData:
     def _count(self, store: str, n: int) -> None:
         self.removed[store] = self.removed.get(store, 0) + n
 
-    def _delete_items(self, table: str, keys: list[dict[str, Any]]) -> int:
+    def delete_items(self, table: str, keys: list[dict[str, Any]]) -> int:
+        """Delete items by key in batches of 25, retrying unprocessed items (with backoff)."""
         for start in range(0, len(keys), _BATCH):
             request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + _BATCH]]}
-            while request:
+            for attempt in range(_MAX_ATTEMPTS):
                 request = self.stores.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off before the retry
+            else:
+                raise ErasureIncompleteError(f"{table}: items stayed unprocessed after {_MAX_ATTEMPTS} attempts")
         return len(keys)
 
     def _delete_versions(self, bucket: str, prefix: str) -> int:
-        versions = self._versions(bucket, prefix)
+        return self.delete_versions(bucket, self._versions(bucket, prefix))
+
+    def object_versions(self, bucket: str, key: str) -> list[dict[str, str]]:
+        """Every version and delete marker of exactly ``key``."""
+        return [v for v in self._versions(bucket, key) if v["Key"] == key]
+
+    def delete_versions(self, bucket: str, versions: list[dict[str, str]]) -> int:
+        """Delete object versions in batches of 1,000; a per-object error fails the batch."""
         for start in range(0, len(versions), _S3_BATCH):
-            self.stores.s3.delete_objects(
+            response = self.stores.s3.delete_objects(
                 Bucket=bucket, Delete={"Objects": versions[start : start + _S3_BATCH], "Quiet": True}
             )
+            if response.get("Errors"):
+                codes = sorted({e.get("Code", "unknown") for e in response["Errors"]})
+                raise ErasureIncompleteError(f"{len(response['Errors'])} object versions not deleted: {codes}")
         return len(versions)
 
     def verify_gone(self, subject_ids: Iterable[str]) -> dict[str, int]:
