@@ -75,6 +75,22 @@ class IdentitySettings(BaseModel):
     group_scopes: dict[str, tuple[Scope, ...]] = Field(default_factory=lambda: dict(_DEFAULT_GROUP_SCOPES))
 
 
+class ControllerSettings(BaseModel):
+    """Who is responsible (Art. 4(7), 13(1)(a,b) GDPR): printed in the records of processing
+    and the caller-facing notice. Set these in ``cdk.json`` before going live."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=2, max_length=200)] = "<controller: the contact center's legal entity>"
+    address: Annotated[str, Field(min_length=2, max_length=300)] = "<postal address>"
+    privacy_contact: Annotated[str, Field(min_length=3, max_length=200)] = "<privacy@example.com>"
+    dpo_contact: Annotated[str, Field(min_length=3, max_length=200)] = "<dpo@example.com>"
+    #: the competent supervisory authority (Art. 13(2)(d))
+    supervisory_authority: Annotated[str, Field(min_length=3, max_length=200)] = (
+        "<the supervisory authority of your federal state>"
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,7 +124,11 @@ class Settings(BaseModel):
     #: Point-in-time recovery window of the subject-keys table: a shredded key must age
     #: out of every backup well inside the one-month deadline of Art. 12(3).
     keys_pitr_days: Annotated[int, Field(ge=1, le=14)] = 7
+    #: hours (Europe/Berlin) at which the retention purge runs each night; later runs carry on
+    #: where an earlier one stopped
+    purge_hours: Annotated[str, Field(pattern=r"^([0-9]|1[0-9]|2[0-3])(-([0-9]|1[0-9]|2[0-3]))?$")] = "1-4"
     trail_object_lock_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    controller: ControllerSettings = Field(default_factory=ControllerSettings)
 
     @field_validator("region")
     @classmethod

@@ -44,9 +44,11 @@ class FakeContext:
     invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:callguard-test"
     aws_request_id = "req-0001"
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
+    def __init__(self, remaining_ms: int = 10_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 def api_event(

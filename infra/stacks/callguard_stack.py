@@ -19,6 +19,7 @@ from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.platform import Platform
 from infra.constructs.privacy_api import DeadlineCheck, PrivacyApi
+from infra.constructs.retention_purge import RetentionPurge
 from infra.constructs.routing_api import RoutingApi
 from infra.constructs.scorecard import Scorecard
 
@@ -52,6 +53,7 @@ class CallguardStack(Stack):
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
+        self.retention = RetentionPurge(self, "Retention", platform=platform, alarm_topic=self.deadlines.topic)
         self.scorecard = Scorecard(self, "Scorecard")
         self.audit = AuditTrail(
             self,

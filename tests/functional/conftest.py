@@ -39,7 +39,14 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
         provisioner = Provisioner(session, region=REGION)
         provisioner.provision(synth.template)
         raw_env: dict[str, str] = {}
-        for prefix in ("IngestApiIngest", "AnalysisAnalyze", "AgentViewApiAgentView", "DeadlinesCheck"):
+        for prefix in (
+            "IngestApiIngest",
+            "AnalysisAnalyze",
+            "AgentViewApiAgentView",
+            "DeadlinesCheck",
+            "RetentionPurge",
+            "PrivacyApiPrivacy",
+        ):
             raw_env.update(provisioner.function_environment(synth.template, prefix))
         env = {Env(k): v for k, v in raw_env.items() if k in {e.value for e in Env}}
         for key, value in env.items():

@@ -286,7 +286,8 @@ def test_functions_are_arm64_traced_with_explicit_limits(synth: Synth) -> None:
         assert int(runtime.split(".")[1]) >= 12, name
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert props["MemorySize"] >= 128, name
-        assert props["Timeout"] <= 60, name
+        # request-path functions answer within a minute; only the batch purge may run to Lambda's limit
+        assert props["Timeout"] <= (900 if name.startswith("RetentionPurge") else 60), name
         assert len(props["Layers"]) == 2, name
 
 

@@ -239,3 +239,32 @@ class ExtendIn(_Model):
 
     months: Annotated[int, Field(ge=1, le=2)]
     reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]
+
+
+class PurgeRequestError(ValueError):
+    """The purge was asked for an instant it must not purge as of."""
+
+
+class PurgeRequest(BaseModel):
+    """The purge's event: ``{}`` from the schedule (now), or ``{"as_of": ISO-8601}``."""
+
+    model_config = ConfigDict(extra="ignore")  # EventBridge Scheduler may add fields of its own
+
+    as_of: datetime | None = None
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _a_date_is_midnight_utc(cls, value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return f"{value}T00:00:00Z"
+        return value
+
+    def instant(self, now: datetime, *, allow_future: bool) -> datetime:
+        if self.as_of is None:
+            return now
+        if self.as_of.tzinfo is None:
+            raise PurgeRequestError("as_of needs a time zone, e.g. 2027-03-01T02:00:00+01:00 or ...Z.")
+        as_of = self.as_of.astimezone(UTC)
+        if as_of > now + timedelta(minutes=5) and not allow_future:
+            raise PurgeRequestError("as_of lies in the future; only the embedded stack may purge ahead of time.")
+        return as_of

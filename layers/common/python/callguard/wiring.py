@@ -22,6 +22,7 @@ from .live import LiveService
 from .names import Env
 from .privacy import PrivacyRequests, PrivacyService
 from .privacy_steps import PrivacySteps
+from .purge import PurgeTables, RetentionPurge
 from .repository import AnalysisQueue, CallsRepository, SubjectsRepository, TranscriptStore
 from .retention import RetentionPolicy
 from .routing import RoutingConfig
@@ -35,6 +36,7 @@ __all__ = [
     "build_live_service",
     "build_privacy_service",
     "build_privacy_steps",
+    "build_retention_purge",
     "build_routing_service",
     "require_env",
 ]
@@ -100,6 +102,19 @@ class _Parts:
         return PrivacyRequests(
             dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
         )
+
+    def subject_data(self) -> SubjectData:
+        stores = SubjectStores(
+            dynamodb=self.clients.dynamodb,
+            s3=self.clients.s3,
+            calls_table=require_env(Env.CALLS_TABLE, self.env),
+            subjects_table=require_env(Env.SUBJECTS_TABLE, self.env),
+            keys_table=require_env(Env.KEYS_TABLE, self.env),
+            idempotency_table=require_env(Env.IDEMPOTENCY_TABLE, self.env),
+            transcripts_bucket=require_env(Env.TRANSCRIPTS_BUCKET, self.env),
+            exports_bucket=require_env(Env.EXPORTS_BUCKET, self.env),
+        )
+        return SubjectData(stores, self.calls(), self.subjects(), self.transcripts(), self.keyring())
 
     @property
     def region(self) -> str:
@@ -191,23 +206,31 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
 
 def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
     p = _parts(clients, environ)
-    stores = SubjectStores(
-        dynamodb=clients.dynamodb,
-        s3=clients.s3,
-        calls_table=require_env(Env.CALLS_TABLE, p.env),
-        subjects_table=require_env(Env.SUBJECTS_TABLE, p.env),
-        keys_table=require_env(Env.KEYS_TABLE, p.env),
-        idempotency_table=require_env(Env.IDEMPOTENCY_TABLE, p.env),
-        transcripts_bucket=require_env(Env.TRANSCRIPTS_BUCKET, p.env),
-        exports_bucket=require_env(Env.EXPORTS_BUCKET, p.env),
-    )
     return PrivacySteps(
         requests=p.privacy_requests(),
         subjects=p.subjects(),
         service=build_privacy_service(clients, p.env),
-        data=SubjectData(stores, p.calls(), p.subjects(), p.transcripts(), p.keyring()),
+        data=p.subject_data(),
         s3=clients.s3,
         exports_bucket=require_env(Env.EXPORTS_BUCKET, p.env),
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
+        retention=p.retention,
+    )
+
+
+def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RetentionPurge:
+    p = _parts(clients, environ)
+    return RetentionPurge(
+        dynamodb=clients.dynamodb,
+        tables=PurgeTables(
+            calls=require_env(Env.CALLS_TABLE, p.env),
+            subjects=require_env(Env.SUBJECTS_TABLE, p.env),
+            privacy=require_env(Env.PRIVACY_TABLE, p.env),
+            audit=require_env(Env.AUDIT_TABLE, p.env),
+        ),
+        data=p.subject_data(),
+        calls=p.calls(),
+        subjects=p.subjects(),
+        requests=p.privacy_requests(),
         retention=p.retention,
     )

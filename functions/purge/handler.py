@@ -1,0 +1,54 @@
+"""Nightly retention purge (EventBridge Scheduler, Europe/Berlin). Thin: parse, run, report.
+
+The event is ``{}`` (purge as of now) or ``{"as_of": ISO-8601}``. The run stops with
+``STOP_MARGIN_MS`` of its time left and reports ``complete: false``; the next scheduled run
+of the night carries on. Metrics: items purged per category, object versions, held items,
+whether the run completed (an alarm fires when no run of a night did).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from callguard.clients import Lazy
+from callguard.models import PurgeRequest, PurgeRequestError
+from callguard.names import Env
+from callguard.purge import RetentionPurge
+from callguard.wiring import build_retention_purge
+
+logger = Logger()
+metrics = Metrics()
+STOP_MARGIN_MS = 60_000
+purge: Lazy[RetentionPurge] = Lazy(build_retention_purge)
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        request = PurgeRequest.model_validate(event or {})
+        as_of = request.instant(datetime.now(UTC), allow_future=os.environ.get(Env.PURGE_ALLOW_FUTURE.value) == "1")
+    except ValidationError:
+        raise PurgeRequestError("as_of must be an ISO-8601 instant, e.g. 2027-03-01T02:00:00Z.") from None
+    report = purge().run(as_of, should_stop=lambda: context.get_remaining_time_in_millis() < STOP_MARGIN_MS)
+    for category, counts in report.categories.items():
+        for name, value in (("ItemsPurged", counts.deleted), ("ItemsHeld", counts.held),
+                            ("ObjectVersionsPurged", counts.object_versions)):  # fmt: skip
+            with single_metric(name=name, unit=MetricUnit.Count, value=value,
+                               default_dimensions=metrics.default_dimensions) as metric:  # fmt: skip
+                metric.add_dimension(name="category", value=category)
+    metrics.add_metric(name="PurgeItemsRead", unit=MetricUnit.Count, value=report.items_read)
+    metrics.add_metric(name="PurgeComplete", unit=MetricUnit.Count, value=int(report.complete))
+    logger.info(
+        "retention purge finished",
+        extra={"complete": report.complete, "deleted": report.deleted, "items_read": report.items_read,
+               "duration_ms": report.duration_ms, "run_id": report.run_id},
+    )  # fmt: skip
+    return report.to_dict()

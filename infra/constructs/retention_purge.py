@@ -1,0 +1,134 @@
+"""Retention capability: the nightly purge per data category (Art. 5(1)(e)), its schedule and alarms."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, TimeZone
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from callguard.names import GSI_BY_EXPIRY, METRICS_NAMESPACE, SERVICE_NAME, Env
+from infra.constructs.platform import Platform
+from infra.nag import acknowledge, logical_id, objects_wildcard
+
+__all__ = ["RetentionPurge"]
+
+_ENV = (
+    Env.CALLS_TABLE,
+    Env.SUBJECTS_TABLE,
+    Env.KEYS_TABLE,
+    Env.IDEMPOTENCY_TABLE,
+    Env.PRIVACY_TABLE,
+    Env.AUDIT_TABLE,
+    Env.TRANSCRIPTS_BUCKET,
+    Env.EXPORTS_BUCKET,
+    Env.DATA_KEY_ID,
+    Env.RETENTION,
+)
+
+
+class RetentionPurge(Construct):
+    """The purge function, run hourly through the Europe/Berlin night; each run carries on
+    where the last stopped, so one night absorbs a backlog far beyond one invocation."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform, alarm_topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        data, settings = platform.data, platform.settings
+        self.handler = fn = platform.function(
+            self, "Purge", name="purge", env=_ENV, memory_mb=1024, timeout_seconds=900, synchronous=False
+        )
+        index = f"/index/{GSI_BY_EXPIRY}"
+        fn.allow(
+            ["dynamodb:Query"], [f"{t.table_arn}{index}" for t in (data.calls, data.subjects, data.privacy, data.audit)]
+        )
+        fn.allow(["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"], [data.calls.table_arn, data.audit.table_arn])
+        fn.allow(
+            [
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:DeleteItem",
+            ],
+            [data.subjects.table_arn],
+        )
+        fn.allow(
+            ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
+            [data.privacy.table_arn],
+        )
+        fn.allow(["dynamodb:DeleteItem"], [data.subject_keys.table_arn])  # crypto-shredding
+        fn.allow(["s3:ListBucketVersions"], [data.transcripts.bucket_arn, data.exports.bucket_arn])
+        fn.allow(
+            ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            [data.transcripts.arn_for_objects("transcripts/*"), data.exports.arn_for_objects("exports/*")],
+        )
+        acknowledge(
+            fn.policy,
+            "Transcripts and exports are keyed by subject under fixed prefixes; the purge removes every version "
+            "of the expired objects, which the expiry index names at run time.",
+            objects_wildcard(data.exports, "exports/"),
+            objects_wildcard(data.transcripts, "transcripts/"),
+        )
+        acknowledge(
+            fn,
+            "Invoked by EventBridge Scheduler with its own retries; a failed night is caught by the next hourly "
+            "run and by the error and incomplete-run alarms, so an asynchronous DLQ adds nothing.",
+            "NIST.800.53.R5-LambdaDLQ",
+            "HIPAA.Security-LambdaDLQ",
+        )
+        role = iam.Role(self, "ScheduleRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
+        self.schedule = scheduler.Schedule(
+            self,
+            "Nightly",
+            description="callguard retention purge (Art. 5(1)(e) GDPR)",
+            schedule=scheduler.ScheduleExpression.cron(
+                minute="15", hour=settings.purge_hours, time_zone=TimeZone.EUROPE_BERLIN
+            ),
+            target=scheduler_targets.LambdaInvoke(
+                fn.function,
+                role=role,
+                input=scheduler.ScheduleTargetInput.from_object({}),
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+            ),
+        )
+        acknowledge(
+            role,
+            "The schedule target grants this role lambda:InvokeFunction on the purge function and its "
+            "versions only (the ':*' suffix); the policy belongs to this one role.",
+            f"AwsSolutions-IAM5[Resource::<{logical_id(fn.function)}.Arn>:*]",
+            "HIPAA.Security-IAMNoInlinePolicy",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        errors = cw.Alarm(
+            self,
+            "Errors",
+            metric=fn.function.metric_errors(period=Duration.days(1), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="The retention purge failed; expired personal data may be kept too long.",
+        )
+        incomplete = cw.Alarm(
+            self,
+            "Incomplete",
+            metric=cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="PurgeComplete",
+                dimensions_map={"service": f"{SERVICE_NAME}-purge"},
+                statistic="Maximum",
+                period=Duration.days(1),
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+            alarm_description="No retention purge run completed in the last day (or none ran at all).",
+        )
+        for alarm in (errors, incomplete):
+            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
