@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
 
-.PHONY: help setup test lint synth deploy diff clean demo local token bench
+.PHONY: help setup test lint synth deploy diff clean demo local token purge ropa bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,7 +60,13 @@ demo: synth ## start the embedded stack, walk through every capability, stop
 token: setup ## print only a bearer token for ROLE=platform|agent|compliance (stack must be running)
 	@$(PY) -m local token --role "$(ROLE)"
 
-bench: setup ## measured ratios (PII quality, Comprehend units, cold imports); writes docs/benchmarks.md
+purge: setup ## run the retention purge of the running local stack as of AS_OF=<ISO-8601>; prints only the JSON report
+	@$(PY) -m local purge --as-of "$(AS_OF)"
+
+ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
+	@$(PY) -m infra.ropa
+
+bench: synth ## measured ratios (PII quality, Comprehend units, cold imports, purge reads); writes docs/benchmarks.md
 	$(PY) -m bench.run
 
 clean: ## remove build output (keeps the virtualenv and node_modules)

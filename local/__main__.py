@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from botocore.exceptions import BotoCoreError
 
-from local.client import fetch_token
+from local.client import fetch_token, run_scheduled
 from local.stack import ROOT, LocalStack
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -56,6 +58,19 @@ def token(role: Annotated[str, typer.Option(help="platform, agent or compliance"
     except (RuntimeError, ValueError, urllib.error.URLError) as exc:
         typer.echo(f"callguard token: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def purge(
+    as_of: Annotated[str, typer.Option("--as-of", help="ISO-8601 instant or date (UTC midnight); empty: now")] = "",
+) -> None:
+    """Run the retention purge of the running local stack as of AS_OF; print only its JSON report."""
+    try:
+        report = run_scheduled("purge", {"as_of": as_of} if as_of else {})
+    except (RuntimeError, BotoCoreError) as exc:
+        typer.echo(f"callguard purge: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report, indent=2, sort_keys=True))
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import Any
 
 from local.stack import STATE_FILE
 
-__all__ = ["Answer", "fetch_token", "http", "wait_for_request"]
+__all__ = ["Answer", "fetch_token", "http", "run_scheduled", "wait_for_request"]
 
 
 def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
@@ -42,6 +42,33 @@ def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         token: str = json.loads(response.read())["access_token"]
     return token
+
+
+def run_scheduled(service: str, event: dict[str, Any], state_file: Path = STATE_FILE) -> dict[str, Any]:
+    """Invoke a scheduled function (``purge``, ``deadline_check``) of the running stack through
+    its Lambda endpoint, as EventBridge Scheduler would; returns the function's answer."""
+    import boto3
+    from botocore.config import Config
+
+    if not state_file.exists():
+        raise RuntimeError("no local stack is running (start it with `make local`)")
+    state = json.loads(state_file.read_text())
+    function = state.get("functions", {}).get(service)
+    if function is None:
+        raise RuntimeError(f"the running stack has no {service!r} function; restart it after `make synth`")
+    client = boto3.client(
+        "lambda",
+        endpoint_url=state["aws_url"],
+        region_name="eu-central-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the embedded stack's fixed local credentials
+        config=Config(read_timeout=900, retries={"max_attempts": 1}),
+    )
+    response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    answer: dict[str, Any] = json.loads(response["Payload"].read())
+    if "FunctionError" in response:
+        raise RuntimeError(str(answer.get("errorMessage", "the function failed")))
+    return answer
 
 
 @dataclass

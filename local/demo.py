@@ -11,7 +11,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from local.client import Answer, fetch_token, http, wait_for_request
+from local.client import Answer, fetch_token, http, run_scheduled, wait_for_request
 from local.stack import LocalStack
 
 __all__ = ["http", "run_demo"]
@@ -195,6 +195,32 @@ def _privacy_demo(stack: LocalStack, token: str, check: Any) -> None:
     check("privacy: erasure certified", erasure.get("status") == "completed" and left == 0, "nothing left anywhere")
 
 
+def _purge_demo(stack: LocalStack, check: Any) -> None:
+    table = Table(title="Deleted per data category (counts only; the report holds nothing personal)")
+    table.add_column("as of")
+    categories = ("exports", "transcripts", "calls", "routing_decisions", "followups", "analyses", "subjects")
+    for category in categories:
+        table.add_column(category, justify="right")
+    now = datetime.now(UTC)
+    for days in (8, 91, 181, 366):
+        with console.status(f"Purging as of now + {days} days …"):
+            report = run_scheduled("purge", {"as_of": (now + timedelta(days=days)).isoformat()}, stack.state_file)
+        counts = report["categories"]
+        table.add_row(f"+{days} days", *(str(counts[c]["deleted"]) for c in categories))
+    console.print(table)
+    session = boto3.Session(region_name="eu-central-1")
+    s3 = session.client("s3", endpoint_url=stack.aws_url)
+    ddb = session.client("dynamodb", endpoint_url=stack.aws_url)
+    transcripts = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "transcripts" in b["Name"])
+    left = s3.list_object_versions(Bucket=transcripts)
+    subjects = next(t for t in ddb.list_tables()["TableNames"] if "Subjects" in t)
+    check(
+        "a year on, transcripts (every version) and subjects are gone",
+        not left.get("Versions") and not left.get("DeleteMarkers") and not ddb.scan(TableName=subjects)["Items"],
+        "expiry index read, no table scanned",
+    )
+
+
 def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
     started = time.monotonic()
     stack = LocalStack(cdk_out=cdk_out, api_port=api_port, aws_port=aws_port)
@@ -310,13 +336,8 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
         leaked = [value for value in PLANTED if value in dump]
         check("no plaintext personal data stored", not leaked, "scanned every item and object version")
 
-        _step("11. Coming with the next issues (not faked here)")
-        coming = Table()
-        coming.add_column("capability")
-        coming.add_column("status")
-        for name in ("retention purge",):
-            coming.add_row(name, "[yellow]not built yet[/]")
-        console.print(coming)
+        _step("11. Retention purge: the nightly handler, run as of later instants (make purge AS_OF=…)")
+        _purge_demo(stack, check)
     finally:
         with console.status("Stopping the embedded stack …"):
             stack.stop()

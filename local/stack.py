@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 import boto3
 
+from callguard.names import Env
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
 from local.gateway import Gateway, LambdaRuntime, Response
@@ -101,6 +102,8 @@ class LocalStack:
                 "MOTO_PORT": str(self.aws_port),
                 "POWERTOOLS_TRACE_DISABLED": "1",
                 "POWERTOOLS_DEV": "false",
+                # `make purge AS_OF=…` purges as of a future instant (moto never expires anything)
+                Env.PURGE_ALLOW_FUTURE.value: "1",
             }
         )
         os.environ.pop("AWS_PROFILE", None)
@@ -152,6 +155,9 @@ class LocalStack:
         resource = self.template["Resources"][logical]
         variables: dict[str, Any] = resource["Properties"].get("Environment", {}).get("Variables", {})
         return variables
+
+    def _service_of(self, logical: str) -> str:
+        return str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", logical)).removeprefix("callguard-")
 
     def _start_pollers(self) -> None:
         sqs = self.session.client("sqs", endpoint_url=self.aws_url)
@@ -248,6 +254,13 @@ class LocalStack:
             "platform": {"client_id": platform.client_id, "client_secret": platform.client_secret},
             "people_client_id": people.client_id,
             "people": {name: password for name, (password, _) in self.issuer.users.items()},
+            # scheduled functions by service name, for on-demand runs through the Lambda endpoint
+            "functions": {
+                str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", logical)).removeprefix(
+                    "callguard-"
+                ): logical
+                for logical in self.runtime.functions
+            },
         }
 
     def _write_state(self) -> None:
