@@ -53,6 +53,7 @@ class Platform:
             Env.PRIVACY_TABLE: d.privacy.table_name,
             Env.EXPORTS_BUCKET: d.exports.bucket_name,
             Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
+            Env.EXPORT_PAGE_CALLS: str(s.export_page_calls),
         }
         return values[name]
 

@@ -32,6 +32,7 @@ _STEP_ENV = (
     Env.DATA_KEY_ID,
     Env.HMAC_KEY_ID,
     Env.RETENTION,
+    Env.EXPORT_PAGE_CALLS,
 )
 
 
@@ -63,10 +64,17 @@ class PrivacyApi(Construct):
             )
             fn.allow(["s3:ListBucketVersions"], [data.transcripts.bucket_arn, data.exports.bucket_arn])
             fn.allow(["s3:DeleteObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
-            fn.allow(
-                ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            fn.allow(  # pages of an export are written, read back, streamed into one object, removed
+                [
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:AbortMultipartUpload",
+                ],
                 [data.exports.arn_for_objects("exports/*")],
             )
+            fn.allow(["s3:ListBucket"], [data.exports.bucket_arn])
             fn.allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
             fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
             allow_unseal(fn, data, keys)

@@ -28,6 +28,7 @@ STEPS = (
     "await_verification",
     "route_request",
     "collect_subject_data",
+    "assemble_export",
     "check_legal_hold",
     "shred_subject_key",
     "delete_subject_data",
@@ -113,7 +114,22 @@ class PrivacyWorkflow(Construct):
         route = guarded("route_request", result_path="$.route")
 
         # -- phase 2: one branch per type ---------------------------------------------------
-        access = guarded("collect_subject_data").next(finish("Access")())
+        # pages of the export, one invocation each; only the page number passes between states
+        collect = guarded(
+            "collect_subject_data",
+            payload={"request_id": sfn.JsonPath.string_at("$.request_id"),
+                     "page": sfn.JsonPath.number_at("$.collect.next_page")},
+            result_path="$.collect",
+        )  # fmt: skip
+        access = (
+            sfn.Pass(self, "FirstPage", result=sfn.Result.from_object({"next_page": 0}), result_path="$.collect")
+            .next(collect)
+            .next(
+                sfn.Choice(self, "MorePages?")
+                .when(sfn.Condition.is_not_null("$.collect.next_page"), collect)
+                .otherwise(guarded("assemble_export").next(finish("Access")()))
+            )
+        )
         hold_check = guarded("check_legal_hold", result_path="$.hold")
         erasure = hold_check.next(
             sfn.Choice(self, "LegalHold?")

@@ -73,6 +73,36 @@ def test_access_export_holds_every_call_of_the_subject_and_no_one_elses(
     assert export["information"]["retention_days"]["exports"] == 7
 
 
+def test_a_large_subject_is_exported_in_pages_through_the_workflow_loop(
+    stack: RunningStack, tokens: dict[str, str]
+) -> None:
+    phone = "+49 160 5550444"
+    calls = 27  # more than one page of 25 calls (export_page_calls)
+    for n in range(calls):
+        _ingest(stack, tokens["platform"], f"big-{n:02d}", phone)
+    done = _request(stack, tokens["compliance"], "access", {"phone": phone})
+    assert done["status"] == "completed", done
+    with urllib.request.urlopen(done["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
+        export = json.loads(response.read())
+    assert sorted(c["call_id"] for c in export["data"]["calls"]) == [f"big-{n:02d}" for n in range(calls)]
+    assert len(export["data"]["consent_history"]) == calls
+    assert [r["request_id"] for r in export["data"]["privacy_requests"]] == [done["request_id"]]
+    sfn = stack.client("stepfunctions")
+    (machine,) = sfn.list_state_machines()["stateMachines"]
+    execution = next(
+        e for e in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+        if e["name"] == done["request_id"]
+    )  # fmt: skip
+    events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert entered.count("CollectSubjectData") == 2
+    assert entered.count("AssembleExport") == 1
+    s3 = stack.client("s3")
+    exports = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "exports" in b["Name"])
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=exports).get("Contents", [])]
+    assert not [k for k in keys if f"{done['request_id']}/part-" in k]  # the pages are gone
+
+
 def test_erasure_removes_everything_and_certifies_it(stack: RunningStack, tokens: dict[str, str]) -> None:
     phone = "+49 160 5550777"
     for n in range(3):

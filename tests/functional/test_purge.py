@@ -69,7 +69,9 @@ class World:
         self.request_id = privacy.submit(
             PrivacyRequestIn.model_validate({"type": "access", "subject": {"phone": PLANTED["phone"]}})
         )["request_id"]
-        build_privacy_steps(aws["clients"]).collect_subject_data(self.request_id)
+        steps = build_privacy_steps(aws["clients"])
+        assert steps.collect_subject_data(self.request_id)["next_page"] is None
+        steps.assemble_export(self.request_id)
         audit = AuditLog(self.ddb, self.env[Env.AUDIT_TABLE], RetentionPolicy.defaults())
         for n in range(3):
             audit.append(actor="agent-17", action="calls.read", resource=f"call/planted-{n % 2}")

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from .errors import CallguardError, NotFoundError
 from .identity import Pseudonymizer
 from .models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
-from .repository import SubjectsRepository, expiry_attributes
+from .repository import SubjectsRepository, all_items, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
 
 __all__ = ["PrivacyRequests", "PrivacyService", "add_months"]
@@ -46,7 +46,9 @@ class RequestStateError(CallguardError):
 
 @dataclass
 class PrivacyRequests:
-    """The privacy table: ``REQUEST#<id>``, ``HOLD#<id>``, ``SUBJECTHOLD#<subject>``, ``TOMBSTONE#<subject>``."""
+    """The privacy table: ``REQUEST#<id>``, ``SUBJECTREQUEST#<subject>``/``REQUEST#<id>`` (a subject's
+    requests, listed in its exports), ``HOLD#<id>``, ``SUBJECTHOLD#<subject>``, ``TOMBSTONE#<subject>``,
+    ``EXPORT#<id>`` (export markers for the retention purge), ``PURGE#<day>`` (purge reports)."""
 
     dynamodb: Any
     table: str
@@ -98,6 +100,17 @@ class PrivacyRequests:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def subject_requests(self, subject_id: str) -> list[str]:
+        """Ids of the requests filed for the subject, oldest first."""
+        items = all_items(
+            self.dynamodb,
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"SUBJECTREQUEST#{subject_id}"}},
+        )
+        return [i["request_id"]["S"] for i in sorted(items, key=lambda i: i["received_at"]["S"])]
 
     def active_holds(self, subject_id: str) -> int:
         return int(
@@ -159,6 +172,17 @@ class PrivacyService:
         }
         if subject_id:
             item["subject_id"] = {"S": subject_id}
+            self.requests.dynamodb.put_item(
+                TableName=self.requests.table,
+                Item={
+                    "pk": {"S": f"SUBJECTREQUEST#{subject_id}"},
+                    "sk": {"S": f"REQUEST#{request_id}"},
+                    "request_id": {"S": request_id},
+                    "subject_id": {"S": subject_id},
+                    "received_at": {"S": received.isoformat()},
+                    **expiry_attributes(self.requests.retention, DataCategory.PRIVACY_REQUESTS, now),
+                },
+            )
         if body.changes is not None:
             item["sealed_changes"] = {"B": self._seal(request_id, body.changes.model_dump(exclude_none=True))}
         if body.note:

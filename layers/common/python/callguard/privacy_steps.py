@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import NotFoundError
+from .export_writer import S3JsonWriter
 from .privacy import PrivacyRequests, PrivacyService
 from .repository import SubjectsRepository, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
@@ -70,6 +71,8 @@ class PrivacySteps:
     exports_bucket: str
     data_key_id: str
     retention: RetentionPolicy
+    #: call partitions per export page (one invocation of collect_subject_data)
+    export_page_calls: int = 25
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _request(self, request_id: str) -> dict[str, Any]:
@@ -90,39 +93,98 @@ class PrivacySteps:
         item = self._request(request_id)
         return {"request_id": request_id, "type": item["type"]["S"]}
 
-    def collect_subject_data(self, request_id: str) -> dict[str, Any]:
+    def _export_keys(self, item: dict[str, Any], request_id: str) -> tuple[str, str]:
+        """The export's key and the prefix of its parts; under the subject's prefix, so an
+        erasure of the subject removes them too."""
+        subjects = self._subjects_of(item)
+        owner = subjects[0] if subjects else "unknown"
+        return f"exports/{owner}/{request_id}.json", f"exports/{owner}/{request_id}/part-"
+
+    def collect_subject_data(self, request_id: str, page: int = 0) -> dict[str, Any]:
+        """One page of the export (``export_page_calls`` call partitions) into a part object.
+
+        The workflow loops while ``next_page`` is set, so a large subject never has to fit
+        into one invocation; only the page number passes between states, never data.
+        """
         item = self._request(request_id)
         subjects = self._subjects_of(item)
-        export: dict[str, Any] = {
-            "request_id": request_id,
-            "generated_at": self.clock().isoformat(),
-            "format": "callguard-export/1 (JSON, machine-readable, Art. 20)",
-            "information": art15_information(self.retention),
-            "data": self.data.export(subjects[0]) if subjects else {"calls": []},
-        }
-        owner = subjects[0] if subjects else "unknown"
-        key = f"exports/{owner}/{request_id}.json"
-        # the marker comes first: no export object exists that the retention purge cannot find
-        marker: dict[str, Any] = {
-            "pk": {"S": f"EXPORT#{request_id}"},
-            "sk": {"S": "EXPORT"},
-            "request_id": {"S": request_id},
-            "object_bucket": {"S": self.exports_bucket},
-            "object_key": {"S": key},
-            **expiry_attributes(self.retention, DataCategory.EXPORTS, self.clock()),
-        }
+        key, parts = self._export_keys(item, request_id)
+        if page == 0:
+            # the marker comes first: no export object exists that the retention purge cannot find
+            marker: dict[str, Any] = {
+                "pk": {"S": f"EXPORT#{request_id}"},
+                "sk": {"S": "EXPORT"},
+                "request_id": {"S": request_id},
+                "object_bucket": {"S": self.exports_bucket},
+                "object_key": {"S": key},
+                **expiry_attributes(self.retention, DataCategory.EXPORTS, self.clock()),
+            }
+            if subjects:
+                marker["subject_id"] = {"S": subjects[0]}
+            self.requests.dynamodb.put_item(TableName=self.requests.table, Item=marker)
         if subjects:
-            marker["subject_id"] = {"S": owner}
-        self.requests.dynamodb.put_item(TableName=self.requests.table, Item=marker)
+            part, more = self.data.export_page(subjects[0], page, self.export_page_calls)
+        else:
+            part, more = {section: [] for section in SubjectData.SECTIONS}, False
+        if page == 0:
+            part["privacy_requests"] = [
+                self._request_summary(r) for sid in subjects for r in self.requests.subject_requests(sid)
+            ]
         self.s3.put_object(
             Bucket=self.exports_bucket,
-            Key=key,
-            Body=json.dumps(export, ensure_ascii=False, indent=2).encode(),
+            Key=f"{parts}{page:05d}.json",
+            Body=json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode(),
             ContentType="application/json",
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=self.data_key_id,
         )
-        result = {"export": {"bucket": self.exports_bucket, "key": key}, "calls": len(export["data"]["calls"])}
+        return {"request_id": request_id, "next_page": page + 1 if more else None}
+
+    def _request_summary(self, request_id: str) -> dict[str, Any]:
+        other = self.requests.get(request_id) or {}
+        return {
+            "request_id": request_id,
+            "type": other.get("type", {}).get("S"),
+            "received_at": other.get("received_at", {}).get("S"),
+            "status": other.get("status", {}).get("S"),
+        }
+
+    def assemble_export(self, request_id: str) -> dict[str, Any]:
+        """Stream the parts into one machine-readable JSON document (Art. 20), then remove them."""
+        item = self._request(request_id)
+        key, parts = self._export_keys(item, request_id)
+        part_keys = sorted(
+            o["Key"]
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.exports_bucket, Prefix=parts)
+            for o in page.get("Contents", [])
+        )
+        if not part_keys:
+            raise RuntimeError("no export parts were collected for this request")
+        calls = 0
+        with S3JsonWriter(self.s3, self.exports_bucket, key, self.data_key_id) as out:
+            head = {
+                "request_id": request_id,
+                "generated_at": self.clock().isoformat(),
+                "format": "callguard-export/1 (JSON, machine-readable, Art. 20)",
+                "information": art15_information(self.retention),
+            }
+            out.write(json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"data":{')
+            for index, section in enumerate((*SubjectData.SECTIONS, "privacy_requests")):
+                out.write(("," if index else "") + json.dumps(section) + ":[")
+                first = True
+                for part_key in part_keys:  # one section at a time: one part in memory at a time
+                    body = self.s3.get_object(Bucket=self.exports_bucket, Key=part_key)["Body"].read()
+                    for entry in json.loads(body).get(section, []):
+                        out.write("" if first else ",")
+                        out.value(entry)
+                        first = False
+                        calls += section == "calls"
+                out.write("]")
+            out.write("}}")
+        self.data.delete_versions(
+            self.exports_bucket, [v for k in part_keys for v in self.data.object_versions(self.exports_bucket, k)]
+        )
+        result = {"export": {"bucket": self.exports_bucket, "key": key}, "calls": calls, "bytes": out.bytes_written}
         self.requests.transition(request_id, "in_progress", self.clock(), result={"S": json.dumps(result)})
         return {"request_id": request_id}
 

@@ -121,41 +121,59 @@ class SubjectData:
         return counts
 
     # -- export (access, portability) ---------------------------------------------------
+    #: the sections of an export, in the order an export document lists them
+    SECTIONS = ("calls", "routing_decisions", "followups", "consent_history")
+
     def export(self, subject_id: str) -> dict[str, Any]:
+        """Everything of the subject (and linked subjects) in one document; the workflow pages
+        through :meth:`export_page` instead, so no invocation holds a large subject at once."""
+        out: dict[str, list[Any]] = {section: [] for section in self.SECTIONS}
+        page, more = 0, True
+        while more:
+            part, more = self.export_page(subject_id, page, size=100)
+            for section in self.SECTIONS:
+                out[section].extend(part[section])
+            page += 1
+        return out
+
+    def export_page(self, subject_id: str, page: int, size: int) -> tuple[dict[str, list[Any]], bool]:
+        """Page ``page`` (from 0) of the export, ``size`` call partitions per page: the calls,
+        decisions and follow-ups of those partitions, and on page 0 the consent history.
+        Returns the part and whether another page follows."""
         subjects = self.closure(subject_id)
-        calls: list[dict[str, Any]] = []
-        consent: list[dict[str, Any]] = []
-        decisions: list[dict[str, Any]] = []
-        followups: list[dict[str, Any]] = []
-        for sid in subjects:
-            for item in self.subjects.subject_items(sid):
-                if item["sk"]["S"].startswith("CONSENT#"):
-                    consent.append(
-                        {
-                            "recorded_at": item["recorded_at"]["S"],
-                            "source": item["source"]["S"],
-                            "call_id": item.get("call_id", {}).get("S"),
-                            "consent": {k: v["BOOL"] for k, v in item["consent"]["M"].items()},
-                        }
-                    )
-            for pk in self._call_pks(sid):
-                items = {i["sk"]["S"]: i for i in self._items_under(self.stores.calls_table, pk)}
-                if "DECISION" in items:
-                    decision = json.loads(items["DECISION"]["decision"]["S"])
-                    decisions.append({"decided_at": items["DECISION"]["created_at"]["S"], **decision})
-                if "CALL" in items:
-                    calls.append(self._call_export(sid, items))
-                if "FOLLOWUP" in items:
-                    f = items["FOLLOWUP"]
-                    followups.append(
-                        {
-                            "call_id": f["call_id"]["S"],
-                            "due_at": f["due_at"]["S"],
-                            "reason": f["reason"]["S"],
-                            "status": f["followup_status"]["S"],
-                        }
-                    )
-        return {"calls": calls, "routing_decisions": decisions, "followups": followups, "consent_history": consent}
+        partitions = sorted((pk, sid) for sid in subjects for pk in self._call_pks(sid))
+        chosen = partitions[page * size : (page + 1) * size]
+        part: dict[str, list[Any]] = {section: [] for section in self.SECTIONS}
+        if page == 0:
+            part["consent_history"] = [
+                {
+                    "recorded_at": item["recorded_at"]["S"],
+                    "source": item["source"]["S"],
+                    "call_id": item.get("call_id", {}).get("S"),
+                    "consent": {k: v["BOOL"] for k, v in item["consent"]["M"].items()},
+                }
+                for sid in subjects
+                for item in self.subjects.subject_items(sid)
+                if item["sk"]["S"].startswith("CONSENT#")
+            ]
+        for pk, sid in chosen:
+            items = {i["sk"]["S"]: i for i in self._items_under(self.stores.calls_table, pk)}
+            if "DECISION" in items:
+                decision = json.loads(items["DECISION"]["decision"]["S"])
+                part["routing_decisions"].append({"decided_at": items["DECISION"]["created_at"]["S"], **decision})
+            if "CALL" in items:
+                part["calls"].append(self._call_export(sid, items))
+            if "FOLLOWUP" in items:
+                f = items["FOLLOWUP"]
+                part["followups"].append(
+                    {
+                        "call_id": f["call_id"]["S"],
+                        "due_at": f["due_at"]["S"],
+                        "reason": f["reason"]["S"],
+                        "status": f["followup_status"]["S"],
+                    }
+                )
+        return part, (page + 1) * size < len(partitions)
 
     def _call_export(self, subject_id: str, items: dict[str, dict[str, Any]]) -> dict[str, Any]:
         call = items["CALL"]

@@ -215,6 +215,7 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
         exports_bucket=require_env(Env.EXPORTS_BUCKET, p.env),
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         retention=p.retention,
+        export_page_calls=int(p.env.get(Env.EXPORT_PAGE_CALLS.value, "25")),
     )
 
 

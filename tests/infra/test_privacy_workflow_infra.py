@@ -1,0 +1,62 @@
+"""The privacy workflow as synthesized: Standard, encrypted, traced, logged without execution
+data; every task retried with jitter and caught; exports collected in a loop of pages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+def _definition(machine: dict[str, Any]) -> dict[str, Any]:
+    body = machine["Properties"]["DefinitionString"]
+    if isinstance(body, dict):  # Fn::Join of strings and ARNs: ARNs become placeholders
+        body = "".join(p if isinstance(p, str) else "ARN" for p in body["Fn::Join"][1])
+    definition: dict[str, Any] = json.loads(body)
+    return definition
+
+
+@pytest.fixture(scope="module")
+def machine(synth: Synth) -> dict[str, Any]:
+    (found,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    return found
+
+
+def test_standard_encrypted_traced_and_logged_without_execution_data(machine: dict[str, Any]) -> None:
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+
+
+def test_every_task_retries_with_jitter_and_every_step_but_the_failure_mark_is_caught(
+    machine: dict[str, Any],
+) -> None:
+    states = _definition(machine)["States"]
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert len(tasks) >= 14
+    for name, state in tasks.items():
+        if name != "AwaitVerification":
+            assert state["Retry"][0]["JitterStrategy"] == "FULL", name
+        if name != "MarkFailed":
+            assert state["Catch"], name
+
+
+def test_exports_are_collected_page_by_page_and_assembled_once(machine: dict[str, Any]) -> None:
+    states = _definition(machine)["States"]
+    collect = states["CollectSubjectData"]
+    assert collect["Parameters"] == {"request_id.$": "$.request_id", "page.$": "$.collect.next_page"}
+    assert collect["ResultPath"] == "$.collect"
+    assert states["FirstPage"]["Next"] == "CollectSubjectData"
+    assert collect["Next"] == "MorePages?"
+    more = states["MorePages?"]
+    assert more["Choices"][0]["Next"] == "CollectSubjectData"
+    assert more["Choices"][0]["IsNull"] is False
+    assert more["Default"] == "AssembleExport"
