@@ -1,7 +1,8 @@
 """``make bench``: measured ratios, side by side in one run; writes docs/benchmarks.md.
 
 Sections: PII detection quality on the labelled corpus; Comprehend units billed per
-call against the lower bound; cold import time of each handler against ``import boto3``.
+call against the lower bound; cold import time of each handler against ``import boto3``;
+items the retention purge reads from a 10k- and a 100k-item table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import boto3
 
 from bench.pii_quality import load_corpus, table
+from bench.purge_scaling import EXPIRED, purge_scaling
 from callguard.analysis import AnalysisService
 from callguard.comprehend import ComprehendGateway, billed_units
 from local.comprehend import ComprehendServer
@@ -96,7 +98,11 @@ def comprehend_units() -> str:
     return "\n".join(rows)
 
 
-def cold_imports(runs: int = 5) -> str:
+COLD_IMPORT_GOAL = 1.5
+PURGE_READS_GOAL = 1.05
+
+
+def cold_imports(runs: int = 5, ratios: dict[str, float] | None = None) -> str:
     def measure(statement: str) -> float:
         samples = []
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/common/python'}", "POWERTOOLS_TRACE_DISABLED": "1"}
@@ -113,12 +119,37 @@ def cold_imports(runs: int = 5) -> str:
         path = ROOT / "functions" / handler
         seconds = measure(f"import sys; sys.path.insert(0, {str(path)!r}); import handler")
         rows.append(f"| {handler} | {seconds:.3f} | {seconds / baseline:.2f} |")
+        if ratios is not None:
+            ratios[handler] = seconds / baseline
     return "\n".join(rows)
+
+
+def gaps(import_ratios: dict[str, float], purge_ratio: float) -> str:
+    """Each goal this run missed, with its cause; written from the measured values."""
+    lines = []
+    slow = {h: r for h, r in sorted(import_ratios.items()) if r > COLD_IMPORT_GOAL}
+    if slow:
+        lines.append(
+            f"- Cold imports above {COLD_IMPORT_GOAL} times `import boto3`: "
+            + ", ".join(f"{h} {r:.2f}" for h, r in slow.items())
+            + ". Cause: pydantic (models and settings), Powertools (Logger, Metrics, Tracer with the X-Ray SDK), "
+            "phonenumbers and cryptography load with the module; the domain services are built lazily, "
+            "their imports are not yet."
+        )
+    if purge_ratio > PURGE_READS_GOAL:
+        lines.append(f"- The purge read {purge_ratio:.2f} times as many items from the larger table.")
+    lines.append(
+        "- Sentiment bills up to 8 times its lower bound on short calls: one document per speaker and quarter "
+        "keeps the trajectory, and each pays Comprehend's 3-unit minimum (a design choice, not a defect)."
+    )
+    return "\n".join(lines)
 
 
 def main() -> None:
     started = time.perf_counter()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    import_ratios: dict[str, float] = {}
+    purge_table, purge_ratio = purge_scaling(ROOT / "cdk.out")
     sections = [
         "# callguard benchmarks",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine} by `make bench` (all ratios from this one run).",
@@ -133,8 +164,16 @@ def main() -> None:
         "and the trajectory), so the 3-unit minimum is paid at most 8 times per call instead of once per turn.",
         comprehend_units(),
         f"## Handler cold import time ({5} runs each, median; goal at most 1.5 times `import boto3`)",
-        cold_imports(),
+        cold_imports(ratios=import_ratios),
+        f"## Retention purge: items read against table size ({EXPIRED:,} expired calls in each table)",
+        "Items read is what DynamoDB bills and what grows with a table: the purge queries the expiry index "
+        "(`<category>#<shard>` → `expires_at`), so it reads only what expired. Wall times are moto's, which "
+        "evaluates every query over the whole table in memory; they say nothing about DynamoDB, where a query "
+        "reads only its partition.",
+        purge_table,
+        "## Gaps against the goals",
     ]
+    sections.append(gaps(import_ratios, purge_ratio))
     text = "\n\n".join(sections) + "\n"
     (ROOT / "docs" / "benchmarks.md").write_text(text)
     sys.stdout.write(text)
