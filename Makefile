@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
 
-.PHONY: help setup test lint synth deploy diff clean demo local token purge ropa bench
+.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,10 +37,14 @@ lint: setup ## ruff (with mccabe) and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: setup ## the whole test suite (what .ci/run calls): ruff, mypy, pytest
+test: setup ## the whole test suite (what .ci/run calls): ruff, mypy, bandit, pytest
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m bandit -q -c pyproject.toml -r functions layers/common/python local infra callguard_cli bench
 	$(PY) -m pytest
+
+audit: setup ## pip-audit of every pinned package (needs PyPI's JSON API with vulnerability data)
+	$(PY) -m pip_audit -r constraints.txt --no-deps --disable-pip --strict --progress-spinner off
 
 synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced
 	$(CDK) synth $(CDK_FLAGS) --quiet -o cdk.out

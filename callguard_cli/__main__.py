@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,6 +49,9 @@ class _Api:
             state = json.loads(STATE_FILE.read_text())
             api_url = api_url or state["api_url"]
             token = token or fetch_token("compliance")
+        if urllib.parse.urlsplit(api_url).scheme not in {"http", "https"}:
+            errors.print("--api-url must be an http(s) URL, e.g. https://abc.execute-api.eu-central-1.amazonaws.com/v1")
+            raise typer.Exit(2)
         self.url = api_url.rstrip("/")
         self.token = token
 
@@ -57,7 +61,8 @@ class _Api:
         request.add_header("Authorization", f"Bearer {self.token}")
         request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            # B310 accepted: the URL is the API's (--api-url or the local stack), its scheme checked to be http(s)
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
                 result: dict[str, Any] = json.loads(response.read() or b"{}")
                 return result
         except urllib.error.HTTPError as error:
@@ -168,7 +173,11 @@ def download(
     if not url:
         errors.print(f"{request_id} has no export (status {answer['status']}).")
         raise typer.Exit(1)
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - the API's presigned URL
+    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        errors.print(f"{request_id}: the API returned a download URL that is not http(s); refusing it.")
+        raise typer.Exit(1)
+    # the presigned URL the API returned, its scheme checked above
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310  # nosec B310
         output.write_bytes(response.read())
     console.print(f"export written to {output} ({output.stat().st_size} bytes)")
 

@@ -36,7 +36,8 @@ def logical_id(construct: IConstruct) -> str:
     from aws_cdk import CfnResource, Stack
 
     cfn = construct.node.default_child
-    assert isinstance(cfn, CfnResource)
+    if not isinstance(cfn, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource as its default child")
     stack = Stack.of(construct)
     return str(stack.resolve(stack.get_logical_id(cfn)))
 

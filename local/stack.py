@@ -95,7 +95,8 @@ class LocalStack:
         os.environ.update(
             {
                 "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
+                # B105 accepted: moto's dummy credentials
+                "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
                 "AWS_ENDPOINT_URL": self.aws_url,
@@ -242,7 +243,9 @@ class LocalStack:
                 return Response(400, json.dumps({"error": "unsupported_grant_type"}))
         except AuthError as exc:
             return Response(400, json.dumps({"error": exc.message}))
-        return Response(200, json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 900}))
+        # B105 accepted: a token type
+        answer = {"access_token": token, "token_type": "Bearer", "expires_in": 900}  # nosec B105
+        return Response(200, json.dumps(answer))
 
     def credentials(self) -> dict[str, Any]:
         platform = next(c for c in self.issuer.clients.values() if "client_credentials" in c.flows)

@@ -94,7 +94,8 @@ class AuditTrail(Construct):
         # Data events on DynamoDB need advanced event selectors, and a trail cannot mix
         # basic and advanced selectors: so all selectors are advanced ones.
         cfn = self.trail.node.default_child
-        assert isinstance(cfn, cloudtrail.CfnTrail)
+        if not isinstance(cfn, cloudtrail.CfnTrail):
+            raise TypeError("the trail's default child is not a CfnTrail")
         cfn.event_selectors = None
         cfn.advanced_event_selectors = [
             cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
