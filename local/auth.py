@@ -125,6 +125,28 @@ class LocalIssuer:
         client = self.clients[client_id]
         return self._sign(client, list(client.scopes), {"iat": int(self.clock()) - 7200}, ttl=-3600)
 
+    #: correctly signed tokens an authorizer must refuse, for the authorization tests
+    INVALID_KINDS = ("expired", "foreign_client", "foreign_issuer", "id_token", "not_yet_valid")
+
+    def invalid_token(self, kind: str, client_id: str) -> str:
+        """A token signed with this issuer's key that is wrong in exactly one way."""
+        client = self.clients[client_id]
+        scopes = list(client.scopes)
+        now = int(self.clock())
+        if kind == "expired":
+            return self.expired_token(client_id)
+        if kind == "foreign_client":  # another pool's app client (wrong audience)
+            other = LocalClient("foreign-client-id", "", client.flows, client.scopes, client.token_minutes)
+            return self._sign(other, scopes, {})
+        if kind == "foreign_issuer":
+            return self._sign(client, scopes, {"iss": self.issuer.rsplit("/", 1)[0] + "/eu-central-1_Foreign0"})
+        if kind == "id_token":
+            # B105 accepted: the claim's value, not a password
+            return self._sign(client, scopes, {"token_use": "id"})  # nosec B105
+        if kind == "not_yet_valid":
+            return self._sign(client, scopes, {"nbf": now + 3600, "iat": now + 3600})
+        raise AuthError(400, "unknown invalid-token kind")
+
 
 @dataclass
 class Authorizer:

@@ -13,7 +13,7 @@ from typing import Any
 
 from local.stack import STATE_FILE
 
-__all__ = ["Answer", "fetch_token", "http", "run_scheduled", "wait_for_request"]
+__all__ = ["Answer", "fetch_invalid_token", "fetch_token", "http", "run_scheduled", "wait_for_request"]
 
 
 def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
@@ -40,6 +40,25 @@ def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
         state["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST"
     )
     # the local stack's token endpoint from its state file (http://127.0.0.1)
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
+        token: str = json.loads(response.read())["access_token"]
+    return token
+
+
+def fetch_invalid_token(kind: str, state_file: Path = STATE_FILE) -> str:
+    """A platform token signed by the running stack's issuer but wrong in one way (``kind``:
+    expired, foreign_client, foreign_issuer, id_token, not_yet_valid): the API must refuse it."""
+    from local.stack import INVALID_TOKEN_GRANT
+
+    state = json.loads(state_file.read_text())
+    form = {
+        "grant_type": INVALID_TOKEN_GRANT,
+        "kind": kind,
+        "client_id": state["platform"]["client_id"],
+        "client_secret": state["platform"]["client_secret"],
+    }
+    request = urllib.request.Request(state["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST")  # noqa: S310
+    # B310 accepted: the local stack's token endpoint from its state file (http://127.0.0.1)
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
         token: str = json.loads(response.read())["access_token"]
     return token

@@ -38,6 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = Path(os.environ.get("CALLGUARD_LOCAL_STATE") or ROOT / ".local" / "state.json")
 logger = logging.getLogger("callguard.local")
 
+#: The local token endpoint's extra grant: a correctly signed token that is wrong in one way
+#: (``kind`` of :attr:`LocalIssuer.INVALID_KINDS`), for authorization tests. Never in AWS.
+# B105 accepted: a grant type's name, not a password
+INVALID_TOKEN_GRANT = "urn:callguard:local:invalid-token"  # noqa: S105  # nosec B105
+
 #: Local people and their Cognito groups (in AWS: admin-created users with MFA).
 LOCAL_PEOPLE: dict[str, tuple[str, ...]] = {"agent": ("agent",), "compliance": ("compliance",)}
 
@@ -239,6 +244,10 @@ class LocalStack:
                 token = self.issuer.password(
                     form.get("client_id", ""), form.get("username", ""), form.get("password", ""), form.get("scope")
                 )
+            elif form.get("grant_type") == INVALID_TOKEN_GRANT:
+                # local only, for the authorization tests: a token the API must refuse
+                self.issuer.client_credentials(form.get("client_id", ""), form.get("client_secret", ""), None)
+                token = self.issuer.invalid_token(form.get("kind", ""), form.get("client_id", ""))
             else:
                 return Response(400, json.dumps({"error": "unsupported_grant_type"}))
         except AuthError as exc:
