@@ -129,6 +129,8 @@ class Settings(BaseModel):
     purge_hours: Annotated[str, Field(pattern=r"^([0-9]|1[0-9]|2[0-3])(-([0-9]|1[0-9]|2[0-3]))?$")] = "1-4"
     trail_object_lock_days: Annotated[int, Field(ge=1, le=3650)] = 365
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    #: e-mail addresses subscribed to the operations alarm topic (each confirms once)
+    alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
     #: calls per page of an access/portability export (one workflow step each); bounds the
     #: memory and time of one invocation however many calls a subject has
     export_page_calls: Annotated[int, Field(ge=1, le=500)] = 25

@@ -169,6 +169,7 @@ class DeadlineCheck(Construct):
                 evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.BREACHING,
-                alarm_description=f"{metric}: privacy requests at or past their one-month deadline (Art. 12(3))",
+                alarm_description=f"{metric}: privacy requests at or past their one-month deadline (Art. 12(3)). "
+                "Runbook: docs/runbooks.md#privacy-deadlines",
             )
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))

@@ -112,7 +112,8 @@ class RetentionPurge(Construct):
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="The retention purge failed; expired personal data may be kept too long.",
+            alarm_description="The retention purge failed; expired personal data may be kept too long. "
+            "Runbook: docs/runbooks.md#purge-failed",
         )
         incomplete = cw.Alarm(
             self,
@@ -128,7 +129,8 @@ class RetentionPurge(Construct):
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.BREACHING,
-            alarm_description="No retention purge run completed in the last day (or none ran at all).",
+            alarm_description="No retention purge run completed in the last day (or none ran at all). "
+            "Runbook: docs/runbooks.md#purge-failed",
         )
         for alarm in (errors, incomplete):
             alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))

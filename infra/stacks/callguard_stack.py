@@ -17,6 +17,7 @@ from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
+from infra.constructs.operations import Operations
 from infra.constructs.platform import Platform
 from infra.constructs.privacy_api import DeadlineCheck, PrivacyApi
 from infra.constructs.retention_purge import RetentionPurge
@@ -53,7 +54,15 @@ class CallguardStack(Stack):
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
-        self.retention = RetentionPurge(self, "Retention", platform=platform, alarm_topic=self.deadlines.topic)
+        self.operations = Operations(self, "Operations", keys=self.keys, emails=settings.alarm_emails)
+        self.retention = RetentionPurge(self, "Retention", platform=platform, alarm_topic=self.operations.topic)
+        self.operations.watch_queue(self.data.analysis_dlq)
+        self.operations.watch_api(self.api.rest_api.rest_api_name, settings.api.stage_name)
+        self.operations.watch_throttles(
+            [self.ingest.handler, self.routing.handler, self.agent_view.handler, self.privacy.handler],
+            [self.data.calls, self.data.subjects, self.data.subject_keys, self.data.idempotency],
+        )
+        self.operations.watch_workflow(self.privacy.workflow.state_machine)
         self.scorecard = Scorecard(self, "Scorecard")
         self.audit = AuditTrail(
             self,
