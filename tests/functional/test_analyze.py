@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from callguard.clients import AwsClients
@@ -251,11 +250,6 @@ def test_logs_of_analysis_hold_no_personal_data(
     assert "call analysed" in text
     for value in FORBIDDEN:
         assert value not in text
-
-
-def test_throttling_error_codes_are_client_errors() -> None:
-    error = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "BatchDetectEntities")
-    assert error.response["Error"]["Code"] == "ThrottlingException"
 
 
 def test_a_later_resolved_call_closes_the_open_followup(handlers: dict[str, Any], aws: dict[str, Any]) -> None:
