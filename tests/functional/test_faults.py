@@ -152,3 +152,23 @@ def test_the_purge_retries_unprocessed_items_and_a_failed_run_is_completed_by_th
         assert _items(aws, Env.CALLS_TABLE, f"CALL#purge-fault-{n}") == []
     assert first.categories["calls"].deleted == 3
     assert second.categories["subjects"].deleted == 1
+
+
+def test_routing_answers_on_the_rules_when_the_language_service_is_down(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = load_handler("route")
+    route.service(aws["clients"])
+    faults = Faults().attach(aws["clients"].comprehend)
+    request = {"caller": {"phone": "+49 30 5553000"}, "channel": "voice", "utterance": "Die Rechnung ist falsch!"}
+    with fast_retries(monkeypatch):
+        faults.fail("comprehend", "DetectDominantLanguage", kind="server")
+        answer = route.lambda_handler(
+            api_event("POST", "/v1/routing/decisions", request, scopes="callguard/routing:decide"), FakeContext()
+        )
+    assert answer["statusCode"] == 200
+    decision = json.loads(answer["body"])
+    sentiment = next(r for r in decision["reasons"] if r["factor"] == "sentiment")
+    assert sentiment["value"].startswith("unavailable")
+    assert next(r for r in decision["reasons"] if r["factor"] == "intent")["value"] == "billing"  # rules still apply
+    assert faults.injected[("comprehend", "DetectDominantLanguage")] > 1  # retried before giving up

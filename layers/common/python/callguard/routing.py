@@ -102,6 +102,8 @@ class RoutingInput:
     history: CallerHistory | None
     history_unused_reason: str | None
     tier: str | None = None
+    #: Comprehend did not answer (after its retries): routed without language detection and sentiment
+    analysis_unavailable: bool = False
 
 
 @dataclass
@@ -146,7 +148,9 @@ def decide(data: RoutingInput, config: RoutingConfig = DEFAULT_ROUTING) -> Decis
     if not data.ai_allowed:
         human_reasons.append(data.ai_blocked_reason or "ai_not_allowed")
         reason("ai_consent", data.ai_blocked_reason, "handled by a human; no AI analysis of this caller")
-    if data.sentiment is None:
+    if data.sentiment is None and data.analysis_unavailable:
+        reason("sentiment", "unavailable (the language service did not answer)", "no effect; routed on the rules")
+    elif data.sentiment is None:
         reason("sentiment", "not analysed", "no effect")
     elif data.sentiment in {"NEGATIVE", "MIXED"}:
         priority -= 1

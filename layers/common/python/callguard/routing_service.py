@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .analysis import phone_regions
 from .comprehend import LANGUAGES, ComprehendGateway
 from .identity import Pseudonymizer
@@ -57,12 +59,9 @@ class RoutingService:
         if request.utterance:
             regions = phone_regions(request.language, self.default_region)
             redacted = redact(request.utterance, detect(request.utterance, regions=regions))
-        language, sentiment = request.language, None
+        language, sentiment, unavailable = request.language, None, False
         if redacted and ai_allowed:
-            if language is None:
-                language = self.comprehend.detect_language(redacted)
-            if language in LANGUAGES:
-                sentiment = str(self.comprehend.sentiments([redacted], language)[0]["Sentiment"])
+            language, sentiment, unavailable = self._language_and_sentiment(redacted, language)
         intent = classify([redacted] if redacted else [], self.intents)
         history = None
         if subject_id is not None and ai_allowed:
@@ -79,6 +78,7 @@ class RoutingService:
             history=history,
             history_unused_reason=history_reason or None,
             tier=request.metadata.get("tier"),
+            analysis_unavailable=unavailable,
         )
         decision = decide(data, self.config)
         stored: dict[str, Any] = decision.public() | {
@@ -88,6 +88,20 @@ class RoutingService:
         }
         self.calls.put_decision(str(uuid.uuid4()), subject_id, stored, now)
         return decision
+
+    def _language_and_sentiment(self, redacted: str, language: str | None) -> tuple[str | None, str | None, bool]:
+        """Language (when not given) and sentiment of the redacted utterance; a caller waits on
+        this answer, so when Comprehend does not answer (after its retries) the decision is made
+        on the rules and says so."""
+        try:
+            if language is None:
+                language = self.comprehend.detect_language(redacted)
+            sentiment = None
+            if language in LANGUAGES:
+                sentiment = str(self.comprehend.sentiments([redacted], language)[0]["Sentiment"])
+        except (ClientError, BotoCoreError):
+            return language, None, True
+        return language, sentiment, False
 
     def _history(self, subject_id: str, now: datetime, exclude: str | None) -> CallerHistory:
         since = now - timedelta(days=self.config.repeat_window_days)
