@@ -41,8 +41,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for category, counts in report.categories.items():
         for name, value in (("ItemsPurged", counts.deleted), ("ItemsHeld", counts.held),
                             ("ObjectVersionsPurged", counts.object_versions)):  # fmt: skip
-            with single_metric(name=name, unit=MetricUnit.Count, value=value,
-                               default_dimensions=metrics.default_dimensions) as metric:  # fmt: skip
+            # one metric per category (its own dimension), beside the service's, as the alarms read it
+            with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace,
+                               default_dimensions={"service": str(metrics.service)}) as metric:  # fmt: skip
                 metric.add_dimension(name="category", value=category)
     metrics.add_metric(name="PurgeItemsRead", unit=MetricUnit.Count, value=report.items_read)
     metrics.add_metric(name="PurgeComplete", unit=MetricUnit.Count, value=int(report.complete))

@@ -223,10 +223,15 @@ def test_an_interrupted_purge_resumes_and_a_repeated_one_finds_nothing(world: Wo
 
 
 def test_the_report_holds_counts_only_and_the_future_needs_the_local_switch(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    capsys.readouterr()
     report = world.purge(366)
-    text = json.dumps(report)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    purged = {m["category"]: m["ItemsPurged"] for m in emitted if "ItemsPurged" in m}
+    assert purged["subjects"] == [1.0]  # one metric per category, as the dashboards and alarms read them
+    assert emitted[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "category"]]
+    text = json.dumps(report) + json.dumps(emitted)
     for value in (*PLANTED.values(), *world.subject.values(), "planted-0", world.request_id):
         assert value not in text
     assert set(report) == {"run_id", "as_of", "started_at", "complete", "duration_ms", "items_read", "categories"}
