@@ -38,9 +38,9 @@ def get_call(call_id: str) -> Response[str]:
 
 @app.get("/v1/followups")
 def get_followups() -> Response[str]:
-    raw = app.current_event.get_query_string_value("due_before") or datetime.now(UTC).isoformat()
+    raw = app.current_event.get_query_string_value("due_before")  # absent: now; empty is no instant
     try:
-        due_before = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        due_before = datetime.now(UTC) if raw is None else datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise RequestValidationError(
             "due_before must be an ISO-8601 instant.",
@@ -51,7 +51,14 @@ def get_followups() -> Response[str]:
             "due_before needs a time zone.",
             [{"field": "due_before", "issue": "timezone_aware", "message": "Add Z or an offset"}],
         )
-    result = service().followups(due_before.astimezone(UTC).isoformat(), actor_of(app.current_event.raw_event))
+    try:
+        instant = due_before.astimezone(UTC)  # year 1 or 9999 with an offset lies outside UTC's range
+    except OverflowError:
+        raise RequestValidationError(
+            "due_before is out of range.",
+            [{"field": "due_before", "issue": "datetime_range", "message": "Out of range"}],
+        ) from None
+    result = service().followups(instant.isoformat(), actor_of(app.current_event.raw_event))
     return json_response(200, result)
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from constructs import Construct
-from pydantic import BaseModel
 
-from callguard.models import CallIn, LiveSegments
 from callguard.names import ROUTES, Env
+from infra.api_contract import request_model
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, objects_wildcard
 
@@ -74,9 +73,8 @@ class IngestApi(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
 
-        models: dict[str, type[BaseModel]] = {"/v1/calls": CallIn, "/v1/calls/{call_id}/segments": LiveSegments}
         self.methods = [
-            platform.api.add_route(route, fn, body_model=models[route.path])
+            platform.api.add_route(route, fn, body_model=request_model(route))
             for route in ROUTES
             if route.function == "ingest"
         ]

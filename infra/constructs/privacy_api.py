@@ -9,10 +9,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from pydantic import BaseModel
 
-from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
 from callguard.names import GSI_BY_SUBJECT, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
+from infra.api_contract import request_model
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
 from infra.constructs.function import _retention
 from infra.constructs.platform import Platform
@@ -116,16 +115,8 @@ class PrivacyApi(Construct):
             "Presigned export downloads are signed by this role for objects under the exports/ prefix only.",
             objects_wildcard(data.exports, "exports/"),
         )
-        models: dict[str, type[BaseModel] | None] = {
-            "/v1/privacy/requests": PrivacyRequestIn,
-            "/v1/privacy/requests/{request_id}/verify": VerifyIn,
-            "/v1/privacy/requests/{request_id}/extend": ExtendIn,
-            "/v1/privacy/holds": HoldIn,
-        }
         self.methods = [
-            platform.api.add_route(
-                route, api_fn.function, body_model=models.get(route.path) if route.method == "POST" else None
-            )
+            platform.api.add_route(route, api_fn.function, body_model=request_model(route))
             for route in ROUTES
             if route.function == "privacy"
         ]

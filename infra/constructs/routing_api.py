@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from callguard.models import RoutingRequest
 from callguard.names import GSI_BY_SUBJECT, ROUTES, Env
+from infra.api_contract import request_model
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge
 
@@ -44,4 +44,4 @@ class RoutingApi(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
         route = next(r for r in ROUTES if r.function == "route")
-        self.method = platform.api.add_route(route, fn.function, body_model=RoutingRequest)
+        self.method = platform.api.add_route(route, fn.function, body_model=request_model(route))

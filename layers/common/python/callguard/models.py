@@ -57,7 +57,19 @@ def _no_controls_text(value: str) -> str:
     return value
 
 
+def _utc_representable(value: datetime) -> datetime:
+    # an offset can push year 1 or year 9999 outside what datetime holds in UTC (OverflowError,
+    # not a validation error): reject it here instead of failing where the instant is stored
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    return value
+
+
 PlainStr = Annotated[str, AfterValidator(_no_controls)]
+#: An instant with a time zone that can be expressed in UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 
 
@@ -150,8 +162,8 @@ class CallIn(_Model):
     """Body of ``POST /v1/calls``."""
 
     call_id: Identifier
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
     channel: Literal["voice", "chat", "email"]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
     caller: Caller
@@ -208,7 +220,7 @@ class PrivacyRequestIn(_Model):
 
     type: Literal["access", "portability", "erasure", "rectification", "restriction", "objection"]
     subject: Caller
-    received_at: AwareDatetime | None = None
+    received_at: Instant | None = None
     #: rectification only: the identifiers as they should be
     changes: Caller | None = None
     note: Annotated[str, Field(max_length=1000), AfterValidator(_no_controls_text)] | None = None
@@ -217,6 +229,13 @@ class PrivacyRequestIn(_Model):
     def _changes_only_for_rectification(self) -> PrivacyRequestIn:
         if (self.type == "rectification") != (self.changes is not None):
             raise ValueError("changes are required for rectification and allowed only there")
+        return self
+
+    @model_validator(mode="after")
+    def _received_not_in_future(self) -> PrivacyRequestIn:
+        # the deadline is counted from receipt (Art. 12(3)): a request cannot arrive in the future
+        if self.received_at is not None and self.received_at > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("received_at must not be in the future")
         return self
 
 
