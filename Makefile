@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
 
-.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa bench
+.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa openapi fuzz bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,7 +70,13 @@ purge: setup ## run the retention purge of the running local stack as of AS_OF=<
 ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
 	@$(PY) -m infra.ropa
 
-bench: synth ## measured ratios (PII quality, Comprehend units, cold imports, purge reads); writes docs/benchmarks.md
+openapi: setup ## regenerate docs/openapi.yaml (OpenAPI 3.1) from the routes, models and answers in the code
+	@$(PY) -m infra.openapi
+
+fuzz: setup ## schemathesis against the embedded stack with more examples (CALLGUARD_FUZZ_EXAMPLES, default 300)
+	CALLGUARD_FUZZ_EXAMPLES=$${CALLGUARD_FUZZ_EXAMPLES:-300} $(PY) -m pytest -p no:cacheprovider tests/e2e/test_fuzz.py
+
+bench: synth ## measured ratios (PII, Comprehend units, cold imports, AWS calls per call, throughput, purge/erasure reads, asset sizes)
 	$(PY) -m bench.run
 
 clean: ## remove build output (keeps the virtualenv and node_modules)

@@ -7,21 +7,24 @@ here names a table, a route or a scope. Never deployed.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs
 
 import boto3
 
 from callguard.names import Env
+from infra import openapi
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
 from local.gateway import Gateway, LambdaRuntime, Response
@@ -29,7 +32,7 @@ from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
 from local.provision import Provisioner, load_template
 
-__all__ = ["STATE_FILE", "LocalStack"]
+__all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack"]
 
 REGION = "eu-central-1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +46,39 @@ logger = logging.getLogger("callguard.local")
 # B105 accepted: a grant type's name, not a password
 INVALID_TOKEN_GRANT = "urn:callguard:local:invalid-token"  # noqa: S105  # nosec B105
 
+#: The API's OpenAPI document, public like ``/v1/health`` (generated from the code, as ``make openapi``
+#: writes it); schemathesis and other tools load it from the running stack.
+OPENAPI_PATH = "/v1/openapi.json"
+
 #: Local people and their Cognito groups (in AWS: admin-created users with MFA).
 LOCAL_PEOPLE: dict[str, tuple[str, ...]] = {"agent": ("agent",), "compliance": ("compliance",)}
+
+
+class _LineAtomicStdout(io.TextIOBase):
+    """stdout for many in-process handlers on many threads: each writes whole lines, so two JSON
+    log records (or metrics) never interleave on one line, as they never do in Lambda."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def write(self, text: str) -> int:
+        pending = getattr(self._local, "pending", "") + text
+        complete, _, rest = pending.rpartition("\n")
+        if complete or pending.endswith("\n"):
+            with self._lock:
+                self._target.write(complete + "\n")
+                self._target.flush()
+        self._local.pending = rest
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._target.flush()
+
+    def writable(self) -> bool:
+        return True
 
 
 @dataclass
@@ -66,6 +100,8 @@ class LocalStack:
         return f"http://{self.host}:{self.aws_port}"
 
     def start(self) -> None:
+        if not isinstance(sys.stdout, _LineAtomicStdout):
+            sys.stdout = _LineAtomicStdout(sys.stdout)  # handlers capture it when they are loaded below
         self._set_environment()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -92,6 +128,7 @@ class LocalStack:
             if r["Type"] == "AWS::ApiGateway::Stage"
         )
         self.gateway = Gateway(self.template, self.runtime, self.authorizer, stage)
+        self.openapi_json = openapi.to_json(openapi.document())
         self._start_pollers()
         self._start_http()
         self._write_state()
@@ -220,6 +257,8 @@ class LocalStack:
                         self._send(stack._token(body))
                     elif self.path == "/.well-known/jwks.json" and self.command == "GET":
                         self._send(Response(200, json.dumps(stack.issuer.jwks())))
+                    elif self.path.partition("?")[0] == OPENAPI_PATH and self.command == "GET":
+                        self._send(Response(200, stack.openapi_json))
                     else:
                         self._send(stack.gateway.handle(self.command, self.path, headers, body))
                 except Exception as exc:
