@@ -8,6 +8,7 @@ reads the expiry index; a scan-based purge (the naive alternative) reads every i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,12 @@ def _scan_purge_reads(ddb: Any, table: str, cutoff: int) -> int:
     return read
 
 
-def measure(total: int, template: dict[str, Any]) -> dict[str, float]:
+#: Runs in the filled account before the purge (the erasure bench shares the fill); it must
+#: leave the calls table as it found it.
+AlsoHook = Callable[[boto3.Session, Provisioner, dict[str, Any]], dict[str, Any]]
+
+
+def measure(total: int, template: dict[str, Any], also: AlsoHook | None = None) -> dict[str, Any]:
     with mock_aws():
         # B106 accepted: moto's dummy credentials
         session = boto3.Session(region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106  # nosec B106
@@ -73,6 +79,7 @@ def measure(total: int, template: dict[str, Any]) -> dict[str, float]:
         ddb = session.client("dynamodb")
         now = datetime.now(UTC)
         _fill(ddb, env[Env.CALLS_TABLE.value], total, now)
+        extra = also(session, provisioner, template) if also is not None else None
         cutoff = int(now.timestamp())
         started = time.perf_counter()
         scan_reads = _scan_purge_reads(ddb, env[Env.CALLS_TABLE.value], cutoff)
@@ -92,13 +99,17 @@ def measure(total: int, template: dict[str, Any]) -> dict[str, float]:
             "scan_reads": scan_reads,
             "purge_seconds": purge_seconds,
             "scan_seconds": scan_seconds,
+            "also": extra,
         }
 
 
-def purge_scaling(cdk_out: Path, sizes: tuple[int, int] = (10_000, 100_000)) -> tuple[str, float]:
-    """The table, and how many times as many items the purge read from the larger table."""
+def purge_scaling(
+    cdk_out: Path, sizes: tuple[int, int] = (10_000, 100_000), also: AlsoHook | None = None
+) -> tuple[str, float, list[Any]]:
+    """The table, how many times as many items the purge read from the larger table, and what
+    ``also`` returned in each filled account."""
     template = load_template(cdk_out)
-    small, large = (measure(n, template) for n in sizes)
+    small, large = (measure(n, template, also) for n in sizes)
     rows = [
         "| items in the table | expired (deleted) | purge: items read | scan-based purge: items read "
         "| purge time (moto) | scan time (moto) |",
@@ -117,4 +128,4 @@ def purge_scaling(cdk_out: Path, sizes: tuple[int, int] = (10_000, 100_000)) -> 
         f"| **ratio, table {sizes[1] // sizes[0]} times larger** | 1.00 | **{read_ratio:.2f}** (goal at most 1.05) "
         f"| {scan_ratio:.2f} | {purge_time:.2f} | {scan_time:.2f} |"
     )
-    return "\n".join(rows), read_ratio
+    return "\n".join(rows), read_ratio, [small["also"], large["also"]]

@@ -1,0 +1,154 @@
+"""Ingest throughput of the embedded stack at 1, 4 and 16 concurrent clients.
+
+The stack runs in a subprocess exactly as ``make local`` starts it (``python -m local serve``)
+on free ports; every request is a distinct call POSTed over HTTP with a platform token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+
+# B404 accepted: starts this interpreter with `-m local serve` (fixed arguments)
+import subprocess  # nosec B404
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.fixtures import ROOT, call_body
+from local.client import fetch_token, http
+
+LEVELS = (1, 4, 16)
+REQUESTS = 150
+WARMUP = 5
+READY_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Level:
+    clients: int
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    failures: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_stack(cdk_out: Path) -> Iterator[tuple[str, Path]]:
+    """The embedded stack in a subprocess: yields its API URL and state file; SIGTERM at the end."""
+    api_port, aws_port = _free_port(), _free_port()
+    with tempfile.TemporaryDirectory(prefix="callguard-bench-") as tmp:
+        state_file = Path(tmp) / "state.json"
+        env = {
+            **os.environ,
+            "CALLGUARD_API_PORT": str(api_port),
+            "CALLGUARD_AWS_PORT": str(aws_port),
+            "CALLGUARD_LOCAL_STATE": str(state_file),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # B603 accepted: this interpreter, fixed arguments, no shell
+        process = subprocess.Popen(  # noqa: S603  # nosec B603
+            [sys.executable, "-m", "local", "serve", "--cdk-out", str(cdk_out)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output: list[str] = []
+        ready = threading.Event()
+
+        def read() -> None:
+            for line in process.stdout or ():
+                output.append(line.rstrip("\n"))
+                if "ready" in line:
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            deadline = time.monotonic() + READY_SECONDS
+            while not ready.is_set() and time.monotonic() < deadline and process.poll() is None:
+                ready.wait(0.2)
+            if not ready.is_set():
+                raise RuntimeError("the local stack did not become ready:\n" + "\n".join(output[-30:]))
+            yield f"http://127.0.0.1:{api_port}", state_file
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _post(url: str, token: str, call_id: str, n: int) -> tuple[float, bool]:
+    body = call_body(call_id, {"phone": f"+49 30 {1_000_000 + n}"})
+    started = time.perf_counter()
+    answer = http("POST", url, body, token)
+    return (time.perf_counter() - started) * 1000, answer.status == 202
+
+
+def _level(url: str, token: str, clients: int) -> Level:
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        # warm up this level's connections and threads (not measured)
+        list(
+            pool.map(
+                lambda n: _post(url, token, f"bench-warm-{clients}-{n}", 900_000 + clients * 100 + n), range(WARMUP)
+            )
+        )
+        started = time.perf_counter()
+        results = list(
+            pool.map(lambda n: _post(url, token, f"bench-{clients}-{n}", clients * 10_000 + n), range(REQUESTS))
+        )
+        seconds = time.perf_counter() - started
+    latencies = [ms for ms, ok in results if ok]
+    return Level(clients, len(latencies), seconds, latencies, sum(1 for _, ok in results if not ok))
+
+
+def throughput(cdk_out: Path) -> tuple[str, dict[int, float]]:
+    """The table and, per level, throughput relative to one client."""
+    with running_stack(cdk_out) as (api_url, state_file):
+        token = fetch_token("platform", state_file)
+        url = f"{api_url}/v1/calls"
+        levels = [_level(url, token, clients) for clients in LEVELS]
+    failed = [level for level in levels if level.failures]
+    if failed:
+        raise RuntimeError("ingest requests failed: " + ", ".join(f"{lv.failures} at {lv.clients}" for lv in failed))
+    base = levels[0].per_second
+    rows = [
+        "| concurrent clients | requests | requests/s | p50 (ms) | p99 (ms) | throughput vs 1 client |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for level in levels:
+        rows.append(
+            f"| {level.clients} | {level.requests} | {level.per_second:.1f} | {level.percentile(50):.1f} "
+            f"| {level.percentile(99):.1f} | {level.per_second / base:.2f} |"
+        )
+    return "\n".join(rows), {level.clients: level.per_second / base for level in levels}
