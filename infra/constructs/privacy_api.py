@@ -32,6 +32,7 @@ _STEP_ENV = (
     Env.HMAC_KEY_ID,
     Env.RETENTION,
     Env.EXPORT_PAGE_CALLS,
+    Env.AUDIT_TABLE,
 )
 
 
@@ -56,6 +57,7 @@ class PrivacyApi(Construct):
                 [data.subjects.table_arn],
             )  # fmt: skip
             fn.allow(["dynamodb:DeleteItem"], [data.subject_keys.table_arn])
+            fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])  # outcomes in the audit chain
             fn.allow(["dynamodb:Scan", "dynamodb:BatchWriteItem"], [data.idempotency.table_arn])
             fn.allow(
                 ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"],

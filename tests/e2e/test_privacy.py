@@ -101,6 +101,13 @@ def test_a_large_subject_is_exported_in_pages_through_the_workflow_loop(
     exports = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "exports" in b["Name"])
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=exports).get("Contents", [])]
     assert not [k for k in keys if f"{done['request_id']}/part-" in k]  # the pages are gone
+    ddb = stack.client("dynamodb")
+    audit = next(t for t in ddb.list_tables()["TableNames"] if "Audit" in t)
+    entries = [json.loads(i["entry"]["S"]) for i in ddb.scan(TableName=audit)["Items"]]
+    outcome = [
+        e for e in entries if e["resource"] == f"privacy/{done['request_id']}" and e["actor"].startswith("system")
+    ]
+    assert [e["action"] for e in outcome] == ["privacy_access_completed"]  # the workflow's outcome is audited
 
 
 def test_erasure_removes_everything_and_certifies_it(stack: RunningStack, tokens: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .audit import AuditLog
 from .errors import NotFoundError
 from .export_writer import S3JsonWriter
 from .privacy import PrivacyRequests, PrivacyService
@@ -73,6 +74,8 @@ class PrivacySteps:
     retention: RetentionPolicy
     #: call partitions per export page (one invocation of collect_subject_data)
     export_page_calls: int = 25
+    #: the hash-chained audit log: every request's outcome is recorded there (no content)
+    audit: AuditLog | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _request(self, request_id: str) -> dict[str, Any]:
@@ -283,9 +286,16 @@ class PrivacySteps:
         self.requests.transition(request_id, "in_progress", now, result={"S": json.dumps(result)})
         return {"request_id": request_id}
 
+    def _record(self, request_id: str, outcome: str) -> None:
+        if self.audit is not None:
+            kind = self._request(request_id)["type"]["S"]
+            self.audit.append(actor="system:privacy-workflow", action=f"privacy_{kind}_{outcome}",
+                              resource=f"privacy/{request_id}")  # fmt: skip
+
     def complete_request(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
         self.requests.transition(request_id, "completed", now, completed_at={"S": now.isoformat()})
+        self._record(request_id, "completed")
         return {"request_id": request_id, "status": "completed"}
 
     def mark_rejected(self, request_id: str, reason: str) -> dict[str, Any]:
@@ -297,10 +307,12 @@ class PrivacySteps:
             completed_at={"S": now.isoformat()},
             result={"S": json.dumps({"reason": reason})},
         )
+        self._record(request_id, "rejected")
         return {"request_id": request_id, "status": "rejected"}
 
     def mark_failed(self, request_id: str, error: str) -> dict[str, Any]:
         now = self.clock()
         # the error name only: a message could quote data
         self.requests.transition(request_id, "failed", now, result={"S": json.dumps({"reason": error})})
+        self._record(request_id, "failed")
         return {"request_id": request_id, "status": "failed"}

@@ -245,9 +245,11 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
 
 
 def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
+    from .audit import AuditLog
     from .privacy_steps import PrivacySteps
 
     p = _parts(clients, environ)
+    audit_table = p.env.get(Env.AUDIT_TABLE.value)
     return PrivacySteps(
         requests=p.privacy_requests(),
         subjects=p.subjects(),
@@ -258,6 +260,7 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         retention=p.retention,
         export_page_calls=int(p.env.get(Env.EXPORT_PAGE_CALLS.value, "25")),
+        audit=AuditLog(dynamodb=clients.dynamodb, table=audit_table, retention=p.retention) if audit_table else None,
     )
 
 
