@@ -1,23 +1,24 @@
 """What the bench sections share: a moto account provisioned from the template, handlers
 loaded like the tests load them, API Gateway proxy events, call bodies, counted AWS calls.
 
-Copied in spirit from ``tests/support.py`` (the bench does not import from ``tests``).
+Handlers, Lambda contexts and API Gateway events come from :mod:`local.harness`, as in the tests.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
+
+from local.harness import FakeContext, api_event, load_handler
+
+__all__ = ["BASE_ENV", "ROOT", "CallCounter", "FakeContext", "api_event", "call_body", "environ", "load_handler",
+           "moto_session"]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-central-1"
@@ -52,56 +53,6 @@ def moto_session() -> boto3.Session:
     """A session for moto (call inside ``mock_aws()``)."""
     # B106 accepted: moto's dummy credentials
     return boto3.Session(region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106  # nosec B106
-
-
-def load_handler(name: str) -> ModuleType:
-    """Import ``functions/<name>/handler.py`` as module ``<name>_handler`` (fresh each time)."""
-    module_name = f"{name}_handler"
-    path = ROOT / "functions" / name / "handler.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class FakeContext:
-    function_name = "callguard-bench"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:callguard-bench"
-    aws_request_id = "bench-0001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def api_event(method: str, path: str, body: Any, scopes: str = "callguard/calls:write") -> dict[str, Any]:
-    """An API Gateway REST proxy event with Cognito authorizer claims."""
-    headers = {"Content-Type": "application/json"}
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": "bench-request-id",
-            "resourcePath": path,
-            "httpMethod": method,
-            "stage": "v1",
-            "path": path,
-            "identity": {"sourceIp": "127.0.0.1"},
-            "authorizer": {"claims": {"scope": scopes, "client_id": "platform-client"}},
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
 
 
 def call_body(call_id: str, caller: dict[str, str]) -> dict[str, Any]:
