@@ -8,6 +8,7 @@ their alarms on :attr:`Operations.topic` too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
@@ -22,13 +23,46 @@ from infra.constructs.function import CallguardFunction
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.secure_storage import SecureTable
 
-__all__ = ["RUNBOOK", "Operations"]
+__all__ = ["RUNBOOK", "Operations", "runbook_alarm"]
 
 RUNBOOK = "docs/runbooks.md"
 
+_GTE = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+_FIVE_MINUTES = Duration.minutes(5)
 
-def runbook(anchor: str) -> str:
-    return f"Runbook: {RUNBOOK}#{anchor}"
+
+def runbook_alarm(
+    scope: Construct,
+    construct_id: str,
+    *,
+    metric: cw.IMetric,
+    description: str,
+    anchor: str,
+    topic: sns.ITopic,
+    threshold: float = 1,
+    comparison: cw.ComparisonOperator = _GTE,
+    evaluation_periods: int = 1,
+    datapoints_to_alarm: int | None = None,
+    missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+) -> cw.Alarm:
+    """An alarm that notifies ``topic`` and names its section ``anchor`` of the runbooks."""
+    alarm = cw.Alarm(
+        scope,
+        construct_id,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        datapoints_to_alarm=datapoints_to_alarm,
+        comparison_operator=comparison,
+        treat_missing_data=missing,
+        alarm_description=f"{description} Runbook: {RUNBOOK}#{anchor}",
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(topic))
+    return alarm
+
+
+def _sum(metrics: dict[str, cw.IMetric]) -> cw.MathExpression:
+    return cw.MathExpression(expression=" + ".join(metrics), using_metrics=metrics, period=_FIVE_MINUTES)
 
 
 class Operations(Construct):
@@ -40,31 +74,19 @@ class Operations(Construct):
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        self.alarms: dict[str, cw.Alarm] = {}
 
-    def alarm(self, name: str, anchor: str, alarm: cw.Alarm) -> cw.Alarm:
-        alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+    def alarm(self, construct_id: str, **kwargs: Any) -> cw.Alarm:
+        """A :func:`runbook_alarm` on the operations topic that also reports when it clears."""
+        alarm = runbook_alarm(self, construct_id, topic=self.topic, **kwargs)
         alarm.add_ok_action(cw_actions.SnsAction(self.topic))
-        self.alarms[name] = alarm
         return alarm
 
     def watch_queue(self, dlq: sqs.IQueue) -> None:
         self.alarm(
             "AnalysisDlqNotEmpty",
-            "analysis-dlq-not-empty",
-            cw.Alarm(
-                self,
-                "AnalysisDlqNotEmpty",
-                metric=dlq.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description="Calls failed analysis after every retry and wait in the DLQ. "
-                + runbook("analysis-dlq-not-empty"),
-            ),
+            metric=dlq.metric_approximate_number_of_messages_visible(period=_FIVE_MINUTES, statistic="Maximum"),
+            description="Calls failed analysis after every retry and wait in the DLQ.",
+            anchor="analysis-dlq-not-empty",
         )
 
     def watch_api(self, api_name: str, stage: str) -> None:
@@ -74,103 +96,66 @@ class Operations(Construct):
                 metric_name=name,
                 dimensions_map={"ApiName": api_name, "Stage": stage},
                 statistic=statistic,
-                period=Duration.minutes(5),
+                period=_FIVE_MINUTES,
             )
 
         self.alarm(
             "Api5xxRate",
-            "api-5xx-rate",
-            cw.Alarm(
-                self,
-                "Api5xxRate",
-                # the Average of 5XXError is the share of requests answered with a 5xx
-                metric=metric("5XXError", "Average"),
-                threshold=0.01,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description="More than 1% of API requests failed with a 5xx. " + runbook("api-5xx-rate"),
-            ),
+            # the Average of 5XXError is the share of requests answered with a 5xx
+            metric=metric("5XXError", "Average"),
+            threshold=0.01,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description="More than 1% of API requests failed with a 5xx.",
+            anchor="api-5xx-rate",
         )
         self.alarm(
             "ApiLatencyP99",
-            "api-latency",
-            cw.Alarm(
-                self,
-                "ApiLatencyP99",
-                metric=metric("Latency", "p99"),
-                threshold=3000,
-                evaluation_periods=3,
-                datapoints_to_alarm=3,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description="API p99 latency above 3 s for 15 minutes. " + runbook("api-latency"),
-            ),
+            metric=metric("Latency", "p99"),
+            threshold=3000,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            description="API p99 latency above 3 s for 15 minutes.",
+            anchor="api-latency",
         )
 
     def watch_throttles(self, functions: Sequence[CallguardFunction], tables: Sequence[SecureTable]) -> None:
-        lambda_metrics = {
-            f"f{i}": fn.function.metric_throttles(period=Duration.minutes(5), statistic="Sum")
-            for i, fn in enumerate(functions)
-        }
         self.alarm(
             "LambdaThrottles",
-            "throttles",
-            cw.Alarm(
-                self,
-                "LambdaThrottles",
-                metric=cw.MathExpression(
-                    expression=" + ".join(lambda_metrics), using_metrics=lambda_metrics, period=Duration.minutes(5)
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description="Request-path functions were throttled (callers saw 429/5xx or retries). "
-                + runbook("throttles"),
+            metric=_sum(
+                {
+                    f"f{i}": fn.function.metric_throttles(period=_FIVE_MINUTES, statistic="Sum")
+                    for i, fn in enumerate(functions)
+                }
             ),
+            description="Request-path functions were throttled (callers saw 429/5xx or retries).",
+            anchor="throttles",
         )
-        table_metrics: dict[str, cw.IMetric] = {}
-        for i, table in enumerate(tables):
-            for kind in ("ReadThrottleEvents", "WriteThrottleEvents"):
-                table_metrics[f"t{i}{kind[0].lower()}"] = cw.Metric(
-                    namespace="AWS/DynamoDB",
-                    metric_name=kind,
-                    dimensions_map={"TableName": table.table_name},
-                    statistic="Sum",
-                    period=Duration.minutes(5),
-                )
         self.alarm(
             "DynamoDbThrottles",
-            "throttles",
-            cw.Alarm(
-                self,
-                "DynamoDbThrottles",
-                metric=cw.MathExpression(
-                    expression=" + ".join(table_metrics), using_metrics=table_metrics, period=Duration.minutes(5)
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description="DynamoDB throttled reads or writes of the request path. " + runbook("throttles"),
+            metric=_sum(
+                {
+                    f"t{i}{kind[0].lower()}": cw.Metric(
+                        namespace="AWS/DynamoDB",
+                        metric_name=kind,
+                        dimensions_map={"TableName": table.table_name},
+                        statistic="Sum",
+                        period=_FIVE_MINUTES,
+                    )
+                    for i, table in enumerate(tables)
+                    for kind in ("ReadThrottleEvents", "WriteThrottleEvents")
+                }
             ),
+            description="DynamoDB throttled reads or writes of the request path.",
+            anchor="throttles",
         )
 
     def watch_workflow(self, machine: sfn.IStateMachine) -> None:
         self.alarm(
             "PrivacyWorkflowFailed",
-            "privacy-workflow-failed",
-            cw.Alarm(
-                self,
-                "PrivacyWorkflowFailed",
-                metric=machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description="A privacy request ended `failed`; the one-month deadline keeps running. "
-                + runbook("privacy-workflow-failed"),
-            ),
+            metric=machine.metric_failed(period=_FIVE_MINUTES, statistic="Sum"),
+            description="A privacy request ended `failed`; the one-month deadline keeps running.",
+            anchor="privacy-workflow-failed",
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
@@ -14,6 +13,7 @@ from callguard.names import GSI_BY_SUBJECT, METRICS_NAMESPACE, ROUTES, SERVICE_N
 from infra.api_contract import request_model
 from infra.constructs.data_access import allow_read_transcripts, allow_unseal
 from infra.constructs.function import _retention
+from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, objects_wildcard
 from infra.workflows.privacy_workflow import STEPS, PrivacyWorkflow
@@ -147,8 +147,8 @@ class DeadlineCheck(Construct):
         #: the compliance team subscribes to this topic (e-mail, chat integration, ticketing)
         self.topic = sns.Topic(self, "Alarms", master_key=platform.keys.audit, enforce_ssl=True,
                                display_name="callguard privacy deadlines")  # fmt: skip
-        for metric, threshold in (("PrivacyRequestsOverdue", 1), ("PrivacyRequestsDueSoon", 1)):
-            alarm = cw.Alarm(
+        for metric in ("PrivacyRequestsOverdue", "PrivacyRequestsDueSoon"):
+            runbook_alarm(
                 self,
                 metric,
                 metric=cw.Metric(
@@ -158,11 +158,8 @@ class DeadlineCheck(Construct):
                     statistic="Maximum",
                     period=Duration.days(1),
                 ),
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.BREACHING,
-                alarm_description=f"{metric}: privacy requests at or past their one-month deadline (Art. 12(3)). "
-                "Runbook: docs/runbooks.md#privacy-deadlines",
+                missing=cw.TreatMissingData.BREACHING,
+                description=f"{metric}: privacy requests at or past their one-month deadline (Art. 12(3)).",
+                anchor="privacy-deadlines",
+                topic=self.topic,
             )
-            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))

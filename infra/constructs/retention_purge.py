@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
@@ -12,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from callguard.names import GSI_BY_EXPIRY, METRICS_NAMESPACE, SERVICE_NAME, Env
+from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, logical_id, objects_wildcard
 
@@ -104,18 +104,15 @@ class RetentionPurge(Construct):
             "HIPAA.Security-IAMNoInlinePolicy",
             "NIST.800.53.R5-IAMNoInlinePolicy",
         )
-        errors = cw.Alarm(
+        runbook_alarm(
             self,
             "Errors",
             metric=fn.function.metric_errors(period=Duration.days(1), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="The retention purge failed; expired personal data may be kept too long. "
-            "Runbook: docs/runbooks.md#purge-failed",
+            description="The retention purge failed; expired personal data may be kept too long.",
+            anchor="purge-failed",
+            topic=alarm_topic,
         )
-        incomplete = cw.Alarm(
+        runbook_alarm(
             self,
             "Incomplete",
             metric=cw.Metric(
@@ -125,12 +122,9 @@ class RetentionPurge(Construct):
                 statistic="Maximum",
                 period=Duration.days(1),
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.BREACHING,
-            alarm_description="No retention purge run completed in the last day (or none ran at all). "
-            "Runbook: docs/runbooks.md#purge-failed",
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cw.TreatMissingData.BREACHING,
+            description="No retention purge run completed in the last day (or none ran at all).",
+            anchor="purge-failed",
+            topic=alarm_topic,
         )
-        for alarm in (errors, incomplete):
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
