@@ -155,8 +155,10 @@ class RetentionPurge:
                 report.items_read += int(page["ScannedCount"])
                 items = page["Items"]
                 counts.expired += len(items)
-                keep = [i for i in items if not self._is_held(i.get("subject_id", {}).get("S"))]
-                held = [i for i in items if i not in keep]
+                keep: list[dict[str, Any]] = []
+                held: list[dict[str, Any]] = []
+                for item in items:
+                    (held if self._is_held(item.get("subject_id", {}).get("S")) else keep).append(item)
                 counts.held += len(held)
                 self._push_backstop(table, held, cutoff)
                 if keep:
