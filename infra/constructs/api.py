@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Aws, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -125,6 +125,7 @@ class PublicApi(Construct):
             "AWS-documented policy for that single purpose.",
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
         )
+        self.execution_logs = self._add_execution_logs(keys, removal, api.stage_name)
         self._add_health()
         self.web_acl = self._add_waf(keys, removal)
         self.methods: dict[tuple[str, str], apigw.Method] = {}
@@ -146,6 +147,20 @@ class PublicApi(Construct):
             "Execution logging is on at ERROR level; INFO would log request bodies, which hold personal data.",
             "AwsSolutions-APIG6",
         )
+
+    def _add_execution_logs(self, keys: ProjectKeys, removal: RemovalPolicy, stage_name: str) -> logs.LogGroup:
+        """The stage's execution log group, created before the stage: otherwise API Gateway creates it on
+        first use, unencrypted and never expiring. The name is API Gateway's own (it includes the API id)."""
+        group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{stage_name}",
+            encryption_key=keys.audit,
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=removal,
+        )
+        self.rest_api.deployment_stage.node.add_dependency(group)
+        return group
 
     def _resource(self, path: str) -> apigw.IResource:
         resource: apigw.IResource = self.rest_api.root
@@ -254,7 +269,10 @@ class PublicApi(Construct):
         waf_logs = logs.LogGroup(
             self,
             "WafLogs",
-            log_group_name=f"aws-waf-logs-callguard-{Stack.of(self).stack_name}",
+            # WAF needs the aws-waf-logs- prefix; the stack id's UUID keeps a retained group of an earlier
+            # stack from blocking a re-created one ("already exists")
+            log_group_name=f"aws-waf-logs-callguard-{Stack.of(self).stack_name}-"
+            + Fn.select(2, Fn.split("/", Aws.STACK_ID)),
             encryption_key=keys.audit,
             retention=logs.RetentionDays.ONE_YEAR,
             removal_policy=removal,

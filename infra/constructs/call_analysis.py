@@ -75,7 +75,7 @@ class CallAnalysis(Construct):
             "NIST.800.53.R5-LambdaDLQ",
             "HIPAA.Security-LambdaDLQ",
         )
-        fn.function.add_event_source(
+        fn.add_event_source(
             sources.SqsEventSource(
                 queue,
                 batch_size=settings.queue.batch_size,

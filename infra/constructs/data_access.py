@@ -6,12 +6,25 @@ no construct reaches for a broad ``grant*`` (which would add wildcards and index
 
 from __future__ import annotations
 
+from aws_cdk import Stack
+
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import CallguardFunction
 from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge, objects_wildcard
 
-__all__ = ["allow_read_transcripts", "allow_unseal"]
+__all__ = ["allow_read_transcripts", "allow_table_key", "allow_unseal"]
+
+
+def allow_table_key(fn: CallguardFunction, keys: ProjectKeys) -> None:
+    """Read and write KMS-encrypted tables: DynamoDB calls ``kms:Decrypt`` on the table's key as the
+    principal that reads or writes it. Only through DynamoDB (``kms:ViaService``), never directly."""
+    region = Stack.of(fn).region
+    fn.allow(
+        ["kms:Decrypt"],
+        [keys.data.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+    )
 
 
 def allow_unseal(fn: CallguardFunction, data: DataPlane, keys: ProjectKeys) -> None:

@@ -120,6 +120,9 @@ class CallguardFunction(Construct):
         )
         self.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
         self.allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+        # Lambda checks the role at creation (active tracing needs xray:PutTraceSegments), and the
+        # permissions live in the managed policy, not on the role: create the policy first.
+        self.function.node.add_dependency(self.policy)
         acknowledge(
             self,
             "The functions reach only regional AWS endpoints over TLS with IAM authentication and hold no "
@@ -148,6 +151,14 @@ class CallguardFunction(Construct):
             "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.",
             "AwsSolutions-IAM5[Resource::*]",
         )
+
+    def add_event_source(self, source: lambda_.IEventSource) -> None:
+        """Attach ``source``; its event source mapping is created after the function's policy,
+        which holds the permissions Lambda checks when it creates the mapping (e.g. sqs:ReceiveMessage)."""
+        self.function.add_event_source(source)
+        for child in self.function.node.children:
+            if isinstance(child, lambda_.EventSourceMapping):
+                child.node.add_dependency(self.policy)
 
     def allow(self, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None) -> None:
         """Add one statement (exact actions, exact resources) to the function's policy."""

@@ -59,7 +59,7 @@ class Identity(Construct):
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             feature_plan=cognito.FeaturePlan.PLUS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
-            deletion_protection=True,
+            deletion_protection=removal == RemovalPolicy.RETAIN,  # removal=destroy must be able to tear down
             removal_policy=removal,
         )
         self.resource_server = self.user_pool.add_resource_server(
@@ -126,6 +126,8 @@ class Identity(Construct):
             timeout_seconds=5,
             removal=removal,
         )
+        # V2_0 runs for people's sign-ins only, never for client-credentials (machine) tokens: those carry
+        # exactly the scopes of the app client (docs/deploy.md#tokens); V3_0 would run for both, at a price.
         self.user_pool.add_trigger(
             cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
             self.pre_token.function,

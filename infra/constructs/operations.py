@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -23,12 +25,36 @@ from infra.constructs.function import CallguardFunction
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.secure_storage import SecureTable
 
-__all__ = ["RUNBOOK", "Operations", "runbook_alarm"]
+__all__ = ["RUNBOOK", "Operations", "alarm_topic", "runbook_alarm"]
 
 RUNBOOK = "docs/runbooks.md"
 
 _GTE = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 _FIVE_MINUTES = Duration.minutes(5)
+
+
+def alarm_topic(scope: Construct, construct_id: str, *, key: kms.IKey, display_name: str) -> sns.Topic:
+    """A KMS-encrypted, TLS-only topic that this account's CloudWatch alarms may publish to.
+
+    A topic policy replaces SNS's default policy, so the TLS-deny statement alone would leave
+    ``cloudwatch.amazonaws.com`` with no ``sns:Publish`` at all: the statement below allows it,
+    for alarms of this account only (the confused-deputy conditions AWS recommends).
+    """
+    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True, display_name=display_name)
+    stack = Stack.of(scope)
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccountPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{stack.region}:{Aws.ACCOUNT_ID}:alarm:*"},
+            },
+        )
+    )
+    return topic
 
 
 def runbook_alarm(
@@ -69,9 +95,7 @@ class Operations(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, keys: ProjectKeys, emails: Sequence[str] = ()) -> None:
         super().__init__(scope, construct_id)
         #: on-call subscribes here (e-mail from settings; chat or ticketing integrations alike)
-        self.topic = sns.Topic(
-            self, "Alarms", master_key=keys.audit, enforce_ssl=True, display_name="callguard operations alarms"
-        )
+        self.topic = alarm_topic(self, "Alarms", key=keys.audit, display_name="callguard operations alarms")
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 

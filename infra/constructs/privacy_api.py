@@ -6,14 +6,13 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from callguard.names import GSI_BY_SUBJECT, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.api_contract import request_model
-from infra.constructs.data_access import allow_read_transcripts, allow_unseal
+from infra.constructs.data_access import allow_read_transcripts, allow_table_key, allow_unseal
 from infra.constructs.function import _retention
-from infra.constructs.operations import runbook_alarm
+from infra.constructs.operations import alarm_topic, runbook_alarm
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, objects_wildcard
 from infra.workflows.privacy_workflow import STEPS, PrivacyWorkflow
@@ -131,6 +130,7 @@ class DeadlineCheck(Construct):
         super().__init__(scope, construct_id)
         self.handler = platform.function(self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,))
         self.handler.allow(["dynamodb:Scan"], [platform.data.privacy.table_arn])
+        allow_table_key(self.handler, platform.keys)  # the privacy table is encrypted with the data key
         acknowledge(
             self.handler,
             "Invoked by the daily EventBridge schedule; a missed run is caught by the next day's run and by the "
@@ -145,8 +145,7 @@ class DeadlineCheck(Construct):
             targets=[targets.LambdaFunction(self.handler.function, retry_attempts=2)],
         )
         #: the compliance team subscribes to this topic (e-mail, chat integration, ticketing)
-        self.topic = sns.Topic(self, "Alarms", master_key=platform.keys.audit, enforce_ssl=True,
-                               display_name="callguard privacy deadlines")  # fmt: skip
+        self.topic = alarm_topic(self, "Alarms", key=platform.keys.audit, display_name="callguard privacy deadlines")
         for metric in ("PrivacyRequestsOverdue", "PrivacyRequestsDueSoon"):
             runbook_alarm(
                 self,

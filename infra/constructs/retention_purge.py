@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from callguard.names import GSI_BY_EXPIRY, METRICS_NAMESPACE, SERVICE_NAME, Env
+from infra.constructs.data_access import allow_table_key
 from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, logical_id, objects_wildcard
@@ -61,6 +62,7 @@ class RetentionPurge(Construct):
             [data.privacy.table_arn],
         )
         fn.allow(["dynamodb:DeleteItem"], [data.subject_keys.table_arn])  # crypto-shredding
+        allow_table_key(fn, platform.keys)  # every table it reads is encrypted with the data key
         fn.allow(["s3:ListBucketVersions"], [data.transcripts.bucket_arn, data.exports.bucket_arn])
         fn.allow(
             ["s3:DeleteObject", "s3:DeleteObjectVersion"],
@@ -96,6 +98,7 @@ class RetentionPurge(Construct):
                 max_event_age=Duration.hours(1),
             ),
         )
+        self.schedule.node.add_dependency(role)  # the role's policy (lambda:InvokeFunction) exists first
         acknowledge(
             role,
             "The schedule target grants this role lambda:InvokeFunction on the purge function and its "

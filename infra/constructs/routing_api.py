@@ -6,6 +6,7 @@ from constructs import Construct
 
 from callguard.names import GSI_BY_SUBJECT, ROUTES, Env
 from infra.api_contract import request_model
+from infra.constructs.data_access import allow_table_key
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge
 
@@ -35,6 +36,7 @@ class RoutingApi(Construct):
         fn.allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.calls.table_arn])
         fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_SUBJECT}"])
         fn.allow(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"], [data.subjects.table_arn])
+        allow_table_key(fn, keys)  # calls and subjects are encrypted with the data key
         fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
         fn.allow(["comprehend:DetectDominantLanguage", "comprehend:BatchDetectSentiment"], ["*"])
         acknowledge(

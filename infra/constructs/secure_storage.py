@@ -62,7 +62,7 @@ class SecureTable(dynamodb.TableV2):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True, recovery_period_in_days=pitr_days
             ),
-            deletion_protection=True,
+            deletion_protection=removal == RemovalPolicy.RETAIN,  # removal=destroy must be able to tear down
             time_to_live_attribute=ttl_attribute,
             removal_policy=removal,
             global_secondary_indexes=[

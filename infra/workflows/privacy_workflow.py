@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from callguard.names import PRIVACY_WORKFLOW_NAME
 from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge, logical_id
 
@@ -161,15 +163,32 @@ class PrivacyWorkflow(Construct):
         )
 
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=keys.audit, retention=log_retention)
+        # Step Functions encrypts execution data with the execution role's permissions and the
+        # machine's ARN as encryption context; CDK's generated KMS statements name that ARN, so
+        # the machine needs its name at synthesis (without one the condition ends in ":stateMachine:").
+        name = f"{Stack.of(self).stack_name}-{PRIVACY_WORKFLOW_NAME}"
+        arn = f"arn:{Aws.PARTITION}:states:{Stack.of(self).region}:{Aws.ACCOUNT_ID}:stateMachine:{name}"
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(wait.next(route).next(by_type)),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(keys.data),
             timeout=Duration.days(90),
+        )
+        # The data key's own policy names the execution role too (for this machine's context only),
+        # so the workflow keeps its key when the key policy stops delegating wholesale to IAM.
+        keys.data.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="StepFunctionsPrivacyWorkflowExecutionData",
+                principals=[iam.ArnPrincipal(self.state_machine.role.role_arn)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": arn}},
+            )
         )
         acknowledge(
             self.state_machine.role,

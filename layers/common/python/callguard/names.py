@@ -35,6 +35,9 @@ SERVICE_NAME: Final = "callguard"
 METRICS_NAMESPACE: Final = "Callguard"
 API_PREFIX: Final = "/v1"
 MAX_BODY_BYTES: Final = 256 * 1024
+#: The privacy workflow's state machine is ``<stack name>-<this>``: a fixed name, because the
+#: execution role's KMS statements name the machine's ARN in their encryption-context condition.
+PRIVACY_WORKFLOW_NAME: Final = "privacy-requests"
 
 #: Cognito resource server identifier; full scope strings are ``callguard/<scope>``.
 RESOURCE_SERVER_ID: Final = "callguard"
