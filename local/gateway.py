@@ -26,6 +26,7 @@ from typing import Any
 from callguard.http import header
 from callguard.names import MAX_BODY_BYTES
 from local.auth import AuthError, Authorizer
+from local.permissions import acting_as
 from local.provision import Provisioner, ProvisionError
 
 __all__ = ["ApiRoute", "Gateway", "LambdaRuntime", "template_routes"]
@@ -146,7 +147,8 @@ class LocalFunction:
     timeout: int
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        return self.handler(event, LocalContext(self.logical_id, self.memory, self.timeout))
+        with acting_as(self.logical_id):  # its AWS calls are judged against its role (local/permissions.py)
+            return self.handler(event, LocalContext(self.logical_id, self.memory, self.timeout))
 
     def invoke_raw(self, event: dict[str, Any], _context: Any = None) -> Any:
         """Invoke with a fresh context (for triggers, whose callers pass none)."""

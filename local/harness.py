@@ -4,6 +4,7 @@ give it a Lambda context and API Gateway proxy events. Used by the tests and the
 from __future__ import annotations
 
 import base64 as b64
+import functools
 import importlib.util
 import json
 import sys
@@ -11,13 +12,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from callguard.names import SERVICE_NAME
+from local.permissions import acting_as
+
 __all__ = ["FakeContext", "api_event", "load_handler"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_handler(name: str) -> ModuleType:
-    """Import ``functions/<name>/handler.py`` as module ``<name>_handler`` (fresh each time)."""
+    """Import ``functions/<name>/handler.py`` as module ``<name>_handler`` (fresh each time).
+
+    Its ``lambda_handler`` acts as the template's function of that name: while it runs, its AWS
+    calls are judged against that function's role when a template is active (local/permissions.py)."""
     module_name = f"{name}_handler"
     path = ROOT / "functions" / name / "handler.py"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -26,6 +33,16 @@ def load_handler(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    handler = getattr(module, "lambda_handler", None)
+    if callable(handler):
+        service = f"service:{SERVICE_NAME}-{name}"  # the function's POWERTOOLS_SERVICE_NAME
+
+        @functools.wraps(handler)
+        def acting(event: Any, context: Any) -> Any:
+            with acting_as(service):
+                return handler(event, context)
+
+        module.lambda_handler = acting  # type: ignore[attr-defined]
     return module
 
 

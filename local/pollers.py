@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local.permissions import acting_as
+
 __all__ = ["SqsPoller"]
 
 logger = logging.getLogger("callguard.local.pollers")
@@ -31,6 +33,8 @@ class SqsPoller:
     report_batch_item_failures: bool = True
     retry_seconds: int = 1
     wait_seconds: int = 1
+    #: the template's logical id of the function: Lambda polls and deletes with the function's role
+    function_id: str = ""
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -38,13 +42,8 @@ class SqsPoller:
 
     def poll_once(self) -> int:
         """Receive one batch, invoke the handler, settle the messages. Returns the batch size."""
-        response = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.batch_size, 10),
-            WaitTimeSeconds=self.wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        with acting_as(self.function_id, "event source mapping"):
+            response = self._receive()
         messages = response.get("Messages", [])
         if not messages:
             return 0
@@ -61,10 +60,13 @@ class SqsPoller:
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
+            with acting_as(self.function_id, "event source mapping"):
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+        # (Lambda lets a failed message's visibility timeout run out; the local retry delay is the
+        # emulator's own shortcut, so it is not judged as the function's call)
         retry = [m for m in messages if m["MessageId"] in failed]
         if retry:
             self.sqs.change_message_visibility_batch(
@@ -75,6 +77,16 @@ class SqsPoller:
                 ],
             )
         return len(messages)
+
+    def _receive(self) -> dict[str, Any]:
+        response: dict[str, Any] = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.batch_size, 10),
+            WaitTimeSeconds=self.wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return response
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {

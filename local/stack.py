@@ -25,6 +25,7 @@ import boto3
 
 from callguard.names import Env
 from infra import openapi
+from local import permissions
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
 from local.gateway import Gateway, LambdaRuntime, Response
@@ -105,6 +106,7 @@ class LocalStack:
         self._set_environment()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+        permissions.install()  # before any client exists: every AWS call a function makes is judged
         self.moto = LocalMotoServer(self.host, self.aws_port).start()
         # Comprehend comes from the local emulator (moto's answers are canned); boto3 clients
         # pick it up through the service-specific endpoint variable, handlers see no difference.
@@ -114,6 +116,7 @@ class LocalStack:
         self.template = load_template(self.cdk_out)
         self.provisioner = Provisioner(self.session, region=REGION, endpoint_url=self.aws_url)
         self.resources = self.provisioner.provision(self.template)
+        permissions.activate(permissions.model_for(self.template, self.resources))
         self.runtime = LambdaRuntime(self.cdk_out, self.template, self.provisioner)
         self.runtime.load_all()
         # Step Functions' Lambda tasks (and any Invoke) reach the in-process handlers.
@@ -222,6 +225,7 @@ class LocalStack:
                 batch_size=int(props.get("BatchSize", 10)),
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 retry_seconds=self.retry_seconds,
+                function_id=function.logical_id,
             )
             poller.start()
             self.pollers.append(poller)

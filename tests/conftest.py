@@ -1,17 +1,63 @@
-"""Session-wide fixtures. The CDK app is synthesized once per session (CLI, like `make synth`)."""
+"""Session-wide fixtures. The CDK app is synthesized once per session (CLI, like `make synth`).
+
+The permission proof (local/permissions.py) is hooked in here once: every AWS call a function makes
+in this process or in a local stack started from it (which inherits ``CALLGUARD_PERMISSION_LOG``)
+is judged against the function's role in the template, and a test during which a call was denied
+fails, naming the function, the call and the missing statement.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local import permissions
 from tests.support import ROOT
+
+permissions.install()
+if not os.environ.get("CALLGUARD_PERMISSION_LOG"):
+    _handle, _path = tempfile.mkstemp(prefix="callguard-permissions-", suffix=".jsonl")
+    os.close(_handle)
+    os.environ["CALLGUARD_PERMISSION_LOG"] = _path
+PERMISSION_LOG = Path(os.environ["CALLGUARD_PERMISSION_LOG"])
+
+
+def _denials_since(offset: int) -> tuple[list[str], int]:
+    if not PERMISSION_LOG.exists():
+        return [], offset
+    with PERMISSION_LOG.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    complete, _, _ = data.rpartition(b"\n")
+    lines = [json.loads(line)["violation"] for line in complete.splitlines() if line.strip()]
+    return lines, offset + len(complete) + (1 if complete else 0)
+
+
+_LOG_OFFSET = {"at": PERMISSION_LOG.stat().st_size if PERMISSION_LOG.exists() else 0}
+
+
+@pytest.fixture(autouse=True)
+def aws_permissions_hold() -> Iterator[None]:
+    """Fails the test if a function made an AWS call its role (or a key policy) would not allow."""
+    permissions.take_violations()
+    yield
+    permissions.take_violations()  # (also written to the log, read below)
+    denied, _LOG_OFFSET["at"] = _denials_since(_LOG_OFFSET["at"])
+    if denied:
+        unique = list(dict.fromkeys(denied))
+        pytest.fail(
+            f"{len(unique)} AWS call(s) would be denied in AWS (function, call, missing statement):\n"
+            + "\n".join(f"- {line}" for line in unique),
+            pytrace=False,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from callguard.clients import AwsClients
 from callguard.names import Env
+from local import permissions
 from local.comprehend import ComprehendServer
 from local.provision import Provisioner
 from tests.conftest import Synth
@@ -37,7 +38,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         provisioner = Provisioner(session, region=REGION)
-        provisioner.provision(synth.template)
+        provisioned = provisioner.provision(synth.template)
+        # every call a handler makes is judged against its role in the template (tests/conftest.py fails on a denial)
+        permissions.activate(permissions.model_for(synth.template, provisioned))
         raw_env: dict[str, str] = {}
         for prefix in (
             "IngestApiIngest",
@@ -61,6 +64,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
                 "comprehend": comprehend_server.emulator,
             }
         finally:
+            permissions.deactivate()
             comprehend_server.stop()
 
 

@@ -1,0 +1,1145 @@
+"""The permission proof: every AWS call a function makes locally, judged against the synthesized template.
+
+moto grants every permission, so on its own the embedded stack proves behaviour, not authorization.
+This module closes that gap:
+
+* :class:`TemplateModel` reads ``cdk.out``: each function's role and every policy attached to it, key
+  policies, topic/bucket/queue policies, Lambda permissions, and which CMK encrypts which table,
+  queue, topic, bucket and state machine. CloudFormation intrinsics resolve against the template's
+  logical ids (or, locally, against what the provisioner created), so statements compare with the
+  ARNs the handlers really use.
+* :func:`record` (a botocore ``before-parameter-build`` handler registered once for every session,
+  see :func:`install`) sees each call, and, while a function runs (:func:`acting_as`, set by the
+  in-process Lambda runtime, the SQS pollers and :func:`local.harness.load_handler`), turns it into the
+  IAM requests AWS would authorize: the call itself, plus the KMS calls AWS makes on the caller's
+  behalf for KMS-encrypted DynamoDB tables, SQS queues, SNS topics, S3 objects and state machines
+  (with their encryption context, and the key policy consulted). A denied request is kept as a
+  :class:`Violation` naming the function, the call and the statement that is missing.
+* :func:`service_principal_violations` checks, from the template alone, what services do on the
+  product's behalf: CloudWatch → SNS (and the topic key), Step Functions → KMS and Lambda, CloudWatch
+  Logs → KMS, EventBridge/Scheduler/API Gateway/Cognito → Lambda, CloudTrail → S3/KMS/Logs, Lambda →
+  the SQS event source, and every service's ``sts:AssumeRole`` on the roles it is given.
+
+The tests fail on any violation (``tests/conftest.py``); ``make local``/``make demo`` log them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from local.iam import Principal, Request, Verdict, authorize, authorize_kms
+
+__all__ = [
+    "Acting",
+    "TemplateModel",
+    "Violation",
+    "acting_as",
+    "activate",
+    "deactivate",
+    "implied_key_violations",
+    "install",
+    "model_for",
+    "service_principal_violations",
+    "take_violations",
+]
+
+ACCOUNT = "123456789012"
+REGION = "eu-central-1"
+PARTITION = "aws"
+logger = logging.getLogger("callguard.local.permissions")
+
+
+# -- resolving the template ------------------------------------------------------------------------
+
+
+class Resolver:
+    """CloudFormation intrinsics → values: ``Ref``/``Fn::GetAtt`` of the template's logical ids (the
+    physical names the template sets, otherwise names derived from the logical id the way the local
+    provisioner derives them), pseudo parameters, ``Fn::Join``/``Sub``/``Select``/``Split``.
+    ``refs``/``attributes`` (e.g. the provisioner's) override the derived values."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        refs: Mapping[str, str] | None = None,
+        attributes: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        account: str = ACCOUNT,
+        region: str = REGION,
+        stack: str = "Callguard",
+    ) -> None:
+        self.resources: Mapping[str, Any] = template["Resources"]
+        self.account, self.region, self.stack = account, region, stack
+        self._refs = dict(refs or {})
+        self._attributes = {k: dict(v) for k, v in (attributes or {}).items()}
+        self._pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack,
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/00000000-0000-0000-0000-000000000000",
+        }
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((name, arg),) = value.items()
+            if name == "Ref":
+                return self.ref(arg)
+            if name == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.attribute(logical, attribute)
+            if name == "Fn::Join":
+                return arg[0].join(str(self(p)) for p in self(arg[1]))
+            if name == "Fn::Select":
+                return self(arg[1])[int(self(arg[0]))]
+            if name == "Fn::Split":
+                return str(self(arg[1])).split(arg[0])
+            if name == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+                def sub(match: Any) -> str:
+                    expression = match.group(1)
+                    if expression in variables:
+                        return str(self(variables[expression]))
+                    if "." in expression and not expression.startswith("AWS::"):
+                        return str(self.attribute(*expression.split(".", 1)))
+                    return str(self.ref(expression))
+
+                return re.sub(r"\$\{([^}!]+)\}", sub, text)
+            if name.startswith("Fn::"):
+                raise ValueError(f"intrinsic {name} is not resolved by the permission check")
+        return {k: self(v) for k, v in value.items()}
+
+    def _name(self, logical: str) -> str:
+        resource = self.resources[logical]
+        props = resource.get("Properties", {})
+        type_ = resource["Type"]
+        explicit = {
+            "AWS::DynamoDB::GlobalTable": "TableName",
+            "AWS::DynamoDB::Table": "TableName",
+            "AWS::S3::Bucket": "BucketName",
+            "AWS::SQS::Queue": "QueueName",
+            "AWS::SNS::Topic": "TopicName",
+            "AWS::StepFunctions::StateMachine": "StateMachineName",
+            "AWS::Lambda::Function": "FunctionName",
+            "AWS::IAM::Role": "RoleName",
+            "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::CloudWatch::Alarm": "AlarmName",
+            "AWS::Events::Rule": "Name",
+            "AWS::Scheduler::Schedule": "Name",
+            "AWS::CloudTrail::Trail": "TrailName",
+            "AWS::ApiGateway::Stage": "StageName",
+        }.get(type_)
+        if explicit and explicit in props:
+            return str(self(props[explicit]))
+        if type_ in {"AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table", "AWS::SQS::Queue"}:
+            return f"callguard-{logical}"  # as local/provision.py names them
+        if type_ == "AWS::S3::Bucket":
+            return f"callguard-{logical.lower()}"[:63]
+        if type_ == "AWS::StepFunctions::StateMachine":
+            return f"callguard-{logical}"
+        if type_ == "AWS::Logs::LogGroup":
+            return f"{self.stack}-{logical}"  # CloudFormation's generated name has this shape
+        return logical
+
+    def ref(self, logical: str) -> Any:
+        if logical in self._pseudo:
+            return self._pseudo[logical]
+        if logical in self._refs:
+            return self._refs[logical]
+        if logical not in self.resources:
+            raise ValueError(f"Ref to unknown {logical}")
+        type_ = self.resources[logical]["Type"]
+        if type_ in {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine", "AWS::IAM::ManagedPolicy"}:
+            return self.attribute(logical, "Arn")
+        if type_ == "AWS::SQS::Queue":
+            return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._name(logical)}"
+        if type_ == "AWS::KMS::Key":
+            return logical
+        return self._name(logical)
+
+    def attribute(self, logical: str, attribute: str) -> Any:
+        if attribute in self._attributes.get(logical, {}):
+            return self._attributes[logical][attribute]
+        type_ = self.resources[logical]["Type"]
+        name = self._name(logical)
+        r, a = self.region, self.account
+        if attribute in {"Arn", "TopicArn"}:
+            arns = {
+                "AWS::DynamoDB::GlobalTable": "arn:aws:dynamodb:{r}:{a}:table/{name}",
+                "AWS::DynamoDB::Table": "arn:aws:dynamodb:{r}:{a}:table/{name}",
+                "AWS::S3::Bucket": "arn:aws:s3:::{name}",
+                "AWS::SQS::Queue": "arn:aws:sqs:{r}:{a}:{name}",
+                "AWS::SNS::Topic": "arn:aws:sns:{r}:{a}:{name}",
+                "AWS::KMS::Key": "arn:aws:kms:{r}:{a}:key/{ref}",
+                "AWS::StepFunctions::StateMachine": "arn:aws:states:{r}:{a}:stateMachine:{name}",
+                "AWS::Lambda::Function": "arn:aws:lambda:{r}:{a}:function:{name}",
+                "AWS::IAM::Role": "arn:aws:iam::{a}:role/{name}",
+                "AWS::IAM::ManagedPolicy": "arn:aws:iam::{a}:policy/{name}",
+                "AWS::Logs::LogGroup": "arn:aws:logs:{r}:{a}:log-group:{name}:*",
+                "AWS::CloudWatch::Alarm": "arn:aws:cloudwatch:{r}:{a}:alarm:{name}",
+                "AWS::Events::Rule": "arn:aws:events:{r}:{a}:rule/{name}",
+                "AWS::Scheduler::Schedule": "arn:aws:scheduler:{r}:{a}:schedule/default/{name}",
+                "AWS::CloudTrail::Trail": "arn:aws:cloudtrail:{r}:{a}:trail/{name}",
+                "AWS::Cognito::UserPool": "arn:aws:cognito-idp:{r}:{a}:userpool/{ref}",
+            }
+            if type_ in arns:
+                pattern = arns[type_]
+                ref = self.ref(logical) if "{ref}" in pattern else ""
+                return pattern.format(r=r, a=a, name=name, ref=ref)
+            return f"arn:aws:{type_.split('::')[1].lower()}:{r}:{a}:{logical}"
+        if attribute == "QueueName":
+            return name
+        if attribute == "QueueUrl":
+            return self.ref(logical)
+        if attribute == "KeyId":
+            return self.ref(logical)
+        if attribute == "TopicName":
+            return name
+        if attribute == "Name":
+            return name
+        if attribute == "RootResourceId":
+            return f"{logical}-root"
+        return f"{logical}.{attribute}"
+
+
+# -- the template's permissions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Encrypted:
+    """A resource encrypted with a CMK: the key's ARN and the encryption context AWS uses."""
+
+    key_arn: str
+    context: Mapping[str, str]
+
+
+@dataclass
+class TemplateModel:
+    template: Mapping[str, Any]
+    resolve: Resolver
+    roles: dict[str, str] = field(default_factory=dict)  # role ARN → logical id
+    identity: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)  # role ARN → (policy, stmt)
+    trust: dict[str, dict[str, Any]] = field(default_factory=dict)  # role ARN → trust policy
+    function_roles: dict[str, str] = field(default_factory=dict)  # function logical → role ARN
+    function_arns: dict[str, str] = field(default_factory=dict)  # function logical → ARN
+    key_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # key ARN → policy
+    key_ids: dict[str, str] = field(default_factory=dict)  # key id / alias name / ARN → key ARN
+    key_logical: dict[str, str] = field(default_factory=dict)  # key ARN → logical id
+    resource_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # resource ARN → stmts
+    tables: dict[str, Encrypted] = field(default_factory=dict)  # table name → CMK
+    queues: dict[str, Encrypted] = field(default_factory=dict)  # queue ARN → CMK
+    topics: dict[str, Encrypted] = field(default_factory=dict)  # topic ARN → CMK
+    buckets: dict[str, tuple[str, bool]] = field(default_factory=dict)  # bucket → (key ARN, bucket key)
+    machines: dict[str, tuple[str, str]] = field(default_factory=dict)  # machine ARN → (key ARN, role ARN)
+    unmodelled: list[str] = field(default_factory=list)  # attached policies the check cannot read
+
+    @classmethod
+    def from_template(
+        cls,
+        template: Mapping[str, Any],
+        refs: Mapping[str, str] | None = None,
+        attributes: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> TemplateModel:
+        model = cls(template, Resolver(template, refs, attributes))
+        model._load()
+        return model
+
+    def _load(self) -> None:
+        resources = self.template["Resources"]
+        r = self.resolve
+        for logical, res in resources.items():
+            if res["Type"] == "AWS::IAM::Role":
+                arn = r.attribute(logical, "Arn")
+                self.roles[arn] = logical
+                self.trust[arn] = r(res["Properties"].get("AssumeRolePolicyDocument", {}))
+                self.identity[arn] = [
+                    (f"{logical} inline {p.get('PolicyName')}", s)
+                    for p in r(res["Properties"].get("Policies", []))
+                    for s in p["PolicyDocument"]["Statement"]
+                ]
+                for managed in res["Properties"].get("ManagedPolicyArns", []):
+                    if not (isinstance(managed, dict) and "Ref" in managed):
+                        self.unmodelled.append(f"{logical}: AWS managed policy {json.dumps(managed)}")
+        for logical, res in resources.items():
+            if res["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+                props = res["Properties"]
+                statements = r(props["PolicyDocument"])["Statement"]
+                role_arns = [r.attribute(x["Ref"], "Arn") for x in props.get("Roles", []) if "Ref" in x]
+                for role in res.get("Properties", {}).get("Roles", []):
+                    if "Ref" not in role:
+                        raise ValueError(f"{logical}: a role reference the permission check does not understand")
+                for arn in role_arns:
+                    self.identity.setdefault(arn, []).extend((logical, s) for s in statements)
+        for logical, res in resources.items():
+            props = res.get("Properties", {})
+            t = res["Type"]
+            if t == "AWS::Lambda::Function":
+                self.function_roles[logical] = str(r(props["Role"]))
+                self.function_arns[logical] = r.attribute(logical, "Arn")
+            elif t == "AWS::KMS::Key":
+                arn = r.attribute(logical, "Arn")
+                self.key_policies[arn] = r(props["KeyPolicy"])
+                self.key_logical[arn] = logical
+                for alias in (arn, str(r.ref(logical)), arn.rsplit("/", 1)[1]):
+                    self.key_ids[alias] = arn
+            elif t == "AWS::KMS::Alias":
+                target = str(r(props["TargetKeyId"]))
+                self.key_ids[str(props["AliasName"])] = self.key_ids.get(target, target)
+            elif t in {"AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table"}:
+                replica = (props.get("Replicas") or [{}])[0]
+                sse = replica.get("SSESpecification") or props.get("SSESpecification") or {}
+                if sse.get("KMSMasterKeyId"):
+                    name = str(r.ref(logical))
+                    self.tables[name] = Encrypted(
+                        self._key(r(sse["KMSMasterKeyId"])),
+                        {"aws:dynamodb:tableName": name, "aws:dynamodb:subscriberId": r.account},
+                    )
+            elif t == "AWS::SQS::Queue" and props.get("KmsMasterKeyId"):
+                arn = r.attribute(logical, "Arn")
+                self.queues[arn] = Encrypted(self._key(r(props["KmsMasterKeyId"])), {"aws:sqs:arn": arn})
+            elif t == "AWS::SNS::Topic" and props.get("KmsMasterKeyId"):
+                arn = r.attribute(logical, "Arn")
+                self.topics[arn] = Encrypted(self._key(r(props["KmsMasterKeyId"])), {"aws:sns:topicArn": arn})
+            elif t == "AWS::S3::Bucket":
+                for rule in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+                    default = rule.get("ServerSideEncryptionByDefault", {})
+                    if default.get("SSEAlgorithm") in {"aws:kms", "aws:kms:dsse"} and default.get("KMSMasterKeyID"):
+                        self.buckets[str(r.ref(logical))] = (
+                            self._key(r(default["KMSMasterKeyID"])),
+                            bool(rule.get("BucketKeyEnabled")),
+                        )
+            elif t == "AWS::StepFunctions::StateMachine":
+                enc = props.get("EncryptionConfiguration") or {}
+                if enc.get("Type") == "CUSTOMER_MANAGED_KMS_KEY":
+                    self.machines[str(r.attribute(logical, "Arn"))] = (
+                        self._key(r(enc["KmsKeyId"])),
+                        str(r(props["RoleArn"])),
+                    )
+            elif t == "AWS::S3::BucketPolicy":
+                bucket = f"arn:aws:s3:::{r(props['Bucket'])}"
+                statements = r(props["PolicyDocument"])["Statement"]
+                self.resource_policies.setdefault(bucket, []).extend(statements)
+            elif t == "AWS::SQS::QueuePolicy":
+                for url in r(props["Queues"]):
+                    self.resource_policies.setdefault(self.queue_arn(str(url)), []).extend(
+                        r(props["PolicyDocument"])["Statement"]
+                    )
+            elif t == "AWS::SNS::TopicPolicy":
+                for topic in r(props["Topics"]):
+                    self.resource_policies.setdefault(str(topic), []).extend(r(props["PolicyDocument"])["Statement"])
+            elif t == "AWS::Lambda::Permission":
+                self._lambda_permission(props)
+
+    def _lambda_permission(self, props: Mapping[str, Any]) -> None:
+        r = self.resolve
+        target = str(r(props["FunctionName"]))
+        if not target.startswith("arn:"):
+            target = f"arn:aws:lambda:{r.region}:{r.account}:function:{target}"
+        principal = str(r(props["Principal"]))
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"Service": principal} if principal.endswith(".amazonaws.com") else {"AWS": principal},
+            "Action": str(r(props["Action"])),
+            "Resource": [target, f"{target}:*"],
+        }
+        condition: dict[str, Any] = {}
+        if "SourceArn" in props:
+            condition["ArnLike"] = {"AWS:SourceArn": str(r(props["SourceArn"]))}
+        if "SourceAccount" in props:
+            condition["StringEquals"] = {"AWS:SourceAccount": str(r(props["SourceAccount"]))}
+        if condition:
+            statement["Condition"] = condition
+        self.resource_policies.setdefault(target, []).append(statement)
+
+    def _key(self, reference: Any) -> str:
+        text = str(reference)
+        return self.key_ids.get(text, text)
+
+    def key_arn(self, key_id: str) -> str | None:
+        if key_id in self.key_ids:
+            return self.key_ids[key_id]
+        if key_id.startswith("arn:") and ":alias/" in key_id:
+            return self.key_ids.get(key_id.split(":", 5)[5])
+        if key_id.startswith("arn:"):
+            return key_id
+        return None
+
+    def queue_arn(self, url: str) -> str:
+        path = urlparse(url).path.strip("/").split("/")
+        return f"arn:aws:sqs:{self.resolve.region}:{path[-2] if len(path) > 1 else self.resolve.account}:{path[-1]}"
+
+    def function_for_service(self, service_name: str) -> str | None:
+        """The logical id of the function whose ``POWERTOOLS_SERVICE_NAME`` is ``service_name``."""
+        for logical, res in self.template["Resources"].items():
+            if res["Type"] != "AWS::Lambda::Function":
+                continue
+            env = res["Properties"].get("Environment", {}).get("Variables", {})
+            if env.get("POWERTOOLS_SERVICE_NAME") == service_name:
+                return logical
+        return None
+
+    # -- evaluation -------------------------------------------------------------------------------
+
+    def statements(self, role_arn: str) -> list[dict[str, Any]]:
+        return [s for _, s in self.identity.get(role_arn, [])]
+
+    def policy_names(self, role_arn: str) -> list[str]:
+        return sorted({name for name, _ in self.identity.get(role_arn, [])})
+
+    def check(self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> Verdict:
+        request = Request(principal, action, resource, {**self.base_context(principal), **context})
+        if action.lower().startswith("kms:") and resource in self.key_policies:
+            return authorize_kms(
+                request, key_policy=self.key_policies[resource], identity=self.statements(principal.arn)
+            )
+        return authorize(
+            request,
+            identity=self.statements(principal.arn) if principal.arn else [],
+            resource=self.resource_policy(resource),
+        )
+
+    def resource_policy(self, resource: str) -> list[dict[str, Any]] | None:
+        for arn, statements in self.resource_policies.items():
+            if resource == arn or resource.startswith(arn + "/") or resource.startswith(arn + ":"):
+                return statements
+        if resource.startswith(f"arn:aws:sns:{self.resolve.region}:{self.resolve.account}:"):
+            # no topic policy: SNS's default lets this account's principals (and its services) publish
+            return [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": ["SNS:Publish", "SNS:Subscribe", "SNS:GetTopicAttributes"],
+                    "Resource": resource,
+                    "Condition": {"StringEquals": {"AWS:SourceOwner": self.resolve.account}},
+                }
+            ]
+        return None
+
+    def base_context(self, principal: Principal) -> dict[str, Any]:
+        context: dict[str, Any] = {
+            "aws:SecureTransport": "true",  # every SDK call and every service call uses TLS
+            "aws:RequestedRegion": self.resolve.region,
+            "kms:CallerAccount": self.resolve.account,
+        }
+        if principal.arn:
+            context["aws:PrincipalArn"] = principal.arn
+            context["aws:PrincipalAccount"] = self.resolve.account
+        return context
+
+
+# -- the calls a function makes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """One IAM request a call needs: ``as_role`` overrides the caller (Step Functions' execution role)."""
+
+    action: str
+    resource: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    implicit: str = ""  # why AWS makes it on the caller's behalf
+    as_role: str = ""
+
+
+_S3_ACTIONS = {
+    "ListObjectVersions": ("s3:ListBucketVersions", "bucket"),
+    "ListObjectsV2": ("s3:ListBucket", "bucket"),
+    "ListObjects": ("s3:ListBucket", "bucket"),
+    "HeadBucket": ("s3:ListBucket", "bucket"),
+    "HeadObject": ("s3:GetObject", "object"),
+    "GetObject": ("s3:GetObject", "object"),
+    "PutObject": ("s3:PutObject", "object"),
+    "CreateMultipartUpload": ("s3:PutObject", "object"),
+    "UploadPart": ("s3:PutObject", "object"),
+    "CompleteMultipartUpload": ("s3:PutObject", "object"),
+    "UploadPartCopy": ("s3:PutObject", "object"),
+    "AbortMultipartUpload": ("s3:AbortMultipartUpload", "object"),
+    "DeleteObject": ("s3:DeleteObject", "object"),
+    "GetObjectTagging": ("s3:GetObjectTagging", "object"),
+    "PutObjectTagging": ("s3:PutObjectTagging", "object"),
+}
+_VERSIONED = {"s3:GetObject": "s3:GetObjectVersion", "s3:DeleteObject": "s3:DeleteObjectVersion"}
+_DDB_TRANSACT = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+_SFN_EXECUTION_DATA = {"StartExecution", "StartSyncExecution", "SendTaskSuccess", "SendTaskFailure"}
+_SFN_READS = {"DescribeExecution", "GetExecutionHistory", "DescribeStateMachine", "DescribeStateMachineForExecution"}
+
+
+class CallMapper:
+    """A botocore call (service, operation, parameters) → the IAM requests AWS evaluates for it."""
+
+    def __init__(self, model: TemplateModel) -> None:
+        self.model = model
+        self.region, self.account = model.resolve.region, model.resolve.account
+
+    def accesses(self, service: str, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        method = getattr(self, f"_{service.replace('-', '_')}", None)
+        if method is None:
+            return [Access(f"{service}:{operation}", "*")]
+        result: list[Access] = method(operation, params)
+        return result
+
+    # DynamoDB: per table (batch and transaction calls name several), plus the table key's Decrypt
+    def _table_arn(self, table: str, index: str | None = None) -> str:
+        arn = table if table.startswith("arn:") else f"arn:aws:dynamodb:{self.region}:{self.account}:table/{table}"
+        return f"{arn}/index/{index}" if index else arn
+
+    def _dynamodb_table(self, action: str, table: str, index: str | None = None) -> list[Access]:
+        name = table.rsplit("/", 1)[-1]
+        out = [Access(f"dynamodb:{action}", self._table_arn(table, index))]
+        encrypted = self.model.tables.get(name)
+        if encrypted and action not in {"DescribeTable", "ListTables", "DescribeTimeToLive"}:
+            out.append(
+                Access(
+                    "kms:Decrypt",
+                    encrypted.key_arn,
+                    {**_context(encrypted.context), "kms:ViaService": f"dynamodb.{self.region}.amazonaws.com"},
+                    implicit=f"DynamoDB decrypts the table key of {name}",
+                )
+            )
+        return out
+
+    def _dynamodb(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        if operation in {"BatchGetItem", "BatchWriteItem"}:
+            action = "BatchGetItem" if operation == "BatchGetItem" else "BatchWriteItem"
+            return [a for table in params.get("RequestItems", {}) for a in self._dynamodb_table(action, table)]
+        if operation in {"TransactWriteItems", "TransactGetItems"}:
+            out = []
+            for item in params.get("TransactItems", []):
+                for kind, body in item.items():
+                    action = "GetItem" if operation == "TransactGetItems" else _DDB_TRANSACT[kind]
+                    out += self._dynamodb_table(action, body["TableName"])
+            return out
+        if operation == "ListTables":
+            return [Access("dynamodb:ListTables", "*")]
+        return self._dynamodb_table(operation, params["TableName"], params.get("IndexName"))
+
+    # S3: bucket or object resources, versioned actions, SSE-KMS data keys
+    def _s3(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        bucket = params.get("Bucket", "")
+        if operation == "DeleteObjects":
+            out = []
+            for obj in params.get("Delete", {}).get("Objects", []):
+                action = "s3:DeleteObjectVersion" if obj.get("VersionId") else "s3:DeleteObject"
+                out.append(Access(action, f"arn:aws:s3:::{bucket}/{obj['Key']}"))
+            return out
+        if operation == "CopyObject":
+            source = params["CopySource"]
+            src_bucket, src_key = (
+                (source["Bucket"], source["Key"]) if isinstance(source, dict) else source.lstrip("/").split("/", 1)
+            )
+            return [
+                Access("s3:GetObject", f"arn:aws:s3:::{src_bucket}/{src_key}"),
+                *self._s3_kms(src_bucket, src_key, "kms:Decrypt"),
+                Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{params['Key']}"),
+                *self._s3_kms(bucket, params["Key"], "kms:GenerateDataKey"),
+            ]
+        if operation not in _S3_ACTIONS:
+            return [Access(f"s3:{operation}", f"arn:aws:s3:::{bucket}")]
+        action, kind = _S3_ACTIONS[operation]
+        if params.get("VersionId") and action in _VERSIONED:
+            action = _VERSIONED[action]
+        if kind == "bucket":
+            return [Access(action, f"arn:aws:s3:::{bucket}")]
+        key = params.get("Key", "")
+        out = [Access(action, f"arn:aws:s3:::{bucket}/{key}")]
+        if operation in {"GetObject", "HeadObject"}:
+            out += self._s3_kms(bucket, key, "kms:Decrypt")
+        elif operation in {"PutObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy"}:
+            out += self._s3_kms(bucket, key, "kms:GenerateDataKey", params.get("SSEKMSKeyId"))
+            if operation != "PutObject":  # multipart uploads decrypt the data key for each part
+                out += self._s3_kms(bucket, key, "kms:Decrypt", params.get("SSEKMSKeyId"))
+        elif operation == "CompleteMultipartUpload":
+            out += self._s3_kms(bucket, key, "kms:Decrypt")
+        return out
+
+    def _s3_kms(self, bucket: str, key: str, action: str, key_id: str | None = None) -> list[Access]:
+        configured = self.model.buckets.get(bucket)
+        if configured is None and not key_id:
+            return []
+        key_arn = self.model.key_arn(key_id) if key_id else None
+        bucket_key = configured[1] if configured else False
+        arn = key_arn or (configured[0] if configured else "")
+        resource = f"arn:aws:s3:::{bucket}" if bucket_key else f"arn:aws:s3:::{bucket}/{key}"
+        return [
+            Access(
+                action,
+                arn,
+                {"kms:EncryptionContext:aws:s3:arn": resource, "kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                implicit=f"S3 {'encrypts' if 'Generate' in action else 'decrypts'} the object with SSE-KMS",
+            )
+        ]
+
+    # SQS: the queue by its URL, and the queue key for producers and consumers
+    def _sqs(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        arn = self.model.queue_arn(params["QueueUrl"]) if "QueueUrl" in params else "*"
+        action = {
+            "SendMessageBatch": "SendMessage",
+            "DeleteMessageBatch": "DeleteMessage",
+            "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+        }.get(operation, operation)
+        out = [Access(f"sqs:{action}", arn)]
+        encrypted = self.model.queues.get(arn)
+        if encrypted:
+            via = {**_context(encrypted.context), "kms:ViaService": f"sqs.{self.region}.amazonaws.com"}
+            why = "SQS uses the queue key"
+            if action == "SendMessage":
+                out += [
+                    Access("kms:GenerateDataKey", encrypted.key_arn, via, why),
+                    Access("kms:Decrypt", encrypted.key_arn, via, why),
+                ]
+            elif action == "ReceiveMessage":
+                out.append(Access("kms:Decrypt", encrypted.key_arn, via, why))
+        return out
+
+    def _sns(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        arn = params.get("TopicArn") or params.get("TargetArn") or "*"
+        out = [Access(f"sns:{operation}", arn)]
+        encrypted = self.model.topics.get(arn)
+        if encrypted and operation in {"Publish", "PublishBatch"}:
+            via = {**_context(encrypted.context), "kms:ViaService": f"sns.{self.region}.amazonaws.com"}
+            out += [
+                Access("kms:GenerateDataKey", encrypted.key_arn, via, "SNS uses the topic key"),
+                Access("kms:Decrypt", encrypted.key_arn, via, "SNS uses the topic key"),
+            ]
+        return out
+
+    # KMS: the key named by id, alias or ARN; Decrypt without a KeyId names it inside the ciphertext
+    def _kms(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        key_id = params.get("KeyId") or params.get("DestinationKeyId")
+        if not key_id and "CiphertextBlob" in params:
+            key_id = _ciphertext_key_id(params["CiphertextBlob"])
+        arn = self.model.key_arn(str(key_id)) if key_id else None
+        context = {f"kms:EncryptionContext:{k}": v for k, v in (params.get("EncryptionContext") or {}).items()}
+        if params.get("EncryptionContext"):
+            context["kms:EncryptionContextKeys"] = list(params["EncryptionContext"])
+        return [Access(f"kms:{operation}", arn or f"unknown key {key_id!r}", context)]
+
+    # Step Functions: the machine (or execution); with a CMK, the execution role encrypts the data
+    def _states(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        machine = params.get("stateMachineArn")
+        resource = machine or params.get("executionArn") or "*"
+        if operation in {"SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"}:
+            # the token does not say which machine issued it locally: the product has one with tasks
+            machines = list(self.model.machines) or ["*"]
+            machine = resource = machines[0]
+        if machine is None and "executionArn" in params:
+            parts = str(params["executionArn"]).split(":")
+            machine = ":".join([*parts[:5], "stateMachine", parts[6]]) if len(parts) >= 7 else None
+        out = [Access(f"states:{operation}", resource)]
+        if machine in self.model.machines:
+            key_arn, role = self.model.machines[machine]
+            context = {
+                "kms:EncryptionContext:aws:states:stateMachineArn": machine,
+                "kms:ViaService": f"states.{self.region}.amazonaws.com",
+            }
+            if operation in _SFN_EXECUTION_DATA:
+                why = "Step Functions encrypts the execution data with the execution role"
+                out += [
+                    Access("kms:GenerateDataKey", key_arn, context, why, as_role=role),
+                    Access("kms:Decrypt", key_arn, context, why, as_role=role),
+                ]
+            elif operation in _SFN_READS:
+                out.append(Access("kms:Decrypt", key_arn, context, "Step Functions decrypts the execution data"))
+        return out
+
+    def _lambda(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        name = str(params.get("FunctionName", "*"))
+        if not name.startswith("arn:"):
+            name = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+        action = {"Invoke": "InvokeFunction"}.get(operation, operation)
+        return [Access(f"lambda:{action}", name)]
+
+    def _comprehend(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        return [Access(f"comprehend:{operation}", params.get("EndpointArn") or "*")]
+
+
+def _context(encryption_context: Mapping[str, str]) -> dict[str, Any]:
+    return {f"kms:EncryptionContext:{k}": v for k, v in encryption_context.items()}
+
+
+def _ciphertext_key_id(blob: Any) -> str | None:
+    """moto's ciphertext starts with the key id (AWS's does too, opaquely)."""
+    data = blob if isinstance(blob, bytes) else str(blob).encode()
+    head = data[:36].decode("ascii", errors="replace")
+    return head if len(head) == 36 and head.count("-") == 4 else None
+
+
+# -- violations and recording ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Violation:
+    who: str  # function (and how it acts) or service
+    call: str  # the API call, or what the service does
+    action: str
+    resource: str
+    verdict: Verdict
+    policies: tuple[str, ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
+    implicit: str = ""
+
+    def missing(self) -> str:
+        needed: dict[str, Any] = {"Effect": "Allow", "Action": self.action, "Resource": self.resource}
+        conditions = {
+            k: v
+            for k, v in self.context.items()
+            if k.startswith("kms:EncryptionContext:") or k in {"aws:SourceArn", "kms:ViaService"}
+        }
+        if conditions:
+            needed["Condition (request context)"] = conditions
+        return json.dumps(needed, sort_keys=True)
+
+    def __str__(self) -> str:
+        how = f" (implicit: {self.implicit})" if self.implicit else ""
+        verdict = self.verdict.decision.value
+        if self.verdict.statement is not None and not self.verdict.allowed:
+            verdict += f" by {json.dumps(self.verdict.statement, sort_keys=True)}"
+        elif self.verdict.reason:
+            verdict += f": {self.verdict.reason}"
+        policies = f"; policies evaluated: {', '.join(self.policies)}" if self.policies else ""
+        return f"{self.who}: {self.call} needs {self.action} on {self.resource}{how} — {verdict}; missing statement: {self.missing()}{policies}"
+
+
+@dataclass(frozen=True)
+class Acting:
+    function: str  # logical id in the template, or a service name resolved against it
+    via: str = "handler"
+
+
+_CURRENT: contextvars.ContextVar[Acting | None] = contextvars.ContextVar("callguard_acting", default=None)
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {"model": None, "mapper": None, "violations": [], "calls": 0, "log": None}
+
+
+@contextlib.contextmanager
+def acting_as(function: str, via: str = "handler") -> Iterator[None]:
+    """AWS calls inside the block are the function's (``function``: a logical id, or
+    ``service:<POWERTOOLS_SERVICE_NAME>``)."""
+    token = _CURRENT.set(Acting(function, via))
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def model_for(template: Mapping[str, Any], provisioned: Any) -> TemplateModel:
+    """The model of ``template`` with the names and ARNs the local provisioner gave its resources."""
+    from local.provision import SKIPPED_TYPES
+
+    created = {k for k, t in provisioned.types.items() if t not in SKIPPED_TYPES}
+    return TemplateModel.from_template(
+        template,
+        {k: v for k, v in provisioned.refs.items() if k in created},
+        {k: v for k, v in provisioned.attributes.items() if k in created},
+    )
+
+
+def activate(model: TemplateModel, log_path: str | None = None) -> None:
+    """Judge calls against ``model`` from now on (``log_path``: append violations as JSON lines)."""
+    with _LOCK:
+        _STATE.update(model=model, mapper=CallMapper(model), log=log_path or os.environ.get("CALLGUARD_PERMISSION_LOG"))
+
+
+def deactivate() -> None:
+    with _LOCK:
+        _STATE.update(model=None, mapper=None)
+
+
+def take_violations() -> list[Violation]:
+    with _LOCK:
+        found, _STATE["violations"] = _STATE["violations"], []
+        return list(found)
+
+
+def judged_calls() -> int:
+    return int(_STATE["calls"])
+
+
+def _function_logical(model: TemplateModel, acting: Acting) -> str | None:
+    if acting.function.startswith("service:"):
+        return model.function_for_service(acting.function.removeprefix("service:"))
+    return acting.function if acting.function in model.function_roles else None
+
+
+def record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
+    """botocore ``before-parameter-build``: judge the call if a function of the active template makes it."""
+    acting = _CURRENT.get()
+    template_model: TemplateModel | None = _STATE["model"]
+    if acting is None or template_model is None:
+        return
+    logical = _function_logical(template_model, acting)
+    if logical is None:
+        return  # a function of another template (e.g. a test's own app)
+    service = model.service_model.signing_name
+    operation = model.name
+    role = template_model.function_roles[logical]
+    found = []
+    for access in _STATE["mapper"].accesses(service, operation, params):
+        principal_arn = access.as_role or role
+        principal = Principal(arn=principal_arn, account=template_model.resolve.account)
+        verdict = template_model.check(principal, access.action, access.resource, access.context)
+        if not verdict.allowed:
+            who = f"{logical} ({acting.via})"
+            if access.as_role:
+                who += f" via {template_model.roles.get(access.as_role, access.as_role)}"
+            found.append(
+                Violation(
+                    who=who,
+                    call=f"{service}:{operation}",
+                    action=access.action,
+                    resource=access.resource,
+                    verdict=verdict,
+                    policies=tuple(template_model.policy_names(principal_arn)),
+                    context=access.context,
+                    implicit=access.implicit,
+                )
+            )
+    with _LOCK:
+        _STATE["calls"] += 1
+        _STATE["violations"].extend(found)
+        log = _STATE["log"]
+    for violation in found:
+        logger.error("permission denied in AWS: %s", violation)
+        if log:
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"violation": str(violation)}) + "\n")
+
+
+_INSTALLED = {"done": False}
+
+
+def install() -> None:
+    """Register :func:`record` for every botocore session created from now on (once per process),
+    and on boto3's default session if it already exists."""
+    if _INSTALLED["done"]:
+        return
+    import boto3
+    import botocore.handlers
+
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", record))
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build", record)
+    _INSTALLED["done"] = True
+
+
+# -- what services do on the product's behalf ----------------------------------------------------------
+
+
+def _service(name: str, account: str) -> Principal:
+    return Principal(service=name, account=account)
+
+
+def service_principal_violations(model: TemplateModel) -> list[Violation]:
+    """Every service principal the template relies on, checked against resource, key and trust policies."""
+    r = model.resolve
+    account, region = r.account, r.region
+    resources = model.template["Resources"]
+    found: list[Violation] = []
+
+    def need(who: str, call: str, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> None:
+        verdict = model.check(principal, action, resource, context)
+        if not verdict.allowed:
+            found.append(
+                Violation(who, call, action, resource, verdict, tuple(model.policy_names(principal.arn)), dict(context))
+            )
+
+    def assume(service: str, role_arn: str, why: str, source_arn: str = "") -> None:
+        context = {"aws:SourceAccount": account, **({"aws:SourceArn": source_arn} if source_arn else {})}
+        request = Request(_service(service, account), "sts:AssumeRole", role_arn, context)
+        verdict = authorize(request, resource=model.trust.get(role_arn, {}))
+        if not verdict.allowed:
+            found.append(Violation(f"service {service}", why, "sts:AssumeRole", role_arn, verdict))
+
+    for logical, res in resources.items():
+        t, props = res["Type"], res.get("Properties", {})
+        if t == "AWS::Lambda::Function":
+            assume("lambda.amazonaws.com", model.function_roles[logical], f"runs {logical}")
+        elif t == "AWS::CloudWatch::Alarm":
+            alarm_arn = r.attribute(logical, "Arn")
+            cw = _service("cloudwatch.amazonaws.com", account)
+            for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+                for action_arn in (str(a) for a in r(props.get(key, []))):
+                    if ":sns:" not in action_arn:
+                        continue
+                    ctx = {"aws:SourceAccount": account, "aws:SourceArn": alarm_arn}
+                    need(
+                        f"service cloudwatch.amazonaws.com ({logical})",
+                        f"alarm {key}",
+                        cw,
+                        "sns:Publish",
+                        action_arn,
+                        ctx,
+                    )
+                    encrypted = model.topics.get(action_arn)
+                    if encrypted:
+                        kctx = {**ctx, **_context(encrypted.context)}
+                        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                            need(
+                                f"service cloudwatch.amazonaws.com ({logical})",
+                                f"publish to {action_arn}",
+                                cw,
+                                action,
+                                encrypted.key_arn,
+                                kctx,
+                            )
+        elif t == "AWS::StepFunctions::StateMachine":
+            machine_arn = str(r.attribute(logical, "Arn"))
+            role = str(r(props["RoleArn"]))
+            assume("states.amazonaws.com", role, f"runs {logical}", machine_arn)
+            principal = Principal(arn=role, account=account)
+            if machine_arn in model.machines:
+                key_arn, _ = model.machines[machine_arn]
+                ctx = {
+                    "kms:EncryptionContext:aws:states:stateMachineArn": machine_arn,
+                    "kms:ViaService": f"states.{region}.amazonaws.com",
+                }
+                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                    need(f"{logical} execution role", "encrypt execution data", principal, action, key_arn, ctx)
+            definition = props.get("DefinitionString")
+            text = json.dumps(r(definition)) if definition is not None else ""
+            for fn_logical, fn_arn in model.function_arns.items():
+                if fn_arn in text:
+                    need(
+                        f"{logical} execution role",
+                        f"invoke task {fn_logical}",
+                        principal,
+                        "lambda:InvokeFunction",
+                        fn_arn,
+                        {},
+                    )
+        elif t == "AWS::Logs::LogGroup" and props.get("KmsKeyId"):
+            key_arn = model._key(r(props["KmsKeyId"]))
+            group_arn = str(r.attribute(logical, "Arn")).removesuffix(":*")
+            logs = _service(f"logs.{region}.amazonaws.com", account)
+            ctx = {"kms:EncryptionContext:aws:logs:arn": group_arn}
+            for action in ("kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"):
+                need(f"service logs ({logical})", "encrypt log events", logs, action, key_arn, ctx)
+        elif t == "AWS::Events::Rule":
+            rule_arn = r.attribute(logical, "Arn")
+            for target in props.get("Targets", []):
+                arn = str(r(target["Arn"]))
+                if ":lambda:" in arn:
+                    ctx = {"aws:SourceArn": rule_arn, "aws:SourceAccount": account}
+                    need(
+                        f"service events ({logical})",
+                        "invoke target",
+                        _service("events.amazonaws.com", account),
+                        "lambda:InvokeFunction",
+                        arn,
+                        ctx,
+                    )
+        elif t == "AWS::Scheduler::Schedule":
+            target = props["Target"]
+            role = str(r(target["RoleArn"]))
+            assume("scheduler.amazonaws.com", role, f"runs {logical}", str(r.attribute(logical, "Arn")))
+            need(
+                f"{logical} schedule role",
+                "invoke target",
+                Principal(arn=role, account=account),
+                "lambda:InvokeFunction",
+                str(r(target["Arn"])),
+                {},
+            )
+        elif t == "AWS::Lambda::EventSourceMapping":
+            fn = str(props["FunctionName"]["Ref"])
+            role = model.function_roles[fn]
+            source = str(r(props["EventSourceArn"]))
+            principal = Principal(arn=role, account=account)
+            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+                need(f"{fn} (event source mapping)", "poll the queue", principal, action, source, {})
+            encrypted = model.queues.get(source)
+            if encrypted:
+                ctx = {**_context(encrypted.context), "kms:ViaService": f"sqs.{region}.amazonaws.com"}
+                need(f"{fn} (event source mapping)", "poll the queue", principal, "kms:Decrypt", encrypted.key_arn, ctx)
+        elif t == "AWS::ApiGateway::Method" and props.get("Integration", {}).get("Type") == "AWS_PROXY":
+            found += _api_gateway_invoke(model, logical, props)
+        elif t == "AWS::Cognito::UserPool":
+            pool_arn = r.attribute(logical, "Arn")
+            for trigger, config in (props.get("LambdaConfig") or {}).items():
+                arn = str(r(config["LambdaArn"] if isinstance(config, dict) else config))
+                ctx = {"aws:SourceArn": pool_arn, "aws:SourceAccount": account}
+                need(
+                    f"service cognito-idp ({trigger})",
+                    "invoke trigger",
+                    _service("cognito-idp.amazonaws.com", account),
+                    "lambda:InvokeFunction",
+                    arn,
+                    ctx,
+                )
+        elif t == "AWS::CloudTrail::Trail":
+            found += _cloudtrail(model, logical, props)
+    return found
+
+
+def _api_gateway_invoke(model: TemplateModel, logical: str, props: Mapping[str, Any]) -> list[Violation]:
+    r = model.resolve
+    resources = model.template["Resources"]
+    api = str(r(props["RestApiId"]))
+
+    def path_of(resource: Any) -> str:
+        if "Fn::GetAtt" in resource:
+            return ""
+        node = resources[resource["Ref"]]["Properties"]
+        return f"{path_of(node['ParentId'])}/{node['PathPart']}"
+
+    # a request for /v1/calls/<id> carries the id: path parameters become sample values
+    path = re.sub(r"\{[^}]+\}", "sample-id", path_of(props["ResourceId"]))
+    stages = [str(r(s["Properties"]["StageName"])) for s in resources.values() if s["Type"] == "AWS::ApiGateway::Stage"]
+    uri = json.dumps(props["Integration"]["Uri"])
+    target = next((arn for fn, arn in model.function_arns.items() if f'"{fn}"' in uri), None)
+    found = []
+    for stage in stages:
+        source = f"arn:aws:execute-api:{r.region}:{r.account}:{api}/{stage}/{props['HttpMethod']}{path}"
+        if target is None:
+            continue
+        ctx = {"aws:SourceArn": source, "aws:SourceAccount": r.account}
+        principal = _service("apigateway.amazonaws.com", r.account)
+        verdict = model.check(principal, "lambda:InvokeFunction", target, ctx)
+        if not verdict.allowed:
+            found.append(
+                Violation(
+                    f"service apigateway ({logical})",
+                    f"{props['HttpMethod']} {path}",
+                    "lambda:InvokeFunction",
+                    target,
+                    verdict,
+                    (),
+                    ctx,
+                )
+            )
+    return found
+
+
+def _cloudtrail(model: TemplateModel, logical: str, props: Mapping[str, Any]) -> list[Violation]:
+    r = model.resolve
+    account, region = r.account, r.region
+    trail_arn = r.attribute(logical, "Arn")
+    bucket = str(r(props["S3BucketName"]))
+    prefix = f"{r(props['S3KeyPrefix'])}/" if props.get("S3KeyPrefix") else ""
+    trail = _service("cloudtrail.amazonaws.com", account)
+    ctx = {"aws:SourceArn": trail_arn, "aws:SourceAccount": account}
+    found = []
+
+    def need(call: str, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> None:
+        verdict = model.check(principal, action, resource, context)
+        if not verdict.allowed:
+            found.append(
+                Violation(f"service cloudtrail ({logical})", call, action, resource, verdict, (), dict(context))
+            )
+
+    need("check the bucket", trail, "s3:GetBucketAcl", f"arn:aws:s3:::{bucket}", ctx)
+    log_object = f"arn:aws:s3:::{bucket}/{prefix}AWSLogs/{account}/CloudTrail/{region}/2026/01/01/file.json.gz"
+    need("deliver log files", trail, "s3:PutObject", log_object, {**ctx, "s3:x-amz-acl": "bucket-owner-full-control"})
+    if props.get("KMSKeyId"):
+        key_arn = model._key(r(props["KMSKeyId"]))
+        need(
+            "encrypt log files",
+            trail,
+            "kms:GenerateDataKey",
+            key_arn,
+            {**ctx, "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn},
+        )
+        need("check the key", trail, "kms:DescribeKey", key_arn, ctx)
+    if props.get("CloudWatchLogsRoleArn"):
+        role = str(r(props["CloudWatchLogsRoleArn"]))
+        request = Request(trail, "sts:AssumeRole", role, ctx)
+        verdict = authorize(request, resource=model.trust.get(role, {}))
+        if not verdict.allowed:
+            found.append(
+                Violation(f"service cloudtrail ({logical})", "assume the logs role", "sts:AssumeRole", role, verdict)
+            )
+        group = str(r(props["CloudWatchLogsLogGroupArn"])).removesuffix(":*")
+        stream = f"{group}:log-stream:{account}_CloudTrail_{region}"
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            need("deliver to CloudWatch Logs", Principal(arn=role, account=account), action, stream, {})
+    return found
+
+
+# -- what every grant implies ------------------------------------------------------------------------
+
+_TABLE_ACTIONS = {
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
+    "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+}  # fmt: skip
+
+
+def implied_key_violations(model: TemplateModel) -> list[Violation]:
+    """For every function: each KMS-encrypted table, queue or bucket its policies let it use must also be
+    usable through its key (the implicit KMS calls), whether or not a test exercises the call."""
+    mapper = CallMapper(model)
+    found: list[Violation] = []
+    for logical, role in sorted(model.function_roles.items()):
+        principal = Principal(arn=role, account=model.resolve.account)
+        needed: dict[tuple[str, str], Access] = {}
+        for _, statement in model.identity.get(role, []):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = {str(a) for a in _as_list(statement.get("Action"))}
+            for resource in (str(x) for x in _as_list(statement.get("Resource"))):
+                if actions & _TABLE_ACTIONS and ":table/" in resource and "*" not in resource:
+                    table = resource.split(":table/", 1)[1].split("/", 1)[0]
+                    for access in mapper._dynamodb_table("GetItem", table)[1:]:
+                        needed[(access.action, access.resource + table)] = access
+                if ":sqs:" in resource:
+                    if "sqs:SendMessage" in actions:
+                        for access in mapper._sqs("SendMessage", {"QueueUrl": _queue_url(resource)})[1:]:
+                            needed[(access.action, resource)] = access
+                    if "sqs:ReceiveMessage" in actions:
+                        for access in mapper._sqs("ReceiveMessage", {"QueueUrl": _queue_url(resource)})[1:]:
+                            needed[(access.action, resource)] = access
+                if resource.startswith("arn:aws:s3:::") and "/" in resource:
+                    bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
+                    if "s3:GetObject" in actions:
+                        for access in mapper._s3_kms(bucket, key, "kms:Decrypt"):
+                            needed[(access.action, resource)] = access
+                    if "s3:PutObject" in actions:
+                        for access in mapper._s3_kms(bucket, key, "kms:GenerateDataKey"):
+                            needed[(access.action, resource)] = access
+        for access in needed.values():
+            verdict = model.check(principal, access.action, access.resource, access.context)
+            if not verdict.allowed:
+                found.append(
+                    Violation(
+                        f"{logical} (its policy's grants)",
+                        "use what its policy grants",
+                        access.action,
+                        access.resource,
+                        verdict,
+                        tuple(model.policy_names(role)),
+                        access.context,
+                        access.implicit,
+                    )
+                )
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _queue_url(arn: str) -> str:
+    _, _, _, region, account, name = arn.split(":", 5)
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
