@@ -59,6 +59,8 @@ PARTITION = "aws"
 logger = logging.getLogger("callguard.local.permissions")
 
 
+_STACK_UUID = "00000000-0000-0000-0000-000000000000"
+
 # -- resolving the template ------------------------------------------------------------------------
 
 
@@ -88,7 +90,7 @@ class Resolver:
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": stack,
-            "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/00000000-0000-0000-0000-000000000000",
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/{_STACK_UUID}",
         }
 
     def __call__(self, value: Any) -> Any:
@@ -98,32 +100,38 @@ class Resolver:
             return value
         if len(value) == 1:
             ((name, arg),) = value.items()
-            if name == "Ref":
-                return self.ref(arg)
-            if name == "Fn::GetAtt":
-                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.attribute(logical, attribute)
-            if name == "Fn::Join":
-                return arg[0].join(str(self(p)) for p in self(arg[1]))
-            if name == "Fn::Select":
-                return self(arg[1])[int(self(arg[0]))]
-            if name == "Fn::Split":
-                return str(self(arg[1])).split(arg[0])
-            if name == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-
-                def sub(match: Any) -> str:
-                    expression = match.group(1)
-                    if expression in variables:
-                        return str(self(variables[expression]))
-                    if "." in expression and not expression.startswith("AWS::"):
-                        return str(self.attribute(*expression.split(".", 1)))
-                    return str(self.ref(expression))
-
-                return re.sub(r"\$\{([^}!]+)\}", sub, text)
-            if name.startswith("Fn::"):
-                raise ValueError(f"intrinsic {name} is not resolved by the permission check")
+            if name == "Ref" or name.startswith("Fn::"):
+                return self._intrinsic(name, arg)
         return {k: self(v) for k, v in value.items()}
+
+    def _intrinsic(self, name: str, arg: Any) -> Any:
+        if name == "Ref":
+            return self.ref(arg)
+        if name == "Fn::GetAtt":
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self.attribute(logical, attribute)
+        if name == "Fn::Join":
+            return arg[0].join(str(self(p)) for p in self(arg[1]))
+        if name == "Fn::Select":
+            return self(arg[1])[int(self(arg[0]))]
+        if name == "Fn::Split":
+            return str(self(arg[1])).split(arg[0])
+        if name == "Fn::Sub":
+            return self._sub(arg)
+        raise ValueError(f"intrinsic {name} is not resolved by the permission check")
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def sub(match: Any) -> str:
+            expression = match.group(1)
+            if expression in variables:
+                return str(self(variables[expression]))
+            if "." in expression and not expression.startswith("AWS::"):
+                return str(self.attribute(*expression.split(".", 1)))
+            return str(self.ref(expression))
+
+        return re.sub(r"\$\{([^}!]+)\}", sub, text)
 
     def _name(self, logical: str) -> str:
         resource = self.resources[logical]
@@ -262,89 +270,115 @@ class TemplateModel:
 
     def _load(self) -> None:
         resources = self.template["Resources"]
-        r = self.resolve
+        loaders: dict[str, Any] = {
+            "AWS::Lambda::Function": self._load_function,
+            "AWS::KMS::Key": self._load_key,
+            "AWS::KMS::Alias": self._load_alias,
+            "AWS::DynamoDB::GlobalTable": self._load_table,
+            "AWS::DynamoDB::Table": self._load_table,
+            "AWS::SQS::Queue": self._load_queue,
+            "AWS::SNS::Topic": self._load_topic,
+            "AWS::S3::Bucket": self._load_bucket,
+            "AWS::StepFunctions::StateMachine": self._load_machine,
+            "AWS::S3::BucketPolicy": self._load_bucket_policy,
+            "AWS::SQS::QueuePolicy": self._load_queue_policy,
+            "AWS::SNS::TopicPolicy": self._load_topic_policy,
+            "AWS::Lambda::Permission": lambda _logical, props: self._lambda_permission(props),
+        }
         for logical, res in resources.items():
             if res["Type"] == "AWS::IAM::Role":
-                arn = r.attribute(logical, "Arn")
-                self.roles[arn] = logical
-                self.trust[arn] = r(res["Properties"].get("AssumeRolePolicyDocument", {}))
-                self.identity[arn] = [
-                    (f"{logical} inline {p.get('PolicyName')}", s)
-                    for p in r(res["Properties"].get("Policies", []))
-                    for s in p["PolicyDocument"]["Statement"]
-                ]
-                for managed in res["Properties"].get("ManagedPolicyArns", []):
-                    if not (isinstance(managed, dict) and "Ref" in managed):
-                        self.unmodelled.append(f"{logical}: AWS managed policy {json.dumps(managed)}")
+                self._load_role(logical, res["Properties"])
         for logical, res in resources.items():
             if res["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-                props = res["Properties"]
-                statements = r(props["PolicyDocument"])["Statement"]
-                role_arns = [r.attribute(x["Ref"], "Arn") for x in props.get("Roles", []) if "Ref" in x]
-                for role in res.get("Properties", {}).get("Roles", []):
-                    if "Ref" not in role:
-                        raise ValueError(f"{logical}: a role reference the permission check does not understand")
-                for arn in role_arns:
-                    self.identity.setdefault(arn, []).extend((logical, s) for s in statements)
+                self._load_policy(logical, res["Properties"])
         for logical, res in resources.items():
-            props = res.get("Properties", {})
-            t = res["Type"]
-            if t == "AWS::Lambda::Function":
-                self.function_roles[logical] = str(r(props["Role"]))
-                self.function_arns[logical] = r.attribute(logical, "Arn")
-            elif t == "AWS::KMS::Key":
-                arn = r.attribute(logical, "Arn")
-                self.key_policies[arn] = r(props["KeyPolicy"])
-                self.key_logical[arn] = logical
-                for alias in (arn, str(r.ref(logical)), arn.rsplit("/", 1)[1]):
-                    self.key_ids[alias] = arn
-            elif t == "AWS::KMS::Alias":
-                target = str(r(props["TargetKeyId"]))
-                self.key_ids[str(props["AliasName"])] = self.key_ids.get(target, target)
-            elif t in {"AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table"}:
-                replica = (props.get("Replicas") or [{}])[0]
-                sse = replica.get("SSESpecification") or props.get("SSESpecification") or {}
-                if sse.get("KMSMasterKeyId"):
-                    name = str(r.ref(logical))
-                    self.tables[name] = Encrypted(
-                        self._key(r(sse["KMSMasterKeyId"])),
-                        {"aws:dynamodb:tableName": name, "aws:dynamodb:subscriberId": r.account},
-                    )
-            elif t == "AWS::SQS::Queue" and props.get("KmsMasterKeyId"):
-                arn = r.attribute(logical, "Arn")
-                self.queues[arn] = Encrypted(self._key(r(props["KmsMasterKeyId"])), {"aws:sqs:arn": arn})
-            elif t == "AWS::SNS::Topic" and props.get("KmsMasterKeyId"):
-                arn = r.attribute(logical, "Arn")
-                self.topics[arn] = Encrypted(self._key(r(props["KmsMasterKeyId"])), {"aws:sns:topicArn": arn})
-            elif t == "AWS::S3::Bucket":
-                for rule in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
-                    default = rule.get("ServerSideEncryptionByDefault", {})
-                    if default.get("SSEAlgorithm") in {"aws:kms", "aws:kms:dsse"} and default.get("KMSMasterKeyID"):
-                        self.buckets[str(r.ref(logical))] = (
-                            self._key(r(default["KMSMasterKeyID"])),
-                            bool(rule.get("BucketKeyEnabled")),
-                        )
-            elif t == "AWS::StepFunctions::StateMachine":
-                enc = props.get("EncryptionConfiguration") or {}
-                if enc.get("Type") == "CUSTOMER_MANAGED_KMS_KEY":
-                    self.machines[str(r.attribute(logical, "Arn"))] = (
-                        self._key(r(enc["KmsKeyId"])),
-                        str(r(props["RoleArn"])),
-                    )
-            elif t == "AWS::S3::BucketPolicy":
-                bucket = f"arn:aws:s3:::{r(props['Bucket'])}"
-                statements = r(props["PolicyDocument"])["Statement"]
-                self.resource_policies.setdefault(bucket, []).extend(statements)
-            elif t == "AWS::SQS::QueuePolicy":
-                for url in r(props["Queues"]):
-                    self.resource_policies.setdefault(self.queue_arn(str(url)), []).extend(
-                        r(props["PolicyDocument"])["Statement"]
-                    )
-            elif t == "AWS::SNS::TopicPolicy":
-                for topic in r(props["Topics"]):
-                    self.resource_policies.setdefault(str(topic), []).extend(r(props["PolicyDocument"])["Statement"])
-            elif t == "AWS::Lambda::Permission":
-                self._lambda_permission(props)
+            if res["Type"] in loaders:
+                loaders[res["Type"]](logical, res.get("Properties", {}))
+
+    def _load_role(self, logical: str, props: Mapping[str, Any]) -> None:
+        r = self.resolve
+        arn = r.attribute(logical, "Arn")
+        self.roles[arn] = logical
+        self.trust[arn] = r(props.get("AssumeRolePolicyDocument", {}))
+        self.identity[arn] = [
+            (f"{logical} inline {p.get('PolicyName')}", s)
+            for p in r(props.get("Policies", []))
+            for s in p["PolicyDocument"]["Statement"]
+        ]
+        for managed in props.get("ManagedPolicyArns", []):
+            if not (isinstance(managed, dict) and "Ref" in managed):
+                self.unmodelled.append(f"{logical}: AWS managed policy {json.dumps(managed)}")
+
+    def _load_policy(self, logical: str, props: Mapping[str, Any]) -> None:
+        statements = self.resolve(props["PolicyDocument"])["Statement"]
+        for role in props.get("Roles", []):
+            if "Ref" not in role:
+                raise ValueError(f"{logical}: a role reference the permission check does not understand")
+            arn = self.resolve.attribute(role["Ref"], "Arn")
+            self.identity.setdefault(arn, []).extend((logical, s) for s in statements)
+
+    def _load_function(self, logical: str, props: Mapping[str, Any]) -> None:
+        self.function_roles[logical] = str(self.resolve(props["Role"]))
+        self.function_arns[logical] = self.resolve.attribute(logical, "Arn")
+
+    def _load_key(self, logical: str, props: Mapping[str, Any]) -> None:
+        arn = self.resolve.attribute(logical, "Arn")
+        self.key_policies[arn] = self.resolve(props["KeyPolicy"])
+        self.key_logical[arn] = logical
+        for alias in (arn, str(self.resolve.ref(logical)), arn.rsplit("/", 1)[1]):
+            self.key_ids[alias] = arn
+
+    def _load_alias(self, logical: str, props: Mapping[str, Any]) -> None:
+        target = str(self.resolve(props["TargetKeyId"]))
+        self.key_ids[str(props["AliasName"])] = self.key_ids.get(target, target)
+
+    def _load_table(self, logical: str, props: Mapping[str, Any]) -> None:
+        replica = (props.get("Replicas") or [{}])[0]
+        sse = replica.get("SSESpecification") or props.get("SSESpecification") or {}
+        if sse.get("KMSMasterKeyId"):
+            name = str(self.resolve.ref(logical))
+            self.tables[name] = Encrypted(
+                self._key(self.resolve(sse["KMSMasterKeyId"])),
+                {"aws:dynamodb:tableName": name, "aws:dynamodb:subscriberId": self.resolve.account},
+            )
+
+    def _load_queue(self, logical: str, props: Mapping[str, Any]) -> None:
+        if props.get("KmsMasterKeyId"):
+            arn = self.resolve.attribute(logical, "Arn")
+            self.queues[arn] = Encrypted(self._key(self.resolve(props["KmsMasterKeyId"])), {"aws:sqs:arn": arn})
+
+    def _load_topic(self, logical: str, props: Mapping[str, Any]) -> None:
+        if props.get("KmsMasterKeyId"):
+            arn = self.resolve.attribute(logical, "Arn")
+            key = self._key(self.resolve(props["KmsMasterKeyId"]))
+            self.topics[arn] = Encrypted(key, {"aws:sns:topicArn": arn})
+
+    def _load_bucket(self, logical: str, props: Mapping[str, Any]) -> None:
+        for rule in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+            default = rule.get("ServerSideEncryptionByDefault", {})
+            if default.get("SSEAlgorithm") in {"aws:kms", "aws:kms:dsse"} and default.get("KMSMasterKeyID"):
+                key = self._key(self.resolve(default["KMSMasterKeyID"]))
+                self.buckets[str(self.resolve.ref(logical))] = (key, bool(rule.get("BucketKeyEnabled")))
+
+    def _load_machine(self, logical: str, props: Mapping[str, Any]) -> None:
+        enc = props.get("EncryptionConfiguration") or {}
+        if enc.get("Type") == "CUSTOMER_MANAGED_KMS_KEY":
+            key = self._key(self.resolve(enc["KmsKeyId"]))
+            self.machines[str(self.resolve.attribute(logical, "Arn"))] = (key, str(self.resolve(props["RoleArn"])))
+
+    def _load_bucket_policy(self, logical: str, props: Mapping[str, Any]) -> None:
+        bucket = f"arn:aws:s3:::{self.resolve(props['Bucket'])}"
+        self.resource_policies.setdefault(bucket, []).extend(self.resolve(props["PolicyDocument"])["Statement"])
+
+    def _load_queue_policy(self, logical: str, props: Mapping[str, Any]) -> None:
+        statements = self.resolve(props["PolicyDocument"])["Statement"]
+        for url in self.resolve(props["Queues"]):
+            self.resource_policies.setdefault(self.queue_arn(str(url)), []).extend(statements)
+
+    def _load_topic_policy(self, logical: str, props: Mapping[str, Any]) -> None:
+        statements = self.resolve(props["PolicyDocument"])["Statement"]
+        for topic in self.resolve(props["Topics"]):
+            self.resource_policies.setdefault(str(topic), []).extend(statements)
 
     def _lambda_permission(self, props: Mapping[str, Any]) -> None:
         r = self.resolve
@@ -538,22 +572,15 @@ class CallMapper:
     def _s3(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
         bucket = params.get("Bucket", "")
         if operation == "DeleteObjects":
-            out = []
-            for obj in params.get("Delete", {}).get("Objects", []):
-                action = "s3:DeleteObjectVersion" if obj.get("VersionId") else "s3:DeleteObject"
-                out.append(Access(action, f"arn:aws:s3:::{bucket}/{obj['Key']}"))
-            return out
-        if operation == "CopyObject":
-            source = params["CopySource"]
-            src_bucket, src_key = (
-                (source["Bucket"], source["Key"]) if isinstance(source, dict) else source.lstrip("/").split("/", 1)
-            )
             return [
-                Access("s3:GetObject", f"arn:aws:s3:::{src_bucket}/{src_key}"),
-                *self._s3_kms(src_bucket, src_key, "kms:Decrypt"),
-                Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{params['Key']}"),
-                *self._s3_kms(bucket, params["Key"], "kms:GenerateDataKey"),
+                Access(
+                    "s3:DeleteObjectVersion" if obj.get("VersionId") else "s3:DeleteObject",
+                    f"arn:aws:s3:::{bucket}/{obj['Key']}",
+                )
+                for obj in params.get("Delete", {}).get("Objects", [])
             ]
+        if operation == "CopyObject":
+            return self._s3_copy(bucket, params)
         if operation not in _S3_ACTIONS:
             return [Access(f"s3:{operation}", f"arn:aws:s3:::{bucket}")]
         action, kind = _S3_ACTIONS[operation]
@@ -572,6 +599,18 @@ class CallMapper:
         elif operation == "CompleteMultipartUpload":
             out += self._s3_kms(bucket, key, "kms:Decrypt")
         return out
+
+    def _s3_copy(self, bucket: str, params: Mapping[str, Any]) -> list[Access]:
+        source = params["CopySource"]
+        src_bucket, src_key = (
+            (source["Bucket"], source["Key"]) if isinstance(source, dict) else source.lstrip("/").split("/", 1)
+        )
+        return [
+            Access("s3:GetObject", f"arn:aws:s3:::{src_bucket}/{src_key}"),
+            *self._s3_kms(src_bucket, src_key, "kms:Decrypt"),
+            Access("s3:PutObject", f"arn:aws:s3:::{bucket}/{params['Key']}"),
+            *self._s3_kms(bucket, params["Key"], "kms:GenerateDataKey"),
+        ]
 
     def _s3_kms(self, bucket: str, key: str, action: str, key_id: str | None = None) -> list[Access]:
         configured = self.model.buckets.get(bucket)
@@ -718,7 +757,10 @@ class Violation:
         elif self.verdict.reason:
             verdict += f": {self.verdict.reason}"
         policies = f"; policies evaluated: {', '.join(self.policies)}" if self.policies else ""
-        return f"{self.who}: {self.call} needs {self.action} on {self.resource}{how} — {verdict}; missing statement: {self.missing()}{policies}"
+        return (
+            f"{self.who}: {self.call} needs {self.action} on {self.resource}{how} — {verdict}; "
+            f"missing statement: {self.missing()}{policies}"
+        )
 
 
 @dataclass(frozen=True)
@@ -852,144 +894,126 @@ def _service(name: str, account: str) -> Principal:
 
 def service_principal_violations(model: TemplateModel) -> list[Violation]:
     """Every service principal the template relies on, checked against resource, key and trust policies."""
-    r = model.resolve
-    account, region = r.account, r.region
-    resources = model.template["Resources"]
-    found: list[Violation] = []
+    checks = _ServiceChecks(model)
+    for logical, res in model.template["Resources"].items():
+        check = getattr(checks, "_" + res["Type"].replace("::", "_").lower(), None)
+        if check is not None:
+            check(logical, res.get("Properties", {}))
+    return checks.found
 
-    def need(who: str, call: str, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> None:
-        verdict = model.check(principal, action, resource, context)
+
+class _ServiceChecks:
+    """One method per resource type that makes a service act (named after the type)."""
+
+    def __init__(self, model: TemplateModel) -> None:
+        self.model, self.r = model, model.resolve
+        self.account, self.region = model.resolve.account, model.resolve.region
+        self.found: list[Violation] = []
+
+    def service(self, name: str) -> Principal:
+        return Principal(service=name, account=self.account)
+
+    def role(self, arn: str) -> Principal:
+        return Principal(arn=arn, account=self.account)
+
+    def need(self, who: str, call: str, principal: Principal, action: str, resource: str, context: Any) -> None:
+        verdict = self.model.check(principal, action, resource, context)
         if not verdict.allowed:
-            found.append(
-                Violation(who, call, action, resource, verdict, tuple(model.policy_names(principal.arn)), dict(context))
+            policies = tuple(self.model.policy_names(principal.arn))
+            self.found.append(Violation(who, call, action, resource, verdict, policies, dict(context)))
+
+    def assume(self, service: str, role_arn: str, why: str, source_arn: str = "") -> None:
+        context = {"aws:SourceAccount": self.account, **({"aws:SourceArn": source_arn} if source_arn else {})}
+        request = Request(self.service(service), "sts:AssumeRole", role_arn, context)
+        verdict = authorize(request, resource=self.model.trust.get(role_arn, {}))
+        if not verdict.allowed:
+            self.found.append(Violation(f"service {service}", why, "sts:AssumeRole", role_arn, verdict))
+
+    def _aws_lambda_function(self, logical: str, props: Mapping[str, Any]) -> None:
+        self.assume("lambda.amazonaws.com", self.model.function_roles[logical], f"runs {logical}")
+
+    def _aws_cloudwatch_alarm(self, logical: str, props: Mapping[str, Any]) -> None:
+        alarm_arn = self.r.attribute(logical, "Arn")
+        cw, who = self.service("cloudwatch.amazonaws.com"), f"service cloudwatch.amazonaws.com ({logical})"
+        for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            for topic in (str(a) for a in self.r(props.get(key, [])) if ":sns:" in str(a)):
+                context = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm_arn}
+                self.need(who, f"alarm {key}", cw, "sns:Publish", topic, context)
+                encrypted = self.model.topics.get(topic)
+                for action in ("kms:GenerateDataKey", "kms:Decrypt") if encrypted else ():
+                    assert encrypted is not None  # nosec B101 - narrowed for mypy
+                    context_k = {**context, **_context(encrypted.context)}
+                    self.need(who, f"publish to {topic}", cw, action, encrypted.key_arn, context_k)
+
+    def _aws_stepfunctions_statemachine(self, logical: str, props: Mapping[str, Any]) -> None:
+        machine_arn = str(self.r.attribute(logical, "Arn"))
+        role = str(self.r(props["RoleArn"]))
+        self.assume("states.amazonaws.com", role, f"runs {logical}", machine_arn)
+        who = f"{logical} execution role"
+        if machine_arn in self.model.machines:
+            key_arn, _ = self.model.machines[machine_arn]
+            context = {
+                "kms:EncryptionContext:aws:states:stateMachineArn": machine_arn,
+                "kms:ViaService": f"states.{self.region}.amazonaws.com",
+            }
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                self.need(who, "encrypt execution data", self.role(role), action, key_arn, context)
+        definition = props.get("DefinitionString")
+        text = json.dumps(self.r(definition)) if definition is not None else ""
+        for fn_logical, fn_arn in self.model.function_arns.items():
+            if fn_arn in text:
+                self.need(who, f"invoke task {fn_logical}", self.role(role), "lambda:InvokeFunction", fn_arn, {})
+
+    def _aws_logs_loggroup(self, logical: str, props: Mapping[str, Any]) -> None:
+        if not props.get("KmsKeyId"):
+            return
+        key_arn = self.model._key(self.r(props["KmsKeyId"]))
+        group_arn = str(self.r.attribute(logical, "Arn")).removesuffix(":*")
+        logs = self.service(f"logs.{self.region}.amazonaws.com")
+        for action in ("kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"):
+            context = {"kms:EncryptionContext:aws:logs:arn": group_arn}
+            self.need(f"service logs ({logical})", "encrypt log events", logs, action, key_arn, context)
+
+    def _aws_events_rule(self, logical: str, props: Mapping[str, Any]) -> None:
+        context = {"aws:SourceArn": self.r.attribute(logical, "Arn"), "aws:SourceAccount": self.account}
+        events = self.service("events.amazonaws.com")
+        for arn in (str(self.r(t["Arn"])) for t in props.get("Targets", [])):
+            if ":lambda:" in arn:
+                self.need(f"service events ({logical})", "invoke target", events, "lambda:InvokeFunction", arn, context)
+
+    def _aws_scheduler_schedule(self, logical: str, props: Mapping[str, Any]) -> None:
+        target = props["Target"]
+        role = str(self.r(target["RoleArn"]))
+        self.assume("scheduler.amazonaws.com", role, f"runs {logical}", str(self.r.attribute(logical, "Arn")))
+        arn = str(self.r(target["Arn"]))
+        self.need(f"{logical} schedule role", "invoke target", self.role(role), "lambda:InvokeFunction", arn, {})
+
+    def _aws_lambda_eventsourcemapping(self, logical: str, props: Mapping[str, Any]) -> None:
+        fn = str(props["FunctionName"]["Ref"])
+        principal, who = self.role(self.model.function_roles[fn]), f"{fn} (event source mapping)"
+        source = str(self.r(props["EventSourceArn"]))
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+            self.need(who, "poll the queue", principal, action, source, {})
+        encrypted = self.model.queues.get(source)
+        if encrypted:
+            context = {**_context(encrypted.context), "kms:ViaService": f"sqs.{self.region}.amazonaws.com"}
+            self.need(who, "poll the queue", principal, "kms:Decrypt", encrypted.key_arn, context)
+
+    def _aws_apigateway_method(self, logical: str, props: Mapping[str, Any]) -> None:
+        if props.get("Integration", {}).get("Type") == "AWS_PROXY":
+            self.found += _api_gateway_invoke(self.model, logical, props)
+
+    def _aws_cognito_userpool(self, logical: str, props: Mapping[str, Any]) -> None:
+        context = {"aws:SourceArn": self.r.attribute(logical, "Arn"), "aws:SourceAccount": self.account}
+        cognito = self.service("cognito-idp.amazonaws.com")
+        for trigger, config in (props.get("LambdaConfig") or {}).items():
+            arn = str(self.r(config["LambdaArn"] if isinstance(config, dict) else config))
+            self.need(
+                f"service cognito-idp ({trigger})", "invoke trigger", cognito, "lambda:InvokeFunction", arn, context
             )
 
-    def assume(service: str, role_arn: str, why: str, source_arn: str = "") -> None:
-        context = {"aws:SourceAccount": account, **({"aws:SourceArn": source_arn} if source_arn else {})}
-        request = Request(_service(service, account), "sts:AssumeRole", role_arn, context)
-        verdict = authorize(request, resource=model.trust.get(role_arn, {}))
-        if not verdict.allowed:
-            found.append(Violation(f"service {service}", why, "sts:AssumeRole", role_arn, verdict))
-
-    for logical, res in resources.items():
-        t, props = res["Type"], res.get("Properties", {})
-        if t == "AWS::Lambda::Function":
-            assume("lambda.amazonaws.com", model.function_roles[logical], f"runs {logical}")
-        elif t == "AWS::CloudWatch::Alarm":
-            alarm_arn = r.attribute(logical, "Arn")
-            cw = _service("cloudwatch.amazonaws.com", account)
-            for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
-                for action_arn in (str(a) for a in r(props.get(key, []))):
-                    if ":sns:" not in action_arn:
-                        continue
-                    ctx = {"aws:SourceAccount": account, "aws:SourceArn": alarm_arn}
-                    need(
-                        f"service cloudwatch.amazonaws.com ({logical})",
-                        f"alarm {key}",
-                        cw,
-                        "sns:Publish",
-                        action_arn,
-                        ctx,
-                    )
-                    encrypted = model.topics.get(action_arn)
-                    if encrypted:
-                        kctx = {**ctx, **_context(encrypted.context)}
-                        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                            need(
-                                f"service cloudwatch.amazonaws.com ({logical})",
-                                f"publish to {action_arn}",
-                                cw,
-                                action,
-                                encrypted.key_arn,
-                                kctx,
-                            )
-        elif t == "AWS::StepFunctions::StateMachine":
-            machine_arn = str(r.attribute(logical, "Arn"))
-            role = str(r(props["RoleArn"]))
-            assume("states.amazonaws.com", role, f"runs {logical}", machine_arn)
-            principal = Principal(arn=role, account=account)
-            if machine_arn in model.machines:
-                key_arn, _ = model.machines[machine_arn]
-                ctx = {
-                    "kms:EncryptionContext:aws:states:stateMachineArn": machine_arn,
-                    "kms:ViaService": f"states.{region}.amazonaws.com",
-                }
-                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                    need(f"{logical} execution role", "encrypt execution data", principal, action, key_arn, ctx)
-            definition = props.get("DefinitionString")
-            text = json.dumps(r(definition)) if definition is not None else ""
-            for fn_logical, fn_arn in model.function_arns.items():
-                if fn_arn in text:
-                    need(
-                        f"{logical} execution role",
-                        f"invoke task {fn_logical}",
-                        principal,
-                        "lambda:InvokeFunction",
-                        fn_arn,
-                        {},
-                    )
-        elif t == "AWS::Logs::LogGroup" and props.get("KmsKeyId"):
-            key_arn = model._key(r(props["KmsKeyId"]))
-            group_arn = str(r.attribute(logical, "Arn")).removesuffix(":*")
-            logs = _service(f"logs.{region}.amazonaws.com", account)
-            ctx = {"kms:EncryptionContext:aws:logs:arn": group_arn}
-            for action in ("kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"):
-                need(f"service logs ({logical})", "encrypt log events", logs, action, key_arn, ctx)
-        elif t == "AWS::Events::Rule":
-            rule_arn = r.attribute(logical, "Arn")
-            for target in props.get("Targets", []):
-                arn = str(r(target["Arn"]))
-                if ":lambda:" in arn:
-                    ctx = {"aws:SourceArn": rule_arn, "aws:SourceAccount": account}
-                    need(
-                        f"service events ({logical})",
-                        "invoke target",
-                        _service("events.amazonaws.com", account),
-                        "lambda:InvokeFunction",
-                        arn,
-                        ctx,
-                    )
-        elif t == "AWS::Scheduler::Schedule":
-            target = props["Target"]
-            role = str(r(target["RoleArn"]))
-            assume("scheduler.amazonaws.com", role, f"runs {logical}", str(r.attribute(logical, "Arn")))
-            need(
-                f"{logical} schedule role",
-                "invoke target",
-                Principal(arn=role, account=account),
-                "lambda:InvokeFunction",
-                str(r(target["Arn"])),
-                {},
-            )
-        elif t == "AWS::Lambda::EventSourceMapping":
-            fn = str(props["FunctionName"]["Ref"])
-            role = model.function_roles[fn]
-            source = str(r(props["EventSourceArn"]))
-            principal = Principal(arn=role, account=account)
-            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-                need(f"{fn} (event source mapping)", "poll the queue", principal, action, source, {})
-            encrypted = model.queues.get(source)
-            if encrypted:
-                ctx = {**_context(encrypted.context), "kms:ViaService": f"sqs.{region}.amazonaws.com"}
-                need(f"{fn} (event source mapping)", "poll the queue", principal, "kms:Decrypt", encrypted.key_arn, ctx)
-        elif t == "AWS::ApiGateway::Method" and props.get("Integration", {}).get("Type") == "AWS_PROXY":
-            found += _api_gateway_invoke(model, logical, props)
-        elif t == "AWS::Cognito::UserPool":
-            pool_arn = r.attribute(logical, "Arn")
-            for trigger, config in (props.get("LambdaConfig") or {}).items():
-                arn = str(r(config["LambdaArn"] if isinstance(config, dict) else config))
-                ctx = {"aws:SourceArn": pool_arn, "aws:SourceAccount": account}
-                need(
-                    f"service cognito-idp ({trigger})",
-                    "invoke trigger",
-                    _service("cognito-idp.amazonaws.com", account),
-                    "lambda:InvokeFunction",
-                    arn,
-                    ctx,
-                )
-        elif t == "AWS::CloudTrail::Trail":
-            found += _cloudtrail(model, logical, props)
-    return found
+    def _aws_cloudtrail_trail(self, logical: str, props: Mapping[str, Any]) -> None:
+        self.found += _cloudtrail(self.model, logical, props)
 
 
 def _api_gateway_invoke(model: TemplateModel, logical: str, props: Mapping[str, Any]) -> list[Violation]:
@@ -1091,31 +1115,11 @@ def implied_key_violations(model: TemplateModel) -> list[Violation]:
     found: list[Violation] = []
     for logical, role in sorted(model.function_roles.items()):
         principal = Principal(arn=role, account=model.resolve.account)
-        needed: dict[tuple[str, str], Access] = {}
+        needed: dict[tuple[str, str, str], Access] = {}
         for _, statement in model.identity.get(role, []):
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = {str(a) for a in _as_list(statement.get("Action"))}
-            for resource in (str(x) for x in _as_list(statement.get("Resource"))):
-                if actions & _TABLE_ACTIONS and ":table/" in resource and "*" not in resource:
-                    table = resource.split(":table/", 1)[1].split("/", 1)[0]
-                    for access in mapper._dynamodb_table("GetItem", table)[1:]:
-                        needed[(access.action, access.resource + table)] = access
-                if ":sqs:" in resource:
-                    if "sqs:SendMessage" in actions:
-                        for access in mapper._sqs("SendMessage", {"QueueUrl": _queue_url(resource)})[1:]:
-                            needed[(access.action, resource)] = access
-                    if "sqs:ReceiveMessage" in actions:
-                        for access in mapper._sqs("ReceiveMessage", {"QueueUrl": _queue_url(resource)})[1:]:
-                            needed[(access.action, resource)] = access
-                if resource.startswith("arn:aws:s3:::") and "/" in resource:
-                    bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
-                    if "s3:GetObject" in actions:
-                        for access in mapper._s3_kms(bucket, key, "kms:Decrypt"):
-                            needed[(access.action, resource)] = access
-                    if "s3:PutObject" in actions:
-                        for access in mapper._s3_kms(bucket, key, "kms:GenerateDataKey"):
-                            needed[(access.action, resource)] = access
+            if statement.get("Effect") == "Allow":
+                for access in _implied(mapper, statement):
+                    needed[(access.action, access.resource, json.dumps(access.context, sort_keys=True))] = access
         for access in needed.values():
             verdict = model.check(principal, access.action, access.resource, access.context)
             if not verdict.allowed:
@@ -1132,6 +1136,26 @@ def implied_key_violations(model: TemplateModel) -> list[Violation]:
                     )
                 )
     return found
+
+
+def _implied(mapper: CallMapper, statement: Mapping[str, Any]) -> list[Access]:
+    """The KMS calls AWS makes for the caller when it uses what ``statement`` allows."""
+    actions = {str(a) for a in _as_list(statement.get("Action"))}
+    out: list[Access] = []
+    for resource in (str(x) for x in _as_list(statement.get("Resource"))):
+        if actions & _TABLE_ACTIONS and ":table/" in resource and "*" not in resource:
+            table = resource.split(":table/", 1)[1].split("/", 1)[0]
+            out += mapper._dynamodb_table("GetItem", table)[1:]
+        if ":sqs:" in resource:
+            for action in {"SendMessage", "ReceiveMessage"} & {a.removeprefix("sqs:") for a in actions}:
+                out += mapper._sqs(action, {"QueueUrl": _queue_url(resource)})[1:]
+        if resource.startswith("arn:aws:s3:::") and "/" in resource:
+            bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
+            if "s3:GetObject" in actions:
+                out += mapper._s3_kms(bucket, key, "kms:Decrypt")
+            if "s3:PutObject" in actions:
+                out += mapper._s3_kms(bucket, key, "kms:GenerateDataKey")
+    return out
 
 
 def _as_list(value: Any) -> list[Any]:
