@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
 
-.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa openapi fuzz bench
+.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,11 @@ deploy: setup ## cdk deploy (needs AWS credentials)
 
 diff: setup ## cdk diff (needs AWS credentials)
 	$(CDK) diff $(CDK_FLAGS)
+
+smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TOKEN ALARM] ingest, agent view, routing, a privacy request, an alarm
+	@# the variables reach the script through the environment (make exports command-line variables),
+	@# so tokens never appear in a command line
+	@$(PY) -m callguard_cli.smoke
 
 local: synth ## the embedded stack in the foreground until Ctrl-C (CALLGUARD_API_PORT, CALLGUARD_AWS_PORT)
 	$(PY) -m local serve

@@ -44,7 +44,11 @@ class IngestApi(Construct):
         allow = self.handler.allow
         # Least privilege: exactly the calls the ingest path makes, on exactly its resources.
         # live segments also read the resolution statistics (Query) and the subject's profile (GetItem)
-        allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], [data.calls.table_arn])
+        # DeleteItem: the transcript marker is removed again when storing the call fails (nothing half-written)
+        allow(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"],
+            [data.calls.table_arn],
+        )
         allow(
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [data.subjects.table_arn],
