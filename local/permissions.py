@@ -940,8 +940,9 @@ class _ServiceChecks:
                 context = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm_arn}
                 self.need(who, f"alarm {key}", cw, "sns:Publish", topic, context)
                 encrypted = self.model.topics.get(topic)
-                for action in ("kms:GenerateDataKey", "kms:Decrypt") if encrypted else ():
-                    assert encrypted is not None  # nosec B101 - narrowed for mypy
+                if encrypted is None:
+                    continue
+                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                     context_k = {**context, **_context(encrypted.context)}
                     self.need(who, f"publish to {topic}", cw, action, encrypted.key_arn, context_k)
 

@@ -23,7 +23,8 @@ from local import permissions
 from tests.support import ROOT
 
 permissions.install()
-if not os.environ.get("CALLGUARD_PERMISSION_LOG"):
+_CREATED_LOG = not os.environ.get("CALLGUARD_PERMISSION_LOG")
+if _CREATED_LOG:
     _handle, _path = tempfile.mkstemp(prefix="callguard-permissions-", suffix=".jsonl")
     os.close(_handle)
     os.environ["CALLGUARD_PERMISSION_LOG"] = _path
@@ -42,6 +43,20 @@ def _denials_since(offset: int) -> tuple[list[str], int]:
 
 
 _LOG_OFFSET = {"at": PERMISSION_LOG.stat().st_size if PERMISSION_LOG.exists() else 0}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Denials after the last test (a local stack's background work) still fail the run."""
+    denied, _LOG_OFFSET["at"] = _denials_since(_LOG_OFFSET["at"])
+    if denied:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("AWS calls that would be denied in AWS, after the last test:", red=True)
+            for line in dict.fromkeys(denied):
+                reporter.write_line(f"- {line}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _CREATED_LOG:
+        PERMISSION_LOG.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)
