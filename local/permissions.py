@@ -861,6 +861,11 @@ def record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
         _STATE["calls"] += 1
         _STATE["violations"].extend(found)
         log = _STATE["log"]
+        first = (logical, f"{service}:{operation}") not in _SEEN
+        _SEEN.add((logical, f"{service}:{operation}"))
+    if first and log:  # which function made which call, once per process: the coverage summary
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"judged": [logical, f"{service}:{operation}"]}) + "\n")
     for violation in found:
         logger.error("permission denied in AWS: %s", violation)
         if log:
@@ -868,6 +873,7 @@ def record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
                 handle.write(json.dumps({"violation": str(violation)}) + "\n")
 
 
+_SEEN: set[tuple[str, str]] = set()
 _INSTALLED = {"done": False}
 
 

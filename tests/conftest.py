@@ -38,8 +38,19 @@ def _denials_since(offset: int) -> tuple[list[str], int]:
         handle.seek(offset)
         data = handle.read()
     complete, _, _ = data.rpartition(b"\n")
-    lines = [json.loads(line)["violation"] for line in complete.splitlines() if line.strip()]
+    records = [json.loads(line) for line in complete.splitlines() if line.strip()]
+    lines = [r["violation"] for r in records if "violation" in r]
     return lines, offset + len(complete) + (1 if complete else 0)
+
+
+def _judged() -> dict[str, set[str]]:
+    calls: dict[str, set[str]] = {}
+    if PERMISSION_LOG.exists():
+        for line in PERMISSION_LOG.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if "judged" in record:
+                calls.setdefault(record["judged"][0], set()).add(record["judged"][1])
+    return calls
 
 
 _LOG_OFFSET = {"at": PERMISSION_LOG.stat().st_size if PERMISSION_LOG.exists() else 0}
@@ -48,8 +59,15 @@ _LOG_OFFSET = {"at": PERMISSION_LOG.stat().st_size if PERMISSION_LOG.exists() el
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Denials after the last test (a local stack's background work) still fail the run."""
     denied, _LOG_OFFSET["at"] = _denials_since(_LOG_OFFSET["at"])
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    judged = _judged()
+    if reporter is not None and judged:
+        total = sum(len(c) for c in judged.values())
+        reporter.write_line(
+            f"permission proof: {total} distinct calls of {len(judged)} functions judged against the template "
+            f"({', '.join(sorted(judged))})"
+        )
     if denied:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line("AWS calls that would be denied in AWS, after the last test:", red=True)
             for line in dict.fromkeys(denied):

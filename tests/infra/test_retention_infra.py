@@ -47,7 +47,12 @@ def test_the_purge_reads_indexes_never_scans_and_deletes_only_under_fixed_prefix
     purge = next(p for k, p in policies.items() if k.startswith("RetentionPurge"))
     actions = _actions(purge)
     assert "dynamodb:Scan" not in actions
-    assert not any(a.startswith(("kms:", "s3:Get", "s3:Put")) for a in actions)  # deletes; never reads content
+    assert not any(a.startswith(("s3:Get", "s3:Put")) for a in actions)  # deletes; never reads content
+    # its only KMS permission is the one DynamoDB uses on its behalf to open the encrypted tables: it can
+    # never call KMS itself, so it cannot unwrap a subject's data key or open a sealed transcript
+    kms = [s for s in purge["Properties"]["PolicyDocument"]["Statement"] if "kms:" in json.dumps(s["Action"])]
+    assert [s["Action"] for s in kms] == ["kms:Decrypt"]
+    assert kms[0]["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.eu-central-1.amazonaws.com"}}
     for statement in purge["Properties"]["PolicyDocument"]["Statement"]:
         statement_actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         text = json.dumps(statement["Resource"])
