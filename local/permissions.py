@@ -50,6 +50,7 @@ __all__ = [
     "install",
     "model_for",
     "service_principal_violations",
+    "service_principals_checked",
     "take_violations",
 ]
 
@@ -900,12 +901,21 @@ def _service(name: str, account: str) -> Principal:
 
 def service_principal_violations(model: TemplateModel) -> list[Violation]:
     """Every service principal the template relies on, checked against resource, key and trust policies."""
+    return _run_service_checks(model).found
+
+
+def service_principals_checked(model: TemplateModel) -> set[str]:
+    """The services :func:`service_principal_violations` makes act (to compare with those the template names)."""
+    return _run_service_checks(model).exercised
+
+
+def _run_service_checks(model: TemplateModel) -> _ServiceChecks:
     checks = _ServiceChecks(model)
     for logical, res in model.template["Resources"].items():
         check = getattr(checks, "_" + res["Type"].replace("::", "_").lower(), None)
         if check is not None:
             check(logical, res.get("Properties", {}))
-    return checks.found
+    return checks
 
 
 class _ServiceChecks:
@@ -915,8 +925,10 @@ class _ServiceChecks:
         self.model, self.r = model, model.resolve
         self.account, self.region = model.resolve.account, model.resolve.region
         self.found: list[Violation] = []
+        self.exercised: set[str] = set()
 
     def service(self, name: str) -> Principal:
+        self.exercised.add(name)
         return Principal(service=name, account=self.account)
 
     def role(self, arn: str) -> Principal:
@@ -929,6 +941,7 @@ class _ServiceChecks:
             self.found.append(Violation(who, call, action, resource, verdict, policies, dict(context)))
 
     def assume(self, service: str, role_arn: str, why: str, source_arn: str = "") -> None:
+        self.exercised.add(service)
         context = {"aws:SourceAccount": self.account, **({"aws:SourceArn": source_arn} if source_arn else {})}
         request = Request(self.service(service), "sts:AssumeRole", role_arn, context)
         verdict = authorize(request, resource=self.model.trust.get(role_arn, {}))
@@ -965,6 +978,11 @@ class _ServiceChecks:
             }
             for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                 self.need(who, "encrypt execution data", self.role(role), action, key_arn, context)
+        if machine_arn in self.model.machines and props.get("LoggingConfiguration", {}).get("Destinations"):
+            # vended log delivery reads the encrypted execution data to write the execution log
+            key_arn, _ = self.model.machines[machine_arn]
+            delivery = self.service("delivery.logs.amazonaws.com")
+            self.need("service delivery.logs", f"deliver {logical}'s logs", delivery, "kms:Decrypt", key_arn, {})
         definition = props.get("DefinitionString")
         text = json.dumps(self.r(definition)) if definition is not None else ""
         for fn_logical, fn_arn in self.model.function_arns.items():
@@ -1020,7 +1038,26 @@ class _ServiceChecks:
             )
 
     def _aws_cloudtrail_trail(self, logical: str, props: Mapping[str, Any]) -> None:
+        self.exercised.add("cloudtrail.amazonaws.com")
         self.found += _cloudtrail(self.model, logical, props)
+
+    def _aws_s3_bucket(self, logical: str, props: Mapping[str, Any]) -> None:
+        logging_config = props.get("LoggingConfiguration")
+        if not logging_config:
+            return
+        target = str(self.r(logging_config["DestinationBucketName"]))
+        prefix = str(self.r(logging_config.get("LogFilePrefix", "")))
+        source = self.r.attribute(logical, "Arn")
+        context = {"aws:SourceArn": source, "aws:SourceAccount": self.account}
+        obj = f"arn:aws:s3:::{target}/{prefix}2026-01-01-00-00-00-0000000000000000"
+        s3 = self.service("logging.s3.amazonaws.com")
+        self.need(f"service logging.s3 ({logical})", "deliver access logs", s3, "s3:PutObject", obj, context)
+
+    def _aws_apigateway_account(self, logical: str, props: Mapping[str, Any]) -> None:
+        if props.get("CloudWatchRoleArn"):
+            self.exercised.add("apigateway.amazonaws.com")
+            role = str(self.r(props["CloudWatchRoleArn"]))
+            self.assume("apigateway.amazonaws.com", role, "push execution and access logs")
 
 
 def _api_gateway_invoke(model: TemplateModel, logical: str, props: Mapping[str, Any]) -> list[Violation]:

@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from local.iam import Principal
-from local.permissions import TemplateModel, implied_key_violations, service_principal_violations
+from local.permissions import (
+    TemplateModel,
+    implied_key_violations,
+    service_principal_violations,
+    service_principals_checked,
+)
 from tests.conftest import Synth, run_cdk_synth
 from tests.support import ROOT
 
@@ -43,6 +48,29 @@ def test_every_service_principal_can_do_its_part(model: TemplateModel) -> None:
     API Gateway/Cognito → Lambda, CloudTrail → S3/KMS/Logs, Lambda → its roles and the SQS source."""
     violations = service_principal_violations(model)
     assert not violations, "services would be denied in AWS:\n" + _listing(violations)
+
+
+def _services_named(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        principal = node.get("Principal")
+        if isinstance(principal, dict) and "Service" in principal:
+            services = principal["Service"]
+            yield from (str(s) for s in (services if isinstance(services, list) else [services]))
+        for child in node.values():
+            yield from _services_named(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _services_named(child)
+
+
+def test_the_check_makes_every_service_principal_of_the_template_act(model: TemplateModel, synth: Synth) -> None:
+    """A service named in a trust, key, bucket or topic policy or a Lambda permission is one the product
+    relies on: a template change that adds one without a check here fails this test."""
+    named = set(_services_named(synth.template["Resources"]))
+    named |= {str(p["Properties"]["Principal"]) for p in synth.resources("AWS::Lambda::Permission").values()}
+    unchecked = named - service_principals_checked(model)
+    assert not unchecked, f"service principals the permission check never makes act: {sorted(unchecked)}"
+    assert len(named) >= 10
 
 
 def test_every_function_can_use_the_keys_of_what_its_policy_grants(model: TemplateModel) -> None:
