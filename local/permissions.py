@@ -740,9 +740,9 @@ class Violation:
     implicit: str = ""
 
     def missing(self) -> str:
-        needed: dict[str, Any] = {"Effect": "Allow", "Action": self.action, "Resource": self.resource}
+        needed: dict[str, Any] = {"Effect": "Allow", "Action": self.action, "Resource": _redact(self.resource)}
         conditions = {
-            k: v
+            k: _redact(v) if isinstance(v, str) else v
             for k, v in self.context.items()
             if k.startswith("kms:EncryptionContext:") or k in {"aws:SourceArn", "kms:ViaService"}
         }
@@ -759,9 +759,18 @@ class Violation:
             verdict += f": {self.verdict.reason}"
         policies = f"; policies evaluated: {', '.join(self.policies)}" if self.policies else ""
         return (
-            f"{self.who}: {self.call} needs {self.action} on {self.resource}{how} — {verdict}; "
+            f"{self.who}: {self.call} needs {self.action} on {_redact(self.resource)}{how} — {verdict}; "
             f"missing statement: {self.missing()}{policies}"
         )
+
+
+def _redact(resource: str) -> str:
+    """S3 object keys hold (pseudonymous) subject ids: a message names the bucket and the key's first
+    segment only, which is what a policy statement names anyway."""
+    if resource.startswith("arn:aws:s3:::") and resource.count("/") >= 2:
+        bucket_and_prefix = resource.split("/", 2)
+        return f"{bucket_and_prefix[0]}/{bucket_and_prefix[1]}/*"
+    return resource
 
 
 @dataclass(frozen=True)
