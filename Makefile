@@ -26,7 +26,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt layers
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@# npm ci deletes node_modules first: through a symlink to a shared install (worktrees) it would
+	@# empty the shared directory for every other checkout, so a linked install is only checked
+	@if [ -L node_modules ] && [ -x node_modules/.bin/cdk ]; then \
+		echo "node_modules links to a shared install: not reinstalling it (run npm ci where it lives)"; \
+	else npm ci --no-audit --no-fund --loglevel=error; fi
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
