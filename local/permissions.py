@@ -269,6 +269,10 @@ class TemplateModel:
         model._load()
         return model
 
+    def for_template(self, template: Mapping[str, Any]) -> TemplateModel:
+        """Another template (e.g. a variant of this one) with the same physical names and ARNs."""
+        return TemplateModel.from_template(template, self.resolve._refs, self.resolve._attributes)
+
     def _load(self) -> None:
         resources = self.template["Resources"]
         loaders: dict[str, Any] = {
@@ -807,10 +811,12 @@ def model_for(template: Mapping[str, Any], provisioned: Any) -> TemplateModel:
     )
 
 
-def activate(model: TemplateModel, log_path: str | None = None) -> None:
-    """Judge calls against ``model`` from now on (``log_path``: append violations as JSON lines)."""
+def activate(model: TemplateModel, log_path: str | None = None, *, log: bool = True) -> None:
+    """Judge calls against ``model`` from now on (``log_path``, default ``CALLGUARD_PERMISSION_LOG``: append
+    violations as JSON lines; ``log=False`` keeps them in :func:`take_violations` only)."""
+    path = (log_path or os.environ.get("CALLGUARD_PERMISSION_LOG")) if log else None
     with _LOCK:
-        _STATE.update(model=model, mapper=CallMapper(model), log=log_path or os.environ.get("CALLGUARD_PERMISSION_LOG"))
+        _STATE.update(model=model, mapper=CallMapper(model), log=path)
 
 
 def deactivate() -> None:
