@@ -331,3 +331,32 @@ def test_the_pre_token_trigger_version_and_its_limit_are_documented(synth: Synth
     assert "does not run for client-credentials" in deploy, (
         "the V2_0 pre-token trigger does not run for client-credentials tokens: docs/deploy.md must say so"
     )
+
+
+def test_the_dependency_graph_has_no_cycle(synth: Synth) -> None:
+    """CloudFormation refuses a template whose DependsOn/reference graph has a cycle (the key policy now
+    names the workflow's role, whose policy names the key: no cycle, as long as the role itself does not)."""
+    resources = synth.template["Resources"]
+    done: set[str] = set()
+    for start in resources:
+        path: list[str] = []
+        on_path: set[str] = set()
+        stack: list[tuple[str, bool]] = [(start, False)]
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                on_path.discard(node)
+                path.pop()
+                done.add(node)
+                continue
+            if node in done:
+                continue
+            assert node not in on_path, "circular dependency: " + " -> ".join([*path, node])
+            on_path.add(node)
+            path.append(node)
+            stack.append((node, True))
+            res = resources[node]
+            depends = res.get("DependsOn", [])
+            edges = [depends] if isinstance(depends, str) else list(depends)
+            edges += list(_references(res.get("Properties", {})))
+            stack += [(e, False) for e in edges if e in resources and e not in done]
