@@ -34,7 +34,7 @@ class AgentViewApi(Construct):
         fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_DUE}"])
         fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         allow_unseal(fn, data, keys)
-        allow_read_transcripts(fn, data)
+        allow_read_transcripts(fn, data, keys)
         self.methods = [
             platform.api.add_route(route, fn.function) for route in ROUTES if route.function == "agent_view"
         ]

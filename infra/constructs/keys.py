@@ -1,4 +1,4 @@
-"""KMS keys: the data CMK, the HMAC key for subject ids, and the audit/log key."""
+"""KMS keys: the data CMK, the HMAC key for subject ids, the audit/log key and the audit anchor key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,33 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["ProjectKeys"]
+__all__ = ["KEY_ADMIN_ACTIONS", "ProjectKeys"]
+
+#: What the account's administrators may do with a key whose use they must not have: manage its
+#: lifecycle and policy, never encrypt, decrypt, sign or create grants for themselves.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+)
 
 
 class ProjectKeys(Construct):
@@ -19,6 +45,9 @@ class ProjectKeys(Construct):
     * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers.
     * ``audit`` (symmetric): CloudTrail logs and CloudWatch log groups, kept apart so
       that those who may read data cannot read or alter the audit trail's key.
+    * ``audit_anchor`` (ECC NIST P-256, ``SIGN_VERIFY``): signs the audit chain's anchors. Its
+      policy lets administrators manage it but not sign; principals of the account may verify
+      (and read the public key); :meth:`allow_anchor_signing` names the one role that may sign.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, removal: RemovalPolicy) -> None:
@@ -47,6 +76,32 @@ class ProjectKeys(Construct):
             description="callguard: CloudTrail and CloudWatch Logs encryption",
             enable_key_rotation=True,
             removal_policy=removal,
+        )
+        account = iam.AccountRootPrincipal()
+        self.audit_anchor = kms.Key(
+            self,
+            "AuditAnchorKey",
+            alias="alias/callguard/audit-anchor",
+            description="callguard: signs the audit chain's day anchors and checkpoints (sign: anchoring only)",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=removal,
+            policy=iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="AdministratorsManageButCannotSign",
+                        principals=[account],
+                        actions=list(KEY_ADMIN_ACTIONS),
+                        resources=["*"],
+                    ),
+                    iam.PolicyStatement(
+                        sid="AccountPrincipalsMayVerify",
+                        principals=[account],
+                        actions=["kms:Verify", "kms:GetPublicKey"],
+                        resources=["*"],
+                    ),
+                ]
+            ),
         )
         region = Stack.of(self).region
         self.audit.add_to_resource_policy(
@@ -94,5 +149,17 @@ class ProjectKeys(Construct):
                 actions=["kms:DescribeKey"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+
+    def allow_anchor_signing(self, role: iam.IRole) -> None:
+        """The anchoring function's role, and only it, may sign with the anchor key."""
+        self.audit_anchor.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheAnchoringFunctionSigns",
+                principals=[iam.ArnPrincipal(role.role_arn)],
+                actions=["kms:Sign"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256"}},
             )
         )

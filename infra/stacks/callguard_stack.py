@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.config import Settings
 from infra.constructs.agent_view_api import AgentViewApi
 from infra.constructs.api import PublicApi
+from infra.constructs.audit_anchoring import AuditAnchoring
 from infra.constructs.audit_trail import AuditTrail
 from infra.constructs.call_analysis import CallAnalysis
 from infra.constructs.data_plane import DataPlane
@@ -55,8 +56,14 @@ class CallguardStack(Stack):
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
         self.operations = Operations(self, "Operations", keys=self.keys, emails=settings.alarm_emails)
-        self.retention = RetentionPurge(self, "Retention", platform=platform, alarm_topic=self.operations.topic)
+        self.anchoring = AuditAnchoring(self, "AuditAnchoring", platform=platform, alarm_topic=self.operations.topic)
+        self.retention = RetentionPurge(
+            self, "Retention", platform=platform, alarm_topic=self.operations.topic, anchors=self.anchoring.bucket
+        )
         self.operations.watch_queue(self.data.analysis_dlq)
+        for name, dlq in (("AuditAnchoring", self.anchoring.dlq), ("RetentionPurge", self.retention.dlq),
+                          ("DeadlineCheck", self.deadlines.dlq)):  # fmt: skip
+            self.operations.watch_failures(name, dlq)
         self.operations.watch_api(self.api.rest_api.rest_api_name, settings.api.stage_name)
         self.operations.watch_throttles(
             [self.ingest.handler, self.routing.handler, self.agent_view.handler, self.privacy.handler],
@@ -64,15 +71,20 @@ class CallguardStack(Stack):
         )
         self.operations.watch_workflow(self.privacy.workflow.state_machine)
         self.scorecard = Scorecard(self, "Scorecard")
-        self.audit = AuditTrail(
-            self,
-            "Audit",
-            keys=self.keys,
-            settings=settings,
-            access_logs=self.data.access_logs,
-            buckets=[self.data.transcripts, self.data.exports],
-            tables=self.data.tables,
-            removal=removal,
+        #: ``organization_trail``: an AWS Organizations trail records every region of the account already
+        self.audit = (
+            None
+            if settings.organization_trail
+            else AuditTrail(
+                self,
+                "Audit",
+                keys=self.keys,
+                settings=settings,
+                access_logs=self.data.access_logs,
+                buckets=[self.data.transcripts, self.data.exports, self.anchoring.bucket],
+                tables=self.data.tables,
+                removal=removal,
+            )
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)

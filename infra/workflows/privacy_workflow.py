@@ -23,7 +23,16 @@ from callguard.names import PRIVACY_WORKFLOW_NAME
 from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge, logical_id
 
-__all__ = ["STEPS", "PrivacyWorkflow"]
+__all__ = ["STEPS", "THROTTLING", "PrivacyWorkflow"]
+
+#: Lambda's throttling and transient service errors: every task retries these (before States.ALL)
+THROTTLING = [
+    "Lambda.TooManyRequestsException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+]
 
 #: one handler file per step in functions/privacy_steps/
 STEPS = (
@@ -69,6 +78,8 @@ class PrivacyWorkflow(Construct):
                 result_path=result_path or sfn.JsonPath.DISCARD,
                 retry_on_service_exceptions=False,
             )
+            invoke.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
+                             jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
             invoke.add_retry(
                 errors=["States.ALL"],
                 interval=Duration.seconds(2),
@@ -110,7 +121,11 @@ class PrivacyWorkflow(Construct):
             ),
             task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
             result_path=sfn.JsonPath.DISCARD,
+            retry_on_service_exceptions=False,
         )
+        # a throttled or failed invocation never ran the step, so retrying it issues no second token
+        wait.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
+                       jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
         wait.add_catch(rejected("Unverified", "verification_timeout"), errors=["States.Timeout"], result_path="$.error")
         wait.add_catch(failed, errors=["States.ALL"], result_path="$.error")
         route = guarded("route_request", result_path="$.route")

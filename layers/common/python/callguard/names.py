@@ -85,6 +85,10 @@ class Env(StrEnum):
     FOLLOWUP_DUE_HOURS = "CALLGUARD_FOLLOWUP_DUE_HOURS"
     AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
     EXPORT_PAGE_CALLS = "CALLGUARD_EXPORT_PAGE_CALLS"
+    #: the Object Lock (compliance mode) bucket of signed audit anchors
+    AUDIT_ANCHORS_BUCKET = "CALLGUARD_AUDIT_ANCHORS_BUCKET"
+    #: the asymmetric (SIGN_VERIFY) KMS key that signs audit anchors; only the anchoring function may sign
+    AUDIT_ANCHOR_KEY_ID = "CALLGUARD_AUDIT_ANCHOR_KEY_ID"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 

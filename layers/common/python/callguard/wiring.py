@@ -18,6 +18,7 @@ from .names import Env
 if TYPE_CHECKING:
     from .agent_view import AgentViewService
     from .analysis import AnalysisService
+    from .audit_anchor import AuditAnchors
     from .crypto import SubjectKeyring
     from .identity import Pseudonymizer
     from .ingest import IngestService
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
+    "build_audit_anchors",
     "build_ingest_service",
     "build_live_service",
     "build_privacy_service",
@@ -264,6 +266,20 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
     )
 
 
+def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AuditAnchors:
+    from .audit import AuditLog
+    from .audit_anchor import AuditAnchors
+
+    p = _parts(clients, environ)
+    return AuditAnchors(
+        log=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        s3=clients.s3,
+        kms=clients.kms,
+        bucket=require_env(Env.AUDIT_ANCHORS_BUCKET, p.env),
+        key_id=require_env(Env.AUDIT_ANCHOR_KEY_ID, p.env),
+    )
+
+
 def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RetentionPurge:
     from .purge import PurgeTables, RetentionPurge
 
@@ -281,4 +297,26 @@ def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None
         subjects=p.subjects(),
         requests=p.privacy_requests(),
         retention=p.retention,
+        anchored=_AnchorCheck(clients.s3, require_env(Env.AUDIT_ANCHORS_BUCKET, p.env)),
     )
+
+
+@dataclass(frozen=True)
+class _AnchorCheck:
+    """Whether an audit day has its signed day anchor (the purge's only read of the anchors bucket)."""
+
+    s3: object
+    bucket: str
+
+    def __call__(self, day: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        from .audit_anchor import day_key
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=day_key(day))  # type: ignore[attr-defined]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
