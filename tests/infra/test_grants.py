@@ -53,26 +53,27 @@ def _statements(statement: dict[str, Any]) -> Iterator[Permission]:
             yield action, render(resource), condition
 
 
-def effective(template: dict[str, Any], role: str) -> set[Permission]:
-    resources = template["Resources"]
-    found: set[Permission] = set()
-    for logical, resource in resources.items():
+def _policy_statements(template: dict[str, Any], role: str) -> Iterator[dict[str, Any]]:
+    for logical, resource in template["Resources"].items():
         props = resource.get("Properties", {})
-        if resource["Type"] in {"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"} and {"Ref": role} in props.get(
-            "Roles", []
-        ):
-            for statement in props["PolicyDocument"]["Statement"]:
-                found |= set(_statements(statement))
-        if logical == role and resource["Type"] == "AWS::IAM::Role":
+        kind = resource["Type"]
+        if kind in {"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"} and {"Ref": role} in props.get("Roles", []):
+            yield from props["PolicyDocument"]["Statement"]
+        if logical == role and kind == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                for statement in policy["PolicyDocument"]["Statement"]:
-                    found |= set(_statements(statement))
-        if resource["Type"] == "AWS::KMS::Key":
-            for statement in props["KeyPolicy"]["Statement"]:
-                principal = statement.get("Principal", {}).get("AWS")
-                if principal == {"Fn::GetAtt": [role, "Arn"]}:
-                    for action, _, condition in _statements(statement):
-                        found.add((action, f"<{logical}>", condition))
+                yield from policy["PolicyDocument"]["Statement"]
+
+
+def effective(template: dict[str, Any], role: str) -> set[Permission]:
+    found: set[Permission] = set()
+    for statement in _policy_statements(template, role):
+        found |= set(_statements(statement))
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::KMS::Key":
+            continue
+        for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+            if statement.get("Principal", {}).get("AWS") == {"Fn::GetAtt": [role, "Arn"]}:
+                found |= {(action, f"<{logical}>", c) for action, _, c in _statements(statement)}
     return found
 
 
