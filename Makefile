@@ -25,6 +25,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt layers
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
+CHECKOV := .tools/checkov/bin/checkov
+.tools/checkov/.installed: requirements-checkov.txt
+	@test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	@# npm ci deletes node_modules first: through a symlink to a shared install (worktrees) it would
 	@# empty the shared directory for every other checkout, so a linked install is only checked
@@ -34,7 +40,7 @@ node_modules/.installed: package.json package-lock.json
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## virtualenv, pinned packages, pinned Node.js + CDK CLI
+setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed ## virtualenv, pinned packages, pinned Node.js + CDK CLI
 
 lint: setup ## ruff (with mccabe) and mypy
 	$(PY) -m ruff check .

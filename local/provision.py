@@ -34,6 +34,7 @@ SKIPPED_TYPES = frozenset(
         "AWS::Lambda::LayerVersion",
         "AWS::Lambda::Permission",
         "AWS::Lambda::EventSourceMapping",  # emulated by local/pollers.py
+        "AWS::Lambda::EventInvokeConfig",  # retries of asynchronous invocations; locally runs are on demand
         "AWS::Scheduler::Schedule",  # run on demand: `make purge AS_OF=…` invokes the target
         "AWS::ApiGateway::RestApi",
         "AWS::ApiGateway::Resource",

@@ -68,6 +68,7 @@ class AuditAnchoring(Construct):
             },
             timeout_seconds=300,
             synchronous=False,
+            reserved_concurrency=1,  # one run at a time: two runs would sign the same day twice
         )
         fn.on_failure(self.dlq)
         apply_grants(fn, "audit_anchor", platform, anchors=self.bucket)

@@ -171,6 +171,7 @@ class CallguardFunction(Construct):
         if not isinstance(cfn, lambda_.CfnFunction):
             raise TypeError("the function's default child is not a CfnFunction")
         cfn.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=queue.queue_arn)
+        self.function.configure_async_invoke(retry_attempts=2, max_event_age=Duration.hours(1))
         self.allow(["sqs:SendMessage"], [queue.queue_arn])
 
     def allow(self, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None) -> None:

@@ -102,7 +102,9 @@ class DeadlineCheck(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
         super().__init__(scope, construct_id)
-        self.handler = platform.function(self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,))
+        self.handler = platform.function(
+            self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,), synchronous=False, reserved_concurrency=1
+        )
         self.handler.allow(["dynamodb:Scan"], [platform.data.privacy.table_arn])
         allow_table_key(self.handler, platform.keys)  # the privacy table is encrypted with the data key
         self.dlq = platform.failure_queue(self, "Failures")

@@ -44,6 +44,7 @@ class RetentionPurge(Construct):
         data, settings = platform.data, platform.settings
         self.handler = fn = platform.function(
             self, "Purge", name="purge", env=_ENV, memory_mb=1024, timeout_seconds=900, synchronous=False,
+            reserved_concurrency=1,  # one run at a time; the next hourly run carries on
             extra_env={Env.AUDIT_ANCHORS_BUCKET.value: anchors.bucket_name},
         )  # fmt: skip
         apply_grants(fn, "purge", platform, anchors=anchors)
