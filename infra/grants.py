@@ -57,7 +57,6 @@ class Res(StrEnum):
     EXPORT_OBJECTS = "exports/exports/*"
     ANCHORS_BUCKET = "anchors"
     ANCHOR_OBJECTS = "anchors/*"
-    ANCHOR_DAY_OBJECTS = "anchors/days/*"
     DATA_KEY = "key:data"
     SUBJECT_ID_KEY = "key:subject_ids"
     AUDIT_KEY = "key:audit"
@@ -73,6 +72,8 @@ class Cond(StrEnum):
     VIA_S3 = "via_s3"
     #: the key is used by SQS on the caller's behalf (the encrypted analysis queue)
     VIA_SQS = "via_sqs"
+    #: listing the anchors bucket only under ``days/`` (is a day anchored?), never reading an object
+    DAY_ANCHORS = "day_anchors"
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         _g("dynamodb:DeleteItem", Res.SUBJECT_KEYS),  # crypto-shredding of expired subjects
         _g("s3:ListBucketVersions", Res.TRANSCRIPTS_BUCKET, Res.EXPORTS_BUCKET),
         _g("s3:DeleteObject s3:DeleteObjectVersion", Res.TRANSCRIPT_OBJECTS, Res.EXPORT_OBJECTS),
-        _g("s3:GetObject", Res.ANCHOR_DAY_OBJECTS),  # HeadObject: is the day anchored?
+        _g("s3:ListBucket", Res.ANCHORS_BUCKET, condition=Cond.DAY_ANCHORS),  # is the day anchored?
     ),
     "audit_anchor": (
         _g("dynamodb:Query", Res.AUDIT, Res.AUDIT_BY_EXPIRY),
@@ -210,7 +211,6 @@ def resource_arns(platform: Platform, *, anchors: s3.IBucket | None = None) -> d
     if anchors is not None:
         arns[Res.ANCHORS_BUCKET] = anchors.bucket_arn
         arns[Res.ANCHOR_OBJECTS] = anchors.arn_for_objects("*")
-        arns[Res.ANCHOR_DAY_OBJECTS] = anchors.arn_for_objects("days/*")
     return arns
 
 
@@ -219,6 +219,8 @@ def conditions(condition: Cond, region: str) -> dict[str, Any]:
         return {"Null": {"kms:EncryptionContext:callguard:subject_id": "false"}}
     if condition is Cond.REQUEST_CONTEXT:
         return {"Null": {"kms:EncryptionContext:callguard:request_id": "false"}}
+    if condition is Cond.DAY_ANCHORS:
+        return {"StringLike": {"s3:prefix": ["days/*"]}}
     service = "s3" if condition is Cond.VIA_S3 else "sqs"
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
 

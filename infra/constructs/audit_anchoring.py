@@ -66,7 +66,7 @@ class AuditAnchoring(Construct):
                 Env.AUDIT_ANCHORS_BUCKET.value: self.bucket.bucket_name,
                 Env.AUDIT_ANCHOR_KEY_ID.value: keys.audit_anchor.key_arn,
             },
-            timeout_seconds=300,
+            timeout_seconds=60,  # a long catch-up goes on at the next run: every closed day is kept
             synchronous=False,
             reserved_concurrency=1,  # one run at a time: two runs would sign the same day twice
         )

@@ -36,13 +36,62 @@ KEY_ADMIN_ACTIONS = (
 )
 
 
+def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
+    """A key policy in which the account's administrators manage the key but cannot use it.
+
+    Use is delegated to IAM only for this stack's roles (CloudFormation names them
+    ``<stack name>-…``), whose policies then grant exactly what each function may do; and to the
+    CDK deployment role only while CloudFormation itself calls (creating the tables and the
+    state machine). AWS services (DynamoDB) may create grants for the resources they encrypt.
+    """
+    account = iam.AccountRootPrincipal()
+    roles = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{stack.stack_name}-*"
+    deployer = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/cdk-*-cfn-exec-role-*"
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                sid="AdministratorsManageButCannotUse",
+                principals=[account],
+                actions=list(KEY_ADMIN_ACTIONS),
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="AwsServicesGrantThemselvesForTheirResources",
+                principals=[account],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+            iam.PolicyStatement(
+                sid="UseByThisStacksRolesThroughTheirPolicies",
+                principals=[account],
+                actions=usage,
+                resources=["*"],
+                conditions={"ArnLike": {"aws:PrincipalArn": roles}},
+            ),
+            iam.PolicyStatement(
+                sid="UseByTheDeploymentOnlyThroughCloudFormation",
+                principals=[account],
+                actions=usage,
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"aws:PrincipalArn": deployer},
+                    "ForAnyValue:StringEquals": {"aws:CalledVia": ["cloudformation.amazonaws.com"]},
+                },
+            ),
+        ]
+    )
+
+
 class ProjectKeys(Construct):
     """Customer-managed keys, rotation on where KMS supports it.
 
     * ``data`` (symmetric): DynamoDB tables, S3 buckets, SQS queues and the wrapping
-      of per-subject data keys. Usage is granted per function role by IAM grants; the
-      key policy itself only delegates to the account and names no wildcard principal.
-    * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers.
+      of per-subject data keys. Administrators manage it but cannot use it; use is delegated
+      only to this stack's roles, whose policies grant it per function with conditions
+      (a subject id in the encryption context, or use through S3/SQS only: ``infra/grants.py``).
+    * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers; administrators
+      cannot compute pseudonyms either.
     * ``audit`` (symmetric): CloudTrail logs and CloudWatch log groups, kept apart so
       that those who may read data cannot read or alter the audit trail's key.
     * ``audit_anchor`` (ECC NIST P-256, ``SIGN_VERIFY``): signs the audit chain's anchors. Its
@@ -52,6 +101,10 @@ class ProjectKeys(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, removal: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._data_policy = _managed_not_used(
+            stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+        )
         self.data = kms.Key(
             self,
             "DataKey",
@@ -59,6 +112,7 @@ class ProjectKeys(Construct):
             description="callguard: personal data at rest and per-subject data key wrapping",
             enable_key_rotation=True,
             removal_policy=removal,
+            policy=self._data_policy,  # CDK adds its statements (the state machine's log delivery) to it
         )
         self.subject_ids = kms.Key(
             self,
@@ -68,6 +122,7 @@ class ProjectKeys(Construct):
             key_spec=kms.KeySpec.HMAC_256,
             key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
             removal_policy=removal,
+            policy=_managed_not_used(stack, ["kms:GenerateMac", "kms:VerifyMac"]),
         )
         self.audit = kms.Key(
             self,
@@ -151,6 +206,24 @@ class ProjectKeys(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             )
         )
+
+    def finalize(self) -> None:
+        """Conditions on service principals that other constructs added to the data key's policy
+        (the state machine's log delivery, added by CDK): this account's log deliveries only."""
+        stack = Stack.of(self)
+        cfn = self.data.node.default_child
+        if not isinstance(cfn, kms.CfnKey):
+            raise TypeError("the data key's default child is not a CfnKey")
+        statements = stack.resolve(self._data_policy)["Statement"]
+        for index, statement in enumerate(statements):
+            if statement.get("Principal", {}).get("Service") == "delivery.logs.amazonaws.com":
+                cfn.add_property_override(
+                    f"KeyPolicy.Statement.{index}.Condition",
+                    {
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:logs:{stack.region}:{Aws.ACCOUNT_ID}:*"},
+                    },
+                )
 
     def allow_anchor_signing(self, role: iam.IRole) -> None:
         """The anchoring function's role, and only it, may sign with the anchor key."""

@@ -56,7 +56,6 @@ class RetentionPurge(Construct):
             "of the expired objects, which the expiry index names at run time.",
             objects_wildcard(data.exports, "exports/"),
             objects_wildcard(data.transcripts, "transcripts/"),
-            f"AwsSolutions-IAM5[Resource::<{logical_id(anchors)}.Arn>/days/*]",
         )
         role = iam.Role(self, "ScheduleRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
         self.schedule = scheduler.Schedule(

@@ -87,6 +87,8 @@ class CallguardStack(Stack):
             )
         )
 
+        self.keys.finalize()
+
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
         CfnOutput(self, "PlatformClientId", value=self.identity.platform_client.user_pool_client_id)

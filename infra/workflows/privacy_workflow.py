@@ -116,8 +116,10 @@ class PrivacyWorkflow(Construct):
             "AwaitVerification",
             lambda_function=functions["await_verification"],
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            # bracket notation: CDK checks a task-token payload for the token by parsing each path as an
+            # intrinsic function, and its parser stops at "_" (cdk.out/error.txt: InvalidJsonPathExpression)
             payload=sfn.TaskInput.from_object(
-                {"request_id": sfn.JsonPath.string_at("$.request_id"), "task_token": sfn.JsonPath.task_token}
+                {"request_id": sfn.JsonPath.string_at("$['request_id']"), "task_token": sfn.JsonPath.task_token}
             ),
             task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
             result_path=sfn.JsonPath.DISCARD,

@@ -113,7 +113,6 @@ class Names:
             Res.TRANSCRIPT_OBJECTS: f"{a[Res.TRANSCRIPTS_BUCKET]}/transcripts/*",
             Res.EXPORT_OBJECTS: f"{a[Res.EXPORTS_BUCKET]}/exports/*",
             Res.ANCHOR_OBJECTS: f"{a[Res.ANCHORS_BUCKET]}/*",
-            Res.ANCHOR_DAY_OBJECTS: f"{a[Res.ANCHORS_BUCKET]}/days/*",
         }
 
     def one(self, prefix: str, type_: str, not_: str | None = None) -> str:
@@ -281,8 +280,55 @@ def test_the_anchor_key_lets_administrators_manage_but_not_sign(synth: Synth) ->
 def test_every_data_key_grant_of_a_function_carries_a_condition(synth: Synth) -> None:
     """Subject keys only with a subject id in the encryption context, S3/SQS only through the service."""
     names, roles = Names(synth.template), roles_by_name(synth.template)
-    allowed = {json.dumps(conditions(c, REGION), sort_keys=True) for c in Cond}
+    allowed = {json.dumps(conditions(c, REGION), sort_keys=True) for c in Cond if c is not Cond.DAY_ANCHORS}
     for name, role in roles.items():
         for action, resource, condition in effective(synth.template, role):
             if resource == names.arns[Res.DATA_KEY] and action.startswith("kms:"):
                 assert condition in allowed, (name, action)
+
+
+USE = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:Sign",
+       "kms:GenerateMac", "kms:Decrypt*", "kms:Encrypt*", "kms:*", "kms:CreateGrant"}  # fmt: skip
+
+
+def test_administrators_manage_the_data_and_subject_id_keys_but_cannot_use_them(synth: Synth) -> None:
+    names, stack = Names(synth.template), synth.template["Resources"]
+    for res in (Res.DATA_KEY, Res.SUBJECT_ID_KEY, Res.ANCHOR_KEY):
+        for statement in stack[names.arns[res].strip("<>")]["Properties"]["KeyPolicy"]["Statement"]:
+            if "AWS" not in statement.get("Principal", {}) or statement["Principal"]["AWS"] != {
+                "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]
+            }:
+                continue
+            granted = USE & set(_list(statement["Action"]))
+            if not granted:
+                continue
+            # use delegated to IAM only for this stack's roles, grants only for AWS services' own resources,
+            # the deployment role only while CloudFormation calls
+            condition = json.dumps(statement.get("Condition"))
+            assert "aws:PrincipalArn" in condition or "kms:GrantIsForAWSResource" in condition, (res, statement)
+            if "aws:PrincipalArn" in condition:
+                assert ":role/Callguard-*" in condition or "cloudformation.amazonaws.com" in condition, statement
+
+
+def test_every_service_principal_in_a_key_policy_is_bound_to_this_account(synth: Synth) -> None:
+    for logical, key in synth.resources("AWS::KMS::Key").items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            if "Service" in statement.get("Principal", {}):
+                condition = json.dumps(statement.get("Condition") or {})
+                assert "aws:SourceAccount" in condition or "kms:EncryptionContext:aws:logs:arn" in condition, (
+                    logical,
+                    statement["Principal"],
+                )
+
+
+def test_the_trail_records_every_region_and_scheduled_functions_keep_their_failures(synth: Synth) -> None:
+    (trail,) = synth.resources("AWS::CloudTrail::Trail").values()
+    assert trail["Properties"]["IsMultiRegionTrail"] is True
+    functions = synth.resources("AWS::Lambda::Function")
+    for prefix in ("AuditAnchoringAnchor", "RetentionPurge", "DeadlinesCheck"):
+        (props,) = [f["Properties"] for k, f in functions.items() if k.startswith(prefix)]
+        assert "TargetArn" in props["DeadLetterConfig"], prefix
+        assert props["ReservedConcurrentExecutions"] == 1, prefix
+    for prefix in ("PrivacyApiShredSubjectKey", "PrivacyApiMarkFailed", "AnalysisAnalyze"):
+        (props,) = [f["Properties"] for k, f in functions.items() if k.startswith(prefix)]
+        assert props["ReservedConcurrentExecutions"] >= 1, prefix

@@ -309,14 +309,8 @@ class _AnchorCheck:
     bucket: str
 
     def __call__(self, day: str) -> bool:
-        from botocore.exceptions import ClientError
-
+        """A listing under ``days/`` only: the purge never reads an object of the anchors bucket."""
         from .audit_anchor import day_key
 
-        try:
-            self.s3.head_object(Bucket=self.bucket, Key=day_key(day))  # type: ignore[attr-defined]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise
-        return True
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=day_key(day), MaxKeys=1)  # type: ignore[attr-defined]
+        return bool(listed.get("KeyCount"))
