@@ -58,6 +58,7 @@ class Res(StrEnum):
     ANCHORS_BUCKET = "anchors"
     ANCHOR_OBJECTS = "anchors/*"
     DATA_KEY = "key:data"
+    EXPORTS_KEY = "key:exports"
     SUBJECT_ID_KEY = "key:subject_ids"
     AUDIT_KEY = "key:audit"
     ANCHOR_KEY = "key:audit_anchor"
@@ -72,6 +73,8 @@ class Cond(StrEnum):
     VIA_S3 = "via_s3"
     #: the key is used by SQS on the caller's behalf (the encrypted analysis queue)
     VIA_SQS = "via_sqs"
+    #: the key is used by DynamoDB on the caller's behalf (reading and writing KMS-encrypted tables)
+    VIA_DYNAMODB = "via_dynamodb"
     #: listing the anchors bucket only under ``days/`` (is a day anchored?), never reading an object
     DAY_ANCHORS = "day_anchors"
 
@@ -88,6 +91,8 @@ def _g(actions: str, *resources: Res, condition: Cond | None = None) -> Grant:
 
 
 # -- building blocks -----------------------------------------------------------------------------
+#: DynamoDB calls kms:Decrypt on the table's key as the principal that reads or writes the table
+_TABLE_KEY = _g("kms:Decrypt", Res.DATA_KEY, condition=Cond.VIA_DYNAMODB)
 _REQUEST_READ = _g("dynamodb:GetItem", Res.PRIVACY)
 _REQUEST_RW = _g("dynamodb:GetItem dynamodb:UpdateItem", Res.PRIVACY)
 _AUDIT_APPEND = _g("dynamodb:PutItem dynamodb:Query", Res.AUDIT)
@@ -100,7 +105,8 @@ _INVENTORY = (
     _g("dynamodb:Scan", Res.IDEMPOTENCY),
     _g("s3:ListBucketVersions", Res.TRANSCRIPTS_BUCKET, Res.EXPORTS_BUCKET),
 )
-_S3_DATA_KEY = _g("kms:Decrypt kms:GenerateDataKey", Res.DATA_KEY, condition=Cond.VIA_S3)
+_S3_DATA_KEY = _g("kms:Decrypt", Res.DATA_KEY, condition=Cond.VIA_S3)  # sealed transcript objects
+_S3_EXPORTS_KEY = _g("kms:Decrypt kms:GenerateDataKey", Res.EXPORTS_KEY, condition=Cond.VIA_S3)
 
 #: one row per privacy workflow step (a role each)
 PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
@@ -119,6 +125,7 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
         _g("s3:GetObject s3:GetObjectVersion", Res.TRANSCRIPT_OBJECTS),
         _g("s3:PutObject", Res.EXPORT_OBJECTS),
         _S3_DATA_KEY,
+        _S3_EXPORTS_KEY,
     ),
     "assemble_export": (
         _REQUEST_RW,
@@ -127,7 +134,7 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
             "s3:AbortMultipartUpload s3:DeleteObject s3:DeleteObjectVersion s3:GetObject s3:PutObject",
             Res.EXPORT_OBJECTS,
         ),
-        _S3_DATA_KEY,
+        _S3_EXPORTS_KEY,
     ),
     "shred_subject_key": (_REQUEST_RW, *_INVENTORY, _g("dynamodb:DeleteItem", Res.SUBJECT_KEYS)),
     "delete_subject_data": (
@@ -154,8 +161,9 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
 PRIVACY_STEP_ROLES = {step: f"privacy_steps.{step}" for step in PRIVACY_STEP_GRANTS}
 
 GRANTS: dict[str, tuple[Grant, ...]] = {
-    **{PRIVACY_STEP_ROLES[step]: grants for step, grants in PRIVACY_STEP_GRANTS.items()},
+    **{PRIVACY_STEP_ROLES[step]: (*grants, _TABLE_KEY) for step, grants in PRIVACY_STEP_GRANTS.items()},
     "purge": (
+        _TABLE_KEY,
         _g(
             "dynamodb:Query",
             Res.CALLS_BY_EXPIRY,
@@ -176,6 +184,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         _g("s3:ListBucket", Res.ANCHORS_BUCKET, condition=Cond.DAY_ANCHORS),  # is the day anchored?
     ),
     "audit_anchor": (
+        _TABLE_KEY,
         _g("dynamodb:Query", Res.AUDIT, Res.AUDIT_BY_EXPIRY),
         _g("s3:ListBucket s3:ListBucketVersions", Res.ANCHORS_BUCKET),
         _g("s3:GetObject s3:GetObjectVersion s3:PutObject", Res.ANCHOR_OBJECTS),
@@ -204,6 +213,7 @@ def resource_arns(platform: Platform, *, anchors: s3.IBucket | None = None) -> d
         Res.EXPORTS_BUCKET: d.exports.bucket_arn,
         Res.EXPORT_OBJECTS: d.exports.arn_for_objects("exports/*"),
         Res.DATA_KEY: k.data.key_arn,
+        Res.EXPORTS_KEY: k.exports.key_arn,
         Res.SUBJECT_ID_KEY: k.subject_ids.key_arn,
         Res.AUDIT_KEY: k.audit.key_arn,
         Res.ANCHOR_KEY: k.audit_anchor.key_arn,
@@ -221,7 +231,7 @@ def conditions(condition: Cond, region: str) -> dict[str, Any]:
         return {"Null": {"kms:EncryptionContext:callguard:request_id": "false"}}
     if condition is Cond.DAY_ANCHORS:
         return {"StringLike": {"s3:prefix": ["days/*"]}}
-    service = "s3" if condition is Cond.VIA_S3 else "sqs"
+    service = {Cond.VIA_S3: "s3", Cond.VIA_SQS: "sqs", Cond.VIA_DYNAMODB: "dynamodb"}[condition]
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
 
 

@@ -7,7 +7,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
 from callguard.names import GSI_BY_SUBJECT, Env
-from infra.constructs.data_access import allow_read_transcripts, allow_unseal
+from infra.constructs.data_access import allow_read_transcripts, allow_table_key, allow_unseal
 from infra.constructs.platform import Platform
 from infra.grants import Cond, conditions
 from infra.nag import acknowledge
@@ -56,6 +56,7 @@ class CallAnalysis(Construct):
         fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_SUBJECT}"])
         fn.allow(["dynamodb:GetItem"], [data.subjects.table_arn])
         allow_unseal(fn, data, keys)
+        allow_table_key(fn, keys)  # calls, subjects and subject keys are encrypted with the data key
         allow_read_transcripts(fn, data, keys)
         queue = data.analysis_queue
         fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_SQS, Stack.of(self).region))

@@ -20,12 +20,7 @@ __all__ = ["allow_read_transcripts", "allow_table_key", "allow_unseal"]
 def allow_table_key(fn: CallguardFunction, keys: ProjectKeys) -> None:
     """Read and write KMS-encrypted tables: DynamoDB calls ``kms:Decrypt`` on the table's key as the
     principal that reads or writes it. Only through DynamoDB (``kms:ViaService``), never directly."""
-    region = Stack.of(fn).region
-    fn.allow(
-        ["kms:Decrypt"],
-        [keys.data.key_arn],
-        conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
-    )
+    fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_DYNAMODB, Stack.of(fn).region))
 
 
 def allow_unseal(fn: CallguardFunction, data: DataPlane, keys: ProjectKeys) -> None:

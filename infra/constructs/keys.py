@@ -90,6 +90,8 @@ class ProjectKeys(Construct):
       of per-subject data keys. Administrators manage it but cannot use it; use is delegated
       only to this stack's roles, whose policies grant it per function with conditions
       (a subject id in the encryption context, or use through S3/SQS only: ``infra/grants.py``).
+    * ``exports`` (symmetric): the exports bucket only, so the functions that may decrypt transcripts
+      through S3 (agent view, analysis) cannot read a subject's complete export.
     * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers; administrators
       cannot compute pseudonyms either.
     * ``audit`` (symmetric): CloudTrail logs and CloudWatch log groups, kept apart so
@@ -113,6 +115,17 @@ class ProjectKeys(Construct):
             enable_key_rotation=True,
             removal_policy=removal,
             policy=self._data_policy,  # CDK adds its statements (the state machine's log delivery) to it
+        )
+        self.exports = kms.Key(
+            self,
+            "ExportsKey",
+            alias="alias/callguard/exports",
+            description="callguard: access and portability exports (readable only by the roles that hand them out)",
+            enable_key_rotation=True,
+            removal_policy=removal,
+            policy=_managed_not_used(
+                stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+            ),
         )
         self.subject_ids = kms.Key(
             self,

@@ -54,6 +54,7 @@ class Platform:
             Env.FOLLOWUP_DUE_HOURS: str(s.followup_due_hours),
             Env.PRIVACY_TABLE: d.privacy.table_name,
             Env.EXPORTS_BUCKET: d.exports.bucket_name,
+            Env.EXPORTS_KEY_ID: k.exports.key_arn,
             Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
             Env.EXPORT_PAGE_CALLS: str(s.export_page_calls),
         }

@@ -33,6 +33,7 @@ _STEP_ENV = (
     Env.RETENTION,
     Env.EXPORT_PAGE_CALLS,
     Env.AUDIT_TABLE,
+    Env.EXPORTS_KEY_ID,
 )
 
 
@@ -81,10 +82,11 @@ class PrivacyApi(Construct):
         api_fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         api_fn.allow(["kms:Encrypt", "kms:Decrypt"], [keys.data.key_arn], conditions(Cond.REQUEST_CONTEXT, region))
         api_fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
+        allow_table_key(api_fn, keys)  # the privacy, subjects and audit tables are encrypted with the data key
         api_fn.allow(["states:StartExecution"], [machine.state_machine_arn])
         api_fn.allow(["states:SendTaskSuccess"], [machine.state_machine_arn])
         api_fn.allow(["s3:GetObject"], [data.exports.arn_for_objects("exports/*")])  # presigned downloads
-        api_fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_S3, region))
+        api_fn.allow(["kms:Decrypt"], [keys.exports.key_arn], conditions(Cond.VIA_S3, region))
         acknowledge(
             api_fn.policy,
             "Presigned export downloads are signed by this role for objects under the exports/ prefix only.",

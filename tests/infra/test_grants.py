@@ -99,6 +99,7 @@ class Names:
             Res.EXPORTS_BUCKET: table("DataExports", "AWS::S3::Bucket"),
             Res.ANCHORS_BUCKET: table("AuditAnchoringAnchors", "AWS::S3::Bucket"),
             Res.DATA_KEY: f"<{aliases['alias/callguard/data']}>",
+            Res.EXPORTS_KEY: f"<{aliases['alias/callguard/exports']}>",
             Res.SUBJECT_ID_KEY: f"<{aliases['alias/callguard/subject-ids']}>",
             Res.AUDIT_KEY: f"<{aliases['alias/callguard/audit']}>",
             Res.ANCHOR_KEY: f"<{aliases['alias/callguard/audit-anchor']}>",
@@ -240,9 +241,11 @@ def test_only_the_deletion_step_and_the_purge_delete_calls_and_transcripts(synth
 def test_bookkeeping_steps_touch_only_the_request_item_and_append_to_the_audit_log(synth: Synth) -> None:
     names, roles = Names(synth.template), roles_by_name(synth.template)
     allowed = {names.arns[Res.PRIVACY], names.arns[Res.AUDIT]}
+    table_key = ("kms:Decrypt", names.arns[Res.DATA_KEY], json.dumps(conditions(Cond.VIA_DYNAMODB, REGION)))
     for step in ("await_verification", "route_request", "complete_request", "mark_rejected", "mark_failed"):
         role = roles[PRIVACY_STEP_ROLES[step]]
-        data = {(a, r) for a, r, _ in effective(synth.template, role) - baseline(synth.template, role)}
+        # the data key only as DynamoDB uses it to open the tables the step touches
+        data = {(a, r) for a, r, _ in effective(synth.template, role) - baseline(synth.template, role) - {table_key}}
         assert {r for _, r in data} <= allowed, step
         assert {a for a, r in data if r == names.arns[Res.AUDIT]} <= {"dynamodb:PutItem", "dynamodb:Query"}, step
 
@@ -283,7 +286,7 @@ def test_every_data_key_grant_of_a_function_carries_a_condition(synth: Synth) ->
     allowed = {json.dumps(conditions(c, REGION), sort_keys=True) for c in Cond if c is not Cond.DAY_ANCHORS}
     for name, role in roles.items():
         for action, resource, condition in effective(synth.template, role):
-            if resource == names.arns[Res.DATA_KEY] and action.startswith("kms:"):
+            if resource in {names.arns[Res.DATA_KEY], names.arns[Res.EXPORTS_KEY]} and action.startswith("kms:"):
                 assert condition in allowed, (name, action)
 
 
@@ -293,7 +296,7 @@ USE = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey
 
 def test_administrators_manage_the_data_and_subject_id_keys_but_cannot_use_them(synth: Synth) -> None:
     names, stack = Names(synth.template), synth.template["Resources"]
-    for res in (Res.DATA_KEY, Res.SUBJECT_ID_KEY, Res.ANCHOR_KEY):
+    for res in (Res.DATA_KEY, Res.EXPORTS_KEY, Res.SUBJECT_ID_KEY, Res.ANCHOR_KEY):
         for statement in stack[names.arns[res].strip("<>")]["Properties"]["KeyPolicy"]["Statement"]:
             if "AWS" not in statement.get("Principal", {}) or statement["Principal"]["AWS"] != {
                 "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]
