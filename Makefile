@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
 
-.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa openapi fuzz bench smoke
+.PHONY: help setup test audit lint synth deploy diff clean demo local token purge anchor ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ token: setup ## print only a bearer token for ROLE=platform|agent|compliance (st
 
 purge: setup ## run the retention purge of the running local stack as of AS_OF=<ISO-8601>; prints only the JSON report
 	@$(PY) -m local purge --as-of "$(AS_OF)"
+
+anchor: setup ## sign the audit log of the running local stack now (close past days, checkpoint today); JSON only
+	@$(PY) -m local anchor
 
 ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
 	@$(PY) -m infra.ropa

@@ -237,6 +237,8 @@ def conditions(condition: Cond, region: str) -> dict[str, Any]:
 
 def apply_grants(fn: CallguardFunction, role: str, platform: Platform, *, anchors: s3.IBucket | None = None) -> None:
     """Grant ``fn`` exactly its row of :data:`GRANTS` (one statement per grant)."""
+    if role not in GRANTS:
+        raise KeyError(f"{role!r} has no row in infra/grants.py: add one naming exactly what it calls")
     arns = resource_arns(platform, anchors=anchors)
     region = Stack.of(fn).region
     for grant in GRANTS[role]:

@@ -50,7 +50,7 @@ class PrivacyApi(Construct):
         }  # fmt: skip
         for step, fn in steps.items():
             # each step holds exactly its row of the grants table (infra/grants.py)
-            apply_grants(fn, PRIVACY_STEP_ROLES[step], platform)
+            apply_grants(fn, PRIVACY_STEP_ROLES.get(step, f"privacy_steps.{step}"), platform)
             acknowledge(
                 fn.policy,
                 "Exports and transcripts are keyed by subject under fixed prefixes; erasure must remove every "

@@ -21,7 +21,6 @@ import pytest
 from callguard.audit import GENESIS, AuditLog, _digest
 from callguard.audit_anchor import day_key
 from callguard.retention import RetentionPolicy
-from local.client import run_scheduled
 from tests.e2e.conftest import RunningStack
 from tests.support import ROOT
 
@@ -82,7 +81,12 @@ def days(stack: RunningStack) -> tuple[str, str, str, Log]:
         for n in range(count):
             clock[0] = datetime.fromisoformat(day).replace(hour=8, minute=n, tzinfo=UTC) if day != today else now
             writer.append(actor=f"user:agent-{n}", action="read_call", resource=f"call/e2e-{day}-{n}")
-    report = run_scheduled("audit_anchor", {}, state_file=stack.state_file)
+    done = subprocess.run(  # `make anchor`: the anchoring function through the stack's Lambda endpoint
+        [sys.executable, "-m", "local", "anchor"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CALLGUARD_LOCAL_STATE": str(stack.state_file)}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
     assert {before, yesterday} <= set(report["days_anchored"])
     assert report["checkpoint"]["day"] == today
     return before, yesterday, today, log
