@@ -88,6 +88,7 @@ class AuditAnchoring(Construct):
                 dead_letter_queue=self.dlq,
             ),
         )
+        self.schedule.node.add_dependency(role)  # the role's policy (lambda:InvokeFunction) exists first
         acknowledge(
             role,
             "The schedule target grants this role lambda:InvokeFunction on the anchoring function and its "

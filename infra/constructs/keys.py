@@ -36,16 +36,19 @@ KEY_ADMIN_ACTIONS = (
 )
 
 
+_SYMMETRIC_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+_MAC_USE = ["kms:GenerateMac", "kms:VerifyMac"]
+
+
 def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
     """A key policy in which the account's administrators manage the key but cannot use it.
 
-    Use is delegated to IAM only for this stack's roles (CloudFormation names them
-    ``<stack name>-…``), whose policies then grant exactly what each function may do; and to the
-    CDK deployment role only while CloudFormation itself calls (creating the tables and the
+    Use is delegated to IAM only for this stack's roles (named one by one in :meth:`ProjectKeys.finalize`,
+    once every role exists), whose policies then grant exactly what each function may do; and to
+    the CDK deployment role only while CloudFormation itself calls (creating the tables and the
     state machine). AWS services (DynamoDB) may create grants for the resources they encrypt.
     """
     account = iam.AccountRootPrincipal()
-    roles = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{stack.stack_name}-*"
     deployer = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/cdk-*-cfn-exec-role-*"
     return iam.PolicyDocument(
         statements=[
@@ -61,13 +64,6 @@ def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
                 actions=["kms:CreateGrant"],
                 resources=["*"],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            ),
-            iam.PolicyStatement(
-                sid="UseByThisStacksRolesThroughTheirPolicies",
-                principals=[account],
-                actions=usage,
-                resources=["*"],
-                conditions={"ArnLike": {"aws:PrincipalArn": roles}},
             ),
             iam.PolicyStatement(
                 sid="UseByTheDeploymentOnlyThroughCloudFormation",
@@ -104,9 +100,9 @@ class ProjectKeys(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, removal: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self._data_policy = _managed_not_used(
-            stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
-        )
+        self._data_policy = _managed_not_used(stack, _SYMMETRIC_USE)
+        self._exports_policy = _managed_not_used(stack, _SYMMETRIC_USE)
+        self._subject_ids_policy = _managed_not_used(stack, _MAC_USE)
         self.data = kms.Key(
             self,
             "DataKey",
@@ -123,9 +119,7 @@ class ProjectKeys(Construct):
             description="callguard: access and portability exports (readable only by the roles that hand them out)",
             enable_key_rotation=True,
             removal_policy=removal,
-            policy=_managed_not_used(
-                stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
-            ),
+            policy=self._exports_policy,
         )
         self.subject_ids = kms.Key(
             self,
@@ -135,7 +129,7 @@ class ProjectKeys(Construct):
             key_spec=kms.KeySpec.HMAC_256,
             key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
             removal_policy=removal,
-            policy=_managed_not_used(stack, ["kms:GenerateMac", "kms:VerifyMac"]),
+            policy=self._subject_ids_policy,
         )
         self.audit = kms.Key(
             self,
@@ -221,9 +215,24 @@ class ProjectKeys(Construct):
         )
 
     def finalize(self) -> None:
-        """Conditions on service principals that other constructs added to the data key's policy
-        (the state machine's log delivery, added by CDK): this account's log deliveries only."""
+        """Once every role exists: delegate use of the data, exports and subject-id keys to IAM for
+        exactly this stack's roles (their policies then say what each may do), and bind the service
+        principals other constructs added to the data key's policy (the state machine's log
+        delivery, added by CDK) to this account's log deliveries."""
         stack = Stack.of(self)
+        roles = sorted((c for c in stack.node.find_all() if isinstance(c, iam.CfnRole)), key=lambda c: c.node.path)
+        arns = [role.attr_arn for role in roles]
+        for document, usage in ((self._data_policy, _SYMMETRIC_USE), (self._exports_policy, _SYMMETRIC_USE),
+                                (self._subject_ids_policy, _MAC_USE)):  # fmt: skip
+            document.add_statements(
+                iam.PolicyStatement(
+                    sid="UseByThisStacksRolesThroughTheirPolicies",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=usage,
+                    resources=["*"],
+                    conditions={"ArnEquals": {"aws:PrincipalArn": arns}},
+                )
+            )
         cfn = self.data.node.default_child
         if not isinstance(cfn, kms.CfnKey):
             raise TypeError("the data key's default child is not a CfnKey")

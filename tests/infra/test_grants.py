@@ -231,11 +231,12 @@ def test_only_the_deletion_step_and_the_purge_delete_calls_and_transcripts(synth
     deleting = {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "s3:DeleteObject", "s3:DeleteObjectVersion"}
     deleters = {r for r, perms in _all_roles(synth.template).items()
                 if any(a in deleting and res in targets for a, res, _ in perms)}  # fmt: skip
-    # ingest removes only the transcript version it has just written when the call item cannot be
-    # written (nothing half-written); it holds no delete on the calls table
+    # ingest removes only what it has just written when storing the call fails (nothing half-written):
+    # the transcript version and the transcript marker; it never batch-deletes or deletes objects outright
     assert deleters == {roles[PRIVACY_STEP_ROLES["delete_subject_data"]], roles["purge"], roles["ingest"]}
     ingest = {(a, r) for a, r, _ in effective(synth.template, roles["ingest"]) if a in deleting and r in targets}
-    assert ingest == {("s3:DeleteObjectVersion", names.arns[Res.TRANSCRIPT_OBJECTS])}
+    assert ingest == {("s3:DeleteObjectVersion", names.arns[Res.TRANSCRIPT_OBJECTS]),
+                      ("dynamodb:DeleteItem", names.arns[Res.CALLS])}  # fmt: skip
 
 
 def test_bookkeeping_steps_touch_only_the_request_item_and_append_to_the_audit_log(synth: Synth) -> None:
@@ -309,8 +310,9 @@ def test_administrators_manage_the_data_and_subject_id_keys_but_cannot_use_them(
             # the deployment role only while CloudFormation calls
             condition = json.dumps(statement.get("Condition"))
             assert "aws:PrincipalArn" in condition or "kms:GrantIsForAWSResource" in condition, (res, statement)
-            if "aws:PrincipalArn" in condition:
-                assert ":role/Callguard-*" in condition or "cloudformation.amazonaws.com" in condition, statement
+            if "aws:PrincipalArn" in condition and "cloudformation.amazonaws.com" not in condition:
+                named = statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]  # this stack's roles, one by one
+                assert {a["Fn::GetAtt"][0] for a in named} == set(synth.resources("AWS::IAM::Role")), res
 
 
 def test_every_service_principal_in_a_key_policy_is_bound_to_this_account(synth: Synth) -> None:
