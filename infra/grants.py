@@ -75,8 +75,6 @@ class Cond(StrEnum):
     VIA_SQS = "via_sqs"
     #: the key is used by DynamoDB on the caller's behalf (reading and writing KMS-encrypted tables)
     VIA_DYNAMODB = "via_dynamodb"
-    #: listing the anchors bucket only under ``days/`` (is a day anchored?), never reading an object
-    DAY_ANCHORS = "day_anchors"
 
 
 @dataclass(frozen=True)
@@ -129,6 +127,7 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
     "assemble_export": (
         _REQUEST_RW,
+        _CLOSURE,  # the export names the subject's linked subjects (found by the recorded-call proof)
         _g("s3:ListBucket s3:ListBucketVersions", Res.EXPORTS_BUCKET),
         _g(
             "s3:AbortMultipartUpload s3:DeleteObject s3:DeleteObjectVersion s3:GetObject s3:PutObject",
@@ -181,7 +180,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         _g("dynamodb:DeleteItem", Res.SUBJECT_KEYS),  # crypto-shredding of expired subjects
         _g("s3:ListBucketVersions", Res.TRANSCRIPTS_BUCKET, Res.EXPORTS_BUCKET),
         _g("s3:DeleteObject s3:DeleteObjectVersion", Res.TRANSCRIPT_OBJECTS, Res.EXPORT_OBJECTS),
-        _g("s3:ListBucket", Res.ANCHORS_BUCKET, condition=Cond.DAY_ANCHORS),  # is the day anchored?
+        _g("s3:ListBucket", Res.ANCHORS_BUCKET),  # is the day anchored? (a listing of days/: names only)
     ),
     "audit_anchor": (
         _TABLE_KEY,
@@ -229,8 +228,6 @@ def conditions(condition: Cond, region: str) -> dict[str, Any]:
         return {"Null": {"kms:EncryptionContext:callguard:subject_id": "false"}}
     if condition is Cond.REQUEST_CONTEXT:
         return {"Null": {"kms:EncryptionContext:callguard:request_id": "false"}}
-    if condition is Cond.DAY_ANCHORS:
-        return {"StringLike": {"s3:prefix": ["days/*"]}}
     service = {Cond.VIA_S3: "s3", Cond.VIA_SQS: "sqs", Cond.VIA_DYNAMODB: "dynamodb"}[condition]
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
 

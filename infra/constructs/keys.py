@@ -254,7 +254,6 @@ class ProjectKeys(Construct):
                 sid="OnlyTheAnchoringFunctionSigns",
                 principals=[iam.ArnPrincipal(role.role_arn)],
                 actions=["kms:Sign"],
-                resources=["*"],
-                conditions={"StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256"}},
+                resources=["*"],  # an ECC_NIST_P256 key signs with ECDSA_SHA_256 only
             )
         )
