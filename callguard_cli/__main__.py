@@ -35,6 +35,8 @@ errors = Console(stderr=True)
 ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="CALLGUARD_API_URL", help="API base URL")]
 Token = Annotated[str | None, typer.Option("--token", envvar="CALLGUARD_TOKEN", help="bearer token (compliance)")]
 TYPES = ("access", "portability", "erasure", "rectification", "restriction", "objection")
+#: the fixed list of the API (callguard.models.VerifyIn)
+VERIFICATION_METHODS = ("id_document", "callback", "account_login", "in_person", "signed_letter")
 
 
 class _Api:
@@ -110,17 +112,28 @@ def request_(
 @privacy.command()
 def verify(
     request_id: str,
-    verified_by: Annotated[str, typer.Option(help="who verified the requester's identity")],
-    method: Annotated[
-        str, typer.Option(help="id_document | callback | account_login | in_person | other")
-    ] = "callback",
+    reference: Annotated[str, typer.Option(help="the evidence: a ticket or case number (no personal data)")],
+    method: Annotated[str, typer.Option(help=" | ".join(VERIFICATION_METHODS))] = "callback",
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Record the identity verification; the workflow then releases or deletes data."""
-    body = {"verified_by": verified_by, "method": method}
+    """Record the identity verification (you, from your token, are the verifying person).
+
+    May come before the workflow waits for it (e.g. verified during the very call)."""
+    if method not in VERIFICATION_METHODS:
+        errors.print(f"Unknown method {method!r}; use one of: {', '.join(VERIFICATION_METHODS)}.")
+        raise typer.Exit(2)
+    body = {"method": method, "reference": reference}
     answer = _Api(api_url, token).call("POST", f"/v1/privacy/requests/{request_id}/verify", body)
     console.print(f"{request_id}: {answer['status']}")
+
+
+@privacy.command()
+def approve(request_id: str, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Four-eyes: approve releasing the export or executing the erasure. You must be a second
+    compliance person — not the one who filed or verified the request."""
+    answer = _Api(api_url, token).call("POST", f"/v1/privacy/requests/{request_id}/approve", {})
+    console.print(f"{request_id}: {answer['status']} (approved)")
 
 
 @privacy.command()

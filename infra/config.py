@@ -115,6 +115,8 @@ class Settings(BaseModel):
     routing: RoutingConfig = DEFAULT_ROUTING
     #: how long a privacy request waits for identity verification before it is rejected
     verification_timeout_days: Annotated[int, Field(ge=1, le=30)] = 14
+    #: four-eyes: releasing an export and executing an erasure need a second compliance person's approval
+    four_eyes: bool = True
     #: hours until a follow-up created by the analysis is due
     followup_due_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
     #: concurrent analysis invocations (bounds Comprehend throughput and cost)

@@ -51,10 +51,13 @@ def serve(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] =
 
 
 @app.command()
-def token(role: Annotated[str, typer.Option(help="platform, agent or compliance")]) -> None:
-    """Print only a bearer token for ROLE, valid for the running local stack."""
+def token(
+    role: Annotated[str, typer.Option(help="platform, agent or compliance")],
+    user: Annotated[str, typer.Option(help="a distinct person of that role (four-eyes)")] = "",
+) -> None:
+    """Print only a bearer token for ROLE (as the person USER, if given), valid for the running local stack."""
     try:
-        typer.echo(fetch_token(role))
+        typer.echo(fetch_token(role, user=user or None))
     except (RuntimeError, ValueError, urllib.error.URLError) as exc:
         typer.echo(f"callguard token: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -16,8 +16,9 @@ from local.stack import STATE_FILE
 __all__ = ["Answer", "fetch_invalid_token", "fetch_token", "http", "run_scheduled", "wait_for_request"]
 
 
-def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
-    """A bearer token for ``role`` from the running stack's local token endpoint."""
+def fetch_token(role: str, state_file: Path = STATE_FILE, user: str | None = None) -> str:
+    """A bearer token for ``role`` from the running stack's local token endpoint; ``user`` makes
+    a distinct person of that role (agent, compliance), e.g. for four-eyes."""
     if not state_file.exists():
         raise RuntimeError("no local stack is running (start it with `make local`)")
     state = json.loads(state_file.read_text())
@@ -33,9 +34,12 @@ def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
             "client_id": state["people_client_id"],
             "username": role,
             "password": state["people"][role],
+            **({"as_person": user} if user else {}),
         }
     else:
         raise ValueError(f"unknown role {role!r}; use platform, agent or compliance")
+    if user and role == "platform":
+        raise ValueError("USER makes a person; platforms are machine clients")
     request = urllib.request.Request(  # noqa: S310 - a fixed local http URL from the state file
         state["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST"
     )

@@ -285,7 +285,11 @@ class LocalStack:
                 )
             elif form.get("grant_type") == "password":
                 token = self.issuer.password(
-                    form.get("client_id", ""), form.get("username", ""), form.get("password", ""), form.get("scope")
+                    form.get("client_id", ""),
+                    form.get("username", ""),
+                    form.get("password", ""),
+                    form.get("scope"),
+                    as_person=form.get("as_person") or None,
                 )
             elif form.get("grant_type") == INVALID_TOKEN_GRANT:
                 # local only, for the authorization tests: a token the API must refuse

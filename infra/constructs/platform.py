@@ -54,6 +54,7 @@ class Platform:
             Env.EXPORTS_BUCKET: d.exports.bucket_name,
             Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
             Env.EXPORT_PAGE_CALLS: str(s.export_page_calls),
+            Env.FOUR_EYES: "true" if s.four_eyes else "false",
         }
         return values[name]
 

@@ -85,6 +85,8 @@ class Env(StrEnum):
     FOLLOWUP_DUE_HOURS = "CALLGUARD_FOLLOWUP_DUE_HOURS"
     AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
     EXPORT_PAGE_CALLS = "CALLGUARD_EXPORT_PAGE_CALLS"
+    #: "true" (default) or "false": exports and erasures wait for a second person's approval
+    FOUR_EYES = "CALLGUARD_FOUR_EYES"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 
@@ -147,6 +149,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/privacy/requests/{request_id}", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/verify", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/extend", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("POST", "/v1/privacy/requests/{request_id}/approve", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
     Route("DELETE", "/v1/privacy/holds/{hold_id}", Scope.PRIVACY_MANAGE, "privacy"),
 )

@@ -98,6 +98,7 @@ class RetentionPurge:
     page_size: int = PAGE_SIZE
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _held: dict[str, bool] = field(default_factory=dict, init=False)
+    _holds: set[str] | None = field(default=None, init=False)
 
     def sources(self) -> list[tuple[DataCategory, str, _Kind]]:
         t = self.tables
@@ -117,6 +118,7 @@ class RetentionPurge:
         started, clock0 = self.clock(), time.monotonic()
         report = PurgeReport(run_id=uuid.uuid4().hex, as_of=as_of.isoformat(), started_at=started.isoformat())
         self._held.clear()
+        self._holds = None
         cutoff = str(int(as_of.timestamp()))
         report.complete = True
         for category, table, kind in self.sources():
@@ -168,13 +170,25 @@ class RetentionPurge:
                     break
         return True
 
+    def _held_by_holds(self) -> set[str]:
+        """Subjects that a standing legal hold reaches (holds are stored by identifier; a single
+        call a hold reaches keeps its whole history, the cautious side for a purge)."""
+        held: set[str] = set()
+        for _, identifiers in self.requests.active_holds():
+            scope = self.data.scope(identifiers)
+            held.update(scope.subjects)
+            held.update(scope.calls.values())
+        return held
+
     def _is_held(self, subject_id: str | None) -> bool:
         """Legal hold or restriction on the subject or any subject linked to it."""
         if subject_id is None:
             return False
+        if self._holds is None:
+            self._holds = self._held_by_holds()
         if subject_id not in self._held:
             closure = self.data.closure(subject_id)
-            held = any(self.requests.active_holds(s) or self.subjects.profile(s).restricted for s in closure)
+            held = any(s in self._holds or self.subjects.profile(s).restricted for s in closure)
             for s in closure:
                 self._held[s] = held
             self._held.setdefault(subject_id, held)

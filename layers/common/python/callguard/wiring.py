@@ -261,6 +261,7 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
         retention=p.retention,
         export_page_calls=int(p.env.get(Env.EXPORT_PAGE_CALLS.value, "25")),
         audit=AuditLog(dynamodb=clients.dynamodb, table=audit_table, retention=p.retention) if audit_table else None,
+        four_eyes=p.env.get(Env.FOUR_EYES.value, "true").lower() != "false",
     )
 
 
