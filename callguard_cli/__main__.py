@@ -177,8 +177,9 @@ def download(
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Download the JSON export of a completed access/portability request."""
-    answer = _Api(api_url, token).call("GET", f"/v1/privacy/requests/{request_id}")
+    """Download the JSON export of a completed access/portability request (once per link; audited)."""
+    api = _Api(api_url, token)
+    answer = api.call("GET", f"/v1/privacy/requests/{request_id}")
     url = (answer.get("result") or {}).get("download_url")
     if (answer.get("result") or {}).get("download") == "expired":
         errors.print(f"{request_id}: the export has passed its retention period and was deleted; file a new request.")
@@ -186,12 +187,13 @@ def download(
     if not url:
         errors.print(f"{request_id} has no export (status {answer['status']}).")
         raise typer.Exit(1)
-    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
-        errors.print(f"{request_id}: the API returned a download URL that is not http(s); refusing it.")
-        raise typer.Exit(1)
-    # the presigned URL the API returned, its scheme checked above
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310  # nosec B310
-        output.write_bytes(response.read())
+    from local.client import download_export
+
+    try:  # the single-use link: redeemed with your token (audited), then the export itself
+        output.write_bytes(download_export(url, api.token))
+    except (ValueError, urllib.error.URLError) as exc:
+        errors.print(f"{request_id}: the download failed ({exc}).")
+        raise typer.Exit(1) from None
     console.print(f"export written to {output} ({output.stat().st_size} bytes)")
 
 

@@ -237,6 +237,10 @@ class PrivacyRequestView(_Answer):
     approval: Approval | None = Field(default=None, description="Present once a second person approved.")
 
 
+class Redirect(_Answer):
+    """Empty; the ``Location`` header holds the export's short-lived storage URL."""
+
+
 class HoldCreated(_Answer):
     hold_id: HoldId
 
@@ -273,7 +277,7 @@ class ErrorBody(_Answer):
 ERROR_CODES: Final[Mapping[int, tuple[str, ...]]] = {
     400: ("invalid_request", "malformed_json"),
     401: ("unauthorized",),
-    403: ("forbidden", "four_eyes_violation"),
+    403: ("forbidden", "four_eyes_violation", "restricted"),
     404: ("not_found",),
     409: (
         "call_conflict",
@@ -292,7 +296,8 @@ ERROR_STATUSES: Final[Mapping[int, str]] = {
     400: "The body is not JSON (or not UTF-8, or empty).",
     401: "No valid bearer token.",
     403: "The token lacks the route's scope (or the firewall blocked the request); four_eyes_violation: the "
-    "person who filed or verified a request cannot approve it.",
+    "person who filed or verified a request cannot approve it; restricted: the data subject's processing is "
+    "restricted (Art. 18), agents see no content.",
     404: "No such call, request or hold (also: an unknown route).",
     409: "The request conflicts with the stored state.",
     413: "The body is larger than 256 KiB.",
@@ -319,7 +324,12 @@ ROUTE_CONTRACTS: Final[Mapping[tuple[str, str], RouteContract]] = {
     ("POST", "/v1/calls/{call_id}/segments"): RouteContract(
         "Add segments to a live call; live assistance", 200, LiveAnswer, (409,)
     ),
-    ("GET", "/v1/calls/{call_id}"): RouteContract("Agent view of a call (redacted, audited)", 200, CallView),
+    ("GET", "/v1/calls/{call_id}"): RouteContract(
+        "Agent view of a call (redacted, audited); 403 restricted while processing is restricted (Art. 18)",
+        200,
+        CallView,
+        (403,),
+    ),
     ("GET", "/v1/followups"): RouteContract("Open follow-ups due before an instant", 200, Followups, (422,)),
     ("POST", "/v1/routing/decisions"): RouteContract("An explainable routing decision", 200, RoutingDecision),
     ("POST", "/v1/privacy/requests"): RouteContract(
@@ -327,6 +337,12 @@ ROUTE_CONTRACTS: Final[Mapping[tuple[str, str], RouteContract]] = {
     ),
     ("GET", "/v1/privacy/requests/{request_id}"): RouteContract(
         "Status, deadline, history and result of a request", 200, PrivacyRequestView
+    ),
+    ("GET", "/v1/privacy/requests/{request_id}/download"): RouteContract(
+        "Download the export once: the single-use ticket of download_url (valid 300 s) is redeemed, the download "
+        "audited with the person, and the answer redirects (303) to the export for 60 s",
+        303,
+        Redirect,
     ),
     ("POST", "/v1/privacy/requests/{request_id}/verify"): RouteContract(
         "Record that the requester's identity was verified (method, reference; the person from the token)",
@@ -349,6 +365,9 @@ ROUTE_CONTRACTS: Final[Mapping[tuple[str, str], RouteContract]] = {
 
 #: Query parameters per route (``name -> (schema, description)``).
 QUERY_PARAMETERS: Final[Mapping[tuple[str, str], Mapping[str, tuple[dict[str, Any], str]]]] = {
+    ("GET", "/v1/privacy/requests/{request_id}/download"): {
+        "ticket": ({"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"}, "The single-use ticket from download_url.")
+    },
     ("GET", "/v1/followups"): {
         "due_before": (
             {"type": "string", "format": "date-time"},

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from local.client import Answer, fetch_token, http, run_scheduled, wait_for_request
+from local.client import Answer, download_export, fetch_token, http, run_scheduled, wait_for_request
 from local.stack import LocalStack
 
 __all__ = ["http", "run_demo"]
@@ -51,7 +49,9 @@ ENGLISH_CALL = {
     "call_id": "demo-en-0001",
     "channel": "chat",
     "language": "en",
-    "caller": {"phone": "+49 151 23456789"},
+    # the same three identifiers, the phone in another format; none authenticated: the same
+    # unverified history only because the normalised identifiers are exactly the same
+    "caller": {"phone": "+49 151 23456789", "customer_id": "K-4711", "email": "Erika.Mustermann@example.de"},
     "consent": {"recording": False, "ai_analysis": False, "ai_disclosure_given": True},
     "segments": [{"speaker": "customer", "start_ms": 0, "end_ms": 3000, "text": "Hi, this is John Doe, I moved."}],
 }
@@ -105,7 +105,7 @@ ROUTING_CALLERS = [
                                      "utterance": "Wo ist meine Lieferung?"}),
     ("angry repeat caller (de)", {"caller": {"phone": "+49 170 5550199"}, "channel": "voice",
                                   "utterance": "Die Abbuchung ist schon wieder falsch, das ärgert mich sehr!"}),
-    ("opted out of AI (en)", {"caller": {"phone": "+49 151 23456789"}, "channel": "chat", "language": "en",
+    ("opted out of AI (en)", {"caller": ENGLISH_CALL["caller"], "channel": "chat", "language": "en",
                               "utterance": "I moved, please change my address."}),
 ]  # fmt: skip
 
@@ -156,30 +156,103 @@ def _live_demo(stack: LocalStack, token: str, check: Any) -> None:
     check("live: escalation recommended", last.get("live", {}).get("escalate") is True, "mood turned negative")
 
 
-def _privacy_request(stack: LocalStack, token: str, kind: str, subject: dict[str, str]) -> dict[str, Any]:
+def _privacy_request(
+    stack: LocalStack, tokens: dict[str, str], kind: str, subject: dict[str, str], check: Any = None
+) -> dict[str, Any]:
+    """File, verify (the verifier is the token's person), and — for exports and erasures — have a
+    second compliance person approve (four-eyes)."""
+    token = tokens["compliance"]
     answer = http("POST", f"{stack.api_url}/v1/privacy/requests", {"type": kind, "subject": subject}, token).body
     request_id = answer["request_id"]
+    url = f"{stack.api_url}/v1/privacy/requests/{request_id}"
     with console.status(f"{kind}: waiting for the workflow to ask for identity verification …"):
         wait_for_request(stack.api_url, token, request_id, {"awaiting_verification"}, seconds=20)
-    verify = {"verified_by": "dpo-demo", "method": "callback"}
-    http("POST", f"{stack.api_url}/v1/privacy/requests/{request_id}/verify", verify, token)
+    http("POST", f"{url}/verify", {"method": "callback", "reference": "ticket-demo-1"}, token)
     with console.status(f"{kind}: identity verified, the workflow runs …"):
-        return wait_for_request(stack.api_url, token, request_id, {"completed", "rejected", "failed"})
+        state = wait_for_request(stack.api_url, token, request_id, {"awaiting_approval", *_DONE})
+    if state["status"] == "awaiting_approval":
+        refused = http("POST", f"{url}/approve", None, token)  # the person who filed and verified
+        approved = http("POST", f"{url}/approve", None, tokens["approver"])
+        table = Table(title=f"four-eyes on {kind} {request_id}")
+        for column in ("who", "POST …/approve", "answer"):
+            table.add_column(column)
+        table.add_row(
+            "compliance (filed and verified)", str(refused.status), refused.body.get("error", {}).get("code", "")
+        )
+        table.add_row("dpo-second (another person)", str(approved.status), approved.body.get("status", ""))
+        console.print(table)
+        if check is not None:
+            check(f"four-eyes ({kind})", (refused.status, approved.status) == (403, 200),
+                  "the filer/verifier is refused (four_eyes_violation); a second person approves")  # fmt: skip
+        with console.status(f"{kind}: approved, the workflow goes on …"):
+            state = wait_for_request(stack.api_url, token, request_id, _DONE)
+    return state
 
 
-def _privacy_demo(stack: LocalStack, token: str, check: Any) -> None:
-    access = _privacy_request(stack, token, "access", {"email": GERMAN_CALL["caller"]["email"]})
-    export: dict[str, Any] = {}
-    if access.get("result", {}).get("download_url"):
-        # the local stack's presigned URL
-        with urllib.request.urlopen(access["result"]["download_url"], timeout=10) as response:  # noqa: S310  # nosec B310
-            export = json.loads(response.read())
+_DONE = {"completed", "rejected", "failed"}
+
+
+def _download(access: dict[str, Any], token: str) -> dict[str, Any]:
+    """Through the single-use, audited download link (the local stack's own endpoint)."""
+    if not access.get("result", {}).get("download_url"):
+        return {}
+    export: dict[str, Any] = json.loads(download_export(access["result"]["download_url"], token))
+    return export
+
+
+QUESTION = "Eine Frage zur Rechnung."
+
+
+def _identity_demo(stack: LocalStack, tokens: dict[str, str], check: Any) -> None:
+    """An authenticated and an unauthenticated caller side by side: only proof joins histories."""
+    shown = "+49 170 5550100"
+    calls = [
+        ("demo-auth-1", {"customer_id": "K-2001", "phone": shown,
+                         "verification": {"identifiers": ["customer_id"], "method": "ivr_pin"}}),
+        ("demo-auth-2", {"customer_id": "K-2001", "email": "k2001@example.de",
+                         "verification": {"identifiers": ["customer_id"], "method": "app_login"}}),
+        ("demo-unauth-1", {"phone": shown, "email": "someone-else@example.org"}),
+    ]  # fmt: skip
+    table = Table(title="who is who: identifiers with provenance")
+    for column in ("call", "identifiers shown", "authenticated", "history (subject)"):
+        table.add_column(column)
+    subjects = {}
+    for call_id, caller in calls:
+        body = {"call_id": call_id, "channel": "voice", "language": "de", "caller": caller,
+                "started_at": _now(500), "ended_at": _now(400),
+                "consent": {"recording": True, "ai_analysis": False, "ai_disclosure_given": True},
+                "segments": [{"speaker": "customer", "start_ms": 0, "end_ms": 2000, "text": QUESTION}]}  # fmt: skip
+        answer = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"]).body
+        subjects[call_id] = answer.get("subject_id", "")
+        proof = caller.get("verification")
+        table.add_row(call_id, ", ".join(k for k in caller if k != "verification"),
+                      f"{', '.join(proof['identifiers'])} by {proof['method']}" if proof else "no (only shown)",
+                      subjects[call_id][:16] + "…")  # fmt: skip
+    console.print(table)
+    check(
+        "identity: proof joins, caller ID does not",
+        subjects["demo-auth-1"] == subjects["demo-auth-2"] != subjects["demo-unauth-1"],
+        "the same number shown without proof stays on its own call",
+    )
+    access = _privacy_request(stack, tokens, "access", {"email": "someone-else@example.org"}, check)
+    export = _download(access, tokens["approver"])
+    exported = [c["call_id"] for c in export.get("data", {}).get("calls", [])]
+    covered = export.get("scope", {}).get("identifiers", [])
+    console.print(f"access for the unauthenticated e-mail exports {exported}; scope: "
+                  + "; ".join(f"{c['kind']}: {c['basis']}" for c in covered))  # fmt: skip
+    check("identity: access reaches only what was proven", exported == ["demo-unauth-1"],
+          "the other person's calls with that number are not exported")  # fmt: skip
+
+
+def _privacy_demo(stack: LocalStack, tokens: dict[str, str], check: Any) -> None:
+    access = _privacy_request(stack, tokens, "access", {"email": GERMAN_CALL["caller"]["email"]})
+    export = _download(access, tokens["approver"])
     calls = [c["call_id"] for c in export.get("data", {}).get("calls", [])]
     console.print(f"access request {access['request_id']}: {access['status']}, due {access['due_at']}")
-    console.print(f"export (download URL valid 1 h): calls {calls}, recipients named: "
+    console.print(f"export (single-use download link, valid 5 min, audited): calls {calls}, recipients named: "
                   f"{len(export.get('information', {}).get('recipients', []))}")  # fmt: skip
     check("privacy: access export", access.get("status") == "completed" and bool(calls), f"{len(calls)} calls exported")
-    erasure = _privacy_request(stack, token, "erasure", {"phone": "+49 170 5550199"})
+    erasure = _privacy_request(stack, tokens, "erasure", {"phone": "+49 170 5550199"}, check)
     certificate = erasure.get("result") or {}
     table = Table(title=f"deletion certificate of {erasure['request_id']}")
     for column in ("store", "found", "removed", "left after verification"):
@@ -243,6 +316,8 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
         health = http("GET", f"{stack.api_url}/v1/health")
         check("health", health.status == 200 and health.body == {"status": "ok"}, f"GET /v1/health → {health.status}")
         tokens = {role: fetch_token(role, stack.state_file) for role in ("platform", "agent", "compliance")}
+        # a second compliance person (make -s token ROLE=compliance USER=dpo-second): four-eyes
+        tokens["approver"] = fetch_token("compliance", stack.state_file, user="dpo-second")
         console.print("tokens issued for: " + ", ".join(tokens))
 
         _step("2. Ingest a German call with personal data (platform token)")
@@ -329,7 +404,10 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int) -> int:
         _live_demo(stack, tokens["platform"], check)
 
         _step("9. GDPR requests on Step Functions: an access export and an erasure with its certificate")
-        _privacy_demo(stack, tokens["compliance"], check)
+        _privacy_demo(stack, tokens, check)
+
+        _step("9b. Identity: an authenticated and an unauthenticated caller side by side; four-eyes")
+        _identity_demo(stack, tokens, check)
 
         _step("10. What was stored: pseudonymised ids and sealed transcripts only")
         table, dump = _storage_table(stack)

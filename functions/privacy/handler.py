@@ -17,7 +17,7 @@ from callguard.errors import NotFoundError
 from callguard.http import parse_body
 from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
 from callguard.names import Env
-from callguard.privacy import DOWNLOAD_SECONDS, PrivacyService
+from callguard.privacy import REDIRECT_SECONDS, PrivacyService
 from callguard.retention import RetentionPolicy
 from callguard.wiring import build_privacy_service, require_env
 
@@ -26,6 +26,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
 _ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
+_TICKET = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 class _Dependencies:
@@ -40,7 +41,7 @@ class _Dependencies:
 
     def presign(self, bucket: str, key: str) -> str:
         url: str = self.clients.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=DOWNLOAD_SECONDS
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=REDIRECT_SECONDS
         )
         return url
 
@@ -99,13 +100,36 @@ def get_request(request_id: str) -> Response[str]:
     deps = dependencies()
     _audit("privacy_request_read", f"privacy/{_checked(request_id)}")
 
-    def audited_download(bucket: str, key: str) -> str:
-        # the person a download link is issued to is on record before the link exists
+    def download_link(bucket: str, key: str) -> str:
+        # a single-use, short-lived link to the audited download endpoint, never the storage itself
         _audit("privacy_export_download_issued", f"privacy/{request_id}")
-        return deps.presign(bucket, key)
+        ticket = deps.service.issue_download(request_id, _actor())
+        return f"{_base_url()}/v1/privacy/requests/{request_id}/download?ticket={ticket}"
 
-    answer = deps.service.view(request_id, presign=audited_download)
+    answer = deps.service.view(request_id, presign=download_link)
     return json_response(200, answer)
+
+
+@app.get("/v1/privacy/requests/<request_id>/download")
+def get_download(request_id: str) -> Response[str]:
+    """Redeem a download ticket once: audited with the person, then a redirect to the export
+    (a storage URL valid for a minute)."""
+    ticket = app.current_event.get_query_string_value("ticket") or ""
+    if not _TICKET.match(ticket):
+        raise NotFoundError("No valid download ticket: it was used, has expired or never existed.")
+    deps = dependencies()
+    where = deps.service.redeem_download(_checked(request_id), ticket, _actor(), record=_audit)
+    url = deps.presign(where["bucket"], where["key"])
+    return Response(status_code=303, content_type="application/json", body="{}",
+                    headers={"Location": url, "Cache-Control": "no-store"})  # fmt: skip
+
+
+def _base_url() -> str:
+    """Where this API is reachable, as the caller reached it (API Gateway: https and its host)."""
+    headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
+    host = headers.get("host", "")
+    scheme = headers.get("x-forwarded-proto") or ("http" if host.startswith(("127.0.0.1", "localhost")) else "https")
+    return f"{scheme}://{host}"
 
 
 @app.post("/v1/privacy/holds")

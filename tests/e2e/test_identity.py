@@ -8,11 +8,12 @@ proved must reach only what those identifiers were on — never the victim's his
 from __future__ import annotations
 
 import json
+import urllib.error
 from typing import Any
 
 import pytest
 
-from local.client import http, wait_for_request
+from local.client import download_export, http, wait_for_request
 from tests.e2e.conftest import RunningStack
 from tests.e2e.flows import DONE, VERIFY, download, file, people, run
 from tests.support import call_body
@@ -56,7 +57,7 @@ def test_access_for_the_attackers_email_exports_the_attackers_call_only(
     ids = _victim_and_attacker(stack, tokens, "11")
     done = run(stack, tokens, "access", {"email": ids["email"]})
     assert done["status"] == "completed", done
-    export = download(done)
+    export = download(done, tokens["compliance"])
     assert [c["call_id"] for c in export["data"]["calls"]] == ["attack-11"]
     text = json.dumps(export, ensure_ascii=False)
     assert VICTIM_SECRET not in text
@@ -67,7 +68,7 @@ def test_access_for_the_attackers_email_exports_the_attackers_call_only(
     assert covered["authenticated"] is False
     assert "only the calls on which it appeared" in covered["basis"]
     # the victim, proving the customer id, gets the authenticated history (and not the attacker's call)
-    own = download(run(stack, tokens, "access", {"customer_id": ids["customer_id"]}))
+    own = download(run(stack, tokens, "access", {"customer_id": ids["customer_id"]}), tokens["compliance"])
     assert [c["call_id"] for c in own["data"]["calls"]] == ["victim-11-1"]
 
 
@@ -81,7 +82,7 @@ def test_erasure_for_the_attackers_email_leaves_the_victims_data(stack: RunningS
     for call_id in ("victim-22-1", "victim-22-2"):
         view = http("GET", f"{stack.api_url}/v1/calls/{call_id}", token=agent)
         assert view.status == 200, call_id  # the victim's history stays, readable
-    export = download(run(stack, tokens, "access", {"customer_id": ids["customer_id"]}))
+    export = download(run(stack, tokens, "access", {"customer_id": ids["customer_id"]}), tokens["compliance"])
     assert export["data"]["calls"][0]["transcript"][0]["text"] == VICTIM_SECRET  # the key was not shredded
 
 
@@ -94,7 +95,7 @@ def test_a_reassigned_number_does_not_join_two_peoples_histories(stack: RunningS
     a = _ingest(stack, tokens["platform"], "reassigned-first", first, VICTIM_SECRET)
     b = _ingest(stack, tokens["platform"], "reassigned-second", second, ATTACKER_TEXT)
     assert a != b
-    export = download(run(stack, tokens, "access", {"customer_id": "K-SECOND-33"}))
+    export = download(run(stack, tokens, "access", {"customer_id": "K-SECOND-33"}), tokens["compliance"])
     assert [c["call_id"] for c in export["data"]["calls"]] == ["reassigned-second"]
     assert VICTIM_SECRET not in json.dumps(export, ensure_ascii=False)
     assert run(stack, tokens, "erasure", {"customer_id": "K-SECOND-33"})["status"] == "completed"
@@ -144,7 +145,7 @@ def test_rectification_cannot_take_over_another_subjects_identifier(
     refused = http("POST", f"{stack.api_url}/v1/privacy/requests", body, tokens["compliance"])
     assert (refused.status, refused.body["error"]["code"]) == (409, "identifier_belongs_to_another_subject")
     assert "K-VICTIM-55" not in json.dumps(refused.body)
-    export = download(run(stack, tokens, "access", {"customer_id": "K-VICTIM-55"}))
+    export = download(run(stack, tokens, "access", {"customer_id": "K-VICTIM-55"}), tokens["compliance"])
     assert [c["call_id"] for c in export["data"]["calls"]] == ["rect-victim-55"]  # still the victim's alone
 
 
@@ -171,3 +172,22 @@ def test_a_hold_placed_before_the_first_call_protects_it(stack: RunningStack, to
     ]  # the refused lift changed nothing
     assert all(e["actor"] == "user:local-compliance" for e in lifted)
     assert run(stack, tokens, "erasure", {"phone": phone})["status"] == "completed"
+
+
+def test_the_download_link_works_once_and_records_the_person(stack: RunningStack, tokens: dict[str, str]) -> None:
+    _ingest(stack, tokens["platform"], "dl-1", {"phone": "+49 160 7777001"}, ATTACKER_TEXT)
+    done = run(stack, tokens, "access", {"phone": "+49 160 7777001"})
+    link = done["result"]["download_url"]
+    assert "X-Amz-" not in link  # a link to the audited endpoint, not to the storage
+    reader = people_token(stack, "reader-7")
+    assert [c["call_id"] for c in json.loads(download_export(link, reader))["data"]["calls"]] == ["dl-1"]
+    with pytest.raises(urllib.error.HTTPError) as again:  # single use
+        download_export(link, reader)
+    assert again.value.code == 404
+    assert http("GET", link, token=tokens["agent"]).status == 403  # and only for compliance people
+    ddb = stack.client("dynamodb")
+    audit = next(t for t in ddb.list_tables()["TableNames"] if "Audit" in t)
+    entries = [json.loads(i["entry"]["S"]) for i in ddb.scan(TableName=audit)["Items"]]
+    downloads = [e for e in entries if e["resource"] == f"privacy/{done['request_id']}"
+                 and e["action"] == "privacy_export_downloaded"]  # fmt: skip
+    assert [e["actor"] for e in downloads] == ["user:local-reader-7"]

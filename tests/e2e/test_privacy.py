@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 import pytest
 
 from local.client import http, wait_for_request
 from tests.e2e.conftest import RunningStack
-from tests.e2e.flows import DONE, VERIFY, people
+from tests.e2e.flows import DONE, VERIFY, download, people
 from tests.support import PLANTED, call_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -72,8 +71,7 @@ def test_access_export_holds_every_call_of_the_subject_and_no_one_elses(
     done = _request(stack, tokens, "access", {"phone": SUBJECT_PHONE})
     assert done["status"] == "completed", done
     assert done["due_at"] > done["history"][0]["at"]
-    with urllib.request.urlopen(done["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
-        export = json.loads(response.read())
+    export = download(done, tokens["compliance"])
     call_ids = sorted(c["call_id"] for c in export["data"]["calls"])
     assert call_ids == ["acc-0", "acc-1"]
     assert export["data"]["calls"][0]["transcript"][1]["text"] == PLANTED["transcript"]
@@ -90,8 +88,7 @@ def test_a_large_subject_is_exported_in_pages_through_the_workflow_loop(
         _ingest(stack, tokens["platform"], f"big-{n:02d}", phone)
     done = _request(stack, tokens, "access", {"phone": phone})
     assert done["status"] == "completed", done
-    with urllib.request.urlopen(done["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
-        export = json.loads(response.read())
+    export = download(done, tokens["compliance"])
     assert sorted(c["call_id"] for c in export["data"]["calls"]) == [f"big-{n:02d}" for n in range(calls)]
     assert len(export["data"]["consent_history"]) == calls
     assert [r["request_id"] for r in export["data"]["privacy_requests"]] == [done["request_id"]]
@@ -170,12 +167,22 @@ def test_objection_and_restriction_stop_processing(stack: RunningStack, tokens: 
     _ingest(stack, tokens["platform"], "res-1", restricted)
     assert _request(stack, tokens, "objection", {"phone": objecting})["status"] == "completed"
     assert _request(stack, tokens, "restriction", {"phone": restricted})["status"] == "completed"
-    for call_id, phone, reason in (("obj-2", objecting, "objected"), ("res-2", restricted, "restricted")):
+    for call_id, phone in (("obj-2", objecting), ("res-2", restricted)):
         body = call_body(call_id=call_id, caller={"phone": phone})
         answer = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"])
         assert answer.body["analysis"] == "skipped"
-        view = http("GET", f"{stack.api_url}/v1/calls/{call_id}", token=tokens["agent"]).body
-        assert view["analysis"]["reason"] == reason
+    view = http("GET", f"{stack.api_url}/v1/calls/obj-2", token=tokens["agent"]).body
+    assert view["analysis"]["reason"] == "objected"
+    # issue 14: restriction now also hides the content from agents (it used to show a skip reason)
+    for call_id in ("res-1", "res-2"):  # the call before the restriction and the one after it
+        refused = http("GET", f"{stack.api_url}/v1/calls/{call_id}", token=tokens["agent"])
+        assert (refused.status, refused.body["error"]["code"]) == (403, "restricted")
+        assert PLANTED["transcript"] not in json.dumps(refused.body, ensure_ascii=False)
+    ddb = stack.client("dynamodb")
+    audit = next(t for t in ddb.list_tables()["TableNames"] if "Audit" in t)
+    entries = [json.loads(i["entry"]["S"]) for i in ddb.scan(TableName=audit)["Items"]]
+    refusals = {e["resource"] for e in entries if e["action"] == "read_call_refused_restricted"}
+    assert refusals >= {"call/res-1", "call/res-2"}  # the refused reads are audited
     decision = {"caller": {"phone": objecting}, "channel": "voice", "utterance": "Wo ist meine Lieferung?"}
     routed = http("POST", f"{stack.api_url}/v1/routing/decisions", decision, tokens["platform"]).body
     assert routed["handled_by"] == "human"
@@ -195,8 +202,7 @@ def test_rectification_rekeys_the_subject_without_losing_history(stack: RunningS
     http("POST", f"{stack.api_url}/v1/privacy/requests/{request_id}/verify", VERIFY, tokens["compliance"])
     assert _await(stack, tokens["compliance"], request_id, {"completed", "failed"})["status"] == "completed"
     access = _request(stack, tokens, "access", {"phone": new})  # the new number finds the subject
-    with urllib.request.urlopen(access["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
-        export = json.loads(response.read())
+    export = download(access, tokens["compliance"])
     assert [c["call_id"] for c in export["data"]["calls"]] == ["rect-1"]
 
 

@@ -370,3 +370,17 @@ def test_routes_of_every_capability_are_deployed_with_their_scope(synth: Synth) 
     methods = synth.resources("AWS::ApiGateway::Method").values()
     scopes = sorted(s for m in methods for s in m["Properties"].get("AuthorizationScopes", []))
     assert scopes == sorted(full_scope(r.scope) for r in ROUTES if r.scope is not None)
+
+
+def test_tables_with_personal_data_keep_backups_no_longer_than_the_key_table(synth: Synth) -> None:
+    """Issue 14: a PITR window longer than the crypto-shredding window kept erased analyses, consent
+    history and identifier MACs restorable past the one-month erasure deadline."""
+    tables = synth.resources("AWS::DynamoDB::GlobalTable")
+    keys_window = next(t for k, t in tables.items() if "SubjectKeys" in k)["Properties"]["Replicas"][0][
+        "PointInTimeRecoverySpecification"
+    ]["RecoveryPeriodInDays"]
+    for prefix in ("DataCalls", "DataSubjects", "DataPrivacy", "DataIdempotency"):
+        (table,) = [t for k, t in tables.items() if k.startswith(prefix)]
+        pitr = table["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"]
+        assert pitr["PointInTimeRecoveryEnabled"] is True, prefix
+        assert pitr["RecoveryPeriodInDays"] <= keys_window, prefix

@@ -14,6 +14,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestValidationError",
+    "RestrictedError",
     "UnsupportedMediaTypeError",
 ]
 
@@ -69,6 +70,13 @@ class FourEyesError(CallguardError):
 
     status = 403
     code = "four_eyes_violation"
+
+
+class RestrictedError(CallguardError):
+    """Processing of the data subject's data is restricted (Art. 18): agents see no content."""
+
+    status = 403
+    code = "restricted"
 
 
 class IdentifierConflictError(CallguardError):

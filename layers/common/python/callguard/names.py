@@ -147,6 +147,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/routing/decisions", Scope.ROUTING_DECIDE, "route"),
     Route("POST", "/v1/privacy/requests", Scope.PRIVACY_MANAGE, "privacy"),
     Route("GET", "/v1/privacy/requests/{request_id}", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("GET", "/v1/privacy/requests/{request_id}/download", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/verify", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/extend", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/approve", Scope.PRIVACY_MANAGE, "privacy"),

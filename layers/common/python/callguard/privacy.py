@@ -9,7 +9,9 @@ calendar month (Art. 12(3)); an extension of up to two further months can be rec
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,13 +23,24 @@ from botocore.exceptions import ClientError
 from .errors import CallguardError, FourEyesError, IdentifierConflictError, NotFoundError
 from .identity import Pseudonymizer
 from .models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
+from .names import ATTR_TTL
 from .repository import SubjectsRepository, all_items, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
 
-__all__ = ["APPROVAL_TYPES", "DOWNLOAD_SECONDS", "PrivacyRequests", "PrivacyService", "Recorder", "add_months"]
+__all__ = [
+    "APPROVAL_TYPES",
+    "DOWNLOAD_SECONDS",
+    "REDIRECT_SECONDS",
+    "PrivacyRequests",
+    "PrivacyService",
+    "Recorder",
+    "add_months",
+]
 
-#: how long a download link of an export stays valid
+#: how long a download link of an export stays valid (it works once)
 DOWNLOAD_SECONDS = 300
+#: how long the storage URL the download endpoint redirects to stays valid
+REDIRECT_SECONDS = 60
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -58,6 +71,10 @@ Recorder = Callable[[str, str], None]
 
 def _no_record(action: str, resource: str) -> None:
     """Used where no audit log is wired (unit tests of the domain alone)."""
+
+
+def _ticket_hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
 
 
 @dataclass
@@ -368,6 +385,57 @@ class PrivacyService:
         if "approval" in item:
             answer["approval"] = {k: v["S"] for k, v in item["approval"]["M"].items()}
         return answer
+
+    def issue_download(self, request_id: str, actor: str) -> str:
+        """A single-use ticket for the request's export, valid :data:`DOWNLOAD_SECONDS`; only its
+        hash is stored, with the person it was issued to."""
+        ticket = secrets.token_urlsafe(32)
+        now = self.clock()
+        self.requests.dynamodb.put_item(
+            TableName=self.requests.table,
+            Item={
+                "pk": {"S": f"DOWNLOAD#{_ticket_hash(ticket)}"},
+                "sk": {"S": "DOWNLOAD"},
+                "request_id": {"S": request_id},
+                "issued_to": {"S": actor},
+                "issued_at": {"S": now.isoformat()},
+                "valid_until": {"N": str(int(now.timestamp()) + DOWNLOAD_SECONDS)},
+                ATTR_TTL: {"N": str(int(now.timestamp()) + DOWNLOAD_SECONDS + 86400)},
+            },
+        )
+        return ticket
+
+    def redeem_download(
+        self, request_id: str, ticket: str, actor: str, record: Recorder = _no_record
+    ) -> dict[str, str]:
+        """Use a ticket once: the export's location, once the download is on record with the person.
+
+        An unknown, used, expired or other request's ticket is 404 (nothing to tell apart)."""
+        now = self.clock()
+        try:
+            self.requests.dynamodb.update_item(
+                TableName=self.requests.table,
+                Key={"pk": {"S": f"DOWNLOAD#{_ticket_hash(ticket)}"}, "sk": {"S": "DOWNLOAD"}},
+                UpdateExpression="SET used_at = :now, used_by = :actor",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at) "
+                "AND request_id = :rid AND valid_until >= :t",
+                ExpressionAttributeValues={
+                    ":now": {"S": now.isoformat()},
+                    ":actor": {"S": actor},
+                    ":rid": {"S": request_id},
+                    ":t": {"N": str(int(now.timestamp()))},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError("No valid download ticket: it was used, has expired or never existed.") from None
+            raise
+        item = self.requests.get(request_id) or {}
+        result = json.loads(item["result"]["S"]) if "result" in item else {}
+        if "export" not in result or "export_purged_at" in item or item["status"]["S"] != "completed":
+            raise NotFoundError("No export to download for this request.")
+        record("privacy_export_downloaded", f"privacy/{request_id}")  # on record before anything is released
+        return {"bucket": result["export"]["bucket"], "key": result["export"]["key"]}
 
     def add_hold(self, body: HoldIn, record: Recorder = _no_record) -> dict[str, Any]:
         """A legal hold on identifiers: stored against their MACs, so it protects whatever they

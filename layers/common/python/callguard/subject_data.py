@@ -424,6 +424,35 @@ class SubjectData:
                 raise ErasureIncompleteError(f"{len(response['Errors'])} object versions not deleted: {codes}")
         return len(versions)
 
+    # -- after a restore ------------------------------------------------------------------------
+    @staticmethod
+    def tombstones(dynamodb: Any, privacy_table: str) -> tuple[list[str], dict[str, str]]:
+        """The erased subjects and single calls the privacy table's tombstones name."""
+        items = all_items(
+            dynamodb,
+            "scan",
+            TableName=privacy_table,
+            FilterExpression="begins_with(pk, :t)",
+            ExpressionAttributeValues={":t": {"S": "TOMBSTONE#"}},
+        )
+        subjects, calls = [], {}
+        for item in items:
+            key = item["pk"]["S"].removeprefix("TOMBSTONE#")
+            if key.startswith("call:"):
+                calls[key.removeprefix("call:")] = item["subject_id"]["S"]
+            else:
+                subjects.append(key)
+        return sorted(subjects), calls
+
+    def reapply_erasures(self, subjects: list[str], calls: dict[str, str]) -> dict[str, int]:
+        """Erase again, in the stores this instance points at (a table restored from a backup),
+        what the tombstones name; then verify. Returns what was removed (counts only)."""
+        self.shred_keys(subjects)
+        self.delete_all(subjects)
+        self.erase_calls(calls)
+        self.verify_gone(subjects, calls)
+        return dict(self.removed)
+
     def verify_gone(self, subject_ids: Iterable[str], calls: dict[str, str] | None = None) -> dict[str, int]:
         remaining = self.inventory(subject_ids)
         for store, n in self.call_inventory(calls or {}).items():

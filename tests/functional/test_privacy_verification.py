@@ -1,0 +1,78 @@
+"""Verification and four-eyes in the domain: whenever they arrive, whoever may give them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from callguard.errors import FourEyesError
+from callguard.models import PrivacyRequestIn, VerifyIn
+from callguard.privacy import RequestStateError
+from callguard.privacy_steps import ApprovalRecordedError, VerificationRecordedError
+from callguard.wiring import build_privacy_service, build_privacy_steps
+from tests.support import PLANTED
+
+pytestmark = pytest.mark.functional
+
+VERIFY = VerifyIn.model_validate({"method": "callback", "reference": "ticket-77"})
+
+
+def _file(aws: dict[str, Any], kind: str = "erasure") -> tuple[Any, Any, str]:
+    service, steps = build_privacy_service(aws["clients"]), build_privacy_steps(aws["clients"])
+    body = PrivacyRequestIn.model_validate({"type": kind, "subject": {"phone": PLANTED["phone"]}})
+    return service, steps, service.submit(body, actor="user:filer")["request_id"]
+
+
+def test_a_verification_given_before_the_wait_is_honoured_when_the_workflow_gets_there(aws: dict[str, Any]) -> None:
+    service, steps, request_id = _file(aws)
+    answer = service.verify(request_id, VERIFY, actor="user:verifier")  # during the very call: no wait yet
+    assert answer["verification"]["by"] == "user:verifier"
+    with pytest.raises(VerificationRecordedError):  # caught by name in the state machine: go on
+        steps.await_verification(request_id, "task-token-1")
+    assert steps.requests.get(request_id)["status"]["S"] == "in_progress"  # type: ignore[index]
+    assert "task_token" not in steps.requests.get(request_id)  # type: ignore[operator]
+    with pytest.raises(RequestStateError):  # once only
+        service.verify(request_id, VERIFY, actor="user:someone-else")
+
+
+def test_a_wait_that_comes_first_stores_its_token_and_waits(aws: dict[str, Any]) -> None:
+    _, steps, request_id = _file(aws)
+    steps.await_verification(request_id, "task-token-2")
+    item = steps.requests.get(request_id)
+    assert item is not None
+    assert (item["status"]["S"], item["task_token"]["S"]) == ("awaiting_verification", "task-token-2")
+
+
+def test_four_eyes_the_filer_and_the_verifier_cannot_approve_a_second_person_can(aws: dict[str, Any]) -> None:
+    service, steps, request_id = _file(aws)
+    with pytest.raises(RequestStateError):  # nothing to approve before the identity is verified
+        service.approve(request_id, actor="user:second")
+    service.verify(request_id, VERIFY, actor="user:verifier")
+    for person in ("user:filer", "user:verifier"):
+        with pytest.raises(FourEyesError) as refused:
+            service.approve(request_id, actor=person)
+        assert (refused.value.status, refused.value.code) == (403, "four_eyes_violation")
+    recorded: list[tuple[str, str]] = []
+    approved = service.approve(request_id, actor="user:second", record=lambda a, r: recorded.append((a, r)))
+    assert approved["approval"]["by"] == "user:second"
+    assert recorded == [("privacy_request_approved", f"privacy/{request_id}")]
+    with pytest.raises(ApprovalRecordedError):  # given before the wait: the workflow goes straight on
+        steps.await_approval(request_id, "task-token-3")
+
+
+def test_four_eyes_can_be_switched_off_per_deployment(aws: dict[str, Any]) -> None:
+    _, steps, request_id = _file(aws)
+    steps.four_eyes = False
+    with pytest.raises(ApprovalRecordedError):
+        steps.await_approval(request_id, "task-token-4")
+    item = steps.requests.get(request_id)
+    assert item is not None
+    assert item["approval"]["M"]["by"]["S"] == "not_required"
+
+
+def test_only_exports_and_erasures_need_an_approval(aws: dict[str, Any]) -> None:
+    service, _, request_id = _file(aws, "objection")
+    service.verify(request_id, VERIFY, actor="user:verifier")
+    with pytest.raises(RequestStateError):
+        service.approve(request_id, actor="user:second")
