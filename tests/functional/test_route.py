@@ -107,3 +107,30 @@ def test_suggestions_are_knowledge_base_answers_never_caller_text(handlers: dict
 def test_bad_routing_requests_are_rejected(handlers: dict[str, Any]) -> None:
     status, body = _route(handlers, {"caller": {}, "channel": "voice"})
     assert (status, body["error"]["code"]) == (422, "validation_failed")
+
+
+def test_an_unknown_caller_s_words_never_reach_comprehend(handlers: dict[str, Any], aws: dict[str, Any]) -> None:
+    """Issue 14: without any consent on record (a first-time caller) routing decides on the rules."""
+    aws["comprehend"].calls.clear()
+    status, body = _route(handlers, {"caller": {"phone": "+49 30 2223334"}, "channel": "voice", "utterance": ANGRY})
+    assert status == 200
+    assert aws["comprehend"].calls == []
+    assert next(r for r in body["reasons"] if r["factor"] == "sentiment")["value"] == "not analysed"
+
+
+def test_a_shown_number_does_not_bring_someone_elses_history_or_consent(
+    handlers: dict[str, Any], aws: dict[str, Any]
+) -> None:
+    """The victim's authenticated history (with AI consent) is not used for a caller who only shows
+    the victim's number: no history, no Comprehend."""
+    victim = {"customer_id": "K-77", "phone": "+49 30 4445556",
+              "verification": {"identifiers": ["customer_id"], "method": "ivr_pin"}}  # fmt: skip
+    _ingest(handlers, "v-1", victim, YES)
+    aws["comprehend"].calls.clear()
+    _, spoofed = _route(handlers, {"caller": {"phone": "+49 30 4445556"}, "channel": "voice", "utterance": ANGRY})
+    assert aws["comprehend"].calls == []
+    assert not any(r["factor"] == "repeat_caller" for r in spoofed["reasons"])
+    proven = {"customer_id": "K-77", "verification": {"identifiers": ["customer_id"], "method": "app_login"}}
+    _, own = _route(handlers, {"caller": proven, "channel": "voice", "utterance": ANGRY})
+    assert aws["comprehend"].calls  # the proven caller's consent is on record: analysed
+    assert any(r["factor"] == "repeat_caller" for r in own["reasons"])

@@ -278,6 +278,7 @@ class PrivacySteps:
         item = self._request(request_id)
         scope = self._scope(item)
         started = self.clock().isoformat()
+        self._record(request_id, "executing")  # on record before anything irreversible happens
         before = self.data.inventory(scope.subjects)
         for store, n in self.data.call_inventory(scope.calls).items():
             before[store] += n
@@ -353,6 +354,7 @@ class PrivacySteps:
         return scope
 
     def apply_restriction(self, request_id: str) -> dict[str, Any]:
+        self._record(request_id, "executing")
         self._flag(self._request(request_id), "restricted_at")
         self.requests.transition(
             request_id, "in_progress", self.clock(), result={"S": json.dumps({"restricted": True})}
@@ -361,6 +363,7 @@ class PrivacySteps:
 
     def record_objection(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
+        self._record(request_id, "executing")
         scope = self._flag(self._request(request_id), "objected_at")
         for sid in scope.subjects:
             self.subjects.record_consent(sid, request_id, {"ai_analysis": False}, now, source="objection")
@@ -393,6 +396,7 @@ class PrivacySteps:
                 owner = self.subjects.find([mac])
                 if owner is not None and owner != subject_id:
                     raise IdentifierTakenError("a new identifier belongs to another subject")
+            self._record(request_id, "executing")
             for kind, mac in new:
                 self.subjects.link_identifier(subject_id, mac, now)
                 if kind in old and old[kind] != mac:  # the old identifier of this kind no longer belongs here
@@ -410,12 +414,13 @@ class PrivacySteps:
 
     def complete_request(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
-        self.requests.transition(request_id, "completed", now, completed_at={"S": now.isoformat()})
         self._record(request_id, "completed")
+        self.requests.transition(request_id, "completed", now, completed_at={"S": now.isoformat()})
         return {"request_id": request_id, "status": "completed"}
 
     def mark_rejected(self, request_id: str, reason: str) -> dict[str, Any]:
         now = self.clock()
+        self._record(request_id, "rejected")
         self.requests.transition(
             request_id,
             "rejected",
@@ -423,12 +428,11 @@ class PrivacySteps:
             completed_at={"S": now.isoformat()},
             result={"S": json.dumps({"reason": reason})},
         )
-        self._record(request_id, "rejected")
         return {"request_id": request_id, "status": "rejected"}
 
     def mark_failed(self, request_id: str, error: str) -> dict[str, Any]:
         now = self.clock()
         # the error name only: a message could quote data
-        self.requests.transition(request_id, "failed", now, result={"S": json.dumps({"reason": error})})
         self._record(request_id, "failed")
+        self.requests.transition(request_id, "failed", now, result={"S": json.dumps({"reason": error})})
         return {"request_id": request_id, "status": "failed"}
