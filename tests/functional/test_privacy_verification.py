@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from callguard.errors import FourEyesError
+from callguard.errors import FourEyesError, RestrictedError
 from callguard.models import PrivacyRequestIn, VerifyIn
 from callguard.privacy import RequestStateError
 from callguard.privacy_steps import ApprovalRecordedError, VerificationRecordedError
-from callguard.wiring import build_privacy_service, build_privacy_steps
-from tests.support import PLANTED
+from callguard.wiring import build_agent_view_service, build_privacy_service, build_privacy_steps
+from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
 
 pytestmark = pytest.mark.functional
 
@@ -76,3 +77,21 @@ def test_only_exports_and_erasures_need_an_approval(aws: dict[str, Any]) -> None
     service.verify(request_id, VERIFY, actor="user:verifier")
     with pytest.raises(RequestStateError):
         service.approve(request_id, actor="user:second")
+
+
+def test_a_restriction_for_an_identifier_reaches_a_history_that_starts_later(aws: dict[str, Any]) -> None:
+    """Restricted by phone; the caller later shows the phone with a new e-mail (another unverified
+    history): the new call is not analysed and agents do not see its content."""
+    ingest = load_handler("ingest")
+    ingest.dependencies(aws["clients"])
+    first = call_body(call_id="rights-1", caller={"phone": PLANTED["phone"]})
+    assert ingest.lambda_handler(api_event("POST", "/v1/calls", first), FakeContext())["statusCode"] == 202
+    _, steps, request_id = _file(aws, "restriction")
+    steps.apply_restriction(request_id)
+    later = call_body(call_id="rights-2", caller={"phone": PLANTED["phone"], "email": "new@example.org"})
+    answer = json.loads(ingest.lambda_handler(api_event("POST", "/v1/calls", later), FakeContext())["body"])
+    assert answer["analysis"] == "skipped"
+    assert steps.subjects.profile(answer["subject_id"]).restricted  # on the new history's profile too
+    view = build_agent_view_service(aws["clients"])
+    with pytest.raises(RestrictedError):
+        view.view("rights-2", actor="user:agent")

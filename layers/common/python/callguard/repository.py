@@ -131,7 +131,7 @@ class SubjectsRepository:
         belongs to the unverified subject of exactly its identifier set. Unauthenticated
         identifiers are recorded on the call (``SEEN``) and link nothing.
         """
-        from .identity import subject_id_from_mac, unverified_subject_id
+        from .identity import unverified_subject_id
 
         macs = [i.mac for i in identities]
         auth = [i.mac for i in identities if i.authenticated]
@@ -139,30 +139,7 @@ class SubjectsRepository:
         found = self._batch_get(keys)
         others: list[str] = []
         if auth:
-            linked = {
-                m: found[(f"IDENT#{m}", "LINK")]["subject_id"]["S"] for m in auth if (f"IDENT#{m}", "LINK") in found
-            }
-            known = [linked[m] for m in auth if m in linked]
-            subject_id = known[0] if known else subject_id_from_mac(auth[0])
-            for mac in dict.fromkeys(auth):
-                if mac in linked:
-                    continue
-                try:
-                    self.link_identifier(subject_id, mac, now, only_if_free=True)
-                except IdentifierTakenError:
-                    winner = self._batch_get([{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}])
-                    known.append(winner[(f"IDENT#{mac}", "LINK")]["subject_id"]["S"])
-            others = sorted({s for s in known if s != subject_id})
-            for other in others:  # two authenticated identifiers of two subjects: both proven, link both ways
-                for a, b in ((subject_id, other), (other, subject_id)):
-                    self._ddb.put_item(
-                        TableName=self._table,
-                        Item={
-                            "pk": {"S": f"SUBJECT#{a}"},
-                            "sk": {"S": f"LINKED#{b}"},
-                            "linked_at": {"S": now.isoformat()},
-                        },
-                    )
+            subject_id, others = self._join_authenticated(auth, found, now)
         else:
             subject_id = unverified_subject_id(macs)
         if call_id is not None:
@@ -194,6 +171,7 @@ class SubjectsRepository:
             ReturnValues="ALL_NEW",
         )["Attributes"]
         rights = [found[(f"IDENT#{m}", "RIGHTS")] for m in macs if (f"IDENT#{m}", "RIGHTS") in found]
+        self._carry_rights(subject_id, profile, rights, now)
         return SubjectProfile(
             subject_id=subject_id,
             objected="objected_at" in profile or any("objected_at" in r for r in rights),
@@ -201,6 +179,43 @@ class SubjectsRepository:
             linked_subjects=tuple(others),
             authenticated=bool(auth),
         )
+
+    def _join_authenticated(
+        self, auth: list[str], found: dict[tuple[str, str], dict[str, Any]], now: datetime
+    ) -> tuple[str, list[str]]:
+        """The subject of the authenticated identifiers (new: derived from the first), the free ones
+        linked to it; other subjects they belong to (both proven) are linked both ways."""
+        from .identity import subject_id_from_mac
+
+        linked = {m: found[(f"IDENT#{m}", "LINK")]["subject_id"]["S"] for m in auth if (f"IDENT#{m}", "LINK") in found}
+        known = [linked[m] for m in auth if m in linked]
+        subject_id = known[0] if known else subject_id_from_mac(auth[0])
+        for mac in dict.fromkeys(auth):
+            if mac in linked:
+                continue
+            try:
+                self.link_identifier(subject_id, mac, now, only_if_free=True)
+            except IdentifierTakenError:  # another call linked it meanwhile
+                winner = self._batch_get([{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}])
+                known.append(winner[(f"IDENT#{mac}", "LINK")]["subject_id"]["S"])
+        others = sorted({s for s in known if s != subject_id})
+        for other in others:
+            for a, b in ((subject_id, other), (other, subject_id)):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": f"SUBJECT#{a}"}, "sk": {"S": f"LINKED#{b}"}, "linked_at": {"S": now.isoformat()}},
+                )
+        return subject_id, others
+
+    def _carry_rights(
+        self, subject_id: str, profile: dict[str, Any], rights: list[dict[str, Any]], now: datetime
+    ) -> None:
+        """A right exercised for one of the identifiers holds for this history too, so every later
+        step (analysis, live assistance, the agent view) sees it on the profile."""
+        for flag in ("objected_at", "restricted_at"):
+            if flag not in profile and any(flag in r for r in rights):
+                self.set_flag(subject_id, flag, now)
+                profile[flag] = {"S": now.isoformat()}
 
     def record_seen(self, mac: str, subject_id: str, call_id: str, now: datetime, *, whole: bool) -> None:
         """The unauthenticated identifier ``mac`` was on ``call_id`` of ``subject_id``."""
