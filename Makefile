@@ -59,7 +59,7 @@ deploy: setup ## cdk deploy (needs AWS credentials)
 diff: setup ## cdk diff (needs AWS credentials)
 	$(CDK) diff $(CDK_FLAGS)
 
-smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TOKEN ALARM] ingest, agent view, routing, a privacy request, an alarm
+smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TOKEN APPROVER_TOKEN ALARM] ingest, agent view, routing, a privacy request, an alarm
 	@# the variables reach the script through the environment (make exports command-line variables),
 	@# so tokens never appear in a command line
 	@$(PY) -m callguard_cli.smoke

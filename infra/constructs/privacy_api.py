@@ -87,6 +87,8 @@ class PrivacyApi(Construct):
                 "object version under the subject's prefix, and the index statement covers the by-subject index.",
                 objects_wildcard(data.exports, "exports/"),
             )
+        # rectification checks that no new identifier belongs to another subject (its authenticated link)
+        steps["apply_rectification"].allow(["dynamodb:BatchGetItem"], [data.subjects.table_arn])
         self.workflow = PrivacyWorkflow(
             self,
             "Workflow",

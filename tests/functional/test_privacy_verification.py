@@ -95,3 +95,36 @@ def test_a_restriction_for_an_identifier_reaches_a_history_that_starts_later(aws
     view = build_agent_view_service(aws["clients"])
     with pytest.raises(RestrictedError):
         view.view("rights-2", actor="user:agent")
+
+
+def test_erasure_for_an_identifier_only_shown_on_a_proven_history_erases_that_call_alone(
+    aws: dict[str, Any],
+) -> None:
+    """An e-mail stated (not authenticated) on one call of an authenticated history: erasing it
+    erases that call, its consent entry and its evidence — the owner's other calls and key stay."""
+    ingest = load_handler("ingest")
+    ingest.dependencies(aws["clients"])
+    proven = {"customer_id": "K-5150", "verification": {"identifiers": ["customer_id"], "method": "sso"}}
+    for call_id, extra in (("own-1", {}), ("own-2", {"email": "stated@example.org"})):
+        body = call_body(call_id=call_id, caller=proven | extra)
+        assert ingest.lambda_handler(api_event("POST", "/v1/calls", body), FakeContext())["statusCode"] == 202
+    service, steps = build_privacy_service(aws["clients"]), build_privacy_steps(aws["clients"])
+    request = PrivacyRequestIn.model_validate({"type": "erasure", "subject": {"email": "stated@example.org"}})
+    request_id = service.submit(request, actor="user:filer")["request_id"]
+    scope = steps.scope_of(request_id)
+    assert (scope.subjects, list(scope.calls)) == ((), ["own-2"])  # the call, not the history
+    for step in (steps.shred_subject_key, steps.delete_subject_data, steps.verify_erasure):
+        step(request_id)
+    certificate = json.loads(steps.requests.get(request_id)["result"]["S"])  # type: ignore[index]
+    assert certificate["removed"]["subject_keys"] == 0
+    assert certificate["single_calls_without_key_shredding"] == 1
+    calls = steps.data.calls
+    assert calls.get("own-2") is None
+    owner = calls.get("own-1")
+    assert owner is not None
+    assert json.loads(steps.data.keyring.open(owner.subject_id, steps.data.transcripts.get(
+        {k: v["S"] for k, v in owner.extra["transcript"]["M"].items()}), aad="own-1"))  # fmt: skip
+    assert steps.scope_of(request_id).empty  # the stated e-mail reaches nothing any more
+    consent_calls = {i.get("call_id", {}).get("S") for i in steps.subjects.subject_items(owner.subject_id)}
+    assert "own-2" not in consent_calls
+    assert "own-1" in consent_calls
