@@ -399,7 +399,7 @@ NEGATIVES = {
         "Hallo, ich wollte nur kurz den Stand abfragen.",
         "Die Störung besteht seit dem 2. Februar.",
         "Mein Mann meinte, das wäre längst erledigt.",
-        "Der Techniker Herr Sommer war sehr nett, aber es geht immer noch nicht.",
+        "Der Techniker war im Sommer schon mal da, aber es geht immer noch nicht.",
         "Das Angebot gilt bis Ende August.",
         "Frank und frei gesagt, ich bin enttäuscht.",
         "Ich hab bei Amazon bestellt und die Rechnung kam von Ihnen.",
