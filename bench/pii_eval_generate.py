@@ -537,7 +537,8 @@ def strip_title(name: str) -> str:
     return " ".join(
         w
         for w in name.split()
-        if w.rstrip(".").lower() not in {
+        if w.rstrip(".").lower()
+        not in {
             "mr",
             "mrs",
             "ms",

@@ -16,7 +16,7 @@ from .analysis import phone_regions
 from .audit import AuditLog
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .errors import NotFoundError, RestrictedError
-from .pii import detect, redact
+from .pii import detect_turns, redact
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AgentViewService"]
@@ -107,8 +107,9 @@ class AgentViewService:
         except SubjectKeyShreddedError:
             return None
         regions = phone_regions(language, self.default_region)
+        segments = json.loads(raw)
+        texts = [s["text"] for s in segments]
         return [
-            {k: s[k] for k in ("speaker", "start_ms", "end_ms")}
-            | {"text": redact(s["text"], detect(s["text"], regions=regions))}
-            for s in json.loads(raw)
+            {k: s[k] for k in ("speaker", "start_ms", "end_ms")} | {"text": redact(text, spans)}
+            for s, text, spans in zip(segments, texts, detect_turns(texts, regions=regions), strict=True)
         ]

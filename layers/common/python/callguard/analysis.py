@@ -20,7 +20,7 @@ from typing import Any
 from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
-from .pii import LABELS, PiiSpan, comprehend_spans, detect, redact
+from .pii import LABELS, PiiSpan, comprehend_spans, detect_turns, redact
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
@@ -28,12 +28,22 @@ __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regio
 _LABEL_TOKEN = re.compile(r"\[[A-Z_]+\]")
 _RESOLVED = re.compile(r"(?i)\b(danke|vielen dank|gelöst|erledigt|perfekt|thanks|thank you|solved|resolved|great)\b")
 #: phone region in which national numbers are read, by call language (then the default)
-_LANGUAGE_REGIONS = {"de": "DE", "en": "GB", "es": "ES", "fr": "FR", "it": "IT", "pt": "PT", "nl": "NL", "pl": "PL"}
+_LANGUAGE_REGIONS = {
+    "de": ("DE", "AT", "CH"),
+    "en": ("GB", "US", "IE"),
+    "es": ("ES",),
+    "fr": ("FR", "BE", "CH"),
+    "it": ("IT", "CH"),
+    "pt": ("PT",),
+    "nl": ("NL", "BE"),
+    "pl": ("PL",),
+}
 
 
 def phone_regions(language: str | None, default: str) -> tuple[str, ...]:
-    region = _LANGUAGE_REGIONS.get((language or "").split("-")[0])
-    return tuple(dict.fromkeys([r for r in (region, default) if r]))
+    """Regions national phone numbers are read in: the call language's countries, then the default."""
+    regions = _LANGUAGE_REGIONS.get((language or "").split("-")[0], ())
+    return tuple(dict.fromkeys([*regions, default] if default else regions))
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,8 @@ class AnalysisService:
             s["text"] for s in segments
         )
         regions = phone_regions(language, self.default_region)
-        local = [redact(s["text"], detect(s["text"], regions=regions)) for s in segments]
+        texts = [s["text"] for s in segments]
+        local = [redact(t, spans) for t, spans in zip(texts, detect_turns(texts, regions=regions), strict=True)]
         if not language:
             # the language is needed before Comprehend sees anything: detect it on locally redacted text
             language = self.comprehend.detect_language(" ".join(local) or customer_text[:1])
