@@ -106,7 +106,7 @@ class AgentViewService:
             raw = self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
         except SubjectKeyShreddedError:
             return None
-        regions = phone_regions(language, self.default_region)
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
         segments = json.loads(raw)
         texts = [s["text"] for s in segments]
         return [

@@ -40,10 +40,11 @@ _LANGUAGE_REGIONS = {
 }
 
 
-def phone_regions(language: str | None, default: str) -> tuple[str, ...]:
-    """Regions national phone numbers are read in: the call language's countries, then the default."""
-    regions = _LANGUAGE_REGIONS.get((language or "").split("-")[0], ())
-    return tuple(dict.fromkeys([*regions, default] if default else regions))
+def phone_regions(language: str | None, default: str, caller_region: str | None = None) -> tuple[str, ...]:
+    """Regions national phone numbers are read in: the call language's countries, the region of
+    the caller's own number (``caller_region`` on the call item), then the configured default."""
+    regions = [*_LANGUAGE_REGIONS.get((language or "").split("-")[0], ()), caller_region, default]
+    return tuple(dict.fromkeys(r for r in regions if r))
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ class AnalysisService:
         customer_text = " ".join(s["text"] for s in segments if s["speaker"] == "customer") or " ".join(
             s["text"] for s in segments
         )
-        regions = phone_regions(language, self.default_region)
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
         texts = [s["text"] for s in segments]
         local = [redact(t, spans) for t, spans in zip(texts, detect_turns(texts, regions=regions), strict=True)]
         if not language:

@@ -23,7 +23,7 @@ from typing import Any
 from .crypto import SubjectKeyring
 from .errors import CallConflictError
 from .identity import Pseudonymizer
-from .models import CallAccepted, CallIn
+from .models import CallAccepted, CallIn, caller_region
 from .repository import (
     AnalysisQueue,
     CallerIdentity,
@@ -169,6 +169,9 @@ class IngestService:
             item["language"] = {"S": call.language}
         if call.agent_id:
             item["agent_id"] = {"S": call.agent_id}
+        region = caller_region(call.caller.phone)
+        if region:  # the country of the caller's number: national numbers in the call are read there
+            item["caller_region"] = {"S": region}
         if reason:
             item["analysis_skip_reason"] = {"S": reason}
         if pointer is not None:

@@ -73,7 +73,7 @@ class LiveService:
         else:
             self.calls.append_segment_meta(call_id, meta)
         language = item.get("language", {}).get("S")
-        regions = phone_regions(language, self.default_region)
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
         texts = [s.text for s in segments]
         turns = zip(segments, detect_turns(texts, regions=regions), strict=True)
         customer = [redact(s.text, spans) for s, spans in turns if s.speaker == "customer"]

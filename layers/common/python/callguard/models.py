@@ -36,6 +36,7 @@ __all__ = [
     "Consent",
     "RoutingRequest",
     "Segment",
+    "caller_region",
     "normalise_email",
     "normalise_phone",
 ]
@@ -74,6 +75,16 @@ PlainStr = Annotated[str, AfterValidator(_no_controls)]
 #: An instant with a time zone that can be expressed in UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+
+
+def caller_region(phone: str | None) -> str | None:
+    """The region (ISO country) of a caller's E.164 number, or None: a country, not the number."""
+    if not phone:
+        return None
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or None
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str:

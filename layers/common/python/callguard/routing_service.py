@@ -19,7 +19,7 @@ from .analysis import phone_regions
 from .comprehend import LANGUAGES, ComprehendGateway
 from .identity import Pseudonymizer
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
-from .models import RoutingRequest
+from .models import RoutingRequest, caller_region
 from .pii import detect, redact
 from .repository import CallsRepository, SubjectsRepository
 from .routing import CallerHistory, Decision, RoutingConfig, RoutingInput, decide
@@ -76,7 +76,7 @@ class RoutingService:
         analyse = ai_allowed and consent is not None and bool(consent.get("ai_analysis"))
         redacted = None
         if request.utterance:
-            regions = phone_regions(request.language, self.default_region)
+            regions = phone_regions(request.language, self.default_region, caller_region(request.caller.phone))
             redacted = redact(request.utterance, detect(request.utterance, regions=regions))
         language, sentiment, unavailable = request.language, None, False
         if redacted and analyse:
