@@ -126,7 +126,8 @@ _NOT_NAMES = frozenset(
     vodafone telekom amazon apple google movistar orange o2 mercedes fritzbox paypal visa mastercard
     blumen blume rose rosen sommer winter frühling herbst frank will mark bill grace hope faith joy summer
     luz dolores esperanza amparo consuelo pilar sol paz gloria victoria mar cruz nieves rosario
-    hallo hello hola hi hey ja yes no nein sí si danke thanks gracias bitte please okay ok genau also well
+    hallo hello hola hi hey ja yes yeah yep no nein sí si danke thanks gracias bitte please okay ok genau also well
+    schönen schöne schönes äh ähm hm naja so right bueno vale oye mire pues vielen herzlichen
     guten gute morgen tag abend servus moin grüß gott good morning afternoon evening buenos buenas días tardes
     der die das den dem des ein eine einer einen und oder aber mit von zu im in am an auf bei nach für
     ich du er es wir mein meine mich mir i you he she we my me it it's this that is am are was
@@ -138,6 +139,12 @@ _NOT_NAMES = frozenset(
     kommissar doktor professor mann kind kinder frau herr hund
     """.split()
 )
+#: In lower-case speech-to-text output, ordinary words that are also surnames
+_LOWER_NOT_NAMES = frozenset(
+    "sauer klein lang kurz groß gross weiß weiss schwarz braun froh müde krank neu alt jung fuchs wolf koch "
+    "bauer fischer müller schneider vogel hahn sommer winter berg frank will mark young long white brown "
+    "green black king hall bell wood hill rose moreno blanco rubio delgado bueno calvo".split()
+)
 #: Greetings and fillers that may stand before a name at a turn start
 _GREETING = (
     r"(?:grüß\s(?:gott|sie)|gr[üu]ezi|servus|moin|hallo|hi|hey|hello|hola|guten\s(?:morgen|tag|abend)|"
@@ -146,7 +153,10 @@ _GREETING = (
 )
 #: before a name: strong (any capitalised word follows) and weak (the word must be a known name)
 _STRONG_CUE = re.compile(
-    r"(?i:\b(?:mein\sname\sist|mein\sname\slautet|mein\sname,|ich\shei(?:ß|ss)e|hier\sspricht|sie\ssprechen\smit|"
+    r"(?i:\b(?:(?:mein\s|der\s)?(?:nach|vor|familien|zu)name(?:\s(?:ist|lautet))?:?|"
+    r"(?:my\s|the\s)?(?:surname|last\sname|first\sname|family\sname)(?:\sis|'s)?:?|"
+    r"(?:mi\s|el\s)?(?:apellido|primer\sapellido|segundo\sapellido)(?:\ses)?:?|"
+    r"mein\sname\sist|mein\sname\slautet|mein\sname,|ich\shei(?:ß|ss)e|hier\sspricht|sie\ssprechen\smit|"
     r"my\sname\sis|my\sname's|name's|the\sname\sis|you're\sthrough\sto|you\sare\sthrough\sto|"
     r"me\sllamo|mi\snombre\ses|le\shabla|le\satiende|de\sparte\sde|"
     r"herrn?|frau|mr|mrs|ms|miss|dr|prof|señor|señora|señorita|sr|sra|srta|don|doña|name\s?:)\.?)\s{1,3}$"
@@ -160,8 +170,17 @@ _WEAK_CUE = re.compile(
 _AFTER_CUE = re.compile(
     r"(?i:\s{1,3}(?:am\sapparat|hier\b|here\b|speaking\b|al\shabla|calling\b|de\snuevo|again\b|nochmal\b))"
 )
-_TURN_START_GREETING = re.compile(rf"(?i:\s{{0,3}},?\s{{0,3}}{_GREETING}\b)")
-_NAME_TOKEN = re.compile(r"[^\W\d_]{2,40}(?:[-'][^\W\d_]{2,40}){0,2}\.?")
+_TURN_START_GREETING = re.compile(rf"(?i:\s{{0,3}},\s{{0,3}}{_GREETING}\b)")
+_NAME_TOKEN = re.compile(r"(?:[^\W\d_]{2,40}|[^\W\d_]'[^\W\d_]{2,40})(?:[-'][^\W\d_]{1,40}){0,2}\.?|[^\W\d_]\.")
+#: titles before and degrees after a name belong to it
+_TITLE_BEFORE = re.compile(
+    r"(?i:\b(?:univ\.\s?prof|prof|dr|dipl\.-ing|ing|mag|dr\.\s?med|herrn?|frau|mr|mrs|ms|miss|mx|sir|"
+    r"sr|sra|srta|don|doña|dña)\.?\s{1,2}(?:(?:prof|dr)\.?\s{1,2})?)$"
+)
+_DEGREE_AFTER = re.compile(
+    r"(?:,?\s(?:B\.\s?Sc|M\.\s?Sc|B\.\s?Eng|M\.\s?Eng|B\.\s?A|M\.\s?A|MBA|LL\.\s?M|PhD|Ph\.D|MD|DDS|DVM|"
+    r"Jr|Sr|II|III|IV|V|BSc|MSc|BA|MA|Dipl\.-Ing)\.?(?![\w]))"
+)
 _CONNECTORS = frozenset(
     {"von", "van", "de", "del", "der", "den", "di", "da", "la", "le", "y", "zu", "ten", "ter", "dos"}
 )
@@ -177,11 +196,25 @@ def _names(text: str) -> Found:  # noqa: C901 - one branch per kind of name cont
         return (words[k] in lex.first or words[k] in lex.last) and words[k] not in _NOT_NAMES
 
     def nameish(k: int) -> bool:
-        if words[k] in _NOT_NAMES:
-            return False
+        if words[k] in _NOT_NAMES or (lower_text and words[k] in _LOWER_NOT_NAMES):
+            # a stop-listed word is still a first name right before a known surname ("Rosa Vogt")
+            nxt = k + 1 < len(tokens) and text[tokens[k][1] : tokens[k + 1][0]] == " "
+            return bool(
+                not lower_text
+                and tokens[k][2][0].isupper()
+                and words[k] in lex.first
+                and nxt
+                and words[k + 1] in lex.last
+                and words[k + 1] not in _NOT_NAMES
+            )
         if lower_text or (len(tokens[k][2]) > 2 and tokens[k][2].isupper()):  # "iban", "IBAN", "SEPA"
             return known(k)
         return tokens[k][2][0].isupper()
+
+    def surname(k: int) -> bool:
+        """After a name: a known surname even if it is also a word ("Karina Frank", "Domingo")."""
+        token = tokens[k][2]
+        return words[k] in lex.last and (lower_text or token[0].isupper()) and len(token) > 2
 
     def adjacent(k: int) -> bool:
         return k + 1 < len(tokens) and text[tokens[k][1] : tokens[k + 1][0]] in (" ", "  ")
@@ -193,7 +226,7 @@ def _names(text: str) -> Found:  # noqa: C901 - one branch per kind of name cont
             nxt = j + 1
             if words[nxt] in _CONNECTORS and adjacent(nxt) and nameish(nxt + 1):
                 j, end = nxt + 1, nxt + 2
-            elif nameish(nxt):
+            elif nameish(nxt) or surname(nxt):
                 j, end = nxt, nxt + 1
             else:
                 break
@@ -207,8 +240,11 @@ def _names(text: str) -> Found:  # noqa: C901 - one branch per kind of name cont
         capital = token[0].isupper()
         first = words[k] in lex.first
         stop = 0
-        cued = (_STRONG_CUE.search(before) and (capital or known(k))) or (_WEAK_CUE.search(before) and known(k))
-        paired = first and adjacent(k) and nameish(k + 1) and (capital or words[k + 1] in lex.last)
+        cued = (_STRONG_CUE.search(before) and (capital or known(k))) or (
+            _WEAK_CUE.search(before) and known(k) and (capital or first)
+        )
+        nxt = k + 2 if adjacent(k) and words[k + 1] in _CONNECTORS and adjacent(k + 1) else k + 1
+        paired = first and adjacent(nxt - 1) and nameish(nxt) and (capital or words[nxt] in lex.last)
         if cued or paired:
             stop = group(k)
         else:
@@ -223,14 +259,16 @@ def _names(text: str) -> Found:  # noqa: C901 - one branch per kind of name cont
             elif re.search(rf"(?i:{_GREETING}),?\s{{1,3}}$", before) and known(k) and first:
                 stop = group(k)
         if stop:
-            found.append((start, tokens[stop - 1][1], "NAME"))
+            title = _TITLE_BEFORE.search(text, max(0, start - 24), start)
+            degree = _DEGREE_AFTER.match(text, tokens[stop - 1][1])
+            found.append((title.start() if title else start, degree.end() if degree else tokens[stop - 1][1], "NAME"))
     return found
 
 
 # -- numbers: digit runs, cards, ids ----------------------------------------------------------
 
 #: a run of digit groups with at most two separators between groups (bounded: linear)
-_DIGIT_RUN = re.compile(r"(?<![\w.])\d{1,19}(?:[ .\-/]{1,2}\d{1,19}){0,12}(?![\d])")
+_DIGIT_RUN = re.compile(r"(?<![\w.+)])\+?\d{1,19}(?:(?:[ .\-/]{1,2}|\s?\(0\)\s?)\d{1,19}){0,12}(?![\d])")
 _NON_PERSONAL_NUMBER_CUE = re.compile(
     r"(?i)(?:bestell|auftrags|rechnungs|vorgangs|ticket|sendungs|artikel|order|invoice|tracking|reference|"
     r"case|vertrags|kunden|customer|contract|serien|serial|pedido|cliente|contrato|factura|referencia|seguimiento)"
@@ -256,9 +294,9 @@ def _number_ids(text: str) -> Found:
     """Checksum-valid cards and national ids inside digit runs, aligned to group boundaries."""
     found: Found = []
     for match in _DIGIT_RUN.finditer(text):
+        if match.group().startswith("+") or _non_personal(text, match.start()):
+            continue  # an international phone number, or an order/ticket number
         groups = _groups(match)
-        if _non_personal(text, match.start()):
-            continue
         taken = -1
         for a in range(len(groups)):
             if groups[a][0] <= taken:
@@ -307,6 +345,17 @@ _NATIONAL_IDS: tuple[tuple[re.Pattern[str], Callable[[str], bool], str], ...] = 
     (re.compile(r"\b[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-Za-z]\b"), lambda v: v[:2].isalpha(), "NATIONAL_ID"),
     (re.compile(r"\b[A-Z]{2}[ ]?[0-9A-Z]{8,12}\b"), vat.is_valid, "TAX_ID"),
     (re.compile(r"\b756[. ]?\d{4}[. ]?\d{4}[. ]?\d{2}\b"), ch_ssn.is_valid, "NATIONAL_ID"),
+    # VAT numbers of the markets by their shape alone: a misread check digit is still the number
+    (
+        re.compile(
+            r"\b(?:ATU\d{8}|CHE[- ]?\d{3}[. ]?\d{3}[. ]?\d{3}|DE ?\d{9}|ES ?[A-Za-z0-9]\d{7}[A-Za-z0-9]"
+            r"|GB ?(?:\d{3} ?\d{4} ?\d{2}(?: ?\d{3})?|GD\d{3}|HA\d{3}))\b"
+        ),
+        lambda v: True,
+        "TAX_ID",
+    ),
+    # US social security number by its shape (any area): 123-45-6789
+    (re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"), lambda v: True, "NATIONAL_ID"),
 )
 
 
@@ -463,10 +512,10 @@ _DE_STREET_SUFFIXES = (
 )  # fmt: skip
 _WORD_TOKEN = re.compile(r"[^\W\d_][\w'.\-]{0,60}")
 _HOUSE_NUMBER = re.compile(r"\s{1,2}\d{1,5}(?:\s?[a-zA-Z](?![\w]))?(?:\s?[/-]\s?\d{1,4}[a-zA-Z]?)?(?!\d)")
-_LEAD_NUMBER = re.compile(r"(?<![\d\w])(?:(?:studio|flat|apt\.?|unit)\s\d{1,4}[a-z]?\s|\d{1,5}[a-z]?\s)", re.I)
+_LEAD_NUMBER = re.compile(r"(?<![\d\w])(?:(?:studio|flat|apt\.?|unit)\s\d{1,4}[a-z]?,?\s|\d{1,5}[a-z]?\s)", re.I)
 _EN_UNIT = re.compile(r"\s(?:apt\.|suite|unit|flat)\s\d{1,5}", re.IGNORECASE)
 _POSTCODE_PLACE = re.compile(
-    r"(?<![\d\w,.])(?:[A-Z]-)?(\d{4,5})\s{1,2}([^\W\d_][^\W\d_'.\-]{1,40}(?:[ \-](?:(?:am|an|im|in|bei|de|del|la|"
+    r"(?<![\d\w,./\-])(?:[A-Z]-)?(\d{4,5})\s{1,2}([^\W\d_][^\W\d_'.\-]{1,40}(?:[ \-](?:(?:am|an|im|in|bei|de|del|la|"
     r"ob|der)\s)?[^\W\d_][^\W\d_.\-]{1,40}){0,2})"
 )
 _NOT_PLACES = frozenset(
@@ -474,6 +523,8 @@ _NOT_PLACES = frozenset(
     "uhr km mbit gb mb kwh punkte zeichen seiten".split()
 )
 _YEAR_CUE = re.compile(r"(?i)(?:seit|since|desde|bis|until|hasta|ab|from|jahr|year|año|im|in|en)\s{1,2}$")
+_ES_FLOOR = re.compile(r"(?i:(?:,?\s(?:piso|puerta|planta|bajo|escalera|esc\.|apt\.|apto\.|nº)\s?\w{0,4}){1,3})")
+_PLACE_POSTCODE = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\w'\-]{2,30}(?: [A-ZÁÉÍÓÚÑ][\w'\-]{1,30}){0,2},\s\d{5}\b")
 _UK_POSTCODE = re.compile(r"\b[A-Za-z]{1,2}\d[A-Za-z\d]?\s[0-9][A-Za-z]{2}\b")
 _US_STATE_ZIP = re.compile(r"\b[A-Za-z]{2}\s\d{5}(?:-\d{4})?\b")
 _PLACE_BEFORE = re.compile(r"(?:[A-Z][\w'\-]{1,30},?\s){1,3}$")
@@ -504,18 +555,23 @@ def _addresses(text: str) -> Found:  # noqa: C901 - one branch per address form
                 found.append((lead.start(), unit.end() if unit else end, "ADDRESS"))
                 continue
         # Spanish: "Calle Mayor 5", "Paseo de Joaquín Feliu 98"
-        if word in lex.street_prefixes_es:
+        if word in lex.street_prefixes_es or word + "." in lex.street_prefixes_es:
             j, last = k, m
             while j + 1 < len(tokens) and j - k < 6 and tokens[j + 1].start() - last.end() <= 2:
                 j += 1
                 last = tokens[j]
             number = _HOUSE_NUMBER.match(text, tokens[j].end())
             if j > k and number:
-                found.append((m.start(), number.end(), "ADDRESS"))
+                floor = _ES_FLOOR.match(text, number.end())
+                found.append((m.start(), floor.end() if floor else number.end(), "ADDRESS"))
     for match in _POSTCODE_PLACE.finditer(text):
         code, place = match.group(1), match.group(2)
         first = place.split()[0].lower()
-        if first in _NOT_PLACES or (not place[0].isupper() and any(c.isupper() for c in text)):
+        if (
+            first in _NOT_PLACES
+            or (first in _NOT_NAMES and not place[0].isupper())
+            or (not place[0].isupper() and any(c.isupper() for c in text))
+        ):
             continue
         year_like = 1900 <= int(code) <= 2039 and _YEAR_CUE.search(text[max(0, match.start() - 12) : match.start()])
         if len(code) == 4 and (code[0] == "0" or year_like):
@@ -523,6 +579,7 @@ def _addresses(text: str) -> Found:  # noqa: C901 - one branch per address form
         found.append((match.start(), match.end(), "ADDRESS"))
     lower_text = not any(c.isupper() for c in text)
     place_before = _PLACE_BEFORE_LOWER if lower_text else _PLACE_BEFORE
+    found += [(m.start(), m.end(), "ADDRESS") for m in _PLACE_POSTCODE.finditer(text)]
     for pattern in (_UK_POSTCODE, _US_STATE_ZIP):
         for match in pattern.finditer(text):
             if pattern is _US_STATE_ZIP and not lower_text and not match.group()[:2].isupper():
@@ -595,6 +652,20 @@ def comprehend_spans(entities: Iterable[dict[str, object]], source: str = "compr
 # -- merge and redact -----------------------------------------------------------------
 
 
+def _union_same_label(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
+    """Overlapping spans of one label become one span covering both (a street and the
+    "city, postcode" after it; a name found twice): nothing between them is left out."""
+    out: list[PiiSpan] = []
+    for span in sorted(spans, key=lambda s: (s.label, s.start, -s.end)):
+        last = out[-1] if out else None
+        if last is not None and last.label == span.label and span.start < last.end and span.end > span.start:
+            if span.end > last.end:
+                out[-1] = PiiSpan(last.start, span.end, last.label, last.source)
+            continue
+        out.append(span)
+    return out
+
+
 def _merge(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
     """Drop spans overlapping a higher-priority (then longer) span; keep the rest in order.
 
@@ -602,7 +673,9 @@ def _merge(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
     overlap one of them" by looking at a single neighbour (no pass over all chosen spans)."""
     starts: list[int] = []
     chosen: dict[int, PiiSpan] = {}
-    for span in sorted(spans, key=lambda s: (_PRIORITY.get(s.label, 99), -(s.end - s.start), s.start)):
+    for span in sorted(
+        _union_same_label(spans), key=lambda s: (_PRIORITY.get(s.label, 99), -(s.end - s.start), s.start)
+    ):
         if span.end <= span.start:
             continue
         k = bisect.bisect_left(starts, span.end)  # chosen spans starting before this one ends
