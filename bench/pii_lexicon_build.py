@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from faker import Faker
@@ -54,7 +55,7 @@ def build() -> dict[str, object]:
         if locale.startswith("es"):
             prefixes.update(getattr(address, "street_prefixes", ()) or ())
     return {
-        "source": f"Faker {Faker.__module__} person/address providers: {', '.join(NAME_LOCALES)}",
+        "source": f"Faker {version('Faker')} person and address providers: {', '.join(NAME_LOCALES)}",
         "first": dict(sorted(first.items())),
         "last": sorted(last),
         "street_suffixes_en": sorted(suffixes),

@@ -202,3 +202,20 @@ def test_targets_on_the_independent_evaluation_set() -> None:
         for label in result.tp.keys() | result.fn.keys():
             assert result.recall(label) >= 0.80, (language, label)
     assert eval_score(examples, detector, "de").precision() >= 0.90
+
+
+@pytest.mark.slow
+def test_committed_data_files_are_what_their_builders_make() -> None:
+    """The name lexicon (shipped in the layer) and the evaluation set are reproducible from the
+    pinned Faker and the committed scripts, so neither can be hand-edited toward a result."""
+    import gzip
+    import json
+
+    from bench import pii_eval_generate, pii_lexicon_build
+
+    shipped = json.loads(gzip.decompress(pii_lexicon_build.OUT.read_bytes()))
+    assert shipped == json.loads(json.dumps(pii_lexicon_build.build()))
+    assert {"DE", "AT", "CH", "GB", "US", "ES"} <= {c for countries in shipped["first"].values() for c in countries}
+    rows = pii_eval_generate.generate()
+    committed = [json.loads(line) for line in pii_eval_generate.OUT.read_text(encoding="utf-8").splitlines()]
+    assert rows == committed
