@@ -156,12 +156,17 @@ def test_look_alikes_stay(text: str) -> None:
 
 
 def test_a_date_answering_a_birth_date_question_is_a_date_of_birth() -> None:
-    question, answer = "Zur Sicherheit noch Ihr Geburtsdatum?", "Der 12.03.1984."
-    assert detect(answer) == []  # on its own a date is not personal
+    question, answer = "Und das Geburtsdatum Ihres Sohnes?", "Der 12.03.2019."
+    assert detect(answer) == []  # on its own a recent date is not personal
     (span,) = detect(answer, previous=question)
-    assert (answer[span.start : span.end], span.label) == ("12.03.1984", "DATE_OF_BIRTH")
+    assert (answer[span.start : span.end], span.label) == ("12.03.2019", "DATE_OF_BIRTH")
     turns = detect_turns([question, answer, "Und Ihr Termin ist am 12.03.2025."])
     assert [[s.label for s in t] for t in turns] == [[], ["DATE_OF_BIRTH"], []]
+
+
+def test_a_full_date_decades_back_is_taken_for_a_birth_date_without_a_cue() -> None:
+    text = "Ja, genau, der 4. Juli 1962, und die Rechnung vom 12.03.2024 ist falsch."
+    assert [(text[s.start : s.end], s.label) for s in detect(text)] == [("4. Juli 1962", "DATE_OF_BIRTH")]
 
 
 def test_a_luhn_valid_number_with_an_unknown_issuer_is_redacted_whole() -> None:

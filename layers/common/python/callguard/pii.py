@@ -33,6 +33,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 
@@ -461,7 +462,7 @@ def _possible(raw: str, regions: Sequence[str]) -> bool:
     digits = sum(c.isdigit() for c in raw)
     if not 7 <= digits <= 15:
         return False
-    for region in dict.fromkeys([*regions, *(_WORLD if raw.lstrip("(").startswith(("+", "00")) else ())]):
+    for region in dict.fromkeys([*regions, *_WORLD]):  # the call's regions first, then the markets
         try:
             number = phonenumbers.parse(raw, region)
         except phonenumbers.NumberParseException:
@@ -493,12 +494,20 @@ _DOB_CUE = re.compile(
 )
 
 
+#: A full date whose year is this far back is taken for a birth date even without a cue: bills,
+#: appointments and deliveries a caller talks about are recent, a birth date of an adult is not.
+_BIRTH_YEAR_BEFORE = datetime.now(UTC).year - 14
+_FULL_YEAR = re.compile(r"(?:19|20)\d{2}(?!\d)")
+
+
 def _dates_of_birth(text: str, previous: str = "") -> Found:
     asked = bool(previous) and _DOB_CUE.search(previous[-300:]) is not None
     found: Found = []
     for match in _DATE.finditer(text):
         window = text[max(0, match.start() - 80) : match.start()] + " " + text[match.end() : match.end() + 24]
-        if asked or _DOB_CUE.search(window):
+        years = [int(y) for y in _FULL_YEAR.findall(match.group())]
+        old = bool(years) and 1900 <= years[-1] <= _BIRTH_YEAR_BEFORE
+        if asked or old or _DOB_CUE.search(window):
             found.append((match.start(), match.end(), "DATE_OF_BIRTH"))
     return found
 
