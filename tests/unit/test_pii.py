@@ -127,6 +127,26 @@ def _fullwidth(text: str) -> str:
         ("Murat Yilmaz hier, wegen der Rechnung", ("DE",), "Murat Yilmaz", "NAME"),
         ("hier ist die iwona vogt", ("DE",), "iwona vogt", "NAME"),
         ("Hola, soy Eloísa Olivé", ("ES",), "Eloísa Olivé", "NAME"),
+        ("Schulz, mein Name, es geht um die Rechnung.", ("DE",), "Schulz", "NAME"),
+        ("Es ist für Thomas Müller, meinen Vater.", ("DE",), "Thomas Müller", "NAME"),
+        ("Univ.Prof. Lukas Hufnagl hat angerufen.", ("DE",), "Univ.Prof. Lukas Hufnagl", "NAME"),
+        (
+            "IBAN: D E acht neun drei sieben null vier null null vier vier null fünf drei zwei null eins drei "
+            "null null null",
+            ("DE",),
+            "*",
+            "IBAN",
+        ),
+        ("Ich wohne in der Berliner Straße 5.", ("DE",), "Berliner Straße 5", "ADDRESS"),
+        ("Vivo en C/ Alcalá 23, Madrid.", ("ES",), "C/ Alcalá 23", "ADDRESS"),
+        (
+            "We moved to 83 Stewart Knolls, East Shaun, TQ7W 8GB.",
+            ("GB",),
+            "83 Stewart Knolls, East Shaun, TQ7W 8GB",
+            "ADDRESS",
+        ),
+        ("La USt-IdNr. ist ATU47176418.", ("DE",), "ATU47176418", "TAX_ID"),
+        ("My SSN is 972-18-3780.", ("US",), "972-18-3780", "NATIONAL_ID"),
     ],
 )
 def test_forms_the_old_detectors_missed(text: str, regions: tuple[str, ...], value: str, label: str) -> None:

@@ -164,12 +164,14 @@ _STRONG_CUE = re.compile(
 )
 _WEAK_CUE = re.compile(
     r"(?i:\b(?:ich\sbin|hier\sist|da\sist|hier\sist\snochmal|this\sis|it's|it\sis|i'm|i\sam|soy|habla|"
-    r"con|mit|to|an|with|named|namens|heißt|called|llamada?|nombre|spoke\sto|hablé\scon|gesprochen\smit|"
+    r"con|mit|to|an|with|für|for|para|named|namens|heißt|called|llamada?|nombre|spoke\sto|hablé\scon|"
+    r"gesprochen\smit|"
     r"wife's\sname|husband's\sname|nombre\sde|auf\smeinen\s(?:mann|namen)|auf\smeine\sfrau|"
     r"im\snamen\svon|in\sthe\sname\sof|a\snombre\sde)(?:\s(?:der|die|nochmal|again|also|el|la))?[,:]?)\s{1,3}$"
 )
 _AFTER_CUE = re.compile(
-    r"(?i:\s{1,3}(?:am\sapparat|hier\b|here\b|speaking\b|al\shabla|calling\b|de\snuevo|again\b|nochmal\b))"
+    r"(?i:,?\s{1,3}(?:am\sapparat|hier\b|here\b|speaking\b|al\shabla|calling\b|de\snuevo|again\b|nochmal\b|"
+    r"(?:ist\s)?mein\sname\b|is\smy\sname\b|es\smi\snombre\b))"
 )
 _TURN_START_GREETING = re.compile(rf"(?i:\s{{0,3}},\s{{0,3}}{_GREETING}\b)")
 _NAME_TOKEN = re.compile(r"(?:[^\W\d_]{2,40}|[^\W\d_]'[^\W\d_]{2,40})(?:[-'][^\W\d_]{1,40}){0,2}\.?|[^\W\d_]\.")
@@ -376,7 +378,7 @@ def _letter_ids(text: str) -> Found:
 
 # -- IBAN -------------------------------------------------------------------------------------
 
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-.]{0,2}[A-Za-z0-9]){11,30}")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z] ?[A-Za-z][ \-.]{0,2}\d{2}(?:[ \-.]{0,2}[A-Za-z0-9]){11,30}")
 
 
 def _ibans(text: str) -> Found:
@@ -532,6 +534,10 @@ _NOT_PLACES = frozenset(
     "uhr km mbit gb mb kwh punkte zeichen seiten".split()
 )
 _YEAR_CUE = re.compile(r"(?i)(?:seit|since|desde|bis|until|hasta|ab|from|jahr|year|año|im|in|en)\s{1,2}$")
+_ES_ABBREVIATED_STREET = re.compile(
+    r"(?i:\b(?:c/|avda\.|av\.|pza\.|pl\.|cl\.|ctra\.|pº|p\.º)\s?)[^\W\d_][^\W\d]{0,30}(?:\s[^\W\d][^\W\d]{0,30}){0,4}"
+    r",?\s\d{1,4}(?:\s?[a-zA-Z](?!\w))?"
+)
 _ES_FLOOR = re.compile(r"(?i:(?:,?\s(?:piso|puerta|planta|bajo|escalera|esc\.|apt\.|apto\.|nº)\s?\w{0,4}){1,3})")
 _PLACE_POSTCODE = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\w'\-]{2,30}(?: [A-ZÁÉÍÓÚÑ][\w'\-]{1,30}){0,2},\s\d{5}\b")
 _UK_POSTCODE = re.compile(r"\b[A-Za-z]{1,2}\d[A-Za-z\d]?\s[0-9][A-Za-z]{2}\b")
@@ -542,7 +548,7 @@ _PLACE_BEFORE_LOWER = re.compile(r"(?:[a-z][\w'\-]{1,30},?\s){1,2}$")
 
 def _addresses(text: str) -> Found:  # noqa: C901 - one branch per address form
     lex = _lexicon()
-    found: Found = []
+    found: Found = [(m.start(), m.end(), "ADDRESS") for m in _ES_ABBREVIATED_STREET.finditer(text)]
     tokens = list(_WORD_TOKEN.finditer(text))
     for k, m in enumerate(tokens):
         word = m.group().lower().rstrip(",;:!?")
@@ -553,7 +559,10 @@ def _addresses(text: str) -> Found:  # noqa: C901 - one branch per address form
         if len(word) > 2 and word.endswith(_DE_STREET_SUFFIXES):
             number = _HOUSE_NUMBER.match(text, end)
             if number:
-                start = tokens[k - 1].start() if k and _is_street_adjective(tokens[k - 1].group()) else m.start()
+                start = m.start()
+                before = tokens[k - 1] if k and tokens[k - 1].end() >= m.start() - 2 else None
+                if before and (word in _DE_STREET_SUFFIXES or _is_street_adjective(before.group())):
+                    start = before.start()  # "Berliner Straße 5", "Alte Landstraße 3"
                 found.append((start, number.end(), "ADDRESS"))
                 continue
         # English: "228 Tina Trail", "Studio 12 O'Neill Isle"
