@@ -60,7 +60,8 @@ CATEGORY_RECORDS: dict[DataCategory, CategoryRecord] = {
     ),
     DataCategory.CALLS: CategoryRecord(
         "callers, agents",
-        "call id, times, channel, language, agent id, consent flags, platform metadata (sealed)",
+        "call id, times, channel, language, country of the caller's phone number, agent id, consent flags, "
+        "platform metadata (sealed)",
         "DynamoDB Calls (CALL)",
     ),
     DataCategory.ANALYSES: CategoryRecord(
