@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.pii_quality import load_corpus, score
 from callguard.pii import PiiSpan, comprehend_spans, detect, detect_turns, normalise_spoken_digits, redact
@@ -244,3 +246,19 @@ def test_committed_data_files_are_what_their_builders_make() -> None:
     rows = pii_eval_generate.generate()
     committed = [json.loads(line) for line in pii_eval_generate.OUT.read_text(encoding="utf-8").splitlines()]
     assert rows == committed
+
+
+_PIECES = st.sampled_from(
+    [*"abcXYZ 0123456789.,-/+@()'ßäöü", "\u200b", "\u00ad", "\u3000", "\uff24", "\uff18", "①", "ﬁ", "\u0301",
+     "null ", "eins ", "double ", "oh ", "hundert", "und ", "y ", "punkt ", "at ", "Herr ", "Straße ", "geboren ",
+     "DE89 "]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=60).map("".join), st.sampled_from(["", "Ihr Geburtsdatum?"]))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_spans_inside_it_and_a_planted_iban_stays_redacted(text: str, previous: str) -> None:
+    spans = detect(text, regions=("DE", "GB", "US", "ES"), previous=previous)
+    assert all(0 <= s.start < s.end <= len(text) for s in spans)
+    planted = text + " IBAN DE89 3704 0044 0532 0130 00 ."
+    assert "0532 0130" not in redact(planted, detect(planted, previous=previous))
