@@ -720,13 +720,27 @@ def detect(
     """
     normalised, index = normalise(text)
     found = []
-    for span in _local_spans(normalised, regions, previous):
+    for span in [*_local_spans(normalised, regions, previous), *_read_out_numbers(normalised, index)]:
         if span.end <= span.start:
             continue
         start, end = index[span.start][0], index[span.end - 1][1]
         spoken = (end - start) != (span.end - span.start)
         found.append(PiiSpan(start, end, span.label, "spoken" if spoken else span.source))
     return _merge([*found, *extra])
+
+
+_LONG_RUN = re.compile(r"\+?\d{8,40}")
+
+
+def _read_out_numbers(normalised: str, index: list[tuple[int, int]]) -> list[PiiSpan]:
+    """A long number read out word by word that no detector claimed (too many digits for a
+    phone, no checksum that fits) is still someone's number: a caller reads out their own."""
+    spans = []
+    for match in _LONG_RUN.finditer(normalised):
+        start, end = index[match.start()][0], index[match.end() - 1][1]
+        if end - start > match.end() - match.start() and not _non_personal(normalised, match.start()):
+            spans.append(PiiSpan(match.start(), match.end(), "PHONE", "spoken"))
+    return spans
 
 
 def detect_turns(texts: Sequence[str], *, regions: Sequence[str] = ("DE",)) -> list[list[PiiSpan]]:

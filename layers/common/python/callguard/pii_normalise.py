@@ -255,7 +255,7 @@ def _numbers(text: str) -> tuple[str, Index]:  # noqa: C901 - one loop over toke
                 j += 1
                 continue
             value = _word_value(t)
-            if value is None and lower == _OH and (values or (j + 2 < n and _word_value(tokens[j + 2][2]) is not None)):
+            if value is None and lower == _OH and (values or (j + 2 < n and _is_number_token(tokens, j + 2))):
                 value = 0
             if value is None:
                 break
