@@ -134,3 +134,22 @@ def test_a_shown_number_does_not_bring_someone_elses_history_or_consent(
     _, own = _route(handlers, {"caller": proven, "channel": "voice", "utterance": ANGRY})
     assert aws["comprehend"].calls  # the proven caller's consent is on record: analysed
     assert any(r["factor"] == "repeat_caller" for r in own["reasons"])
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    [
+        "Mein Router ist kaputt. Ich wohne in der Hauptstraße 5, 10115 Berlin.",
+        "Hallo, hier spricht Erika Mustermann, Hauptstraße 5, 10115 Berlin, erreichbar unter 0151 23456789.",
+    ],
+)
+def test_redaction_labels_never_make_a_call_standard_for_ai(handlers: dict[str, Any], utterance: str) -> None:
+    """A caller who only names an address (redacted to [ADDRESS]) did not ask for an address change:
+    the labels are callguard's, not evidence, so the call is not handed to AI as a standard request."""
+    status, body = _route(handlers, {"caller": {"customer_id": "K-label"}, "channel": "voice", "utterance": utterance})
+    assert status == 200
+    intent = next(r for r in body["reasons"] if r["factor"] == "intent")
+    assert intent["value"] != "address_change"
+    assert "address" not in intent["effect"]
+    assert body["handled_by"] == "human"
+    assert all(r["value"] is False for r in body["reasons"] if r["factor"] == "standard_request")

@@ -19,7 +19,7 @@ from typing import Any
 
 from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
-from .intents import DEFAULT_INTENTS, IntentConfig, classify
+from .intents import DEFAULT_INTENTS, IntentConfig, classify, without_labels
 from .pii import LABELS, PiiSpan, comprehend_spans, detect_turns, redact
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
@@ -212,7 +212,9 @@ class AnalysisService:
         Either way the result says where it came from and why."""
         keywords = classify([*customer, *phrases], self.intents)
         if self.classifier_endpoint and customer:
-            top = self.comprehend.classify(" ".join(customer), self.classifier_endpoint)
+            # redaction labels are ours, not the caller's: the classifier sees only what was said
+            said = " ".join(" ".join(without_labels(t).split()) for t in customer)
+            top = self.comprehend.classify(said, self.classifier_endpoint) if said else None
             if top is not None and top[1] >= self.classifier_threshold:
                 standard = any(r.name == top[0] and r.standard for r in self.intents.rules)
                 return {
