@@ -19,7 +19,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from pydantic import BaseModel
 
-from callguard.names import ROUTES, Route, full_scope
+from callguard.names import API_PREFIX, ROUTES, Route, full_scope
 from infra.api_models import apigw_schema
 from infra.config import Settings
 from infra.constructs.identity import Identity
@@ -60,6 +60,8 @@ class PublicApi(Construct):
             self, "AccessLogs", encryption_key=keys.audit, retention=logs.RetentionDays.ONE_YEAR, removal_policy=removal
         )
         api = settings.api
+        if f"/{api.stage_name}" != API_PREFIX:
+            raise ValueError(f"the stage must be the contract's prefix {API_PREFIX}")
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -163,8 +165,12 @@ class PublicApi(Construct):
         return group
 
     def _resource(self, path: str) -> apigw.IResource:
+        """The resource of a contract path. The stage is the version prefix (its invoke URL ends in
+        ``/v1/``), so ``/v1/calls`` is the resource ``/calls``: never ``/v1/v1/calls``."""
+        if not path.startswith(API_PREFIX + "/"):
+            raise ValueError(f"route {path} is outside {API_PREFIX}")
         resource: apigw.IResource = self.rest_api.root
-        for part in path.strip("/").split("/"):
+        for part in path.removeprefix(API_PREFIX).strip("/").split("/"):
             resource = resource.get_resource(part) or resource.add_resource(part)
         return resource
 
