@@ -43,6 +43,8 @@ class ApiRoute:
     mock_body: str = ""
     model: dict[str, Any] | None = None
     stage: str = ""
+    #: the method's request validator checks the body against ``model`` (API Gateway's own 400/422)
+    validates_body: bool = False
 
     @property
     def resource(self) -> str:
@@ -103,6 +105,13 @@ def public_paths(template: dict[str, Any]) -> dict[str, str]:
     return {logical: f"/{stage}{path}" for logical, path in resource_paths(template).items()}
 
 
+def _validates_body(resources: dict[str, Any], method: dict[str, Any]) -> bool:
+    if "RequestValidatorId" not in method:
+        return False
+    validator = resources[_ref_id(method["RequestValidatorId"])]["Properties"]
+    return bool(validator.get("ValidateRequestBody"))
+
+
 def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
     """Every method of the template, at its public path (stage included)."""
     resources = template["Resources"]
@@ -148,6 +157,7 @@ def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
                     function=_integration_function(integration["Uri"]),
                     model=model,
                     stage=stage,
+                    validates_body=_validates_body(resources, props),
                 )
             )
         else:
@@ -277,7 +287,11 @@ class Gateway:
     def _build_validators(self) -> dict[tuple[str, str], Any]:
         from jsonschema import Draft4Validator
 
-        return {(r.method, r.path): Draft4Validator(r.model) for r in self.routes if r.model is not None}
+        return {
+            (r.method, r.path): Draft4Validator(r.model)
+            for r in self.routes
+            if r.model is not None and r.validates_body
+        }
 
     def gateway_error(self, response_type: str, request_id: str) -> Response:
         status, body = self._errors.get(response_type) or self._errors["DEFAULT_4XX"]
