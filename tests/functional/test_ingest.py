@@ -320,3 +320,15 @@ def test_logs_hold_no_personal_data(ingest: Any, capsys: pytest.CaptureFixture[s
     for value in PLANTED.values():
         assert value not in output
     assert "Mustermann" not in output
+
+
+def test_an_invented_field_is_named_when_shaped_like_one_and_masked_otherwise(ingest: Any) -> None:
+    caller = {**call_body()["caller"], "name": PLANTED["name"], "Erika Mustermann": "x", "iban42": "y"}
+    status, payload = post(ingest, call_body(caller=caller))
+    assert status == 422
+    details = {(d["field"], d["issue"]) for d in payload["error"]["details"]}
+    assert ("caller.name", "extra_forbidden") in details
+    assert ("caller.*", "extra_forbidden") in details  # "Erika Mustermann" and "iban42" may be values
+    text = json.dumps(payload, ensure_ascii=False)
+    for value in (PLANTED["name"], "Erika", "iban42"):
+        assert value not in text
