@@ -14,8 +14,10 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
+# extra arguments for every cdk command, e.g. CDK_ARGS="-c callguard='{\"removal\": \"destroy\"}'"
+CDK_ARGS ?=
 
-.PHONY: help setup test audit lint synth deploy diff clean demo local token purge ropa openapi fuzz bench smoke
+.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,7 +36,13 @@ node_modules/.installed: package.json package-lock.json
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## virtualenv, pinned packages, pinned Node.js + CDK CLI
+setup: $(VENV)/.installed node_modules/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, the `callguard` command
+
+# The `callguard` command (.venv/bin/callguard) runs the CLI of the checkout that ran `make setup`
+# (an editable install of this directory, no dependencies: they are the pinned requirements).
+cli: $(VENV)/.installed
+	@test "$$($(PY) -c 'import importlib.metadata as m, json; print(json.loads(m.distribution("callguard").read_text("direct_url.json") or "{}").get("url", ""))' 2>/dev/null)" = "file://$(CURDIR)" \
+	  || $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 lint: setup ## ruff (with mccabe) and mypy
 	$(PY) -m ruff check .
@@ -50,14 +58,17 @@ test: setup ## the whole test suite (what .ci/run calls): ruff, mypy, bandit, py
 audit: setup ## pip-audit of every pinned package (needs PyPI's JSON API with vulnerability data)
 	$(PY) -m pip_audit -r constraints.txt --no-deps --disable-pip --strict --progress-spinner off
 
-synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced
-	$(CDK) synth $(CDK_FLAGS) --quiet -o cdk.out
+synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced (CDK_ARGS passed on)
+	$(CDK) synth $(CDK_FLAGS) --quiet -o cdk.out $(CDK_ARGS)
 
-deploy: setup ## cdk deploy (needs AWS credentials)
-	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening
+bootstrap: setup ## cdk bootstrap of the target account/region, once (needs AWS credentials; CDK_ARGS passed on)
+	$(CDK) bootstrap $(CDK_FLAGS) $(CDK_ARGS)
 
-diff: setup ## cdk diff (needs AWS credentials)
-	$(CDK) diff $(CDK_FLAGS)
+deploy: setup ## cdk deploy (needs AWS credentials; CDK_ARGS passed on)
+	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening $(CDK_ARGS)
+
+diff: setup ## cdk diff (needs AWS credentials; CDK_ARGS passed on)
+	$(CDK) diff $(CDK_FLAGS) $(CDK_ARGS)
 
 smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TOKEN APPROVER_TOKEN ALARM] ingest, agent view, routing, a privacy request, an alarm
 	@# the variables reach the script through the environment (make exports command-line variables),
@@ -67,7 +78,7 @@ smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TO
 local: synth ## the embedded stack in the foreground until Ctrl-C (CALLGUARD_API_PORT, CALLGUARD_AWS_PORT)
 	$(PY) -m local serve
 
-demo: synth ## start the embedded stack, walk through every capability, stop
+demo: synth ## start the embedded stack, walk through it (handler logs: .local/logs/demo.log), stop
 	$(PY) -m local demo
 
 # USER counts only when given on the command line (the shell's own USER is not a person of the stack)
