@@ -126,7 +126,8 @@ class LocalMotoServer:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-        if self._thread is not None:
+        if self._server is not None and self._thread is not None and self._thread.is_alive():
+            self._server.shutdown()  # waits for the serving loop: only while there is one
             self._thread.join(timeout=10)
+        if self._server is not None:
+            self._server.server_close()

@@ -383,7 +383,9 @@ class LocalStack:
         for poller in self.pollers:
             poller.stop()
         if getattr(self, "http", None) is not None:
-            self.http.shutdown()
+            thread = getattr(self, "_http_thread", None)
+            if thread is not None and thread.is_alive():  # shutdown() waits for a serving loop
+                self.http.shutdown()
             self.http.server_close()
         if getattr(self, "comprehend", None) is not None:
             self.comprehend.stop()
