@@ -371,7 +371,8 @@ QUERY_PARAMETERS: Final[Mapping[tuple[str, str], Mapping[str, tuple[dict[str, An
     ("GET", "/v1/followups"): {
         "due_before": (
             {"type": "string", "format": "date-time"},
-            "ISO-8601 instant with a time zone; follow-ups due before it (default: now).",
+            "ISO-8601 instant with a time zone; follow-ups due before it (default: now). A follow-up is due "
+            "`followup_due_hours` (default 24) after the call that opened it.",
         )
     },
 }

@@ -116,6 +116,7 @@ class LocalStack:
     pollers: list[SqsPoller] = field(default_factory=list)
     _log: TextIO | None = field(default=None, init=False, repr=False)
     _stdout: TextIO | None = field(default=None, init=False, repr=False)
+    _log_handler: logging.Handler | None = field(default=None, init=False, repr=False)
     _state_written: bool = field(default=False, init=False, repr=False)
 
     @property
@@ -137,6 +138,9 @@ class LocalStack:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_file.open("a", encoding="utf-8")
             self._stdout = sys.stdout
+            # the stack's own warnings (a function error, a gateway failure) go with the handlers' logs
+            self._log_handler = logging.StreamHandler(self._log)
+            logging.getLogger("callguard.local").addHandler(self._log_handler)
             sys.stdout = _LineAtomicStdout(self._log)  # handlers capture it when they are loaded below
         elif not isinstance(sys.stdout, _LineAtomicStdout):
             sys.stdout = _LineAtomicStdout(sys.stdout)  # handlers capture it when they are loaded below
@@ -393,6 +397,8 @@ class LocalStack:
             self.moto.stop()
         self._remove_state()
         if self._log is not None:
+            if self._log_handler is not None:
+                logging.getLogger("callguard.local").removeHandler(self._log_handler)
             sys.stdout = self._stdout or sys.__stdout__
             self._log.close()
             self._log = None
