@@ -101,7 +101,14 @@ def demo(
     from local.demo import LOG_FILE, run_demo
 
     api_port, aws_port = _ports()
-    raise typer.Exit(run_demo(cdk_out, api_port, aws_port, log_file or LOG_FILE))
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    try:
+        code = run_demo(cdk_out, api_port, aws_port, log_file or LOG_FILE)  # stops its stack on the way out
+    except _StopSignal:
+        typer.echo("callguard demo: stopped.", err=True)
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -113,20 +113,37 @@ def test_a_signal_stops_the_running_stack(synth: Synth, tmp_path: Path, sig: sig
     assert not (tmp_path / "state.json").exists()
 
 
-def test_ctrl_c_while_starting_stops_it_too(synth: Synth, tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["local", "demo"])
+def test_ctrl_c_while_starting_stops_it_too(synth: Synth, tmp_path: Path, target: str) -> None:
     """The stack takes seconds to provision; Ctrl-C then must not wait for it (nor be ignored)."""
-    process = _start("serve", synth.outdir, free_port(), free_port(), tmp_path)
+    process = _start(COMMANDS[target], synth.outdir, free_port(), free_port(), tmp_path)
     try:
-        time.sleep(1.5)  # inside start(): provisioning or loading the functions
+        time.sleep(3)  # inside start(): provisioning or loading the functions
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-            pytest.fail("Ctrl-C during start-up was ignored")
+            pytest.fail(f"Ctrl-C during make {target}'s start-up was ignored")
     assert "ready" not in out
     assert "Traceback" not in err
+    assert process.returncode != 0 or target == "local"
     assert not (tmp_path / "state.json").exists()
+
+
+def test_ctrl_c_during_the_walk_through_stops_the_demo(synth: Synth, tmp_path: Path) -> None:
+    process = _start("demo", synth.outdir, free_port(), free_port(), tmp_path)
+    try:
+        _wait_for(process, "Health and tokens", 120)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            pytest.fail("Ctrl-C during the demo was ignored")
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    assert "stopped" in err
 
 
 def test_a_second_stack_on_the_same_ports_leaves_the_first_ones_state(synth: Synth, tmp_path: Path) -> None:
