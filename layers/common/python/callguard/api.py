@@ -28,11 +28,14 @@ def json_response(status: int, payload: Any) -> Response[str]:
 class ContractResolver(APIGatewayRestResolver):
     """Resolves on the contract's paths (``/v1/calls``). API Gateway's stage is the ``/v1``
     (the invoke URL ends in ``/v1/``, the resources below it are ``/calls``, …), and a proxy
-    event's ``path`` is relative to the stage, so the stage's prefix is put back here, once."""
+    event's ``path`` is then relative to the stage, so the prefix is put back here. Behind a
+    custom domain whose base path ``v1`` maps to the stage, ``path`` already carries it (no
+    resource itself starts with ``/v1``), and is taken as it is."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if isinstance(event.get("path"), str):
-            event = {**event, "path": API_PREFIX + event["path"]}
+        path = event.get("path")
+        if isinstance(path, str) and not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            event = {**event, "path": API_PREFIX + path}
         return super().resolve(event, context)
 
 
