@@ -140,10 +140,18 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += ["## Bodies and answers", ""]
     for name in bodies:
         lines += _fields(name, schemas)
-    lines += ["## Error codes", "", "| status | codes |", "|---|---|"]
-    for response in doc["components"]["responses"].values():
+    statuses = {
+        str(answer["$ref"]).rsplit("/", 1)[-1]: status
+        for item in doc["paths"].values()
+        for operation in item.values()
+        for status, answer in operation["responses"].items()
+        if "$ref" in answer
+    }
+    lines += ["## Error codes", "", "| status | when | codes |", "|---|---|---|"]
+    for name, response in doc["components"]["responses"].items():
         schema = response["content"]["application/json"]["schema"]["allOf"][1]
         codes = schema["properties"]["error"]["properties"]["code"]["enum"]
-        lines.append(f"| {response['description']} | {', '.join(f'`{c}`' for c in codes)} |")
+        status = statuses.get(name, "")
+        lines.append(f"| {status} | {response['description']} | {', '.join(f'`{c}`' for c in codes)} |")
     lines.append("")
     return "\n".join(lines)
