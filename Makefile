@@ -93,7 +93,7 @@ purge: setup ## run the retention purge of the running local stack as of AS_OF=<
 ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
 	@$(PY) -m infra.ropa
 
-openapi: setup ## regenerate docs/openapi.yaml (OpenAPI 3.1) from the routes, models and answers in the code
+openapi: setup ## regenerate docs/openapi.yaml (OpenAPI 3.1) and docs/api.md from the routes, models and answers in the code
 	@$(PY) -m infra.openapi
 
 fuzz: setup ## schemathesis against the embedded stack with more examples (CALLGUARD_FUZZ_EXAMPLES, default 300)
