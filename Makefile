@@ -14,8 +14,10 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(NODE_BIN)/cdk
 CDK_FLAGS := --no-notices
+# extra arguments for every cdk command, e.g. CDK_ARGS="-c callguard='{\"removal\": \"destroy\"}'"
+CDK_ARGS ?=
 
-.PHONY: help setup test audit lint synth deploy diff clean demo local token purge anchor ropa openapi fuzz bench smoke
+.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +42,13 @@ node_modules/.installed: package.json package-lock.json
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed ## virtualenv, pinned packages, pinned Node.js + CDK CLI
+setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, checkov, the `callguard` command
+
+# The `callguard` command (.venv/bin/callguard) runs the CLI of the checkout that ran `make setup`
+# (an editable install of this directory, no dependencies: they are the pinned requirements).
+cli: $(VENV)/.installed
+	@test "$$($(PY) -c 'import importlib.metadata as m, json; print(json.loads(m.distribution("callguard").read_text("direct_url.json") or "{}").get("url", ""))' 2>/dev/null)" = "file://$(CURDIR)" \
+	  || $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 lint: setup ## ruff (with mccabe) and mypy
 	$(PY) -m ruff check .
@@ -56,16 +64,19 @@ test: setup ## the whole test suite (what .ci/run calls): ruff, mypy, bandit, py
 audit: setup ## pip-audit of every pinned package (needs PyPI's JSON API with vulnerability data)
 	$(PY) -m pip_audit -r constraints.txt --no-deps --disable-pip --strict --progress-spinner off
 
-synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced
-	$(CDK) synth $(CDK_FLAGS) --quiet -o cdk.out
+synth: setup ## cdk synth into cdk.out/, offline, compliance rule packs enforced (CDK_ARGS passed on)
+	$(CDK) synth $(CDK_FLAGS) --quiet -o cdk.out $(CDK_ARGS)
 
-deploy: setup ## cdk deploy (needs AWS credentials)
-	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening
+bootstrap: setup ## cdk bootstrap of the target account/region, once (needs AWS credentials; CDK_ARGS passed on)
+	$(CDK) bootstrap $(CDK_FLAGS) $(CDK_ARGS)
 
-diff: setup ## cdk diff (needs AWS credentials)
-	$(CDK) diff $(CDK_FLAGS)
+deploy: setup ## cdk deploy (needs AWS credentials; CDK_ARGS passed on)
+	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening $(CDK_ARGS)
 
-smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TOKEN ALARM] ingest, agent view, routing, a privacy request, an alarm
+diff: setup ## cdk diff (needs AWS credentials; CDK_ARGS passed on)
+	$(CDK) diff $(CDK_FLAGS) $(CDK_ARGS)
+
+smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TOKEN APPROVER_TOKEN ALARM] ingest, agent view, routing, a privacy request, an alarm
 	@# the variables reach the script through the environment (make exports command-line variables),
 	@# so tokens never appear in a command line
 	@$(PY) -m callguard_cli.smoke
@@ -73,11 +84,14 @@ smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TO
 local: synth ## the embedded stack in the foreground until Ctrl-C (CALLGUARD_API_PORT, CALLGUARD_AWS_PORT)
 	$(PY) -m local serve
 
-demo: synth ## start the embedded stack, walk through every capability, stop
+demo: synth ## start the embedded stack, walk through it (handler logs: .local/logs/demo.log), stop
 	$(PY) -m local demo
 
-token: setup ## print only a bearer token for ROLE=platform|agent|compliance (stack must be running)
-	@$(PY) -m local token --role "$(ROLE)"
+# USER counts only when given on the command line (the shell's own USER is not a person of the stack)
+USER_NAME = $(if $(filter command line,$(origin USER)),$(USER),)
+
+token: setup ## print only a bearer token for ROLE=platform|agent|compliance [USER=<name>: a distinct person] (stack must be running)
+	@$(PY) -m local token --role "$(ROLE)" --user "$(USER_NAME)"
 
 purge: setup ## run the retention purge of the running local stack as of AS_OF=<ISO-8601>; prints only the JSON report
 	@$(PY) -m local purge --as-of "$(AS_OF)"
@@ -88,7 +102,7 @@ anchor: setup ## sign the audit log of the running local stack now (close past d
 ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
 	@$(PY) -m infra.ropa
 
-openapi: setup ## regenerate docs/openapi.yaml (OpenAPI 3.1) from the routes, models and answers in the code
+openapi: setup ## regenerate docs/openapi.yaml (OpenAPI 3.1) and docs/api.md from the routes, models and answers in the code
 	@$(PY) -m infra.openapi
 
 fuzz: setup ## schemathesis against the embedded stack with more examples (CALLGUARD_FUZZ_EXAMPLES, default 300)

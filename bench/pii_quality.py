@@ -1,6 +1,6 @@
 """PII detection quality on the labelled corpus: precision and recall per type.
 
-``python -m bench.pii_quality`` prints the table; ``tests/unit/test_pii_quality.py``
+``python -m bench.pii_quality`` prints the table; ``tests/unit/test_pii.py``
 holds the acceptance thresholds. Matching is span-level: a detected span counts for a
 gold span of the same label when they overlap by at least half of the gold span.
 """

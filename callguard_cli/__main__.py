@@ -35,6 +35,8 @@ errors = Console(stderr=True)
 ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="CALLGUARD_API_URL", help="API base URL")]
 Token = Annotated[str | None, typer.Option("--token", envvar="CALLGUARD_TOKEN", help="bearer token (compliance)")]
 TYPES = ("access", "portability", "erasure", "rectification", "restriction", "objection")
+#: the fixed list of the API (callguard.models.VerifyIn)
+VERIFICATION_METHODS = ("id_document", "callback", "account_login", "in_person", "signed_letter")
 
 
 class _Api:
@@ -110,17 +112,28 @@ def request_(
 @privacy.command()
 def verify(
     request_id: str,
-    verified_by: Annotated[str, typer.Option(help="who verified the requester's identity")],
-    method: Annotated[
-        str, typer.Option(help="id_document | callback | account_login | in_person | other")
-    ] = "callback",
+    reference: Annotated[str, typer.Option(help="the evidence: a ticket or case number (no personal data)")],
+    method: Annotated[str, typer.Option(help=" | ".join(VERIFICATION_METHODS))] = "callback",
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Record the identity verification; the workflow then releases or deletes data."""
-    body = {"verified_by": verified_by, "method": method}
+    """Record the identity verification (you, from your token, are the verifying person).
+
+    May come before the workflow waits for it (e.g. verified during the very call)."""
+    if method not in VERIFICATION_METHODS:
+        errors.print(f"Unknown method {method!r}; use one of: {', '.join(VERIFICATION_METHODS)}.")
+        raise typer.Exit(2)
+    body = {"method": method, "reference": reference}
     answer = _Api(api_url, token).call("POST", f"/v1/privacy/requests/{request_id}/verify", body)
     console.print(f"{request_id}: {answer['status']}")
+
+
+@privacy.command()
+def approve(request_id: str, api_url: ApiUrl = None, token: Token = None) -> None:
+    """Four-eyes: approve releasing the export or executing the erasure. You must be a second
+    compliance person — not the one who filed or verified the request."""
+    answer = _Api(api_url, token).call("POST", f"/v1/privacy/requests/{request_id}/approve", {})
+    console.print(f"{request_id}: {answer['status']} (approved)")
 
 
 @privacy.command()
@@ -164,8 +177,9 @@ def download(
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Download the JSON export of a completed access/portability request."""
-    answer = _Api(api_url, token).call("GET", f"/v1/privacy/requests/{request_id}")
+    """Download the JSON export of a completed access/portability request (once per link; audited)."""
+    api = _Api(api_url, token)
+    answer = api.call("GET", f"/v1/privacy/requests/{request_id}")
     url = (answer.get("result") or {}).get("download_url")
     if (answer.get("result") or {}).get("download") == "expired":
         errors.print(f"{request_id}: the export has passed its retention period and was deleted; file a new request.")
@@ -173,12 +187,13 @@ def download(
     if not url:
         errors.print(f"{request_id} has no export (status {answer['status']}).")
         raise typer.Exit(1)
-    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
-        errors.print(f"{request_id}: the API returned a download URL that is not http(s); refusing it.")
-        raise typer.Exit(1)
-    # the presigned URL the API returned, its scheme checked above
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310  # nosec B310
-        output.write_bytes(response.read())
+    from local.client import download_export
+
+    try:  # the single-use link: redeemed with your token (audited), then the export itself
+        output.write_bytes(download_export(url, api.token))
+    except (ValueError, urllib.error.URLError) as exc:
+        errors.print(f"{request_id}: the download failed ({exc}).")
+        raise typer.Exit(1) from None
     console.print(f"export written to {output} ({output.stat().st_size} bytes)")
 
 

@@ -14,7 +14,8 @@ SNS, so a missing permission, key statement or topic policy shows up here as the
 
 The caller is synthetic (a number from a range reserved for drama/fiction use), so the run leaves no
 personal data behind; step 5 erases it again. ``TOKEN`` needs the platform scopes; ``AGENT_TOKEN``
-(calls:read) and ``COMPLIANCE_TOKEN`` (privacy:manage) default to ``TOKEN``. Exit status 0 only if
+(calls:read) and ``COMPLIANCE_TOKEN`` (privacy:manage) default to ``TOKEN``; ``APPROVER_TOKEN`` is a
+second compliance person's, who approves the erasure (four-eyes). Exit status 0 only if
 every step that ran passed; a step that cannot run says why.
 """
 
@@ -78,6 +79,8 @@ class Smoke:
     token: str = field(repr=False)
     agent_token: str = field(default="", repr=False)
     compliance_token: str = field(default="", repr=False)
+    #: a second compliance person (four-eyes): approves the smoke erasure so it runs to completion
+    approver_token: str = field(default="", repr=False)
     alarm: str = ""
     wait_seconds: float = 120
     http: Callable[..., Answer] = request
@@ -180,7 +183,7 @@ class Smoke:
             self.http(
                 "POST",
                 self.url(f"/v1/privacy/requests/{request_id}/verify"),
-                {"verified_by": "smoke-test", "method": "other"},
+                {"method": "callback", "reference": "smoke-test"},
                 token,
             ),
             {200, 202},
@@ -189,8 +192,15 @@ class Smoke:
         final = self._wait(
             request_id, token, {"completed", "failed", "rejected", "awaiting_approval"}, "the erasure did not finish"
         )
-        if final.get("status") == "awaiting_approval":  # four-eyes: a second person approves by hand
-            return f"erasure {request_id} verified, awaiting a second person's approval"
+        if final.get("status") == "awaiting_approval":  # four-eyes: a second person approves
+            if not self.approver_token:
+                return f"erasure {request_id} verified, awaiting a second person's approval (set APPROVER_TOKEN)"
+            expect(
+                self.http("POST", self.url(f"/v1/privacy/requests/{request_id}/approve"), {}, self.approver_token),
+                200,
+                "POST /v1/privacy/requests/{id}/approve",
+            )
+            final = self._wait(request_id, token, {"completed", "failed", "rejected"}, "the erasure did not finish")
         if final.get("status") != "completed":
             raise SmokeError(f"privacy request ended {final.get('status')!r}")
         return f"erasure {request_id} completed"
@@ -242,7 +252,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     if not api_url or not token:
         sys.stderr.write(
             "usage: make smoke API_URL=https://…/v1/ TOKEN=<platform token> [AGENT_TOKEN=…] "
-            "[COMPLIANCE_TOKEN=…] [ALARM=<alarm name>]\n"
+            "[COMPLIANCE_TOKEN=…] [APPROVER_TOKEN=…] [ALARM=<alarm name>]\n"
         )
         return 2
     smoke = Smoke(
@@ -250,6 +260,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         token=token,
         agent_token=env.get("AGENT_TOKEN", ""),
         compliance_token=env.get("COMPLIANCE_TOKEN", ""),
+        approver_token=env.get("APPROVER_TOKEN", ""),
         alarm=env.get("ALARM", ""),
         wait_seconds=float(env.get("SMOKE_WAIT_SECONDS", "120")),
     )

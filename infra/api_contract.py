@@ -77,7 +77,9 @@ Sentiment = Literal["POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"]
 Channel = Literal["voice", "chat", "email"]
 Speaker = Literal["customer", "agent", "bot"]
 RequestType = Literal["access", "portability", "erasure", "rectification", "restriction", "objection"]
-RequestStatus = Literal["received", "awaiting_verification", "in_progress", "completed", "rejected", "failed"]
+RequestStatus = Literal[
+    "received", "awaiting_verification", "awaiting_approval", "in_progress", "completed", "rejected", "failed"
+]
 RequestId = Annotated[str, Field(pattern=r"^pr-[0-9a-f]{20}$")]
 HoldId = Annotated[str, Field(pattern=r"^hold-[0-9a-f]{20}$")]
 
@@ -212,6 +214,17 @@ class PrivacyResult(BaseModel):
     reason: str | None = None
 
 
+class Verification(_Answer):
+    method: str = Field(description="How the requester's identity was verified (a fixed list).")
+    by: str = Field(description="The verifying person, from their token.")
+    at: AwareDatetime
+
+
+class Approval(_Answer):
+    by: str = Field(description="The approving person, from their token (not_required when four-eyes is off).")
+    at: AwareDatetime | None = None
+
+
 class PrivacyRequestView(_Answer):
     request_id: RequestId
     type: RequestType
@@ -220,6 +233,12 @@ class PrivacyRequestView(_Answer):
     completed_at: AwareDatetime | None
     history: list[HistoryEntry]
     result: PrivacyResult | None
+    verification: Verification | None = Field(default=None, description="Present once verified.")
+    approval: Approval | None = Field(default=None, description="Present once a second person approved.")
+
+
+class Redirect(_Answer):
+    """Empty; the ``Location`` header holds the export's short-lived storage URL."""
 
 
 class HoldCreated(_Answer):
@@ -258,9 +277,16 @@ class ErrorBody(_Answer):
 ERROR_CODES: Final[Mapping[int, tuple[str, ...]]] = {
     400: ("invalid_request", "malformed_json"),
     401: ("unauthorized",),
-    403: ("forbidden",),
+    403: ("forbidden", "four_eyes_violation", "restricted"),
     404: ("not_found",),
-    409: ("call_conflict", "call_in_progress", "call_not_live", "concurrent_update", "request_state"),
+    409: (
+        "call_conflict",
+        "call_in_progress",
+        "call_not_live",
+        "concurrent_update",
+        "identifier_belongs_to_another_subject",
+        "request_state",
+    ),
     413: ("payload_too_large",),
     415: ("unsupported_media_type",),
     422: ("validation_failed",),
@@ -269,7 +295,9 @@ ERROR_CODES: Final[Mapping[int, tuple[str, ...]]] = {
 ERROR_STATUSES: Final[Mapping[int, str]] = {
     400: "The body is not JSON (or not UTF-8, or empty).",
     401: "No valid bearer token.",
-    403: "The token lacks the route's scope (or the firewall blocked the request).",
+    403: "The token lacks the route's scope (or the firewall blocked the request); four_eyes_violation: the "
+    "person who filed or verified a request cannot approve it; restricted: the data subject's processing is "
+    "restricted (Art. 18), agents see no content.",
     404: "No such call, request or hold (also: an unknown route).",
     409: "The request conflicts with the stored state.",
     413: "The body is larger than 256 KiB.",
@@ -296,29 +324,55 @@ ROUTE_CONTRACTS: Final[Mapping[tuple[str, str], RouteContract]] = {
     ("POST", "/v1/calls/{call_id}/segments"): RouteContract(
         "Add segments to a live call; live assistance", 200, LiveAnswer, (409,)
     ),
-    ("GET", "/v1/calls/{call_id}"): RouteContract("Agent view of a call (redacted, audited)", 200, CallView),
+    ("GET", "/v1/calls/{call_id}"): RouteContract(
+        "Agent view of a call (redacted, audited); 403 restricted while processing is restricted (Art. 18)",
+        200,
+        CallView,
+        (403,),
+    ),
     ("GET", "/v1/followups"): RouteContract("Open follow-ups due before an instant", 200, Followups, (422,)),
     ("POST", "/v1/routing/decisions"): RouteContract("An explainable routing decision", 200, RoutingDecision),
-    ("POST", "/v1/privacy/requests"): RouteContract("File a GDPR data-subject request", 202, PrivacyRequestReceived),
+    ("POST", "/v1/privacy/requests"): RouteContract(
+        "File a GDPR data-subject request", 202, PrivacyRequestReceived, (409,)
+    ),
     ("GET", "/v1/privacy/requests/{request_id}"): RouteContract(
         "Status, deadline, history and result of a request", 200, PrivacyRequestView
     ),
+    ("GET", "/v1/privacy/requests/{request_id}/download"): RouteContract(
+        "Download the export once: the single-use ticket of download_url (valid 300 s) is redeemed, the download "
+        "audited with the person, and the answer redirects (303) to the export for 60 s",
+        303,
+        Redirect,
+    ),
     ("POST", "/v1/privacy/requests/{request_id}/verify"): RouteContract(
-        "Record that the requester's identity was verified", 200, PrivacyRequestView, (409,)
+        "Record that the requester's identity was verified (method, reference; the person from the token)",
+        200,
+        PrivacyRequestView,
+        (409,),
+    ),
+    ("POST", "/v1/privacy/requests/{request_id}/approve"): RouteContract(
+        "Four-eyes: a second compliance person approves releasing the export or executing the erasure",
+        200,
+        PrivacyRequestView,
+        (403, 409),
     ),
     ("POST", "/v1/privacy/requests/{request_id}/extend"): RouteContract(
         "Extend the deadline by up to two further months (Art. 12(3))", 200, PrivacyRequestView, (409,)
     ),
     ("POST", "/v1/privacy/holds"): RouteContract("Place a legal hold on a subject", 201, HoldCreated),
-    ("DELETE", "/v1/privacy/holds/{hold_id}"): RouteContract("Lift a legal hold", 200, HoldLifted),
+    ("DELETE", "/v1/privacy/holds/{hold_id}"): RouteContract("Lift a legal hold", 200, HoldLifted, (409,)),
 }
 
 #: Query parameters per route (``name -> (schema, description)``).
 QUERY_PARAMETERS: Final[Mapping[tuple[str, str], Mapping[str, tuple[dict[str, Any], str]]]] = {
+    ("GET", "/v1/privacy/requests/{request_id}/download"): {
+        "ticket": ({"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"}, "The single-use ticket from download_url.")
+    },
     ("GET", "/v1/followups"): {
         "due_before": (
             {"type": "string", "format": "date-time"},
-            "ISO-8601 instant with a time zone; follow-ups due before it (default: now).",
+            "ISO-8601 instant with a time zone; follow-ups due before it (default: now). A follow-up is due "
+            "`followup_due_hours` (default 24) after the call that opened it.",
         )
     },
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,7 +54,9 @@ class ApiSettings(BaseModel):
 
     throttle_rate_limit: Annotated[float, Field(gt=0, le=10000)] = 100.0
     throttle_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 200
-    stage_name: str = "v1"
+    #: the stage is the contract's version prefix: the invoke URL ends in ``/v1/`` and the routes
+    #: below it are ``/calls``, …, so the deployed paths are exactly the contract's (``/v1/calls``)
+    stage_name: Literal["v1"] = "v1"
 
 
 _DEFAULT_GROUP_SCOPES: dict[str, tuple[Scope, ...]] = {
@@ -115,6 +117,8 @@ class Settings(BaseModel):
     routing: RoutingConfig = DEFAULT_ROUTING
     #: how long a privacy request waits for identity verification before it is rejected
     verification_timeout_days: Annotated[int, Field(ge=1, le=30)] = 14
+    #: four-eyes: releasing an export and executing an erasure need a second compliance person's approval
+    four_eyes: bool = True
     #: hours until a follow-up created by the analysis is due
     followup_due_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
     #: concurrent analysis invocations (bounds Comprehend throughput and cost)

@@ -8,7 +8,7 @@ its row. The rows are the product's least-privilege promises, in short:
 * only ``shred_subject_key`` and the retention ``purge`` delete subject keys (crypto-shredding);
 * only ``delete_subject_data`` (and the purge) delete calls, subjects' records, idempotency
   records and transcript versions;
-* the bookkeeping steps (``await_verification``, ``route_request``, ``complete_request``,
+* the bookkeeping steps (``await_verification``, ``await_approval``, ``route_request``, ``complete_request``,
   ``mark_rejected``, ``mark_failed``) touch the privacy request item and nothing else but the
   audit chain, where writers may only append (``PutItem`` guarded by ``attribute_not_exists``,
   ``Query`` for the head; no ``UpdateItem``, ``DeleteItem`` or ``BatchWriteItem``);
@@ -109,6 +109,7 @@ _S3_EXPORTS_KEY = _g("kms:Decrypt kms:GenerateDataKey", Res.EXPORTS_KEY, conditi
 #: one row per privacy workflow step (a role each)
 PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
     "await_verification": (_REQUEST_RW,),
+    "await_approval": (_REQUEST_RW,),  # four-eyes: the approval token on the request item, nothing else
     "route_request": (_REQUEST_READ,),
     "complete_request": (_REQUEST_RW, _AUDIT_APPEND),
     "mark_rejected": (_REQUEST_RW, _AUDIT_APPEND),
@@ -153,6 +154,8 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
         _g("kms:Decrypt", Res.DATA_KEY, condition=Cond.REQUEST_CONTEXT),
         _g("kms:GenerateMac", Res.SUBJECT_ID_KEY),
         _g("dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem", Res.SUBJECTS),
+        # no new identifier may belong to another subject (its authenticated link)
+        _g("dynamodb:BatchGetItem", Res.SUBJECTS),
     ),
 }
 

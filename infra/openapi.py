@@ -31,10 +31,22 @@ from infra.api_contract import (
     ErrorBody,
 )
 
-__all__ = ["DOC", "OAUTH_SCHEME", "document", "main", "render", "to_json"]
+__all__ = ["API_MD", "DOC", "EXAMPLES", "EXAMPLES_DIR", "OAUTH_SCHEME", "document", "main", "render", "to_json"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC: Final = ROOT / "docs" / "openapi.yaml"
+#: the readable reference rendered from the same document (``infra/apidoc.py``)
+API_MD: Final = ROOT / "docs" / "api.md"
+EXAMPLES_DIR: Final = ROOT / "docs" / "examples"
+#: Example bodies (``docs/examples/``, used by the README's curl commands), shown in the document.
+EXAMPLES: Final[dict[tuple[str, str], str]] = {
+    ("POST", "/v1/calls"): "call.json",
+    ("POST", "/v1/calls/{call_id}/segments"): "segments.json",
+    ("POST", "/v1/routing/decisions"): "routing-decision.json",
+    ("POST", "/v1/privacy/requests"): "privacy-request.json",
+    ("POST", "/v1/privacy/requests/{request_id}/extend"): "extend.json",
+    ("POST", "/v1/privacy/holds"): "legal-hold.json",
+}
 OAUTH_SCHEME: Final = "cognito"
 BEARER_SCHEME: Final = "bearerJwt"
 _REF = "#/components/schemas/{model}"
@@ -77,12 +89,12 @@ def document() -> dict[str, Any]:
         },
         "servers": [
             {
-                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
-                "description": "A deployment (stack output ApiUrl).",
+                # the stage is the paths' /v1: the stack output ApiUrl is this URL plus /v1/
+                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com",
+                "description": "A deployment (stack output ApiUrl without its /v1/).",
                 "variables": {
                     "restApiId": {"default": "abcdef1234", "description": "Id of the RestApi."},
                     "region": {"default": "eu-central-1", "enum": ["eu-central-1", "eu-west-1"]},
-                    "stage": {"default": "v1"},
                 },
             },
             {"url": "http://127.0.0.1:8080", "description": "The embedded stack (`make local`)."},
@@ -143,6 +155,10 @@ def _operation(route: Route, refs: dict[type[BaseModel], dict[str, Any]]) -> dic
             "description": f"JSON, at most {MAX_BODY_BYTES // 1024} KiB; unknown fields are rejected.",
             "content": {"application/json": {"schema": refs[body]}},
         }
+        example = EXAMPLES.get((route.method, route.path))
+        if example is not None:
+            media = operation["requestBody"]["content"]["application/json"]
+            media["example"] = json.loads((EXAMPLES_DIR / example).read_text(encoding="utf-8"))
         errors |= {400, 413, 415, 422}
     responses: dict[str, Any] = {
         str(contract.status): {
@@ -223,14 +239,18 @@ def to_json(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render(document())
-    stale = not DOC.exists() or DOC.read_text(encoding="utf-8") != text
+    from infra.apidoc import markdown
+
+    doc = document()
+    outputs = {DOC: render(doc), API_MD: markdown(doc)}
+    stale = [path for path, text in outputs.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if "--check" in argv:
-        if stale:
-            sys.stderr.write(f"{DOC.relative_to(ROOT)} is out of date; run `make openapi`\n")
+        for path in stale:
+            sys.stderr.write(f"{path.relative_to(ROOT)} is out of date; run `make openapi`\n")
         return 1 if stale else 0
-    DOC.write_text(text, encoding="utf-8")
-    sys.stdout.write(f"wrote {DOC.relative_to(ROOT)}\n")
+    for path, text in outputs.items():
+        path.write_text(text, encoding="utf-8")
+        sys.stdout.write(f"wrote {path.relative_to(ROOT)}\n")
     return 0
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import urllib.error
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +14,7 @@ import typer
 from botocore.exceptions import BotoCoreError
 
 from local.client import fetch_token, run_scheduled
-from local.stack import ROOT, LocalStack
+from local.stack import ROOT, LocalStack, PortInUseError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -30,31 +29,51 @@ def _ports() -> tuple[int, int]:
         raise typer.Exit(2) from None
 
 
+class _StopSignal(BaseException):  # like KeyboardInterrupt: not caught as an Exception
+    """SIGINT or SIGTERM arrived: stop, whatever the stack is doing (starting, serving)."""
+
+
+def _stop_on_signal(*_: object) -> None:
+    # a second Ctrl-C while stopping ends the process at once
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise _StopSignal
+
+
 @app.command()
 def serve(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] = CDK_OUT) -> None:
     """Start the embedded stack in the foreground until Ctrl-C or SIGTERM."""
     api_port, aws_port = _ports()
     stack = LocalStack(cdk_out=cdk_out, api_port=api_port, aws_port=aws_port)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
     try:
         stack.start()
-    except OSError as exc:
-        typer.echo(f"callguard local: cannot start ({exc.strerror}); is a port in use?", err=True)
+        sys.stdout.write(f"callguard local stack ready: api {stack.api_url}  aws {stack.aws_url}\n")
+        sys.stdout.flush()
+        while True:
+            signal.pause()
+    except _StopSignal:
+        pass
+    except PortInUseError as exc:
+        typer.echo(f"callguard local: {exc.strerror}.", err=True)
         raise typer.Exit(1) from None
-    sys.stdout.write(f"callguard local stack ready: api {stack.api_url}  aws {stack.aws_url}\n")
-    sys.stdout.flush()
-    stopping.wait()
-    stack.stop()
+    except OSError as exc:
+        typer.echo(f"callguard local: cannot start ({exc.strerror}).", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        stack.stop()
     sys.stdout.write("callguard local stack stopped\n")
 
 
 @app.command()
-def token(role: Annotated[str, typer.Option(help="platform, agent or compliance")]) -> None:
-    """Print only a bearer token for ROLE, valid for the running local stack."""
+def token(
+    role: Annotated[str, typer.Option(help="platform, agent or compliance")],
+    user: Annotated[str, typer.Option(help="a distinct person of that role (four-eyes)")] = "",
+) -> None:
+    """Print only a bearer token for ROLE (as the person USER, if given), valid for the running local stack."""
     try:
-        typer.echo(fetch_token(role))
+        typer.echo(fetch_token(role, user=user or None))
     except (RuntimeError, ValueError, urllib.error.URLError) as exc:
         typer.echo(f"callguard token: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -85,12 +104,22 @@ def anchor() -> None:
 
 
 @app.command()
-def demo(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] = CDK_OUT) -> None:
-    """Start the stack, walk through every capability built so far, stop, exit 0."""
-    from local.demo import run_demo
+def demo(
+    cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] = CDK_OUT,
+    log_file: Annotated[Path | None, typer.Option(help="the handlers' logs (default .local/logs/demo.log)")] = None,
+) -> None:
+    """Start the stack, walk through what it does (and list what it leaves out), stop; exit 0 if all checks pass."""
+    from local.demo import LOG_FILE, run_demo
 
     api_port, aws_port = _ports()
-    raise typer.Exit(run_demo(cdk_out, api_port, aws_port))
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    try:
+        code = run_demo(cdk_out, api_port, aws_port, log_file or LOG_FILE)  # stops its stack on the way out
+    except _StopSignal:
+        typer.echo("callguard demo: stopped.", err=True)
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

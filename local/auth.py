@@ -12,6 +12,7 @@ This module is never deployed.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 __all__ = ["AuthError", "Authorizer", "LocalClient", "LocalIssuer"]
+
+#: a local person's name (``make token USER=<name>``)
+_PERSON = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
 class AuthError(Exception):
@@ -93,8 +97,14 @@ class LocalIssuer:
             raise AuthError(400, "invalid_scope")
         return self._sign(client, requested, {})
 
-    def password(self, client_id: str, username: str, password: str, scope: str | None) -> str:
-        """Local-only grant for people (AWS: hosted UI with MFA); scopes filtered by the trigger."""
+    def password(
+        self, client_id: str, username: str, password: str, scope: str | None, as_person: str | None = None
+    ) -> str:
+        """Local-only grant for people (AWS: hosted UI with MFA); scopes filtered by the trigger.
+
+        ``as_person`` makes a distinct person with the role ``username`` names (its groups), so
+        two compliance people can be played locally (four-eyes): ``sub`` and ``username`` are theirs.
+        """
         client = self.clients.get(client_id)
         user = self.users.get(username)
         if client is None or "code" not in client.flows:
@@ -116,9 +126,12 @@ class LocalIssuer:
             details = self.pre_token(event, None)["response"].get("claimsAndScopeOverrideDetails") or {}
             suppressed = set((details.get("accessTokenGeneration") or {}).get("scopesToSuppress", []))
             requested = [s for s in requested if s not in suppressed]
-        return self._sign(
-            client, requested, {"sub": f"local-{username}", "username": username, "cognito:groups": groups}
-        )
+        person = username
+        if as_person:
+            if not _PERSON.match(as_person):
+                raise AuthError(400, "invalid_request")
+            person = as_person
+        return self._sign(client, requested, {"sub": f"local-{person}", "username": person, "cognito:groups": groups})
 
     def expired_token(self, client_id: str) -> str:
         """A correctly signed token that has already expired (for tests and the demo)."""

@@ -13,11 +13,20 @@ from typing import Any
 
 from local.stack import STATE_FILE
 
-__all__ = ["Answer", "fetch_invalid_token", "fetch_token", "http", "run_scheduled", "wait_for_request"]
+__all__ = [
+    "Answer",
+    "download_export",
+    "fetch_invalid_token",
+    "fetch_token",
+    "http",
+    "run_scheduled",
+    "wait_for_request",
+]
 
 
-def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
-    """A bearer token for ``role`` from the running stack's local token endpoint."""
+def fetch_token(role: str, state_file: Path = STATE_FILE, user: str | None = None) -> str:
+    """A bearer token for ``role`` from the running stack's local token endpoint; ``user`` makes
+    a distinct person of that role (agent, compliance), e.g. for four-eyes."""
     if not state_file.exists():
         raise RuntimeError("no local stack is running (start it with `make local`)")
     state = json.loads(state_file.read_text())
@@ -33,9 +42,12 @@ def fetch_token(role: str, state_file: Path = STATE_FILE) -> str:
             "client_id": state["people_client_id"],
             "username": role,
             "password": state["people"][role],
+            **({"as_person": user} if user else {}),
         }
     else:
         raise ValueError(f"unknown role {role!r}; use platform, agent or compliance")
+    if user and role == "platform":
+        raise ValueError("USER makes a person; platforms are machine clients")
     request = urllib.request.Request(  # noqa: S310 - a fixed local http URL from the state file
         state["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST"
     )
@@ -110,6 +122,32 @@ def http(method: str, url: str, body: Any = None, token: str | None = None, raw:
             return Answer(response.status, json.loads(response.read() or b"{}"))
     except urllib.error.HTTPError as error:
         return Answer(error.code, json.loads(error.read() or b"{}"))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the caller follows it, without the bearer token (it must not reach the storage)
+
+
+def download_export(url: str, token: str) -> bytes:
+    """Redeem a privacy request's single-use download link (with the person's token), then fetch the
+    export from the short-lived storage URL it redirects to (without the token)."""
+    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        raise ValueError("the download link is not an http(s) URL")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        # B310 accepted: the API's own link, its scheme checked above
+        with opener.open(request, timeout=30) as response:  # nosec B310
+            raise RuntimeError(f"the download link answered {response.status}, not a redirect")
+    except urllib.error.HTTPError as error:
+        if error.code != 303:
+            raise
+        location = error.headers["Location"]
+    if urllib.parse.urlsplit(location).scheme not in {"http", "https"}:
+        raise ValueError("the export location is not an http(s) URL")
+    with urllib.request.urlopen(location, timeout=60) as answer:  # noqa: S310  # nosec B310
+        return bytes(answer.read())
 
 
 def wait_for_request(

@@ -29,7 +29,7 @@ from local.auth import AuthError, Authorizer
 from local.permissions import acting_as
 from local.provision import Provisioner, ProvisionError
 
-__all__ = ["ApiRoute", "Gateway", "LambdaRuntime", "template_routes"]
+__all__ = ["ApiRoute", "Gateway", "LambdaRuntime", "public_paths", "resource_paths", "stage_name", "template_routes"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,14 @@ class ApiRoute:
     mock_status: int = 200
     mock_body: str = ""
     model: dict[str, Any] | None = None
+    stage: str = ""
+    #: the method's request validator checks the body against ``model`` (API Gateway's own 400/422)
+    validates_body: bool = False
+
+    @property
+    def resource(self) -> str:
+        """The path relative to the stage, as API Gateway puts it in a proxy event's ``resource``."""
+        return self.path.removeprefix(f"/{self.stage}") if self.stage else self.path
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -64,9 +72,17 @@ def _integration_function(uri: Any) -> str:
     return match.group(1)
 
 
-def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
-    resources = template["Resources"]
-    api_resources = {k: r for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::Resource"}
+def stage_name(template: dict[str, Any]) -> str:
+    """The API's one stage (its invoke URL is ``https://<api>/<stage>/``)."""
+    (stage,) = (
+        r["Properties"]["StageName"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"
+    )
+    return str(stage)
+
+
+def resource_paths(template: dict[str, Any]) -> dict[str, str]:
+    """``logical id -> path`` of every ``AWS::ApiGateway::Resource``, relative to the stage (``/calls``)."""
+    api_resources = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::ApiGateway::Resource"}
     paths: dict[str, str] = {}
 
     def path_of(resource_id: str) -> str:
@@ -76,6 +92,31 @@ def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
             prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
             paths[resource_id] = f"{prefix}/{props['PathPart']}"
         return paths[resource_id]
+
+    for logical in api_resources:
+        path_of(logical)
+    return paths
+
+
+def public_paths(template: dict[str, Any]) -> dict[str, str]:
+    """``logical id -> path`` as a client calls it: the stage's invoke URL path plus the resource
+    (``/v1`` + ``/calls``)."""
+    stage = stage_name(template)
+    return {logical: f"/{stage}{path}" for logical, path in resource_paths(template).items()}
+
+
+def _validates_body(resources: dict[str, Any], method: dict[str, Any]) -> bool:
+    if "RequestValidatorId" not in method:
+        return False
+    validator = resources[_ref_id(method["RequestValidatorId"])]["Properties"]
+    return bool(validator.get("ValidateRequestBody"))
+
+
+def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
+    """Every method of the template, at its public path (stage included)."""
+    resources = template["Resources"]
+    paths = public_paths(template)
+    stage = stage_name(template)
 
     models = {
         r["Properties"]["Name"]: r["Properties"]["Schema"]
@@ -88,7 +129,7 @@ def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
         if resource["Type"] != "AWS::ApiGateway::Method":
             continue
         props = resource["Properties"]
-        path = path_of(_ref_id(props["ResourceId"]))
+        path = paths[_ref_id(props["ResourceId"])]
         integration = props["Integration"]
         model = None
         if props.get("RequestModels"):
@@ -103,6 +144,7 @@ def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
                     authorized=False,
                     mock_status=int(response["StatusCode"]),
                     mock_body=response["ResponseTemplates"]["application/json"],
+                    stage=stage,
                 )
             )
         elif integration["Type"] == "AWS_PROXY":
@@ -114,6 +156,8 @@ def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
                     authorized=props.get("AuthorizationType") == "COGNITO_USER_POOLS",
                     function=_integration_function(integration["Uri"]),
                     model=model,
+                    stage=stage,
+                    validates_body=_validates_body(resources, props),
                 )
             )
         else:
@@ -187,6 +231,14 @@ class LambdaRuntime:
         path = self.cdk_out / asset / f"{module_file.replace('.', '/')}.py"
         if str(path.parent) not in sys.path:  # siblings in the asset import each other, as in Lambda
             sys.path.append(str(path.parent))
+        # Each function is its own process in Lambda: a sibling module another function of the same
+        # asset imported (the privacy steps' `step_common` with its Logger) is imported afresh, so it
+        # reads this function's environment (its service name), not the first one's.
+        folder = str(path.parent)
+        for module_name, loaded in list(sys.modules.items()):
+            origin = getattr(loaded, "__file__", None)
+            if isinstance(origin, str) and os.path.dirname(origin) == folder:
+                del sys.modules[module_name]
         name = f"callguard_local_{logical}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
@@ -235,7 +287,11 @@ class Gateway:
     def _build_validators(self) -> dict[tuple[str, str], Any]:
         from jsonschema import Draft4Validator
 
-        return {(r.method, r.path): Draft4Validator(r.model) for r in self.routes if r.model is not None}
+        return {
+            (r.method, r.path): Draft4Validator(r.model)
+            for r in self.routes
+            if r.model is not None and r.validates_body
+        }
 
     def gateway_error(self, response_type: str, request_id: str) -> Response:
         status, body = self._errors.get(response_type) or self._errors["DEFAULT_4XX"]
@@ -302,9 +358,12 @@ class Gateway:
             is_b64 = False
         except UnicodeDecodeError:
             text, is_b64 = base64.b64encode(body).decode("ascii"), True
+        # as API Gateway sends it: ``resource`` and ``path`` relative to the stage, the full path
+        # (stage included) only in the request context
+        relative = path.removeprefix(f"/{self.stage}")
         return {
-            "resource": route.path,
-            "path": path,
+            "resource": route.resource,
+            "path": relative,
             "httpMethod": method,
             "headers": dict(headers),
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
@@ -314,10 +373,10 @@ class Gateway:
             "stageVariables": None,
             "requestContext": {
                 "requestId": request_id,
-                "resourcePath": route.path,
+                "resourcePath": route.resource,
                 "httpMethod": method,
                 "stage": self.stage,
-                "path": f"/{self.stage}{path}",
+                "path": path,
                 "identity": {"sourceIp": header(headers, "x-forwarded-for") or "127.0.0.1"},
                 "authorizer": {"claims": {k: _claim(v) for k, v in claims.items()}} if claims else None,
                 "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),

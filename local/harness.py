@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from callguard.names import SERVICE_NAME
+from callguard.names import API_PREFIX, SERVICE_NAME
 from local.permissions import acting_as
 
 __all__ = ["FakeContext", "api_event", "load_handler"]
@@ -81,9 +81,11 @@ def api_event(
         text, base64 = b64.b64encode(raw).decode(), True
     else:
         text = raw
+    # as API Gateway sends it: the stage (the contract's /v1) is not part of ``path``/``resource``
+    relative = path.removeprefix(API_PREFIX)
     return {
-        "resource": path,
-        "path": path,
+        "resource": relative,
+        "path": relative,
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
@@ -93,9 +95,9 @@ def api_event(
         "stageVariables": None,
         "requestContext": {
             "requestId": "test-request-id",
-            "resourcePath": path,
+            "resourcePath": relative,
             "httpMethod": method,
-            "stage": "v1",
+            "stage": API_PREFIX.strip("/"),
             "path": path,
             "identity": {"sourceIp": "127.0.0.1"},
             "authorizer": {"claims": {"scope": scopes, "client_id": "platform-client"}},

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import threading
 import warnings
@@ -28,12 +29,12 @@ from infra import openapi
 from local import permissions
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
-from local.gateway import Gateway, LambdaRuntime, Response
+from local.gateway import Gateway, LambdaRuntime, Response, stage_name
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
-from local.provision import Provisioner, load_template
+from local.provision import ACCOUNT, Provisioner, load_template
 
-__all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack"]
+__all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError"]
 
 REGION = "eu-central-1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,26 @@ class _LineAtomicStdout(io.TextIOBase):
         return True
 
 
+class PortInUseError(OSError):
+    """A port the stack needs is taken; the message is one sentence naming the port and the setting."""
+
+
+def _check_port(host: str, port: int, setting: str) -> None:
+    """Fail before anything starts, with one sentence, if ``port`` cannot be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as the servers bind: SO_REUSEADDR (a port in TIME_WAIT is free), no SO_REUSEPORT
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            hint = ", LocalStack's default too" if port == 4566 else ""
+            raise PortInUseError(
+                exc.errno,
+                f"port {port} ({setting}{hint}) on {host} is already in use by another program or stack; "
+                f"stop it or choose another port, e.g. {setting}={port + 1 if port < 65535 else 1024}",
+            ) from None
+
+
 @dataclass
 class LocalStack:
     cdk_out: Path
@@ -90,7 +111,13 @@ class LocalStack:
     host: str = "127.0.0.1"
     retry_seconds: int = 1
     state_file: Path | None = STATE_FILE
+    #: where the handlers' output (Powertools JSON logs, EMF metrics) goes; None: this process's stdout
+    log_file: Path | None = None
     pollers: list[SqsPoller] = field(default_factory=list)
+    _log: TextIO | None = field(default=None, init=False, repr=False)
+    _stdout: TextIO | None = field(default=None, init=False, repr=False)
+    _log_handler: logging.Handler | None = field(default=None, init=False, repr=False)
+    _state_written: bool = field(default=False, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -100,8 +127,22 @@ class LocalStack:
     def aws_url(self) -> str:
         return f"http://{self.host}:{self.aws_port}"
 
+    def check_ports(self) -> None:
+        """Raise :class:`PortInUseError` (one sentence) when the API or AWS port is taken."""
+        _check_port(self.host, self.api_port, "CALLGUARD_API_PORT")
+        _check_port(self.host, self.aws_port, "CALLGUARD_AWS_PORT")
+
     def start(self) -> None:
-        if not isinstance(sys.stdout, _LineAtomicStdout):
+        self.check_ports()
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_file.open("a", encoding="utf-8")
+            self._stdout = sys.stdout
+            # the stack's own warnings (a function error, a gateway failure) go with the handlers' logs
+            self._log_handler = logging.StreamHandler(self._log)
+            logging.getLogger("callguard.local").addHandler(self._log_handler)
+            sys.stdout = _LineAtomicStdout(self._log)  # handlers capture it when they are loaded below
+        elif not isinstance(sys.stdout, _LineAtomicStdout):
             sys.stdout = _LineAtomicStdout(sys.stdout)  # handlers capture it when they are loaded below
         self._set_environment()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
@@ -121,16 +162,12 @@ class LocalStack:
         self.runtime.load_all()
         # Step Functions' Lambda tasks (and any Invoke) reach the in-process handlers.
         self.moto.functions.update({name: f.invoke for name, f in self.runtime.functions.items()})
+        self.moto.configurations.update({name: self._function_configuration(name) for name in self.runtime.functions})
         self.issuer = self._issuer()
         self.authorizer = Authorizer(
             issuer=self.issuer.issuer, jwks=self.issuer.jwks(), client_ids=frozenset(self.issuer.clients)
         )
-        stage = next(
-            r["Properties"]["StageName"]
-            for r in self.template["Resources"].values()
-            if r["Type"] == "AWS::ApiGateway::Stage"
-        )
-        self.gateway = Gateway(self.template, self.runtime, self.authorizer, stage)
+        self.gateway = Gateway(self.template, self.runtime, self.authorizer, stage_name(self.template))
         self.openapi_json = openapi.to_json(openapi.document())
         self._start_pollers()
         self._start_http()
@@ -201,6 +238,20 @@ class LocalStack:
         resource = self.template["Resources"][logical]
         variables: dict[str, Any] = resource["Properties"].get("Environment", {}).get("Variables", {})
         return variables
+
+    def _function_configuration(self, logical: str) -> dict[str, Any]:
+        """What ``aws lambda list-functions`` shows of a local function (from the template)."""
+        props = self.template["Resources"][logical]["Properties"]
+        return {
+            "FunctionName": logical,
+            "FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}",
+            "Description": str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", "")),
+            "Runtime": props.get("Runtime"),
+            "Handler": props.get("Handler"),
+            "MemorySize": props.get("MemorySize", 128),
+            "Timeout": props.get("Timeout", 3),
+            "Architectures": props.get("Architectures", ["x86_64"]),
+        }
 
     def _service_of(self, logical: str) -> str:
         return str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", logical)).removeprefix("callguard-")
@@ -285,7 +336,11 @@ class LocalStack:
                 )
             elif form.get("grant_type") == "password":
                 token = self.issuer.password(
-                    form.get("client_id", ""), form.get("username", ""), form.get("password", ""), form.get("scope")
+                    form.get("client_id", ""),
+                    form.get("username", ""),
+                    form.get("password", ""),
+                    form.get("scope"),
+                    as_person=form.get("as_person") or None,
                 )
             elif form.get("grant_type") == INVALID_TOKEN_GRANT:
                 # local only, for the authorization tests: a token the API must refuse
@@ -339,16 +394,36 @@ class LocalStack:
         tmp.touch(mode=0o600)
         tmp.write_text(json.dumps(self.credentials(), indent=2))
         tmp.replace(self.state_file)
+        self._state_written = True
 
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
         if getattr(self, "http", None) is not None:
-            self.http.shutdown()
+            thread = getattr(self, "_http_thread", None)
+            if thread is not None and thread.is_alive():  # shutdown() waits for a serving loop
+                self.http.shutdown()
             self.http.server_close()
         if getattr(self, "comprehend", None) is not None:
             self.comprehend.stop()
         if getattr(self, "moto", None) is not None:
             self.moto.stop()
-        if self.state_file is not None and self.state_file.exists():
-            self.state_file.unlink()
+        self._remove_state()
+        if self._log is not None:
+            if self._log_handler is not None:
+                logging.getLogger("callguard.local").removeHandler(self._log_handler)
+            sys.stdout = self._stdout or sys.__stdout__
+            self._log.close()
+            self._log = None
+
+    def _remove_state(self) -> None:
+        """Remove the state file only while it is this stack's: another stack (on other ports) may
+        have written it since, and `make token` for that one must keep working."""
+        if self.state_file is None or not self._state_written:
+            return
+        try:
+            ours = json.loads(self.state_file.read_text()).get("api_url") == self.api_url
+        except (OSError, ValueError):
+            return
+        if ours:
+            self.state_file.unlink(missing_ok=True)

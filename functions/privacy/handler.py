@@ -17,7 +17,7 @@ from callguard.errors import NotFoundError
 from callguard.http import parse_body
 from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
 from callguard.names import Env
-from callguard.privacy import PrivacyService
+from callguard.privacy import REDIRECT_SECONDS, PrivacyService
 from callguard.retention import RetentionPolicy
 from callguard.wiring import build_privacy_service, require_env
 
@@ -26,6 +26,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
 _ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
+_TICKET = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 class _Dependencies:
@@ -40,7 +41,7 @@ class _Dependencies:
 
     def presign(self, bucket: str, key: str) -> str:
         url: str = self.clients.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=REDIRECT_SECONDS
         )
         return url
 
@@ -54,15 +55,20 @@ def _checked(identifier: str) -> str:
     return identifier
 
 
+def _actor() -> str:
+    """The person (or client) calling, from the token: never from the body."""
+    return actor_of(app.current_event.raw_event)
+
+
 def _audit(action: str, resource: str) -> None:
-    dependencies().audit.append(actor=actor_of(app.current_event.raw_event), action=action, resource=resource)
+    """Appends to the audit log; the domain calls it before the change it records takes effect."""
+    dependencies().audit.append(actor=_actor(), action=action, resource=resource)
 
 
 @app.post("/v1/privacy/requests")
 def post_request() -> Response[str]:
     body = parse_body(app.current_event.raw_event, PrivacyRequestIn)
-    answer = dependencies().service.submit(body)
-    _audit(f"privacy_request_{body.type}", f"privacy/{answer['request_id']}")
+    answer = dependencies().service.submit(body, actor=_actor(), record=_audit)
     metrics.add_metric(name="PrivacyRequests", unit=MetricUnit.Count, value=1)
     logger.info("privacy request received", extra={"request_id": answer["request_id"], "type": body.type})
     return json_response(202, answer)
@@ -71,39 +77,71 @@ def post_request() -> Response[str]:
 @app.post("/v1/privacy/requests/<request_id>/verify")
 def post_verify(request_id: str) -> Response[str]:
     body = parse_body(app.current_event.raw_event, VerifyIn)
-    answer = dependencies().service.verify(_checked(request_id), body)
-    _audit("privacy_identity_verified", f"privacy/{request_id}")
+    answer = dependencies().service.verify(_checked(request_id), body, actor=_actor(), record=_audit)
+    return json_response(200, answer)
+
+
+@app.post("/v1/privacy/requests/<request_id>/approve")
+def post_approve(request_id: str) -> Response[str]:
+    answer = dependencies().service.approve(_checked(request_id), actor=_actor(), record=_audit)
     return json_response(200, answer)
 
 
 @app.post("/v1/privacy/requests/<request_id>/extend")
 def post_extend(request_id: str) -> Response[str]:
     body = parse_body(app.current_event.raw_event, ExtendIn)
-    answer = dependencies().service.extend(_checked(request_id), body)
-    _audit("privacy_deadline_extended", f"privacy/{request_id}")
+    _audit("privacy_deadline_extended", f"privacy/{_checked(request_id)}")
+    answer = dependencies().service.extend(request_id, body)
     return json_response(200, answer)
 
 
 @app.get("/v1/privacy/requests/<request_id>")
 def get_request(request_id: str) -> Response[str]:
     deps = dependencies()
-    answer = deps.service.view(_checked(request_id), presign=deps.presign)
-    _audit("privacy_request_read", f"privacy/{request_id}")
+    _audit("privacy_request_read", f"privacy/{_checked(request_id)}")
+
+    def download_link(bucket: str, key: str) -> str:
+        # a single-use, short-lived link to the audited download endpoint, never the storage itself
+        _audit("privacy_export_download_issued", f"privacy/{request_id}")
+        ticket = deps.service.issue_download(request_id, _actor())
+        return f"{_base_url()}/v1/privacy/requests/{request_id}/download?ticket={ticket}"
+
+    answer = deps.service.view(request_id, presign=download_link)
     return json_response(200, answer)
+
+
+@app.get("/v1/privacy/requests/<request_id>/download")
+def get_download(request_id: str) -> Response[str]:
+    """Redeem a download ticket once: audited with the person, then a redirect to the export
+    (a storage URL valid for a minute)."""
+    ticket = app.current_event.get_query_string_value("ticket") or ""
+    if not _TICKET.match(ticket):
+        raise NotFoundError("No valid download ticket: it was used, has expired or never existed.")
+    deps = dependencies()
+    where = deps.service.redeem_download(_checked(request_id), ticket, _actor(), record=_audit)
+    url = deps.presign(where["bucket"], where["key"])
+    return Response(status_code=303, content_type="application/json", body="{}",
+                    headers={"Location": url, "Cache-Control": "no-store"})  # fmt: skip
+
+
+def _base_url() -> str:
+    """Where this API is reachable, as the caller reached it (API Gateway: https and its host)."""
+    headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
+    host = headers.get("host", "")
+    scheme = headers.get("x-forwarded-proto") or ("http" if host.startswith(("127.0.0.1", "localhost")) else "https")
+    return f"{scheme}://{host}"
 
 
 @app.post("/v1/privacy/holds")
 def post_hold() -> Response[str]:
     body = parse_body(app.current_event.raw_event, HoldIn)
-    answer = dependencies().service.add_hold(body)
-    _audit("legal_hold_added", f"hold/{answer['hold_id']}")
+    answer = dependencies().service.add_hold(body, record=_audit)
     return json_response(201, answer)
 
 
 @app.delete("/v1/privacy/holds/<hold_id>")
 def delete_hold(hold_id: str) -> Response[str]:
-    dependencies().service.lift_hold(_checked(hold_id))
-    _audit("legal_hold_lifted", f"hold/{hold_id}")
+    dependencies().service.lift_hold(_checked(hold_id), record=_audit)
     return json_response(200, {"hold_id": hold_id, "status": "lifted"})
 
 

@@ -21,6 +21,7 @@ class AgentViewApi(Construct):
             name="agent_view",
             env=(
                 Env.CALLS_TABLE,
+                Env.SUBJECTS_TABLE,
                 Env.KEYS_TABLE,
                 Env.TRANSCRIPTS_BUCKET,
                 Env.AUDIT_TABLE,
@@ -31,6 +32,8 @@ class AgentViewApi(Construct):
         )
         fn = self.handler
         fn.allow(["dynamodb:GetItem"], [data.calls.table_arn])
+        # restriction (Art. 18): the subject's profile and the rights recorded against the call's identifiers
+        fn.allow(["dynamodb:GetItem", "dynamodb:BatchGetItem"], [data.subjects.table_arn])
         fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_DUE}"])
         fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         allow_unseal(fn, data, keys)

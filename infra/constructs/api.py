@@ -19,7 +19,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from pydantic import BaseModel
 
-from callguard.names import ROUTES, Route, full_scope
+from callguard.names import API_PREFIX, ROUTES, Route, full_scope
 from infra.api_models import apigw_schema
 from infra.config import Settings
 from infra.constructs.identity import Identity
@@ -60,6 +60,8 @@ class PublicApi(Construct):
             self, "AccessLogs", encryption_key=keys.audit, retention=logs.RetentionDays.ONE_YEAR, removal_policy=removal
         )
         api = settings.api
+        if f"/{api.stage_name}" != API_PREFIX:
+            raise ValueError(f"the stage must be the contract's prefix {API_PREFIX}")
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -101,9 +103,6 @@ class PublicApi(Construct):
             cognito_user_pools=[identity.user_pool],
             identity_source="method.request.header.Authorization",
         )
-        self.validator = self.rest_api.add_request_validator(
-            "BodyValidator", validate_request_body=True, validate_request_parameters=True
-        )
         for response_type, (status, code, message) in _GATEWAY_ERRORS.items():
             self.rest_api.add_gateway_response(
                 f"Gw{response_type.response_type}",
@@ -144,6 +143,13 @@ class PublicApi(Construct):
         )
         acknowledge(
             self.rest_api,
+            "Every body is validated by its function against the same pydantic model the published request "
+            "model is generated from (extra fields forbidden); API Gateway's own validation error could only "
+            "pass on validationErrorString, which quotes the offending values (personal data).",
+            "AwsSolutions-APIG2",
+        )
+        acknowledge(
+            self.rest_api,
             "Execution logging is on at ERROR level; INFO would log request bodies, which hold personal data.",
             "AwsSolutions-APIG6",
         )
@@ -163,8 +169,12 @@ class PublicApi(Construct):
         return group
 
     def _resource(self, path: str) -> apigw.IResource:
+        """The resource of a contract path. The stage is the version prefix (its invoke URL ends in
+        ``/v1/``), so ``/v1/calls`` is the resource ``/calls``: never ``/v1/v1/calls``."""
+        if not path.startswith(API_PREFIX + "/"):
+            raise ValueError(f"route {path} is outside {API_PREFIX}")
         resource: apigw.IResource = self.rest_api.root
-        for part in path.strip("/").split("/"):
+        for part in path.removeprefix(API_PREFIX).strip("/").split("/"):
             resource = resource.get_resource(part) or resource.add_resource(part)
         return resource
 
@@ -210,7 +220,10 @@ class PublicApi(Construct):
             authorizer=self.authorizer,
             authorization_type=apigw.AuthorizationType.COGNITO,
             authorization_scopes=[full_scope(route.scope)],
-            request_validator=self.validator if body_model else None,
+            # The body's model is published with the method (the API's documentation and export), and
+            # the function validates the body against the same pydantic model. API Gateway does not: its
+            # validation error can only be passed on as `validationErrorString`, which quotes the
+            # offending values (personal data); the function's 422 names the field and the rule only.
             request_models=request_models,
         )
         self.methods[(route.method, route.path)] = method

@@ -26,6 +26,11 @@ class DataPlane(Construct):
         self.access_logs = LogBucket(self, "AccessLogs", expire_days=365, removal=removal)
 
         #: ``CALL#<id>``/``CALL``, ``/ANALYSIS`` (redacted), ``/FOLLOWUP``; ``DECISION#<id>`` routing decisions.
+        # Every table holding personal data outside the subjects' sealed keys (redacted analyses,
+        # identifier MACs, consent history, requests) keeps point-in-time recovery no longer than the
+        # key table: an erasure is out of every backup within the crypto-shredding window, well
+        # inside the one-month deadline (docs/runbooks.md: restore).
+        shred_window = settings.keys_pitr_days
         self.calls = SecureTable(
             self,
             "Calls",
@@ -37,6 +42,7 @@ class DataPlane(Construct):
                 _EXPIRY_INDEX,
                 Index(GSI_BY_DUE, ("followup_status", S), ("due_at", S)),
             ],
+            pitr_days=shred_window,
             removal=removal,
         )
         #: Identifier links, subject profiles (objection/restriction) and consent history.
@@ -47,6 +53,7 @@ class DataPlane(Construct):
             partition=("pk", S),
             sort=("sk", S),
             indexes=[_EXPIRY_INDEX],
+            pitr_days=shred_window,
             removal=removal,
         )
         #: Wrapped per-subject data keys. A short PITR window bounds how long a shredded key
@@ -66,6 +73,7 @@ class DataPlane(Construct):
             key=keys.data,
             partition=("id", S),
             ttl_attribute=ATTR_IDEMPOTENCY_TTL,
+            pitr_days=shred_window,
             removal=removal,
         )
         #: Hash-chained audit entries: one partition per day, sequence numbers as sort key.
@@ -87,6 +95,7 @@ class DataPlane(Construct):
             partition=("pk", S),
             sort=("sk", S),
             indexes=[_EXPIRY_INDEX],
+            pitr_days=shred_window,
             removal=removal,
         )
         #: Access/portability exports: expired after 7 days (the exports retention category).

@@ -57,6 +57,7 @@ class Platform:
             Env.EXPORTS_KEY_ID: k.exports.key_arn,
             Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
             Env.EXPORT_PAGE_CALLS: str(s.export_page_calls),
+            Env.FOUR_EYES: "true" if s.four_eyes else "false",
         }
         return values[name]
 

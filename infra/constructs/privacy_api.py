@@ -34,6 +34,8 @@ _STEP_ENV = (
     Env.EXPORT_PAGE_CALLS,
     Env.AUDIT_TABLE,
     Env.EXPORTS_KEY_ID,
+    Env.DEFAULT_PHONE_REGION,
+    Env.FOUR_EYES,
 )
 
 
@@ -71,7 +73,7 @@ class PrivacyApi(Construct):
             "Privacy",
             name="privacy",
             env=(Env.PRIVACY_TABLE, Env.SUBJECTS_TABLE, Env.AUDIT_TABLE, Env.DATA_KEY_ID, Env.HMAC_KEY_ID,
-                 Env.RETENTION, Env.VERIFICATION_TIMEOUT_SECONDS, Env.EXPORTS_BUCKET),
+                 Env.RETENTION, Env.VERIFICATION_TIMEOUT_SECONDS, Env.EXPORTS_BUCKET, Env.DEFAULT_PHONE_REGION),
             extra_env={Env.PRIVACY_STATE_MACHINE.value: machine.state_machine_arn},
         )  # fmt: skip
         api_fn = self.handler

@@ -37,6 +37,7 @@ THROTTLING = [
 #: one handler file per step in functions/privacy_steps/
 STEPS = (
     "await_verification",
+    "await_approval",
     "route_request",
     "collect_subject_data",
     "assemble_export",
@@ -67,7 +68,11 @@ class PrivacyWorkflow(Construct):
         request = {"request_id": sfn.JsonPath.string_at("$.request_id")}
 
         def task(
-            step: str, payload: dict[str, object] | None = None, result_path: str | None = None, suffix: str = ""
+            step: str,
+            payload: dict[str, object] | None = None,
+            result_path: str | None = None,
+            suffix: str = "",
+            final_errors: tuple[str, ...] = (),
         ) -> tasks.LambdaInvoke:
             invoke = tasks.LambdaInvoke(
                 self,
@@ -80,6 +85,8 @@ class PrivacyWorkflow(Construct):
             )
             invoke.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
                              jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
+            if final_errors:  # decided by the data, not transient: no retry
+                invoke.add_retry(errors=list(final_errors), max_attempts=0)
             invoke.add_retry(
                 errors=["States.ALL"],
                 interval=Duration.seconds(2),
@@ -111,26 +118,41 @@ class PrivacyWorkflow(Construct):
             return lambda: guarded("complete_request", suffix=name).next(sfn.Succeed(self, f"Completed{name}"))
 
         # -- phase 1: identity verification (task token) -----------------------------------
-        wait = tasks.LambdaInvoke(
-            self,
-            "AwaitVerification",
-            lambda_function=functions["await_verification"],
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            # bracket notation: CDK checks a task-token payload for the token by parsing each path as an
-            # intrinsic function, and its parser stops at "_" (cdk.out/error.txt: InvalidJsonPathExpression)
-            payload=sfn.TaskInput.from_object(
-                {"request_id": sfn.JsonPath.string_at("$['request_id']"), "task_token": sfn.JsonPath.task_token}
-            ),
-            task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
-            result_path=sfn.JsonPath.DISCARD,
-            retry_on_service_exceptions=False,
-        )
-        # a throttled or failed invocation never ran the step, so retrying it issues no second token
-        wait.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
-                       jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
-        wait.add_catch(rejected("Unverified", "verification_timeout"), errors=["States.Timeout"], result_path="$.error")
-        wait.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        def waiting(step: str, name: str, timeout_reason: str) -> tasks.LambdaInvoke:
+            """A task-token wait; the step raises ``VerificationRecordedError``/``ApprovalRecordedError``
+            (caught by name: go on at once) when what it waits for was recorded before it got here."""
+            wait = tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=functions[step],
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                # bracket notation: CDK checks a task-token payload for the token by parsing each path as an
+                # intrinsic function, and its parser stops at "_" (cdk.out/error.txt: InvalidJsonPathExpression)
+                payload=sfn.TaskInput.from_object(
+                    {"request_id": sfn.JsonPath.string_at("$['request_id']"), "task_token": sfn.JsonPath.task_token}
+                ),
+                task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
+                result_path=sfn.JsonPath.DISCARD,
+                retry_on_service_exceptions=False,
+            )
+            # a throttled invocation never ran the step, so retrying it issues no second token
+            wait.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
+                           jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
+            wait.add_catch(rejected(name.removeprefix("Await"), timeout_reason), errors=["States.Timeout"],
+                           result_path="$.error")  # fmt: skip
+            return wait
+
+        wait = waiting("await_verification", "AwaitVerification", "verification_timeout")
         route = guarded("route_request", result_path="$.route")
+        wait.add_catch(route, errors=["VerificationRecordedError"], result_path=sfn.JsonPath.DISCARD)
+        wait.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+
+        def approval(name: str, then: sfn.IChainable) -> sfn.IChainable:
+            """Four-eyes before an irreversible or revealing step (a second compliance person)."""
+            wait = waiting("await_approval", f"AwaitApproval{name}", "approval_timeout")
+            wait.add_catch(then, errors=["ApprovalRecordedError"], result_path=sfn.JsonPath.DISCARD)
+            wait.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            return wait.next(then)
 
         # -- phase 2: one branch per type ---------------------------------------------------
         # pages of the export, one invocation each; only the page number passes between states
@@ -146,7 +168,7 @@ class PrivacyWorkflow(Construct):
             .next(
                 sfn.Choice(self, "MorePages?")
                 .when(sfn.Condition.is_not_null("$.collect.next_page"), collect)
-                .otherwise(guarded("assemble_export").next(finish("Access")()))
+                .otherwise(guarded("assemble_export").next(approval("Access", finish("Access")())))
             )
         )
         hold_check = guarded("check_legal_hold", result_path="$.hold")
@@ -154,12 +176,21 @@ class PrivacyWorkflow(Construct):
             sfn.Choice(self, "LegalHold?")
             .when(sfn.Condition.boolean_equals("$.hold.held", True), rejected("Hold", "legal_hold"))
             .otherwise(
-                guarded("shred_subject_key")
-                .next(guarded("delete_subject_data"))
-                .next(guarded("verify_erasure"))
-                .next(finish("Erasure")())
+                approval(
+                    "Erasure",
+                    guarded("shred_subject_key")
+                    .next(guarded("delete_subject_data"))
+                    .next(guarded("verify_erasure"))
+                    .next(finish("Erasure")()),
+                )
             )
         )
+        rectify = task("apply_rectification", final_errors=("IdentifierTakenError",))
+        # an identifier of another subject is never moved: the request ends rejected, not failed
+        rectify.add_catch(rejected("Rectification", "identifier_belongs_to_another_subject"),
+                          errors=["IdentifierTakenError"], result_path="$.error")  # fmt: skip
+        rectify.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        rectify.next(finish("Rectification")())
         by_type = (
             sfn.Choice(self, "RequestType")
             .when(sfn.Condition.string_equals("$.route.type", "access"), access)
@@ -173,10 +204,7 @@ class PrivacyWorkflow(Construct):
                 sfn.Condition.string_equals("$.route.type", "objection"),
                 guarded("record_objection").next(finish("Objection")()),
             )
-            .when(
-                sfn.Condition.string_equals("$.route.type", "rectification"),
-                guarded("apply_rectification").next(finish("Rectification")()),
-            )
+            .when(sfn.Condition.string_equals("$.route.type", "rectification"), rectify)
         )
 
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=keys.audit, retention=log_retention)

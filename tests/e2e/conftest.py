@@ -44,10 +44,9 @@ class RunningStack:
         return "\n".join(self.output)
 
 
-@pytest.fixture(scope="session")
-def stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def start_stack(cdk_out: Path, state_file: Path) -> RunningStack:
+    """`python -m local serve` (what `make local` runs) in a subprocess on free ports, once ready."""
     api_port, aws_port = free_port(), free_port()
-    state_file = tmp_path_factory.mktemp("local") / "state.json"
     env = {
         **os.environ,
         "CALLGUARD_API_PORT": str(api_port),
@@ -56,7 +55,7 @@ def stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "local", "serve", "--cdk-out", str(synth.outdir)],
+        [sys.executable, "-m", "local", "serve", "--cdk-out", str(cdk_out)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -80,10 +79,20 @@ def stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     if not ready.is_set():
         process.kill()
         pytest.fail("the local stack did not become ready:\n" + running.text()[-3000:])
-    yield running
-    process.send_signal(signal.SIGTERM)
+    return running
+
+
+def stop_stack(running: RunningStack) -> None:
+    running.process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=30)
+        running.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        running.process.kill()
         pytest.fail("the local stack did not stop on SIGTERM")
+
+
+@pytest.fixture(scope="session")
+def stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(synth.outdir, tmp_path_factory.mktemp("local") / "state.json")
+    yield running
+    stop_stack(running)

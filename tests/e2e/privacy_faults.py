@@ -44,11 +44,11 @@ def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:
         request_id = answer.body["request_id"]
         wait_for_request(api, token, request_id, {"awaiting_verification"}, seconds=40)
         http(
-            "POST",
-            f"{api}/v1/privacy/requests/{request_id}/verify",
-            {"verified_by": "dpo", "method": "callback"},
-            token,
+            "POST", f"{api}/v1/privacy/requests/{request_id}/verify", {"method": "callback", "reference": "t-1"}, token
         )
+        wait_for_request(api, token, request_id, {"awaiting_approval"}, seconds=40)
+        approver = fetch_token("compliance", stack.state_file, user="second-person")
+        http("POST", f"{api}/v1/privacy/requests/{request_id}/approve", None, approver)
         report["failed"] = wait_for_request(api, token, request_id, {"completed", "failed", "rejected"}, seconds=90)
         report["delete_attempts"] = calls["n"]
 

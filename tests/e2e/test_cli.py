@@ -34,7 +34,15 @@ def test_cli_runs_an_access_request_end_to_end(stack: RunningStack, tmp_path: Pa
             break
         time.sleep(0.2)
     assert "awaiting_verification" in status.output
-    assert runner.invoke(app, ["privacy", "verify", request_id, "--verified-by", "dpo-1", *common]).exit_code == 0
+    verified = runner.invoke(app, ["privacy", "verify", request_id, "--reference", "ticket-77", *common])
+    assert verified.exit_code == 0, verified.output
+    wait_for_request(stack.api_url, compliance, request_id, {"awaiting_approval"})
+    refused = runner.invoke(app, ["privacy", "approve", request_id, *common])  # the filer and verifier: no
+    assert refused.exit_code != 0
+    assert "four_eyes_violation" in refused.output
+    second = ["--api-url", stack.api_url, "--token", fetch_token("compliance", stack.state_file, user="cli-second")]
+    approved = runner.invoke(app, ["privacy", "approve", request_id, *second])
+    assert approved.exit_code == 0, approved.output
     wait_for_request(stack.api_url, compliance, request_id, {"completed", "failed", "rejected"})
     status = runner.invoke(app, ["privacy", "status", request_id, *common])
     assert "completed" in status.output

@@ -208,3 +208,53 @@ def test_the_whole_stack_output_holds_no_personal_data(stack: RunningStack) -> N
     assert "call analysed" in text  # the analysis function logged through the stack's output
     for value in (*PLANTED.values(), "Mustermann", "DE89 3704", "DE89370400440532013000"):
         assert value not in text
+
+
+def test_the_embedded_lambda_endpoint_lists_the_functions_and_refuses_unknown_names(
+    stack: RunningStack, synth: Synth
+) -> None:
+    from botocore.exceptions import ClientError
+
+    client = stack.client("lambda")
+    listed = {f["FunctionName"]: f for f in client.list_functions()["Functions"]}
+    assert set(listed) == set(synth.resources("AWS::Lambda::Function"))
+    for name, function in listed.items():
+        assert function["FunctionArn"].endswith(f":function:{name}")
+        assert function["Handler"] == synth.template["Resources"][name]["Properties"]["Handler"]
+    for wrong in ("no-such-function", "arn:aws:lambda:eu-central-1:123456789012:function:nope", "purge"):
+        with pytest.raises(ClientError) as raised:
+            client.invoke(FunctionName=wrong, Payload=b"{}")
+        assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "issue"),
+    [
+        ("drop consent", "consent", "missing"),
+        ("add caller.name", "caller.name", "extra_forbidden"),
+        ("channel fax", "channel", "literal_error"),
+        ("caller.phone a number", "caller.phone", "string_type"),
+    ],
+)
+def test_schema_errors_name_the_field_and_the_rule_never_the_value(
+    stack: RunningStack, tokens: dict[str, str], change: str, field: str, issue: str
+) -> None:
+    body = call_body(call_id=f"e2e-schema-{field}")
+    if change == "drop consent":
+        body.pop("consent")
+    elif change == "add caller.name":
+        body["caller"] = {**body["caller"], "name": PLANTED["name"]}
+    elif change == "channel fax":
+        body["channel"] = "fax"
+    else:
+        body["caller"] = {**body["caller"], "phone": 4915123456789}
+    answer = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"])
+    assert answer.status == 422
+    error = answer.body["error"]
+    assert error["code"] == "validation_failed"
+    assert {"field": field, "issue": issue} in [{"field": d["field"], "issue": d["issue"]} for d in error["details"]]
+    text = json.dumps(answer.body, ensure_ascii=False)
+    for value in (*PLANTED.values(), "fax", "4915123456789"):
+        assert value not in text
+    assert http("GET", f"{stack.api_url}/v1/calls/e2e-schema-{field}", token=tokens["agent"]).status == 404

@@ -19,6 +19,7 @@ def test_smoke_passes_against_a_working_stack_and_erases_what_it_stored(stack: R
         token=fetch_token("platform", stack.state_file),
         agent_token=fetch_token("agent", stack.state_file),
         compliance_token=fetch_token("compliance", stack.state_file),
+        approver_token=fetch_token("compliance", stack.state_file, user="smoke-approver"),  # four-eyes
         wait_seconds=60,
     )
     assert run.run(), run.report()

@@ -41,8 +41,7 @@ def test_pages_stream_into_the_same_export_as_one_pass(aws: dict[str, Any]) -> N
     export = json.loads(
         s3.get_object(**{"Bucket": result["export"]["bucket"], "Key": result["export"]["key"]})["Body"].read()
     )
-    subject = steps.requests.get(request_id)["subject_id"]["S"]  # type: ignore[index]
-    whole = steps.data.export(subject)
+    whole = steps.data.export(steps.scope_of(request_id))
     for section in ("calls", "routing_decisions", "followups", "consent_history"):
         assert export["data"][section] == whole[section], section
     assert [c["call_id"] for c in export["data"]["calls"]] == [f"page-{n}" for n in range(5)]

@@ -157,10 +157,14 @@ def test_the_purge_retries_unprocessed_items_and_a_failed_run_is_completed_by_th
 def test_routing_answers_on_the_rules_when_the_language_service_is_down(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    route = load_handler("route")
+    route, ingest = load_handler("route"), load_handler("ingest")
     route.service(aws["clients"])
+    ingest.dependencies(aws["clients"])
+    caller = {"phone": "+49 30 5553000"}  # a caller with AI consent on record (unknown callers are never analysed)
+    body = call_body(call_id="fault-route-1", caller=caller)
+    assert ingest.lambda_handler(api_event("POST", "/v1/calls", body), FakeContext())["statusCode"] == 202
     faults = Faults().attach(aws["clients"].comprehend)
-    request = {"caller": {"phone": "+49 30 5553000"}, "channel": "voice", "utterance": "Die Rechnung ist falsch!"}
+    request = {"caller": caller, "channel": "voice", "utterance": "Die Rechnung ist falsch!"}
     with fast_retries(monkeypatch):
         faults.fail("comprehend", "DetectDominantLanguage", kind="server")
         answer = route.lambda_handler(

@@ -114,13 +114,39 @@ def test_two_formats_of_one_phone_number_give_one_subject(ingest: Any) -> None:
     assert a["subject_id"] == b["subject_id"]
 
 
-def test_any_identifier_seen_together_finds_the_subject(ingest: Any) -> None:
-    _, a = post(ingest, call_body(call_id="b-1", caller={"phone": PLANTED["phone"], "email": PLANTED["email"]}))
-    _, b = post(ingest, call_body(call_id="b-2", caller={"email": PLANTED["email"].upper()}))
-    _, c = post(ingest, call_body(call_id="b-3", caller={"customer_id": "K-1", "phone": PLANTED["phone_national"]}))
-    _, other = post(ingest, call_body(call_id="b-4", caller={"phone": "+49 30 9876543"}))
-    assert a["subject_id"] == b["subject_id"] == c["subject_id"]
-    assert other["subject_id"] != a["subject_id"]
+def test_only_an_authenticated_identifier_joins_a_history(ingest: Any) -> None:
+    # Contract change (issue 14): identifiers seen together used to merge histories for good;
+    # now only an identifier the platform authenticated (caller.verification) does.
+    proven = {"identifiers": ["customer_id"], "method": "app_login"}
+    _, a = post(ingest, call_body(call_id="b-1", caller={"customer_id": "K-1", "phone": PLANTED["phone"],
+                                                          "verification": proven}))  # fmt: skip
+    _, b = post(ingest, call_body(call_id="b-2", caller={"customer_id": "K-1", "email": PLANTED["email"],
+                                                          "verification": proven}))  # fmt: skip
+    _, c = post(
+        ingest, call_body(call_id="b-3", caller={"phone": PLANTED["phone_national"], "email": PLANTED["email"]})
+    )
+    _, d = post(ingest, call_body(call_id="b-4", caller={"customer_id": "K-1"}))  # claimed, not authenticated
+    _, e = post(ingest, call_body(call_id="b-5", caller={"email": PLANTED["email"].upper(), "phone": PLANTED["phone"]}))
+    assert a["subject_id"] == b["subject_id"]  # one person, proven twice
+    assert len({a["subject_id"], c["subject_id"], d["subject_id"]}) == 3  # shown or stated: never joined
+    assert e["subject_id"] == c["subject_id"]  # the same unproven identifiers: the same caller-ID history
+
+
+@pytest.mark.parametrize(
+    "verification",
+    [
+        {"identifiers": ["email"], "method": "sso"},  # an identifier the caller does not carry
+        {"identifiers": [], "method": "sso"},
+        {"identifiers": ["phone"], "method": "caller_id"},  # caller ID is no method of proof
+        {"identifiers": ["phone", "phone"], "method": "ivr_pin"},
+    ],
+)
+def test_a_verification_must_name_carried_identifiers_and_a_known_method(
+    ingest: Any, aws: dict[str, Any], verification: dict[str, Any]
+) -> None:
+    status, body = post(ingest, call_body(caller={"phone": PLANTED["phone"], "verification": verification}))
+    assert (status, body["error"]["code"]) == (422, "validation_failed")
+    assert not stored_anything(aws)
 
 
 def test_nothing_personal_is_stored_in_plaintext(ingest: Any, aws: dict[str, Any]) -> None:
@@ -294,3 +320,15 @@ def test_logs_hold_no_personal_data(ingest: Any, capsys: pytest.CaptureFixture[s
     for value in PLANTED.values():
         assert value not in output
     assert "Mustermann" not in output
+
+
+def test_an_invented_field_is_named_when_shaped_like_one_and_masked_otherwise(ingest: Any) -> None:
+    caller = {**call_body()["caller"], "name": PLANTED["name"], "Erika Mustermann": "x", "iban42": "y"}
+    status, payload = post(ingest, call_body(caller=caller))
+    assert status == 422
+    details = {(d["field"], d["issue"]) for d in payload["error"]["details"]}
+    assert ("caller.name", "extra_forbidden") in details
+    assert ("caller.*", "extra_forbidden") in details  # "Erika Mustermann" and "iban42" may be values
+    text = json.dumps(payload, ensure_ascii=False)
+    for value in (PLANTED["name"], "Erika", "iban42"):
+        assert value not in text

@@ -250,3 +250,28 @@ def test_the_report_holds_counts_only_and_the_future_needs_the_local_switch(
         world.purge(1)
     with pytest.raises(PurgeRequestError, match="time zone"):
         world.handler.lambda_handler({"as_of": "2027-01-01T00:00:00"}, FakeContext(900_000))
+
+
+def test_an_export_at_day_91_holds_the_analyses_that_outlived_their_calls(world: World) -> None:
+    """Calls go after 90 days, their redacted analyses after 365: an Art. 15 export on day 91
+    holds everything still stored — the analyses too, marked as outliving their call record."""
+    world.purge(91)
+    kept = {(i["pk"], i["sk"]) for i in world.items()[str(Env.CALLS_TABLE)] if i["pk"].startswith("CALL#planted-")}
+    assert not [pk for pk, sk in kept if sk == "CALL"]  # the call records are gone
+    assert {pk for pk, sk in kept if sk == "ANALYSIS"} == {"CALL#planted-0", "CALL#planted-1"}
+    privacy, steps = build_privacy_service(world.aws["clients"]), build_privacy_steps(world.aws["clients"])
+    steps.clock = privacy.clock = lambda: world.at(91)
+    request_id = privacy.submit(
+        PrivacyRequestIn.model_validate({"type": "access", "subject": {"phone": PLANTED["phone"]}})
+    )["request_id"]
+    assert steps.collect_subject_data(request_id)["next_page"] is None
+    steps.assemble_export(request_id)
+    result = json.loads(steps.requests.get(request_id)["result"]["S"])  # type: ignore[index]
+    body = world.s3.get_object(Bucket=result["export"]["bucket"], Key=result["export"]["key"])["Body"].read()
+    exported = {c["call_id"]: c for c in json.loads(body)["data"]["calls"]}
+    assert set(exported) == {"planted-0", "planted-1"}
+    for call in exported.values():
+        assert call["call_record"] == "deleted at the end of its retention period"
+        assert call["analysis"]["status"] == "done"
+        assert call["analysis"]["segments"]  # the redacted text stored with the analysis is exported
+        assert PLANTED["iban"] not in json.dumps(call, ensure_ascii=False)  # redacted, as stored

@@ -107,3 +107,49 @@ def test_suggestions_are_knowledge_base_answers_never_caller_text(handlers: dict
 def test_bad_routing_requests_are_rejected(handlers: dict[str, Any]) -> None:
     status, body = _route(handlers, {"caller": {}, "channel": "voice"})
     assert (status, body["error"]["code"]) == (422, "validation_failed")
+
+
+def test_an_unknown_caller_s_words_never_reach_comprehend(handlers: dict[str, Any], aws: dict[str, Any]) -> None:
+    """Issue 14: without any consent on record (a first-time caller) routing decides on the rules."""
+    aws["comprehend"].calls.clear()
+    status, body = _route(handlers, {"caller": {"phone": "+49 30 2223334"}, "channel": "voice", "utterance": ANGRY})
+    assert status == 200
+    assert aws["comprehend"].calls == []
+    assert next(r for r in body["reasons"] if r["factor"] == "sentiment")["value"] == "not analysed"
+
+
+def test_a_shown_number_does_not_bring_someone_elses_history_or_consent(
+    handlers: dict[str, Any], aws: dict[str, Any]
+) -> None:
+    """The victim's authenticated history (with AI consent) is not used for a caller who only shows
+    the victim's number: no history, no Comprehend."""
+    victim = {"customer_id": "K-77", "phone": "+49 30 4445556",
+              "verification": {"identifiers": ["customer_id"], "method": "ivr_pin"}}  # fmt: skip
+    _ingest(handlers, "v-1", victim, YES)
+    aws["comprehend"].calls.clear()
+    _, spoofed = _route(handlers, {"caller": {"phone": "+49 30 4445556"}, "channel": "voice", "utterance": ANGRY})
+    assert aws["comprehend"].calls == []
+    assert not any(r["factor"] == "repeat_caller" for r in spoofed["reasons"])
+    proven = {"customer_id": "K-77", "verification": {"identifiers": ["customer_id"], "method": "app_login"}}
+    _, own = _route(handlers, {"caller": proven, "channel": "voice", "utterance": ANGRY})
+    assert aws["comprehend"].calls  # the proven caller's consent is on record: analysed
+    assert any(r["factor"] == "repeat_caller" for r in own["reasons"])
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    [
+        "Mein Router ist kaputt. Ich wohne in der Hauptstraße 5, 10115 Berlin.",
+        "Hallo, hier spricht Erika Mustermann, Hauptstraße 5, 10115 Berlin, erreichbar unter 0151 23456789.",
+    ],
+)
+def test_redaction_labels_never_make_a_call_standard_for_ai(handlers: dict[str, Any], utterance: str) -> None:
+    """A caller who only names an address (redacted to [ADDRESS]) did not ask for an address change:
+    the labels are callguard's, not evidence, so the call is not handed to AI as a standard request."""
+    status, body = _route(handlers, {"caller": {"customer_id": "K-label"}, "channel": "voice", "utterance": utterance})
+    assert status == 200
+    intent = next(r for r in body["reasons"] if r["factor"] == "intent")
+    assert intent["value"] != "address_change"
+    assert "address" not in intent["effect"]
+    assert body["handled_by"] == "human"
+    assert all(r["value"] is False for r in body["reasons"] if r["factor"] == "standard_request")

@@ -39,7 +39,8 @@ def planted(aws: dict[str, Any]) -> dict[str, Any]:
     event = api_event("POST", "/v1/calls/p-live/segments", {"segments": [segment]})
     event["resource"], event["pathParameters"] = "/v1/calls/{call_id}/segments", {"call_id": "p-live"}
     assert ingest.lambda_handler(event, FakeContext())["statusCode"] == 200
-    decision = {"caller": {"phone": PLANTED["phone"]}, "channel": "voice", "utterance": "Die Rechnung ist falsch!"}
+    # the caller as on the calls: none of it authenticated, so the same identifiers find the same history
+    decision = {"caller": call_body()["caller"], "channel": "voice", "utterance": "Die Rechnung ist falsch!"}
     route.lambda_handler(
         api_event("POST", "/v1/routing/decisions", decision, scopes="callguard/routing:decide"), FakeContext()
     )

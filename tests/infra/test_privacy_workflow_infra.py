@@ -43,10 +43,26 @@ def test_every_task_retries_with_jitter_and_every_step_but_the_failure_mark_is_c
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
     assert len(tasks) >= 14
     for name, state in tasks.items():
-        if name != "AwaitVerification":
-            assert state["Retry"][0]["JitterStrategy"] == "FULL", name
+        if not name.startswith("Await"):  # the task-token waits are not retried, they time out
+            retry_all = [r for r in state["Retry"] if r["ErrorEquals"] == ["States.ALL"]]
+            assert retry_all[0]["JitterStrategy"] == "FULL", name
         if name != "MarkFailed":
             assert state["Catch"], name
+
+
+def test_four_eyes_waits_before_releasing_an_export_and_before_shredding(machine: dict[str, Any]) -> None:
+    states = _definition(machine)["States"]
+    assert states["AssembleExport"]["Next"] == "AwaitApprovalAccess"
+    assert states["LegalHold?"]["Default"] == "AwaitApprovalErasure"
+    for name, then in (("AwaitApprovalAccess", "CompleteRequestAccess"), ("AwaitApprovalErasure", "ShredSubjectKey")):
+        wait = states[name]
+        assert wait["Resource"].endswith(":lambda:invoke.waitForTaskToken"), name
+        assert wait["Next"] == then
+        caught = {tuple(c["ErrorEquals"]): c["Next"] for c in wait["Catch"]}
+        assert caught[("ApprovalRecordedError",)] == then  # given before the wait: go on at once
+        assert states[caught[("States.Timeout",)]]["Parameters"]["reason"] == "approval_timeout"
+    verification = {tuple(c["ErrorEquals"]): c["Next"] for c in states["AwaitVerification"]["Catch"]}
+    assert verification[("VerificationRecordedError",)] == "RouteRequest"  # verified before the wait
 
 
 def test_exports_are_collected_page_by_page_and_assembled_once(machine: dict[str, Any]) -> None:

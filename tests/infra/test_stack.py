@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from callguard.names import ROUTES, Scope, full_scope
+from local.gateway import public_paths
 from tests.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -158,21 +159,11 @@ def test_log_groups_are_encrypted_with_retention(synth: Synth) -> None:
 
 
 def test_every_api_method_is_behind_the_authorizer_with_the_route_scope(synth: Synth) -> None:
-    resources = synth.resources("AWS::ApiGateway::Resource")
-    paths: dict[str, str] = {}
-
-    def path_of(resource_id: str) -> str:
-        if resource_id not in paths:
-            props = resources[resource_id]["Properties"]
-            parent = props["ParentId"]
-            prefix = path_of(_ref_id(parent)) if "Ref" in parent else ""
-            paths[resource_id] = f"{prefix}/{props['PathPart']}"
-        return paths[resource_id]
-
+    paths = public_paths(synth.template)
     seen = {}
     for method in synth.resources("AWS::ApiGateway::Method").values():
         props = method["Properties"]
-        path = path_of(_ref_id(props["ResourceId"]))
+        path = paths[_ref_id(props["ResourceId"])]
         seen[(props["HttpMethod"], path)] = props
     expected = {(r.method, r.path): r for r in ROUTES}
     assert set(seen) == set(expected)
@@ -187,16 +178,23 @@ def test_every_api_method_is_behind_the_authorizer_with_the_route_scope(synth: S
         assert "AuthorizerId" in props
 
 
-def test_ingest_route_validates_its_body(template: Template) -> None:
+def test_ingest_route_publishes_its_body_model_and_leaves_validation_to_the_function(
+    template: Template, synth: Synth
+) -> None:
+    """API Gateway would answer a schema error with its `validationErrorString`, which quotes the values
+    (personal data); the function validates against the same model and names only field and rule."""
     template.has_resource_properties(
         "AWS::ApiGateway::Method",
         {
             "HttpMethod": "POST",
             "AuthorizationScopes": ["callguard/calls:write"],
-            "RequestValidatorId": Match.any_value(),
             "RequestModels": {"application/json": Match.any_value()},
         },
     )
+    for validator in synth.resources("AWS::ApiGateway::RequestValidator").values():
+        assert not validator["Properties"].get("ValidateRequestBody"), "a gateway body validator would echo values"
+    for response in synth.resources("AWS::ApiGateway::GatewayResponse").values():
+        assert "validationErrorString" not in json.dumps(response["Properties"])
     template.has_resource_properties(
         "AWS::ApiGateway::Model",
         {
@@ -370,3 +368,56 @@ def test_routes_of_every_capability_are_deployed_with_their_scope(synth: Synth) 
     methods = synth.resources("AWS::ApiGateway::Method").values()
     scopes = sorted(s for m in methods for s in m["Properties"].get("AuthorizationScopes", []))
     assert scopes == sorted(full_scope(r.scope) for r in ROUTES if r.scope is not None)
+
+
+def test_tables_with_personal_data_keep_backups_no_longer_than_the_key_table(synth: Synth) -> None:
+    """Issue 14: a PITR window longer than the crypto-shredding window kept erased analyses, consent
+    history and identifier MACs restorable past the one-month erasure deadline."""
+    tables = synth.resources("AWS::DynamoDB::GlobalTable")
+    keys_window = next(t for k, t in tables.items() if "SubjectKeys" in k)["Properties"]["Replicas"][0][
+        "PointInTimeRecoverySpecification"
+    ]["RecoveryPeriodInDays"]
+    for prefix in ("DataCalls", "DataSubjects", "DataPrivacy", "DataIdempotency"):
+        (table,) = [t for k, t in tables.items() if k.startswith(prefix)]
+        pitr = table["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"]
+        assert pitr["PointInTimeRecoveryEnabled"] is True, prefix
+        assert pitr["RecoveryPeriodInDays"] <= keys_window, prefix
+
+
+def _join(value: Any, template: dict[str, Any]) -> str:
+    """A template string with ``Fn::Join`` evaluated; a stage's ``Ref`` is its name, any other ``Ref``
+    (the API's id, the region, the URL suffix) a placeholder that carries no ``/``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_join(part, template) for part in parts)
+    if "Ref" in value:
+        resource = template["Resources"].get(value["Ref"])
+        if resource is not None and resource["Type"] == "AWS::ApiGateway::Stage":
+            return str(resource["Properties"]["StageName"])
+        return "ref-" + value["Ref"].replace(":", "-").lower()
+    raise AssertionError(f"unexpected intrinsic in the invoke URL: {value}")
+
+
+def test_deployed_paths_are_the_contracts_never_a_doubled_stage(synth: Synth) -> None:
+    """The ApiUrl output (the stage's invoke URL) plus each method's resource path is the contract's
+    path: ``https://<api>/v1/`` + ``calls`` = ``/v1/calls``, not ``/v1/v1/calls``."""
+    from urllib.parse import urljoin, urlsplit
+
+    from local.gateway import resource_paths
+
+    outputs = synth.template["Outputs"]
+    (url_output,) = (o for name, o in outputs.items() if name.startswith("ApiUrl"))
+    invoke_url = _join(url_output["Value"], synth.template)
+    assert invoke_url.startswith("https://")
+    assert invoke_url.endswith("/v1/")
+    relative = resource_paths(synth.template)
+    deployed = set()
+    for method in synth.resources("AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        resource = relative[_ref_id(props["ResourceId"])]
+        deployed.add((props["HttpMethod"], urlsplit(urljoin(invoke_url, resource.lstrip("/"))).path))
+    assert ("POST", "/v1/calls") in deployed
+    assert deployed == {(r.method, r.path) for r in ROUTES}
+    assert not any("/v1/v1" in path for _, path in deployed)

@@ -54,3 +54,47 @@ def test_an_unsure_custom_classifier_falls_back_to_keywords() -> None:
     assert intent["source"] == "keywords"
     assert intent["name"] == "billing"
     assert intent["matched"] == ["abbuchung"]
+
+
+REDACTED_ADDRESS = "Mein Router ist kaputt. Ich wohne in der [ADDRESS], [ADDRESS]."
+
+
+def test_redaction_labels_are_never_evidence_for_an_intent() -> None:
+    result = classify([REDACTED_ADDRESS])
+    assert result.name == "technical_issue"
+    assert "address" not in result.matched
+    assert not result.standard
+    # a text made only of labels says nothing at all, whatever the label
+    labels = ("ADDRESS", "NAME", "PHONE", "EMAIL", "IBAN", "LOCATION", "DATE_OF_BIRTH", "CREDIT_CARD")
+    assert classify([" ".join(f"[{label}]" for label in labels)]).name == "general"
+    # nor a label cut out of its brackets by a key-phrase extractor
+    assert classify(["[ADDRESS", "ADDRESS]", "the ADDRESS"]).name == "general"
+
+
+def test_an_intent_label_like_word_the_caller_said_still_counts() -> None:
+    assert classify(["Ich bin umgezogen, meine neue Adresse ist [ADDRESS]."]).name == "address_change"
+    assert classify(["I need to change my address, it is [ADDRESS]."]).matched == ("address",)
+
+
+def test_a_redacted_address_is_not_read_as_an_address_change() -> None:
+    from callguard.pii import detect, redact
+
+    said = "Mein Router ist kaputt. Ich wohne in der Hauptstraße 5, 10115 Berlin."
+    redacted = redact(said, detect(said, regions=("DE",)))
+    assert "[ADDRESS]" in redacted
+    intent = classify([redacted])
+    assert (intent.name, intent.standard) == ("technical_issue", False)
+
+
+def test_the_custom_classifier_never_sees_labels() -> None:
+    client = boto3.client("comprehend", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "classify_document",
+        {"Classes": [{"Name": "technical_issue", "Score": 0.9}]},
+        {"Text": "Mein Router ist kaputt. Ich wohne in der ,", "EndpointArn": ENDPOINT},
+    )
+    service = AnalysisService(None, None, None, None, ComprehendGateway(client), classifier_endpoint=ENDPOINT)  # type: ignore[arg-type]
+    with stubber:
+        assert service._intent([REDACTED_ADDRESS.removesuffix(".")], [])["name"] == "technical_issue"
+    stubber.assert_no_pending_responses()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,41 @@ def test_check_mode_fails_on_a_stale_document(tmp_path: Path, monkeypatch: pytes
     stale = tmp_path / "openapi.yaml"
     stale.write_text("openapi: 3.0.0\n", encoding="utf-8")
     monkeypatch.setattr(openapi, "DOC", stale)
+    monkeypatch.setattr(openapi, "API_MD", tmp_path / "api.md")
     monkeypatch.setattr(openapi, "ROOT", tmp_path)
     assert openapi.main(["--check"]) == 1
     assert openapi.main([]) == 0
     assert openapi.main(["--check"]) == 0
     assert stale.read_text(encoding="utf-8") == openapi.render(openapi.document())
+
+
+def test_the_committed_api_reference_is_rendered_from_the_document(doc: dict[str, Any]) -> None:
+    from infra.apidoc import markdown
+
+    text = openapi.API_MD.read_text(encoding="utf-8")
+    assert text == markdown(doc), "docs/api.md is stale: make openapi"
+    for route in ROUTES:
+        assert f"### `{route.method} {route.path}`" in text
+        if route.scope is not None:
+            assert full_scope(route.scope) in text
+
+
+def test_every_example_body_is_valid_and_shown_in_the_document(doc: dict[str, Any]) -> None:
+    """The README's curl commands send these files: each must be accepted by its route's model."""
+    files = {p.name for p in openapi.EXAMPLES_DIR.glob("*.json")}
+    used = set(openapi.EXAMPLES.values())
+    for (method, path), name in openapi.EXAMPLES.items():
+        model = REQUEST_MODELS[(method, path)]
+        raw = (openapi.EXAMPLES_DIR / name).read_text(encoding="utf-8")
+        model.model_validate_json(raw)
+        media = doc["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]
+        assert media["example"] == json.loads(raw)
+    # every body file is either a route's example or the live call sent to POST /v1/calls
+    for extra in files - used:
+        REQUEST_MODELS[("POST", "/v1/calls")].model_validate_json((openapi.EXAMPLES_DIR / extra).read_text())
+
+
+def test_the_deployed_server_url_does_not_double_the_stage(doc: dict[str, Any]) -> None:
+    deployed = doc["servers"][0]["url"]
+    assert not deployed.endswith(("/v1", "/{stage}"))
+    assert all(path.startswith("/v1/") for path in doc["paths"])

@@ -15,9 +15,9 @@ from typing import Any
 from .analysis import phone_regions
 from .audit import AuditLog
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
-from .errors import NotFoundError
-from .pii import detect, redact
-from .repository import CallsRepository, TranscriptStore
+from .errors import NotFoundError, RestrictedError
+from .pii import detect_turns, redact
+from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AgentViewService"]
 
@@ -31,12 +31,20 @@ class AgentViewService:
     keyring: SubjectKeyring
     audit: AuditLog
     default_region: str = "DE"
+    #: restriction (Art. 18) is read from the subject's profile and the call's identifiers
+    subjects: SubjectsRepository | None = None
 
     def view(self, call_id: str, actor: str) -> dict[str, Any]:
         call = self.calls.get(call_id)
         if call is None:
             raise NotFoundError("No call with this id.")
         item = call.extra
+        if self._restricted(call.subject_id, item):
+            # the refusal is on record too; no content, no analysis leaves
+            self.audit.append(actor=actor, action="read_call_refused_restricted", resource=f"call/{call_id}")
+            raise RestrictedError(
+                "Processing of this data subject's data is restricted (Art. 18 GDPR); its content is not shown."
+            )
         analysis = self.calls.get_analysis(call_id)
         language = item.get("language", {}).get("S") or (analysis or {}).get("language")
         segments: list[dict[str, Any]] | None
@@ -67,6 +75,14 @@ class AgentViewService:
             "routing": None,
         }
 
+    def _restricted(self, subject_id: str, item: dict[str, Any]) -> bool:
+        if self.subjects is None:
+            return False
+        if self.subjects.profile(subject_id).restricted:
+            return True
+        _, restricted = self.subjects.rights(list(item.get("seen_macs", {}).get("SS", [])))
+        return restricted
+
     def followups(self, due_before: str, actor: str) -> dict[str, Any]:
         items = self.calls.followups_due(due_before)
         self.audit.append(actor=actor, action="list_followups", resource=f"followups/due_before/{due_before}")
@@ -90,9 +106,10 @@ class AgentViewService:
             raw = self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
         except SubjectKeyShreddedError:
             return None
-        regions = phone_regions(language, self.default_region)
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        segments = json.loads(raw)
+        texts = [s["text"] for s in segments]
         return [
-            {k: s[k] for k in ("speaker", "start_ms", "end_ms")}
-            | {"text": redact(s["text"], detect(s["text"], regions=regions))}
-            for s in json.loads(raw)
+            {k: s[k] for k in ("speaker", "start_ms", "end_ms")} | {"text": redact(text, spans)}
+            for s, text, spans in zip(segments, texts, detect_turns(texts, regions=regions), strict=True)
         ]

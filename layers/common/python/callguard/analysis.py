@@ -19,8 +19,8 @@ from typing import Any
 
 from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
-from .intents import DEFAULT_INTENTS, IntentConfig, classify
-from .pii import LABELS, PiiSpan, comprehend_spans, detect, redact
+from .intents import DEFAULT_INTENTS, IntentConfig, classify, without_labels
+from .pii import LABELS, PiiSpan, comprehend_spans, detect_turns, redact
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
@@ -28,12 +28,23 @@ __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regio
 _LABEL_TOKEN = re.compile(r"\[[A-Z_]+\]")
 _RESOLVED = re.compile(r"(?i)\b(danke|vielen dank|gelöst|erledigt|perfekt|thanks|thank you|solved|resolved|great)\b")
 #: phone region in which national numbers are read, by call language (then the default)
-_LANGUAGE_REGIONS = {"de": "DE", "en": "GB", "es": "ES", "fr": "FR", "it": "IT", "pt": "PT", "nl": "NL", "pl": "PL"}
+_LANGUAGE_REGIONS = {
+    "de": ("DE", "AT", "CH"),
+    "en": ("GB", "US", "IE"),
+    "es": ("ES",),
+    "fr": ("FR", "BE", "CH"),
+    "it": ("IT", "CH"),
+    "pt": ("PT",),
+    "nl": ("NL", "BE"),
+    "pl": ("PL",),
+}
 
 
-def phone_regions(language: str | None, default: str) -> tuple[str, ...]:
-    region = _LANGUAGE_REGIONS.get((language or "").split("-")[0])
-    return tuple(dict.fromkeys([r for r in (region, default) if r]))
+def phone_regions(language: str | None, default: str, caller_region: str | None = None) -> tuple[str, ...]:
+    """Regions national phone numbers are read in: the call language's countries, the region of
+    the caller's own number (``caller_region`` on the call item), then the configured default."""
+    regions = [*_LANGUAGE_REGIONS.get((language or "").split("-")[0], ()), caller_region, default]
+    return tuple(dict.fromkeys(r for r in regions if r))
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,9 @@ class AnalysisService:
         customer_text = " ".join(s["text"] for s in segments if s["speaker"] == "customer") or " ".join(
             s["text"] for s in segments
         )
-        regions = phone_regions(language, self.default_region)
-        local = [redact(s["text"], detect(s["text"], regions=regions)) for s in segments]
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        texts = [s["text"] for s in segments]
+        local = [redact(t, spans) for t, spans in zip(texts, detect_turns(texts, regions=regions), strict=True)]
         if not language:
             # the language is needed before Comprehend sees anything: detect it on locally redacted text
             language = self.comprehend.detect_language(" ".join(local) or customer_text[:1])
@@ -200,7 +212,9 @@ class AnalysisService:
         Either way the result says where it came from and why."""
         keywords = classify([*customer, *phrases], self.intents)
         if self.classifier_endpoint and customer:
-            top = self.comprehend.classify(" ".join(customer), self.classifier_endpoint)
+            # redaction labels are ours, not the caller's: the classifier sees only what was said
+            said = " ".join(" ".join(without_labels(t).split()) for t in customer)
+            top = self.comprehend.classify(said, self.classifier_endpoint) if said else None
             if top is not None and top[1] >= self.classifier_threshold:
                 standard = any(r.name == top[0] and r.standard for r in self.intents.rules)
                 return {

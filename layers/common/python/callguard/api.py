@@ -6,21 +6,37 @@ only (their text may quote data) and answered 500 without detail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .errors import CallguardError, NotFoundError
 from .http import error_body, json_body
+from .names import API_PREFIX
 
-__all__ = ["actor_of", "build_resolver", "json_response"]
+__all__ = ["ContractResolver", "actor_of", "build_resolver", "json_response"]
 
 
 def json_response(status: int, payload: Any) -> Response[str]:
     return Response(status_code=status, content_type="application/json", body=json_body(payload))
+
+
+class ContractResolver(APIGatewayRestResolver):
+    """Resolves on the contract's paths (``/v1/calls``). API Gateway's stage is the ``/v1``
+    (the invoke URL ends in ``/v1/``, the resources below it are ``/calls``, …), and a proxy
+    event's ``path`` is then relative to the stage, so the prefix is put back here. Behind a
+    custom domain whose base path ``v1`` maps to the stage, ``path`` already carries it (no
+    resource itself starts with ``/v1``), and is taken as it is."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        path = event.get("path")
+        if isinstance(path, str) and not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            event = {**event, "path": API_PREFIX + path}
+        return super().resolve(event, context)
 
 
 def build_resolver(
@@ -28,7 +44,7 @@ def build_resolver(
     metrics: Metrics,
     extra_errors: dict[type[Exception], Callable[[Exception], CallguardError]] | None = None,
 ) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver()
+    app = ContractResolver()
 
     def respond(error: CallguardError) -> Response[str]:
         logger.info("request rejected", extra={"error_code": error.code, "status": error.status})

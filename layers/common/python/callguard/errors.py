@@ -7,11 +7,14 @@ from typing import Any
 __all__ = [
     "CallConflictError",
     "CallguardError",
+    "FourEyesError",
+    "IdentifierConflictError",
     "InvalidRequestError",
     "MalformedJsonError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestValidationError",
+    "RestrictedError",
     "UnsupportedMediaTypeError",
 ]
 
@@ -60,3 +63,24 @@ class CallConflictError(CallguardError):
 class NotFoundError(CallguardError):
     status = 404
     code = "not_found"
+
+
+class FourEyesError(CallguardError):
+    """The same person may not file or verify a request and also approve it."""
+
+    status = 403
+    code = "four_eyes_violation"
+
+
+class RestrictedError(CallguardError):
+    """Processing of the data subject's data is restricted (Art. 18): agents see no content."""
+
+    status = 403
+    code = "restricted"
+
+
+class IdentifierConflictError(CallguardError):
+    """A rectification would move an identifier that belongs to another data subject."""
+
+    status = 409
+    code = "identifier_belongs_to_another_subject"

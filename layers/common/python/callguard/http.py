@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -78,17 +79,25 @@ def _walk_types(annotation: Any) -> list[Any]:
     return out
 
 
+#: an invented key shaped like a field name is named in an error; anything else (spaces, digits,
+#: capitals, ``@`` …: it may be a value) is masked as ``*``
+_FIELD_NAME = re.compile(r"^[a-z][a-z_]{0,31}$")
+
+
 def validation_details(exc: ValidationError, model: type[BaseModel]) -> list[dict[str, str]]:
     """Field path + rule per error; keys the client invented are masked as ``*``."""
     known = _field_names(model)
     details = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         parts = []
-        for part in error["loc"]:
+        loc = error["loc"]
+        for index, part in enumerate(loc):
             if isinstance(part, int):
                 parts.append(str(part))
             elif part in known:
                 parts.append(part)
+            elif error["type"] == "extra_forbidden" and index == len(loc) - 1 and _FIELD_NAME.match(part):
+                parts.append(part)  # a field the schema does not have (``caller.name``), named like one
             else:
                 parts.append("*")
         message = error["msg"]

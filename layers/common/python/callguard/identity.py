@@ -8,9 +8,14 @@ introduced the subject becomes its ``subject_id``.
 from __future__ import annotations
 
 import base64
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Pseudonymizer", "subject_id_from_mac"]
+__all__ = ["UNVERIFIED_PREFIX", "Pseudonymizer", "subject_id_from_mac", "unverified_subject_id"]
+
+#: subjects made of calls whose identifiers nobody authenticated start with this prefix
+UNVERIFIED_PREFIX = "sub_u_"
 
 _MAC_ALGORITHM = "HMAC_SHA_256"
 _MAC_BYTES = 20  # 160 bits kept: ample against collisions, shorter keys
@@ -21,7 +26,19 @@ def _encode(mac: bytes) -> str:
 
 
 def subject_id_from_mac(identifier_mac: str) -> str:
+    """The id of a subject first established through the authenticated identifier ``identifier_mac``."""
     return f"sub_{identifier_mac}"
+
+
+def unverified_subject_id(identifier_macs: Iterable[str]) -> str:
+    """The subject of calls that carried exactly these identifiers, none of them authenticated.
+
+    Derived from the set (order-free), so calls with the same unproven identifiers share a
+    history (a repeat caller with the same caller ID), while a call that adds or changes an
+    identifier starts another one: an unproven identifier never joins someone else's calls.
+    """
+    digest = hashlib.sha256("|".join(sorted(set(identifier_macs))).encode()).digest()
+    return UNVERIFIED_PREFIX + _encode(digest)
 
 
 class Pseudonymizer:

@@ -3,7 +3,8 @@
 Order of writes, chosen so that a failure at any step leaves nothing half-written
 that a retry cannot finish:
 
-1. subject links and consent history (idempotent puts),
+1. subject links (authenticated identifiers only), the evidence of unauthenticated
+   identifiers on this call, and consent history (idempotent puts),
 2. the sealed transcript object in S3,
 3. the call item (conditional on the id being new; on failure the S3 version of
    step 2 is deleted again),
@@ -22,8 +23,15 @@ from typing import Any
 from .crypto import SubjectKeyring
 from .errors import CallConflictError
 from .identity import Pseudonymizer
-from .models import CallAccepted, CallIn
-from .repository import AnalysisQueue, CallRecord, CallsRepository, SubjectsRepository, TranscriptStore
+from .models import CallAccepted, CallIn, caller_region
+from .repository import (
+    AnalysisQueue,
+    CallerIdentity,
+    CallRecord,
+    CallsRepository,
+    SubjectsRepository,
+    TranscriptStore,
+)
 
 __all__ = ["IngestService", "analysis_decision"]
 
@@ -61,9 +69,10 @@ class IngestService:
         if existing is not None:
             return self._replay(existing, call, now)
 
-        macs = [self.pseudonymizer.mac(kind, value) for kind, value in call.caller.identifiers()]
-        profile = self.subjects.resolve(macs, now)
+        identities = self._identities(call)
+        profile = self.subjects.resolve(identities, now, call_id=call.call_id)
         subject_id = profile.subject_id
+        seen = [i.mac for i in identities if not i.authenticated]
         fingerprint = self._fingerprint(subject_id, call)
         status, reason = analysis_decision(call, objected=profile.objected, restricted=profile.restricted)
 
@@ -82,6 +91,7 @@ class IngestService:
                     subject_id, call.call_id, self.keyring.seal(subject_id, transcript, aad=call.call_id)
                 )
             attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
+            attributes.update(self._provenance(call, seen))
             previous = self.calls.put_new(attributes, now)
         except Exception:
             if pointer is not None:  # nothing half-written
@@ -100,6 +110,14 @@ class IngestService:
             self._enqueue(call.call_id, now)
         return CallAccepted(call_id=call.call_id, subject_id=subject_id, analysis=status)  # type: ignore[arg-type]
 
+    def _identities(self, call: CallIn) -> list[CallerIdentity]:
+        """The caller's identifiers as MACs, each marked with whether the platform authenticated it."""
+        authenticated = call.caller.authenticated_kinds()
+        return [
+            CallerIdentity(kind, self.pseudonymizer.mac(kind, value), kind in authenticated)
+            for kind, value in call.caller.identifiers()
+        ]
+
     def _replay(self, existing: CallRecord, call: CallIn, now: datetime) -> CallAccepted:
         if self._fingerprint(existing.subject_id, call) != existing.fingerprint:
             raise CallConflictError("A different call was already stored under this call_id.")
@@ -110,6 +128,17 @@ class IngestService:
     def _enqueue(self, call_id: str, now: datetime) -> None:
         self.queue.enqueue(call_id)
         self.calls.mark_enqueued(call_id, now)
+
+    @staticmethod
+    def _provenance(call: CallIn, seen: list[str]) -> dict[str, Any]:
+        """The unproven identifiers on the call (an erasure of the call takes them off) and how
+        the platform authenticated the caller, if it did."""
+        out: dict[str, Any] = {}
+        if seen:
+            out["seen_macs"] = {"SS": seen}
+        if call.caller.verification is not None:
+            out["authenticated_by"] = {"S": call.caller.verification.method}
+        return out
 
     def _fingerprint(self, subject_id: str, call: CallIn) -> str:
         return self.keyring.fingerprint(subject_id, call.model_dump_json().encode())
@@ -140,6 +169,9 @@ class IngestService:
             item["language"] = {"S": call.language}
         if call.agent_id:
             item["agent_id"] = {"S": call.agent_id}
+        region = caller_region(call.caller.phone)
+        if region:  # the country of the caller's number: national numbers in the call are read there
+            item["caller_region"] = {"S": region}
         if reason:
             item["analysis_skip_reason"] = {"S": reason}
         if pointer is not None:

@@ -3,6 +3,10 @@
 Each intent lists keywords (German and English stems, matched case-insensitively at
 word starts in redacted text and key phrases). The intent with the most matches wins;
 the matched keywords are the explanation. No match: ``general``.
+
+Redaction labels (``[ADDRESS]``, ``[NAME]``, …) are what callguard wrote, not what the
+caller said: they are removed before matching and never count as evidence (otherwise
+"… [ADDRESS]" would read as an address change, a standard intent that AI may handle).
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_INTENTS", "IntentConfig", "IntentResult", "IntentRule", "classify"]
+from .pii import LABELS
+
+__all__ = ["DEFAULT_INTENTS", "IntentConfig", "IntentResult", "IntentRule", "classify", "without_labels"]
+
+#: A redaction label as redaction writes it (``[ADDRESS]``), or a label name left bare in upper
+#: case, as a key-phrase extractor may cut it out of its brackets (``ADDRESS``, ``[NAME``).
+_LABEL = re.compile(r"\[[A-Z][A-Z0-9_]*\]|\[?\b(?:" + "|".join(map(re.escape, LABELS)) + r")\b\]?")
 
 
 class IntentRule(BaseModel):
@@ -81,8 +91,13 @@ class IntentResult:
     standard: bool
 
 
+def without_labels(text: str) -> str:
+    """``text`` with every redaction label replaced by a space: what the caller actually said."""
+    return _LABEL.sub(" ", text)
+
+
 def classify(texts: Sequence[str], config: IntentConfig = DEFAULT_INTENTS) -> IntentResult:
-    haystack = " ".join(texts).lower()
+    haystack = " ".join(without_labels(t) for t in texts).lower()
     best: tuple[int, IntentRule | None, tuple[str, ...]] = (0, None, ())
     for rule in config.rules:
         matched = tuple(k for k in rule.keywords if re.search(rf"(?<!\w){re.escape(k)}", haystack))

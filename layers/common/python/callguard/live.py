@@ -25,7 +25,7 @@ from .crypto import SubjectKeyring
 from .errors import CallguardError, NotFoundError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
 from .models import Segment
-from .pii import detect, redact
+from .pii import detect_turns, redact
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 from .routing import RoutingConfig
 
@@ -73,8 +73,10 @@ class LiveService:
         else:
             self.calls.append_segment_meta(call_id, meta)
         language = item.get("language", {}).get("S")
-        regions = phone_regions(language, self.default_region)
-        customer = [redact(s.text, detect(s.text, regions=regions)) for s in segments if s.speaker == "customer"]
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        texts = [s.text for s in segments]
+        turns = zip(segments, detect_turns(texts, regions=regions), strict=True)
+        customer = [redact(s.text, spans) for s, spans in turns if s.speaker == "customer"]
         labels: list[str] = []
         if ai_allowed and customer:
             language = language or self.comprehend.detect_language(" ".join(customer))

@@ -27,12 +27,16 @@ from pydantic import (
 from .names import Env
 
 __all__ = [
+    "VERIFICATION_METHODS",
     "CallAccepted",
     "CallIn",
     "Caller",
+    "CallerIn",
+    "CallerVerification",
     "Consent",
     "RoutingRequest",
     "Segment",
+    "caller_region",
     "normalise_email",
     "normalise_phone",
 ]
@@ -71,6 +75,16 @@ PlainStr = Annotated[str, AfterValidator(_no_controls)]
 #: An instant with a time zone that can be expressed in UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+
+
+def caller_region(phone: str | None) -> str | None:
+    """The region (ISO country) of a caller's E.164 number, or None: a country, not the number."""
+    if not phone:
+        return None
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or None
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str:
@@ -135,6 +149,47 @@ class Caller(_Model):
         return [(kind, value) for kind, value in pairs if value]
 
 
+IdentifierKind = Literal["customer_id", "phone", "email"]
+#: how a platform may have authenticated a caller (``caller.verification.method``)
+AuthenticationMethod = Literal["ivr_pin", "app_login", "agent_kba", "sso"]
+
+
+class CallerVerification(_Model):
+    """Which of the caller's identifiers the platform authenticated, and how.
+
+    Only an identifier listed here can join the call to an existing data subject's history.
+    Caller ID shown on a call or an e-mail the caller typed or spoke is evidence on that
+    call only: without it here, the call never reaches anyone else's calls.
+    """
+
+    identifiers: Annotated[list[IdentifierKind], Field(min_length=1, max_length=3)]
+    method: AuthenticationMethod
+
+    @field_validator("identifiers")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat an identifier kind")
+        return value
+
+
+class CallerIn(Caller):
+    """The caller of an ingested call or a routing request: identifiers with their provenance."""
+
+    verification: CallerVerification | None = None
+
+    @model_validator(mode="after")
+    def _verified_identifiers_present(self) -> CallerIn:
+        if self.verification is not None:
+            present = {kind for kind, _ in self.identifiers()}
+            if not set(self.verification.identifiers) <= present:
+                raise ValueError("verification names an identifier the caller does not carry")
+        return self
+
+    def authenticated_kinds(self) -> frozenset[str]:
+        return frozenset(self.verification.identifiers) if self.verification else frozenset()
+
+
 class Consent(_Model):
     recording: StrictBool
     ai_analysis: StrictBool
@@ -166,7 +221,7 @@ class CallIn(_Model):
     ended_at: Instant | None = None
     channel: Literal["voice", "chat", "email"]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
-    caller: Caller
+    caller: CallerIn
     agent_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None = None
     consent: Consent
     segments: Annotated[list[Segment], Field(max_length=5000)] = Field(default_factory=list)
@@ -202,7 +257,7 @@ class RoutingRequest(_Model):
     """Body of ``POST /v1/routing/decisions``."""
 
     call_id: Identifier | None = None
-    caller: Caller
+    caller: CallerIn
     channel: Literal["voice", "chat", "email"]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
     utterance: Annotated[str, Field(min_length=1, max_length=5000), AfterValidator(_no_controls_text)] | None = None
@@ -239,11 +294,16 @@ class PrivacyRequestIn(_Model):
         return self
 
 
-class VerifyIn(_Model):
-    """Body of ``POST /v1/privacy/requests/{id}/verify``."""
+#: how a compliance person verified a requester's identity (``POST …/verify``)
+VERIFICATION_METHODS = ("id_document", "callback", "account_login", "in_person", "signed_letter")
 
-    verified_by: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@:-]{1,64}$")]
-    method: Literal["id_document", "callback", "account_login", "in_person", "other"]
+
+class VerifyIn(_Model):
+    """Body of ``POST /v1/privacy/requests/{id}/verify``. The verifying person comes from the
+    token, never from the body; ``reference`` points at the evidence (a ticket, a case number)."""
+
+    method: Literal["id_document", "callback", "account_login", "in_person", "signed_letter"]
+    reference: Annotated[str, Field(min_length=3, max_length=128), AfterValidator(_no_controls)]
 
 
 class HoldIn(_Model):

@@ -91,6 +91,8 @@ class Env(StrEnum):
     AUDIT_ANCHORS_BUCKET = "CALLGUARD_AUDIT_ANCHORS_BUCKET"
     #: the asymmetric (SIGN_VERIFY) KMS key that signs audit anchors; only the anchoring function may sign
     AUDIT_ANCHOR_KEY_ID = "CALLGUARD_AUDIT_ANCHOR_KEY_ID"
+    #: "true" (default) or "false": exports and erasures wait for a second person's approval
+    FOUR_EYES = "CALLGUARD_FOUR_EYES"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 
@@ -151,8 +153,10 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/routing/decisions", Scope.ROUTING_DECIDE, "route"),
     Route("POST", "/v1/privacy/requests", Scope.PRIVACY_MANAGE, "privacy"),
     Route("GET", "/v1/privacy/requests/{request_id}", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("GET", "/v1/privacy/requests/{request_id}/download", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/verify", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/requests/{request_id}/extend", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("POST", "/v1/privacy/requests/{request_id}/approve", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
     Route("DELETE", "/v1/privacy/holds/{hold_id}", Scope.PRIVACY_MANAGE, "privacy"),
 )

@@ -9,7 +9,9 @@ calendar month (Art. 12(3)); an extension of up to two further months can be rec
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +20,27 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .errors import CallguardError, NotFoundError
+from .errors import CallguardError, FourEyesError, IdentifierConflictError, NotFoundError
 from .identity import Pseudonymizer
 from .models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
+from .names import ATTR_TTL
 from .repository import SubjectsRepository, all_items, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
 
-__all__ = ["PrivacyRequests", "PrivacyService", "add_months"]
+__all__ = [
+    "APPROVAL_TYPES",
+    "DOWNLOAD_SECONDS",
+    "REDIRECT_SECONDS",
+    "PrivacyRequests",
+    "PrivacyService",
+    "Recorder",
+    "add_months",
+]
+
+#: how long a download link of an export stays valid (it works once)
+DOWNLOAD_SECONDS = 300
+#: how long the storage URL the download endpoint redirects to stays valid
+REDIRECT_SECONDS = 60
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -44,10 +60,28 @@ class RequestStateError(CallguardError):
     code = "request_state"
 
 
+#: the partition listing every standing legal hold (holds are few; each lists its identifier MACs)
+ACTIVE_HOLDS = "HOLDS#active"
+CLOSED = frozenset({"completed", "rejected", "failed"})
+#: request types whose irreversible or revealing step needs a second person's approval
+APPROVAL_TYPES = frozenset({"access", "portability", "erasure"})
+#: appends an audit entry ``(action, resource)``; called before the change it records takes effect
+Recorder = Callable[[str, str], None]
+
+
+def _no_record(action: str, resource: str) -> None:
+    """Used where no audit log is wired (unit tests of the domain alone)."""
+
+
+def _ticket_hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
 @dataclass
 class PrivacyRequests:
     """The privacy table: ``REQUEST#<id>``, ``SUBJECTREQUEST#<subject>``/``REQUEST#<id>`` (a subject's
-    requests, listed in its exports), ``HOLD#<id>``, ``SUBJECTHOLD#<subject>``, ``TOMBSTONE#<subject>``,
+    requests, listed in its exports; also ``SUBJECTREQUEST#mac:<mac>`` per identifier), ``HOLD#<id>``,
+    ``HOLDS#active``/``HOLD#<id>`` (standing holds with their identifier MACs), ``TOMBSTONE#<subject>``,
     ``EXPORT#<id>`` (export markers for the retention purge), ``PURGE#<day>`` (purge reports)."""
 
     dynamodb: Any
@@ -101,26 +135,38 @@ class PrivacyRequests:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def subject_requests(self, subject_id: str) -> list[str]:
-        """Ids of the requests filed for the subject, oldest first."""
+    def subject_requests(self, key: str) -> list[str]:
+        """Ids of the requests filed for a subject id or an identifier (``mac:<mac>``), oldest first."""
         items = all_items(
             self.dynamodb,
             "query",
             TableName=self.table,
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": f"SUBJECTREQUEST#{subject_id}"}},
+            ExpressionAttributeValues={":p": {"S": f"SUBJECTREQUEST#{key}"}},
         )
         return [i["request_id"]["S"] for i in sorted(items, key=lambda i: i["received_at"]["S"])]
 
-    def active_holds(self, subject_id: str) -> int:
-        return int(
-            self.dynamodb.query(
-                TableName=self.table,
-                KeyConditionExpression="pk = :p",
-                ExpressionAttributeValues={":p": {"S": f"SUBJECTHOLD#{subject_id}"}},
-                Select="COUNT",
-            )["Count"]
+    def active_holds(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Every standing legal hold: its id and the identifiers ``(kind, mac)`` it was placed on."""
+        items = all_items(
+            self.dynamodb,
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": ACTIVE_HOLDS}},
+            ConsistentRead=True,
         )
+        return [
+            (
+                i["sk"]["S"].removeprefix("HOLD#"),
+                list(
+                    zip(
+                        [k["S"] for k in i["subject_kinds"]["L"]], [m["S"] for m in i["subject_macs"]["L"]], strict=True
+                    )
+                ),
+            )
+            for i in items
+        ]
 
 
 @dataclass
@@ -150,12 +196,15 @@ class PrivacyService:
         )["Plaintext"]
         return json.loads(plaintext)
 
-    def submit(self, body: PrivacyRequestIn) -> dict[str, Any]:
+    def submit(self, body: PrivacyRequestIn, actor: str = "unknown", record: Recorder = _no_record) -> dict[str, Any]:
         now = self.clock()
         received = (body.received_at or now).astimezone(UTC)
         request_id = f"pr-{uuid.uuid4().hex[:20]}"
-        macs = [self.pseudonymizer.mac(kind, value) for kind, value in body.subject.identifiers()]
+        identifiers = body.subject.identifiers()
+        macs = [self.pseudonymizer.mac(kind, value) for kind, value in identifiers]
         subject_id = self.subjects.find(macs)
+        if body.changes is not None:
+            self._check_rectification(subject_id, body.changes.identifiers())
         due = add_months(received, 1)
         item: dict[str, Any] = {
             "pk": {"S": f"REQUEST#{request_id}"},
@@ -166,27 +215,29 @@ class PrivacyService:
             "received_at": {"S": received.isoformat()},
             "due_at": {"S": due.isoformat()},
             "subject_macs": {"L": [{"S": m} for m in macs]},
-            "subject_kinds": {"L": [{"S": k} for k, _ in body.subject.identifiers()]},
+            "subject_kinds": {"L": [{"S": k} for k, _ in identifiers]},
+            "filed_by": {"S": actor},
             "history": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": "received"}}}]},
             **expiry_attributes(self.requests.retention, DataCategory.PRIVACY_REQUESTS, now),
         }
         if subject_id:
             item["subject_id"] = {"S": subject_id}
-            self.requests.dynamodb.put_item(
-                TableName=self.requests.table,
-                Item={
-                    "pk": {"S": f"SUBJECTREQUEST#{subject_id}"},
-                    "sk": {"S": f"REQUEST#{request_id}"},
-                    "request_id": {"S": request_id},
-                    "subject_id": {"S": subject_id},
-                    "received_at": {"S": received.isoformat()},
-                    **expiry_attributes(self.requests.retention, DataCategory.PRIVACY_REQUESTS, now),
-                },
-            )
         if body.changes is not None:
             item["sealed_changes"] = {"B": self._seal(request_id, body.changes.model_dump(exclude_none=True))}
         if body.note:
             item["sealed_note"] = {"B": self._seal(request_id, body.note)}
+        record(f"privacy_request_{body.type}", f"privacy/{request_id}")
+        for key in [*([subject_id] if subject_id else []), *(f"mac:{m}" for m in macs)]:
+            self.requests.dynamodb.put_item(
+                TableName=self.requests.table,
+                Item={
+                    "pk": {"S": f"SUBJECTREQUEST#{key}"},
+                    "sk": {"S": f"REQUEST#{request_id}"},
+                    "request_id": {"S": request_id},
+                    "received_at": {"S": received.isoformat()},
+                    **expiry_attributes(self.requests.retention, DataCategory.PRIVACY_REQUESTS, now),
+                },
+            )
         self.requests.put(item)
         execution_input = {"request_id": request_id, "verification_timeout_seconds": self.verification_timeout_seconds}
         self.sfn.start_execution(
@@ -194,26 +245,94 @@ class PrivacyService:
         )
         return {"request_id": request_id, "type": body.type, "status": "received", "due_at": due.isoformat()}
 
-    def verify(self, request_id: str, body: VerifyIn) -> dict[str, Any]:
+    def _check_rectification(self, subject_id: str | None, changes: list[tuple[str, str]]) -> None:
+        """A rectification may not move an identifier another subject was authenticated with."""
+        for kind, value in changes:
+            owner = self.subjects.find([self.pseudonymizer.mac(kind, value)])
+            if owner is not None and owner != subject_id:
+                raise IdentifierConflictError(
+                    f"The new {kind} belongs to another data subject; it cannot be moved by a rectification "
+                    "unless both data subjects are proven to be one person."
+                )
+
+    def verify(self, request_id: str, body: VerifyIn, actor: str, record: Recorder = _no_record) -> dict[str, Any]:
+        """Record who verified the requester's identity, how, and the evidence's reference.
+
+        Honoured whenever it arrives: if the workflow already waits, it is released now;
+        if not, the wait finds the verification and goes straight on.
+        """
+        item = self._open_request(request_id)
+        if "verification" in item:
+            raise RequestStateError("The requester's identity was already verified for this request.")
+        now = self.clock()
+        verification = {
+            "M": {
+                "by": {"S": actor},
+                "method": {"S": body.method},
+                "sealed_reference": {"B": self._seal(request_id, body.reference)},
+                "at": {"S": now.isoformat()},
+            }
+        }
+        record("privacy_identity_verified", f"privacy/{request_id}")
+        updated = self._record_once(request_id, "verification", verification)
+        if updated["status"]["S"] == "awaiting_verification" and "task_token" in updated:
+            self._release(request_id, updated["task_token"]["S"])
+        return self.view(request_id)
+
+    def approve(self, request_id: str, actor: str, record: Recorder = _no_record) -> dict[str, Any]:
+        """A second compliance person approves releasing the export or executing the erasure."""
+        item = self._open_request(request_id)
+        if item["type"]["S"] not in APPROVAL_TYPES:
+            raise RequestStateError("Only access, portability and erasure requests need an approval.")
+        if "verification" not in item:
+            raise RequestStateError("The requester's identity has not been verified yet.")
+        involved = {item.get("filed_by", {}).get("S"), item["verification"]["M"]["by"]["S"]}
+        if actor in involved:
+            raise FourEyesError("A second person must approve: whoever filed or verified the request cannot.")
+        if "approval" in item:
+            raise RequestStateError("The request was already approved.")
+        record("privacy_request_approved", f"privacy/{request_id}")
+        approval = {"M": {"by": {"S": actor}, "at": {"S": self.clock().isoformat()}}}
+        updated = self._record_once(request_id, "approval", approval)
+        if updated["status"]["S"] == "awaiting_approval" and "approval_token" in updated:
+            self._release(request_id, updated["approval_token"]["S"])
+        return self.view(request_id)
+
+    def _open_request(self, request_id: str) -> dict[str, Any]:
         item = self.requests.get(request_id)
         if item is None:
             raise NotFoundError("No privacy request with this id.")
-        if item["status"]["S"] != "awaiting_verification" or "task_token" not in item:
-            raise RequestStateError("The request is not waiting for identity verification.")
-        now = self.clock()
-        self.requests.transition(
-            request_id,
-            "in_progress",
-            now,
-            verification={
-                "M": {"by": {"S": body.verified_by}, "method": {"S": body.method}, "at": {"S": now.isoformat()}}
-            },
-        )
+        if item["status"]["S"] in CLOSED:
+            raise RequestStateError("The request is closed.")
+        return item
+
+    def _record_once(self, request_id: str, name: str, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            self.sfn.send_task_success(taskToken=item["task_token"]["S"], output=json.dumps({"verified": True}))
+            updated: dict[str, Any] = self.requests.dynamodb.update_item(
+                TableName=self.requests.table,
+                Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
+                UpdateExpression="SET #n = :v",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#n) AND NOT #s IN (:c1, :c2, :c3)",
+                ExpressionAttributeNames={"#n": name, "#s": "status"},
+                ExpressionAttributeValues={
+                    ":v": value,
+                    **{f":c{i}": {"S": status} for i, status in enumerate(sorted(CLOSED), start=1)},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise RequestStateError("The request changed meanwhile; read it again.") from None
+            raise
+        return updated
+
+    def _release(self, request_id: str, token: str) -> None:
+        """The workflow waits on ``token``: mark the request in progress, then let it go on."""
+        self.requests.transition(request_id, "in_progress", self.clock())
+        try:
+            self.sfn.send_task_success(taskToken=token, output=json.dumps({"released": True}))
         except ClientError as exc:
             raise RequestStateError("The workflow no longer waits for this request.") from exc
-        return self.view(request_id)
 
     def extend(self, request_id: str, body: ExtendIn) -> dict[str, Any]:
         """Extend the deadline by up to two further months in all (Art. 12(3)); the reason is
@@ -245,11 +364,13 @@ class PrivacyService:
         if result and "export" in result and "export_purged_at" in item:
             result.pop("export")  # the exports retention period has passed: nothing to download
             result["download"] = "expired"
+        elif result and "export" in result and (presign is None or item["status"]["S"] != "completed"):
+            result.pop("export")  # released only once the request completed (after the approval)
         elif result and "export" in result and presign is not None:
             export = result.pop("export")
             result["download_url"] = presign(export["bucket"], export["key"])
-            result["download_expires_in_seconds"] = 3600
-        return {
+            result["download_expires_in_seconds"] = DOWNLOAD_SECONDS
+        answer = {
             "request_id": request_id,
             "type": item["type"]["S"],
             "status": item["status"]["S"],
@@ -258,44 +379,136 @@ class PrivacyService:
             "history": [{"at": h["M"]["at"]["S"], "status": h["M"]["status"]["S"]} for h in item["history"]["L"]],
             "result": result,
         }
+        if "verification" in item:
+            v = item["verification"]["M"]
+            answer["verification"] = {"method": v["method"]["S"], "by": v["by"]["S"], "at": v["at"]["S"]}
+        if "approval" in item:
+            answer["approval"] = {k: v["S"] for k, v in item["approval"]["M"].items()}
+        return answer
 
-    def add_hold(self, body: HoldIn) -> dict[str, Any]:
+    def issue_download(self, request_id: str, actor: str) -> str:
+        """A single-use ticket for the request's export, valid :data:`DOWNLOAD_SECONDS`; only its
+        hash is stored, with the person it was issued to."""
+        ticket = secrets.token_urlsafe(32)
+        now = self.clock()
+        self.requests.dynamodb.put_item(
+            TableName=self.requests.table,
+            Item={
+                "pk": {"S": f"DOWNLOAD#{_ticket_hash(ticket)}"},
+                "sk": {"S": "DOWNLOAD"},
+                "request_id": {"S": request_id},
+                "issued_to": {"S": actor},
+                "issued_at": {"S": now.isoformat()},
+                "valid_until": {"N": str(int(now.timestamp()) + DOWNLOAD_SECONDS)},
+                ATTR_TTL: {"N": str(int(now.timestamp()) + DOWNLOAD_SECONDS + 86400)},
+            },
+        )
+        return ticket
+
+    def redeem_download(
+        self, request_id: str, ticket: str, actor: str, record: Recorder = _no_record
+    ) -> dict[str, str]:
+        """Use a ticket once: the export's location, once the download is on record with the person.
+
+        An unknown, used, expired or other request's ticket is 404 (nothing to tell apart)."""
+        now = self.clock()
+        try:
+            self.requests.dynamodb.update_item(
+                TableName=self.requests.table,
+                Key={"pk": {"S": f"DOWNLOAD#{_ticket_hash(ticket)}"}, "sk": {"S": "DOWNLOAD"}},
+                UpdateExpression="SET used_at = :now, used_by = :actor",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at) "
+                "AND request_id = :rid AND valid_until >= :t",
+                ExpressionAttributeValues={
+                    ":now": {"S": now.isoformat()},
+                    ":actor": {"S": actor},
+                    ":rid": {"S": request_id},
+                    ":t": {"N": str(int(now.timestamp()))},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError("No valid download ticket: it was used, has expired or never existed.") from None
+            raise
+        item = self.requests.get(request_id) or {}
+        result = json.loads(item["result"]["S"]) if "result" in item else {}
+        if "export" not in result or "export_purged_at" in item or item["status"]["S"] != "completed":
+            raise NotFoundError("No export to download for this request.")
+        record("privacy_export_downloaded", f"privacy/{request_id}")  # on record before anything is released
+        return {"bucket": result["export"]["bucket"], "key": result["export"]["key"]}
+
+    def add_hold(self, body: HoldIn, record: Recorder = _no_record) -> dict[str, Any]:
+        """A legal hold on identifiers: stored against their MACs, so it protects whatever they
+        reach when it is checked — including a subject whose first call comes later."""
         now = self.clock()
         hold_id = f"hold-{uuid.uuid4().hex[:20]}"
-        macs = [self.pseudonymizer.mac(kind, value) for kind, value in body.subject.identifiers()]
-        subject_id = self.subjects.find(macs)
+        identifiers = body.subject.identifiers()
+        macs = {"L": [{"S": self.pseudonymizer.mac(kind, value)} for kind, value in identifiers]}
+        kinds = {"L": [{"S": kind} for kind, _ in identifiers]}
         item: dict[str, Any] = {
             "pk": {"S": f"HOLD#{hold_id}"},
             "sk": {"S": "HOLD"},
             "status": {"S": "active"},
             "created_at": {"S": now.isoformat()},
-            "subject_macs": {"L": [{"S": m} for m in macs]},
+            "subject_macs": macs,
+            "subject_kinds": kinds,
             "sealed_reason": {"B": self._seal(hold_id, body.reason)},
         }
-        if subject_id:
-            item["subject_id"] = {"S": subject_id}
-        self.requests.put(item)
-        if subject_id:
-            self.requests.dynamodb.put_item(
-                TableName=self.requests.table,
-                Item={"pk": {"S": f"SUBJECTHOLD#{subject_id}"}, "sk": {"S": f"HOLD#{hold_id}"}},
-            )
+        record("legal_hold_added", f"hold/{hold_id}")
+        self.requests.dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.requests.table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.requests.table,
+                        "Item": {
+                            "pk": {"S": ACTIVE_HOLDS},
+                            "sk": {"S": f"HOLD#{hold_id}"},
+                            "subject_macs": macs,
+                            "subject_kinds": kinds,
+                            "created_at": {"S": now.isoformat()},
+                        },
+                    }
+                },
+            ]
+        )
         return {"hold_id": hold_id}
 
-    def lift_hold(self, hold_id: str) -> None:
+    def lift_hold(self, hold_id: str, record: Recorder = _no_record) -> None:
         key = {"pk": {"S": f"HOLD#{hold_id}"}, "sk": {"S": "HOLD"}}
-        item = self.requests.dynamodb.get_item(TableName=self.requests.table, Key=key).get("Item")
+        item = self.requests.dynamodb.get_item(TableName=self.requests.table, Key=key, ConsistentRead=True).get("Item")
         if item is None:
             raise NotFoundError("No legal hold with this id.")
-        self.requests.dynamodb.update_item(
-            TableName=self.requests.table,
-            Key=key,
-            UpdateExpression="SET #s = :lifted, lifted_at = :now",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":lifted": {"S": "lifted"}, ":now": {"S": self.clock().isoformat()}},
+        if item["status"]["S"] != "active":
+            raise RequestStateError("The legal hold was lifted already.")
+        record("legal_hold_lifted", f"hold/{hold_id}")
+        self.requests.dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.requests.table,
+                        "Key": key,
+                        "UpdateExpression": "SET #s = :lifted, lifted_at = :now",
+                        "ConditionExpression": "#s = :active",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {
+                            ":lifted": {"S": "lifted"},
+                            ":active": {"S": "active"},
+                            ":now": {"S": self.clock().isoformat()},
+                        },
+                    }
+                },
+                {
+                    "Delete": {
+                        "TableName": self.requests.table,
+                        "Key": {"pk": {"S": ACTIVE_HOLDS}, "sk": {"S": f"HOLD#{hold_id}"}},
+                    }
+                },
+            ]
         )
-        if "subject_id" in item:
-            self.requests.dynamodb.delete_item(
-                TableName=self.requests.table,
-                Key={"pk": {"S": f"SUBJECTHOLD#{item['subject_id']['S']}"}, "sk": {"S": f"HOLD#{hold_id}"}},
-            )

@@ -13,15 +13,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .audit import AuditLog
 from .errors import NotFoundError
 from .export_writer import S3JsonWriter
 from .privacy import PrivacyRequests, PrivacyService
-from .repository import SubjectsRepository, expiry_attributes
+from .repository import IdentifierTakenError, SubjectsRepository, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
-from .subject_data import SubjectData
+from .subject_data import SubjectData, SubjectScope
 
-__all__ = ["PrivacySteps", "art15_information"]
+__all__ = ["ApprovalRecordedError", "PrivacySteps", "VerificationRecordedError", "art15_information"]
+
+
+class VerificationRecordedError(Exception):
+    """Raised by the verification wait when the verification was recorded before it: the workflow
+    catches it by name and goes straight on (a task token nobody would ever send is never stored)."""
+
+
+class ApprovalRecordedError(Exception):
+    """Raised by the approval wait when the approval was given before it (or is not required)."""
+
 
 STORES_CHECKED = (
     "subject_keys",
@@ -79,6 +91,8 @@ class PrivacySteps:
     #: the key exports are encrypted with (its own key, so the data key's users cannot read them);
     #: ``None``: the data key
     exports_key_id: str | None = None
+    #: releasing an export and executing an erasure need a second person's approval
+    four_eyes: bool = True
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _request(self, request_id: str) -> dict[str, Any]:
@@ -87,23 +101,65 @@ class PrivacySteps:
             raise NotFoundError("No privacy request with this id.")
         return item
 
-    def _subjects_of(self, item: dict[str, Any]) -> list[str]:
-        subject_id = item.get("subject_id", {}).get("S")
-        return self.data.closure(subject_id) if subject_id else []
+    def _scope(self, item: dict[str, Any]) -> SubjectScope:
+        """What the request's identifiers reach now (see :meth:`SubjectData.scope`)."""
+        kinds = [k["S"] for k in item["subject_kinds"]["L"]]
+        macs = [m["S"] for m in item["subject_macs"]["L"]]
+        return self.data.scope(zip(kinds, macs, strict=True))
+
+    def scope_of(self, request_id: str) -> SubjectScope:
+        return self._scope(self._request(request_id))
+
+    def _wait(self, request_id: str, status: str, token_name: str, token: str, given: str) -> bool:
+        """Store the task token and wait — unless ``given`` was recorded first (then: False)."""
+        now = self.clock()
+        try:
+            self.requests.dynamodb.update_item(
+                TableName=self.requests.table,
+                Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
+                UpdateExpression="SET #s = :s, #t = :t, #h = list_append(if_not_exists(#h, :empty), :h)",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#g)",
+                ExpressionAttributeNames={"#s": "status", "#t": token_name, "#h": "history", "#g": given},
+                ExpressionAttributeValues={
+                    ":s": {"S": status},
+                    ":t": {"S": token},
+                    ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": status}}}]},
+                    ":empty": {"L": []},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self.requests.transition(request_id, "in_progress", now)
+            return False
+        return True
 
     def await_verification(self, request_id: str, task_token: str) -> dict[str, Any]:
-        self.requests.transition(request_id, "awaiting_verification", self.clock(), task_token={"S": task_token})
+        """Wait for ``POST …/verify``; a verification recorded earlier is honoured at once."""
+        if not self._wait(request_id, "awaiting_verification", "task_token", task_token, "verification"):
+            raise VerificationRecordedError("the identity was verified before the workflow reached its wait")
+        return {"request_id": request_id}
+
+    def await_approval(self, request_id: str, task_token: str) -> dict[str, Any]:
+        """Four-eyes: wait for a second person's ``POST …/approve`` before the export is released or
+        the erasure executed; an approval given earlier is honoured at once."""
+        if not self.four_eyes:
+            self.requests.transition(
+                request_id, "in_progress", self.clock(), approval={"M": {"by": {"S": "not_required"}}}
+            )
+            raise ApprovalRecordedError("four-eyes approval is switched off in this deployment")
+        if not self._wait(request_id, "awaiting_approval", "approval_token", task_token, "approval"):
+            raise ApprovalRecordedError("the approval was given before the workflow reached its wait")
         return {"request_id": request_id}
 
     def route_request(self, request_id: str) -> dict[str, Any]:
         item = self._request(request_id)
         return {"request_id": request_id, "type": item["type"]["S"]}
 
-    def _export_keys(self, item: dict[str, Any], request_id: str) -> tuple[str, str]:
+    def _export_keys(self, scope: SubjectScope, request_id: str) -> tuple[str, str]:
         """The export's key and the prefix of its parts; under the subject's prefix, so an
         erasure of the subject removes them too."""
-        subjects = self._subjects_of(item)
-        owner = subjects[0] if subjects else "unknown"
+        owner = scope.owner() or "unknown"
         return f"exports/{owner}/{request_id}.json", f"exports/{owner}/{request_id}/part-"
 
     def collect_subject_data(self, request_id: str, page: int = 0) -> dict[str, Any]:
@@ -113,8 +169,8 @@ class PrivacySteps:
         into one invocation; only the page number passes between states, never data.
         """
         item = self._request(request_id)
-        subjects = self._subjects_of(item)
-        key, parts = self._export_keys(item, request_id)
+        scope = self._scope(item)
+        key, parts = self._export_keys(scope, request_id)
         if page == 0:
             # the marker comes first: no export object exists that the retention purge cannot find
             marker: dict[str, Any] = {
@@ -125,17 +181,19 @@ class PrivacySteps:
                 "object_key": {"S": key},
                 **expiry_attributes(self.retention, DataCategory.EXPORTS, self.clock()),
             }
-            if subjects:
-                marker["subject_id"] = {"S": subjects[0]}
+            if scope.owner():
+                marker["subject_id"] = {"S": str(scope.owner())}
             self.requests.dynamodb.put_item(TableName=self.requests.table, Item=marker)
-        if subjects:
-            part, more = self.data.export_page(subjects[0], page, self.export_page_calls)
+        if not scope.empty:
+            part, more = self.data.export_page(scope, page, self.export_page_calls)
         else:
             part, more = {section: [] for section in SubjectData.SECTIONS}, False
         if page == 0:
-            part["privacy_requests"] = [
-                self._request_summary(r) for sid in subjects for r in self.requests.subject_requests(sid)
-            ]
+            keys = [*scope.subjects, *(f"mac:{m['S']}" for m in item["subject_macs"]["L"])]
+            ids = {r for key in keys for r in self.requests.subject_requests(key)} | {request_id}
+            summaries = [self._request_summary(r) for r in ids]
+            part["privacy_requests"] = sorted(summaries, key=lambda r: (r["received_at"] or "", r["request_id"]))
+            part["scope"] = [scope.summary()]
         self.s3.put_object(
             Bucket=self.exports_bucket,
             Key=f"{parts}{page:05d}.json",
@@ -158,7 +216,7 @@ class PrivacySteps:
     def assemble_export(self, request_id: str) -> dict[str, Any]:
         """Stream the parts into one machine-readable JSON document (Art. 20), then remove them."""
         item = self._request(request_id)
-        key, parts = self._export_keys(item, request_id)
+        key, parts = self._export_keys(self._scope(item), request_id)
         part_keys = sorted(
             o["Key"]
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.exports_bucket, Prefix=parts)
@@ -166,12 +224,14 @@ class PrivacySteps:
         )
         if not part_keys:
             raise RuntimeError("no export parts were collected for this request")
+        first = json.loads(self.s3.get_object(Bucket=self.exports_bucket, Key=part_keys[0])["Body"].read())
         calls = 0
         with S3JsonWriter(self.s3, self.exports_bucket, key, self.exports_key_id or self.data_key_id) as out:
             head = {
                 "request_id": request_id,
                 "generated_at": self.clock().isoformat(),
                 "format": "callguard-export/1 (JSON, machine-readable, Art. 20)",
+                "scope": (first.get("scope") or [{}])[0],
                 "information": art15_information(self.retention),
             }
             out.write(json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"data":{')
@@ -194,34 +254,66 @@ class PrivacySteps:
         self.requests.transition(request_id, "in_progress", self.clock(), result={"S": json.dumps(result)})
         return {"request_id": request_id}
 
+    def held_scope(self) -> tuple[set[str], set[str]]:
+        """Subjects and single calls every standing legal hold reaches now (holds are stored by
+        identifier, so a hold placed before a subject's first call reaches it from that call on)."""
+        subjects: set[str] = set()
+        calls: set[str] = set()
+        for _, identifiers in self.requests.active_holds():
+            scope = self.data.scope(identifiers)
+            subjects.update(scope.subjects)
+            calls.update(scope.calls)
+        return subjects, calls
+
     def check_legal_hold(self, request_id: str) -> dict[str, Any]:
-        held = any(self.requests.active_holds(s) for s in self._subjects_of(self._request(request_id)))
+        scope = self._scope(self._request(request_id))
+        held_subjects, held_calls = self.held_scope()
+        held = bool(
+            held_subjects & set(scope.subjects)
+            or held_calls & set(scope.calls)
+            or set(scope.calls.values()) & held_subjects  # a single call of a held history
+        )
         return {"request_id": request_id, "held": held}
 
     def shred_subject_key(self, request_id: str) -> dict[str, Any]:
+        """Fix the erasure's scope (the later steps erase exactly it), then shred the keys of the
+        whole histories in it; single calls of other histories keep their owner's key."""
         item = self._request(request_id)
-        subjects = self._subjects_of(item)
+        scope = self._scope(item)
         started = self.clock().isoformat()
-        before = self.data.inventory(subjects)
-        shredded = self.data.shred_keys(subjects)
-        progress = {"started_at": started, "found": before, "removed": {"subject_keys": shredded}}
+        self._record(request_id, "executing")  # on record before anything irreversible happens
+        before = self.data.inventory(scope.subjects)
+        for store, n in self.data.call_inventory(scope.calls).items():
+            before[store] += n
+        shredded = self.data.shred_keys(scope.subjects)
+        progress = {
+            "started_at": started,
+            "found": before,
+            "removed": {"subject_keys": shredded},
+            "subjects": list(scope.subjects),
+            "calls": scope.calls,
+            "scope": scope.summary(),
+        }
         self.requests.transition(request_id, "in_progress", self.clock(), erasure={"S": json.dumps(progress)})
         return {"request_id": request_id}
 
     def delete_subject_data(self, request_id: str) -> dict[str, Any]:
         item = self._request(request_id)
-        subjects = self._subjects_of(item)
         progress = json.loads(item["erasure"]["S"])
-        removed = self.data.delete_all(subjects)
+        subjects, calls = progress["subjects"], progress["calls"]
+        self.data.delete_all(subjects)
+        removed = self.data.erase_calls(calls)  # the counts of both
         progress["removed"] = {**progress["removed"], **{k: v for k, v in removed.items() if k != "subject_keys"}}
-        for sid in subjects:  # a tombstone without personal data: a restored backup can be re-erased
+        # tombstones without personal data: a restored backup can be re-erased (docs/runbooks)
+        for key in [*subjects, *(f"call:{c}" for c in calls)]:
             self.requests.dynamodb.put_item(
                 TableName=self.requests.table,
                 Item={
-                    "pk": {"S": f"TOMBSTONE#{sid}"},
+                    "pk": {"S": f"TOMBSTONE#{key}"},
                     "sk": {"S": "TOMBSTONE"},
                     "request_id": {"S": request_id},
                     "erased_at": {"S": self.clock().isoformat()},
+                    **({"subject_id": {"S": calls[key[5:]]}} if key.startswith("call:") else {}),
                     **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, self.clock()),
                 },
             )
@@ -230,17 +322,19 @@ class PrivacySteps:
 
     def verify_erasure(self, request_id: str) -> dict[str, Any]:
         item = self._request(request_id)
-        subjects = self._subjects_of(item)
         progress = json.loads(item["erasure"]["S"])
-        remaining = self.data.verify_gone(subjects)  # raises, naming stores, if anything is left
+        # raises, naming stores, if anything is left
+        remaining = self.data.verify_gone(progress["subjects"], progress["calls"])
         certificate = {
             "certificate": "erasure (Art. 17 GDPR)",
             "request_id": request_id,
+            "scope": progress["scope"],
             "stores_checked": list(STORES_CHECKED),
             "found_before": progress["found"],
             "removed": progress["removed"],
             "remaining_after_verification": remaining,
             "crypto_shredding": "data keys deleted first; sealed copies in backups and old versions are unreadable",
+            "single_calls_without_key_shredding": len(progress["calls"]),
             "backup_window_days": "point-in-time recovery of the key table ages out within its configured window",
             "started_at": progress["started_at"],
             "verified_at": self.clock().isoformat(),
@@ -248,24 +342,44 @@ class PrivacySteps:
         self.requests.transition(request_id, "in_progress", self.clock(), result={"S": json.dumps(certificate)})
         return {"request_id": request_id}
 
-    def apply_restriction(self, request_id: str) -> dict[str, Any]:
+    def _flag(self, item: dict[str, Any], flag: str) -> SubjectScope:
+        """Set ``flag`` on the histories in scope and on every identifier involved, so it also
+        holds for later calls that show any of them (restriction and objection err on the side
+        of processing less)."""
         now = self.clock()
-        for sid in self._subjects_of(self._request(request_id)):
-            self.subjects.set_flag(sid, "restricted_at", now)
-        self.requests.transition(request_id, "in_progress", now, result={"S": json.dumps({"restricted": True})})
+        scope = self._scope(item)
+        macs = {m["S"] for m in item["subject_macs"]["L"]}
+        for sid in scope.subjects:
+            self.subjects.set_flag(sid, flag, now)
+            macs.update(self.subjects.identifiers_of(sid))
+        for mac in sorted(macs):
+            self.subjects.set_identifier_flag(mac, flag, now)
+        return scope
+
+    def apply_restriction(self, request_id: str) -> dict[str, Any]:
+        self._record(request_id, "executing")
+        self._flag(self._request(request_id), "restricted_at")
+        self.requests.transition(
+            request_id, "in_progress", self.clock(), result={"S": json.dumps({"restricted": True})}
+        )
         return {"request_id": request_id}
 
     def record_objection(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
-        for sid in self._subjects_of(self._request(request_id)):
-            self.subjects.set_flag(sid, "objected_at", now)
+        self._record(request_id, "executing")
+        scope = self._flag(self._request(request_id), "objected_at")
+        for sid in scope.subjects:
             self.subjects.record_consent(sid, request_id, {"ai_analysis": False}, now, source="objection")
         self.requests.transition(request_id, "in_progress", now, result={"S": json.dumps({"objection_recorded": True})})
         return {"request_id": request_id}
 
     def apply_rectification(self, request_id: str) -> dict[str, Any]:
+        """Re-key the verified requester's history: the new identifiers are linked to it, the old
+        ones of the same kind unlinked. An identifier of another subject is never moved
+        (:class:`IdentifierTakenError`; the workflow rejects the request)."""
         item = self._request(request_id)
-        subject_id = item.get("subject_id", {}).get("S")
+        scope = self._scope(item)
+        subject_id = item.get("subject_id", {}).get("S") or scope.owner()
         changes: dict[str, str] = self.service.unseal(request_id, bytes(item["sealed_changes"]["B"]))
         now = self.clock()
         changed = []
@@ -280,10 +394,16 @@ class PrivacySteps:
             from .models import Caller
 
             normalised = Caller.model_validate(changes).identifiers()
-            for kind, value in normalised:
-                if kind in old:  # the old identifier of this kind no longer belongs to the subject
+            new = [(kind, self.service.pseudonymizer.mac(kind, value)) for kind, value in normalised]
+            for _, mac in new:  # all or nothing: check every new identifier before changing any
+                owner = self.subjects.find([mac])
+                if owner is not None and owner != subject_id:
+                    raise IdentifierTakenError("a new identifier belongs to another subject")
+            self._record(request_id, "executing")
+            for kind, mac in new:
+                self.subjects.link_identifier(subject_id, mac, now)
+                if kind in old and old[kind] != mac:  # the old identifier of this kind no longer belongs here
                     self.subjects.unlink_identifier(subject_id, old[kind])
-                self.subjects.link_identifier(subject_id, self.service.pseudonymizer.mac(kind, value), now)
                 changed.append(kind)
         result = {"rectified": sorted(changed), "history_kept": True}
         self.requests.transition(request_id, "in_progress", now, result={"S": json.dumps(result)})
@@ -297,12 +417,13 @@ class PrivacySteps:
 
     def complete_request(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
-        self.requests.transition(request_id, "completed", now, completed_at={"S": now.isoformat()})
         self._record(request_id, "completed")
+        self.requests.transition(request_id, "completed", now, completed_at={"S": now.isoformat()})
         return {"request_id": request_id, "status": "completed"}
 
     def mark_rejected(self, request_id: str, reason: str) -> dict[str, Any]:
         now = self.clock()
+        self._record(request_id, "rejected")
         self.requests.transition(
             request_id,
             "rejected",
@@ -310,12 +431,11 @@ class PrivacySteps:
             completed_at={"S": now.isoformat()},
             result={"S": json.dumps({"reason": reason})},
         )
-        self._record(request_id, "rejected")
         return {"request_id": request_id, "status": "rejected"}
 
     def mark_failed(self, request_id: str, error: str) -> dict[str, Any]:
         now = self.clock()
         # the error name only: a message could quote data
-        self.requests.transition(request_id, "failed", now, result={"S": json.dumps({"reason": error})})
         self._record(request_id, "failed")
+        self.requests.transition(request_id, "failed", now, result={"S": json.dumps({"reason": error})})
         return {"request_id": request_id, "status": "failed"}

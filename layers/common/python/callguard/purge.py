@@ -106,6 +106,7 @@ class RetentionPurge:
     #: one are never removed, so the purge cannot be used to erase unanchored history
     anchored: Callable[[str], bool] = lambda day: False
     _held: dict[str, bool] = field(default_factory=dict, init=False)
+    _holds: set[str] | None = field(default=None, init=False)
 
     def sources(self) -> list[tuple[DataCategory, str, _Kind]]:
         t = self.tables
@@ -125,6 +126,7 @@ class RetentionPurge:
         started, clock0 = self.clock(), time.monotonic()
         report = PurgeReport(run_id=uuid.uuid4().hex, as_of=as_of.isoformat(), started_at=started.isoformat())
         self._held.clear()
+        self._holds = None
         cutoff = str(int(as_of.timestamp()))
         report.complete = True
         for category, table, kind in self.sources():
@@ -191,13 +193,25 @@ class RetentionPurge:
                 report.audit_unanchored += 1
         return kept
 
+    def _held_by_holds(self) -> set[str]:
+        """Subjects that a standing legal hold reaches (holds are stored by identifier; a single
+        call a hold reaches keeps its whole history, the cautious side for a purge)."""
+        held: set[str] = set()
+        for _, identifiers in self.requests.active_holds():
+            scope = self.data.scope(identifiers)
+            held.update(scope.subjects)
+            held.update(scope.calls.values())
+        return held
+
     def _is_held(self, subject_id: str | None) -> bool:
         """Legal hold or restriction on the subject or any subject linked to it."""
         if subject_id is None:
             return False
+        if self._holds is None:
+            self._holds = self._held_by_holds()
         if subject_id not in self._held:
             closure = self.data.closure(subject_id)
-            held = any(self.requests.active_holds(s) or self.subjects.profile(s).restricted for s in closure)
+            held = any(s in self._holds or self.subjects.profile(s).restricted for s in closure)
             for s in closure:
                 self._held[s] = held
             self._held.setdefault(subject_id, held)

@@ -29,7 +29,9 @@ from .retention import DataCategory, RetentionPolicy
 __all__ = [
     "AnalysisQueue",
     "CallRecord",
+    "CallerIdentity",
     "CallsRepository",
+    "IdentifierTakenError",
     "SubjectProfile",
     "SubjectsRepository",
     "TranscriptStore",
@@ -80,70 +82,70 @@ def expiry_attributes(policy: RetentionPolicy, category: DataCategory, start: da
 
 
 @dataclass(frozen=True)
+class CallerIdentity:
+    """One identifier of a call: its MAC and whether the platform authenticated it."""
+
+    kind: str
+    mac: str
+    authenticated: bool = False
+
+
+@dataclass(frozen=True)
 class SubjectProfile:
     subject_id: str
     objected: bool = False
     restricted: bool = False
     linked_subjects: tuple[str, ...] = ()
+    #: the subject was reached through an authenticated identifier
+    authenticated: bool = False
+
+
+class IdentifierTakenError(Exception):
+    """An identifier is already linked to another subject (rectification must not move it)."""
 
 
 class SubjectsRepository:
+    """Identifiers, subjects and their links in the subjects table.
+
+    * ``IDENT#<mac>``/``LINK`` → subject: written only for an identifier the platform
+      authenticated (or a verified rectification); the only way a call joins a history.
+    * ``IDENT#<mac>``/``SEEN#<subject>`` (with ``calls``, a set of call ids): the identifier
+      was on those calls of that subject without being authenticated — evidence on the call,
+      never a key to the subject's other calls. ``whole`` marks an unverified subject (all
+      its calls carried the identifier). Reverse ``SUBJECT#<id>``/``SEEN#<mac>``.
+    * ``IDENT#<mac>``/``RIGHTS``: an objection or restriction recorded against the
+      identifier itself, honoured on every later call that shows it (the cautious direction).
+    """
+
     def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
         self._ddb = dynamodb
         self._table = table
         self._retention = retention
 
-    def resolve(self, identifier_macs: list[str], now: datetime) -> SubjectProfile:
-        """Find (or create) the subject that any of the identifiers belongs to and link the rest.
+    def resolve(self, identities: list[CallerIdentity], now: datetime, call_id: str | None = None) -> SubjectProfile:
+        """The subject a call belongs to, creating or linking only through authenticated identifiers.
 
-        ``identifier_macs`` is ordered most stable first. A new subject's id derives from
-        the first MAC, so two first calls racing each other converge on one subject.
+        With an authenticated identifier, the call joins the subject of that identifier (a new
+        subject's id derives from the first authenticated MAC, so two first calls racing each other
+        converge); the other authenticated identifiers are linked to it. Without one, the call
+        belongs to the unverified subject of exactly its identifier set. Unauthenticated
+        identifiers are recorded on the call (``SEEN``) and link nothing.
         """
-        from .identity import subject_id_from_mac
+        from .identity import unverified_subject_id
 
-        keys = [{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}} for mac in identifier_macs]
+        macs = [i.mac for i in identities]
+        auth = [i.mac for i in identities if i.authenticated]
+        keys = [{"pk": {"S": f"IDENT#{m}"}, "sk": {"S": sk}} for m in dict.fromkeys(macs) for sk in ("LINK", "RIGHTS")]
         found = self._batch_get(keys)
-        linked = {mac: found[f"IDENT#{mac}"]["subject_id"]["S"] for mac in identifier_macs if f"IDENT#{mac}" in found}
-        known = [linked[mac] for mac in identifier_macs if mac in linked]
-        subject_id = known[0] if known else subject_id_from_mac(identifier_macs[0])
-        for mac in identifier_macs:
-            if mac in linked:
-                continue
-            try:
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item={
-                        "pk": {"S": f"IDENT#{mac}"},
-                        "sk": {"S": "LINK"},
-                        "subject_id": {"S": subject_id},
-                        "linked_at": {"S": now.isoformat()},
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                # the reverse link lets privacy requests find (and erase) every identifier of a subject
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
-                )
-            except ClientError as exc:
-                if not _is_condition_failure(exc):
-                    raise
-                winner = self._batch_get([{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}])
-                other = winner[f"IDENT#{mac}"]["subject_id"]["S"]
-                if other != subject_id:
-                    known.append(other)
-
-        others = sorted({s for s in known if s != subject_id})
-        for other in others:  # one call saw identifiers of two subjects: link both ways
-            for a, b in ((subject_id, other), (other, subject_id)):
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item={
-                        "pk": {"S": f"SUBJECT#{a}"},
-                        "sk": {"S": f"LINKED#{b}"},
-                        "linked_at": {"S": now.isoformat()},
-                    },
-                )
+        others: list[str] = []
+        if auth:
+            subject_id, others = self._join_authenticated(auth, found, now)
+        else:
+            subject_id = unverified_subject_id(macs)
+        if call_id is not None:
+            for identity in identities:
+                if not identity.authenticated:
+                    self.record_seen(identity.mac, subject_id, call_id, now, whole=not auth)
 
         # the profile carries the whole subject's expiry: identifier links, consent history and
         # subject links go with it (the retention purge erases the subject as one)
@@ -153,7 +155,8 @@ class SubjectsRepository:
             Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
             UpdateExpression=(
                 "SET subject_id = :sid, created_at = if_not_exists(created_at, :now), "
-                "last_seen_at = :now, expires_at = :exp, expiry_key = :ek, category = :cat, #ttl = :ttl"
+                "last_seen_at = :now, expires_at = :exp, expiry_key = :ek, category = :cat, #ttl = :ttl, "
+                "authenticated = :auth"
             ),
             ExpressionAttributeValues={
                 ":sid": {"S": subject_id},
@@ -162,26 +165,129 @@ class SubjectsRepository:
                 ":ek": expiry["expiry_key"],
                 ":cat": expiry["category"],
                 ":ttl": expiry[ATTR_TTL],
+                ":auth": {"BOOL": bool(auth)},
             },
             ExpressionAttributeNames={"#ttl": ATTR_TTL},
             ReturnValues="ALL_NEW",
         )["Attributes"]
+        rights = [found[(f"IDENT#{m}", "RIGHTS")] for m in macs if (f"IDENT#{m}", "RIGHTS") in found]
+        self._carry_rights(subject_id, profile, rights, now)
         return SubjectProfile(
             subject_id=subject_id,
-            objected="objected_at" in profile,
-            restricted="restricted_at" in profile,
+            objected="objected_at" in profile or any("objected_at" in r for r in rights),
+            restricted="restricted_at" in profile or any("restricted_at" in r for r in rights),
             linked_subjects=tuple(others),
+            authenticated=bool(auth),
         )
 
+    def _join_authenticated(
+        self, auth: list[str], found: dict[tuple[str, str], dict[str, Any]], now: datetime
+    ) -> tuple[str, list[str]]:
+        """The subject of the authenticated identifiers (new: derived from the first), the free ones
+        linked to it; other subjects they belong to (both proven) are linked both ways."""
+        from .identity import subject_id_from_mac
+
+        linked = {m: found[(f"IDENT#{m}", "LINK")]["subject_id"]["S"] for m in auth if (f"IDENT#{m}", "LINK") in found}
+        known = [linked[m] for m in auth if m in linked]
+        subject_id = known[0] if known else subject_id_from_mac(auth[0])
+        for mac in dict.fromkeys(auth):
+            if mac in linked:
+                continue
+            try:
+                self.link_identifier(subject_id, mac, now, only_if_free=True)
+            except IdentifierTakenError:  # another call linked it meanwhile
+                winner = self._batch_get([{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}])
+                known.append(winner[(f"IDENT#{mac}", "LINK")]["subject_id"]["S"])
+        others = sorted({s for s in known if s != subject_id})
+        for other in others:
+            for a, b in ((subject_id, other), (other, subject_id)):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": f"SUBJECT#{a}"}, "sk": {"S": f"LINKED#{b}"}, "linked_at": {"S": now.isoformat()}},
+                )
+        return subject_id, others
+
+    def _carry_rights(
+        self, subject_id: str, profile: dict[str, Any], rights: list[dict[str, Any]], now: datetime
+    ) -> None:
+        """A right exercised for one of the identifiers holds for this history too, so every later
+        step (analysis, live assistance, the agent view) sees it on the profile."""
+        for flag in ("objected_at", "restricted_at"):
+            if flag not in profile and any(flag in r for r in rights):
+                self.set_flag(subject_id, flag, now)
+                profile[flag] = {"S": now.isoformat()}
+
+    def record_seen(self, mac: str, subject_id: str, call_id: str, now: datetime, *, whole: bool) -> None:
+        """The unauthenticated identifier ``mac`` was on ``call_id`` of ``subject_id``."""
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": f"SEEN#{subject_id}"}},
+            UpdateExpression="ADD calls :c SET subject_id = :s, whole = :w, last_seen_at = :now",
+            ExpressionAttributeValues={
+                ":c": {"SS": [call_id]},
+                ":s": {"S": subject_id},
+                ":w": {"BOOL": whole},
+                ":now": {"S": now.isoformat()},
+            },
+        )
+        self._ddb.put_item(
+            TableName=self._table, Item={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"SEEN#{mac}"}}
+        )
+
+    def forget_seen_call(self, mac: str, subject_id: str, call_id: str) -> None:
+        """Take an erased call off the identifier's evidence (nothing when it is gone already)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": f"SEEN#{subject_id}"}},
+                UpdateExpression="DELETE calls :c",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":c": {"SS": [call_id]}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def identifier_items(self, mac: str) -> list[dict[str, Any]]:
+        """Everything recorded against one identifier: its link, where it was seen, its rights flags."""
+        return partition_items(self._ddb, self._table, f"IDENT#{mac}")
+
     def find(self, identifier_macs: list[str]) -> str | None:
-        """The subject any of the identifiers belongs to, without creating or linking anything."""
-        keys = [{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}} for mac in identifier_macs]
+        """The subject any of the identifiers is *authenticated-linked* to, without creating anything."""
+        keys = [{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}} for mac in dict.fromkeys(identifier_macs)]
         found = self._batch_get(keys)
         for mac in identifier_macs:
-            item = found.get(f"IDENT#{mac}")
+            item = found.get((f"IDENT#{mac}", "LINK"))
             if item is not None:
                 return str(item["subject_id"]["S"])
         return None
+
+    def rights(self, identifier_macs: list[str]) -> tuple[bool, bool]:
+        """(objected, restricted) as recorded against any of the identifiers themselves."""
+        keys = [{"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "RIGHTS"}} for mac in dict.fromkeys(identifier_macs)]
+        items = list(self._batch_get(keys).values()) if keys else []
+        return any("objected_at" in i for i in items), any("restricted_at" in i for i in items)
+
+    def set_identifier_flag(self, mac: str, flag: str, now: datetime) -> None:
+        """``objected_at``/``restricted_at`` against an identifier: applies to every call that shows it."""
+        if flag not in {"objected_at", "restricted_at"}:
+            raise ValueError("unknown flag")
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "RIGHTS"}},
+            UpdateExpression=f"SET {flag} = if_not_exists({flag}, :now)",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+        )
+
+    def identifiers_of(self, subject_id: str) -> list[str]:
+        """MACs of the identifiers linked to or seen on the subject."""
+        return sorted(
+            {
+                i["sk"]["S"].split("#", 1)[1]
+                for i in self.subject_items(subject_id)
+                if i["sk"]["S"].startswith(("IDENT#", "SEEN#"))
+            }
+        )
 
     def latest_consent(self, subject_id: str) -> dict[str, bool] | None:
         items = self._ddb.query(
@@ -210,41 +316,62 @@ class SubjectsRepository:
             ExpressionAttributeValues={":now": {"S": now.isoformat()}, ":sid": {"S": subject_id}},
         )
 
-    def link_identifier(self, subject_id: str, mac: str, now: datetime) -> None:
-        self._ddb.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "pk": {"S": f"IDENT#{mac}"},
-                            "sk": {"S": "LINK"},
-                            "subject_id": {"S": subject_id},
-                            "linked_at": {"S": now.isoformat()},
-                        },
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
-                    }
-                },
-            ]
-        )
+    def link_identifier(self, subject_id: str, mac: str, now: datetime, *, only_if_free: bool = True) -> None:
+        """Link an authenticated (or verified) identifier to the subject, with its reverse link.
+
+        Refuses (:class:`IdentifierTakenError`) when the identifier already belongs to another
+        subject: an identifier never silently changes owner.
+        """
+        condition = "attribute_not_exists(pk) OR subject_id = :sid" if only_if_free else None
+        link: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                "pk": {"S": f"IDENT#{mac}"},
+                "sk": {"S": "LINK"},
+                "subject_id": {"S": subject_id},
+                "authenticated": {"BOOL": True},
+                "linked_at": {"S": now.isoformat()},
+            },
+        }
+        if condition:
+            link["ConditionExpression"] = condition
+            link["ExpressionAttributeValues"] = {":sid": {"S": subject_id}}
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": link},
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise IdentifierTakenError("the identifier belongs to another subject") from None
+            raise
 
     def unlink_identifier(self, subject_id: str, mac: str) -> None:
-        self._ddb.transact_write_items(
-            TransactItems=[
-                {"Delete": {"TableName": self._table, "Key": {"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}}}},
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"IDENT#{mac}"}},
-                    }
-                },
-            ]
-        )
+        """The identifier no longer belongs to the subject: its link (if the subject's) and the
+        evidence of it on the subject's calls go."""
+        try:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "LINK"}},
+                ConditionExpression="attribute_not_exists(pk) OR subject_id = :sid",
+                ExpressionAttributeValues={":sid": {"S": subject_id}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        for pk, sk in (
+            (f"SUBJECT#{subject_id}", f"IDENT#{mac}"),
+            (f"IDENT#{mac}", f"SEEN#{subject_id}"),
+            (f"SUBJECT#{subject_id}", f"SEEN#{mac}"),
+        ):
+            self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
     def profile(self, subject_id: str) -> SubjectProfile:
         item = self._ddb.get_item(
@@ -269,14 +396,15 @@ class SubjectsRepository:
             },
         )
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        items: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            response = self._ddb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                items[item["pk"]["S"]] = item
-            request = response.get("UnprocessedKeys") or {}
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {self._table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            while request:
+                response = self._ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    items[(item["pk"]["S"], item["sk"]["S"])] = item
+                request = response.get("UnprocessedKeys") or {}
         return items
 
 

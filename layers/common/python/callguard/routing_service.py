@@ -19,7 +19,7 @@ from .analysis import phone_regions
 from .comprehend import LANGUAGES, ComprehendGateway
 from .identity import Pseudonymizer
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
-from .models import RoutingRequest
+from .models import RoutingRequest, caller_region
 from .pii import detect, redact
 from .repository import CallsRepository, SubjectsRepository
 from .routing import CallerHistory, Decision, RoutingConfig, RoutingInput, decide
@@ -40,32 +40,51 @@ class RoutingService:
     default_region: str = "DE"
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
+    def _subject(self, request: RoutingRequest) -> tuple[str | None, list[str]]:
+        """The caller's history: through an authenticated identifier, else the unverified history of
+        exactly these identifiers (never someone else's calls through a shown caller ID)."""
+        from .identity import unverified_subject_id
+
+        authenticated = request.caller.authenticated_kinds()
+        pairs = [(kind, self.pseudonymizer.mac(kind, value)) for kind, value in request.caller.identifiers()]
+        macs = [mac for _, mac in pairs]
+        proven = [mac for kind, mac in pairs if kind in authenticated]
+        if proven:
+            return self.subjects.find(proven), macs
+        return unverified_subject_id(macs), macs
+
     def route(self, request: RoutingRequest) -> Decision:
         now = self.clock()
-        macs = [self.pseudonymizer.mac(kind, value) for kind, value in request.caller.identifiers()]
-        subject_id = self.subjects.find(macs)
+        subject_id, macs = self._subject(request)
+        objected, restricted = self.subjects.rights(macs)
         ai_allowed, blocked, history_reason = True, None, "first-time caller"
+        consent = None
         if subject_id is not None:
             profile = self.subjects.profile(subject_id)
             consent = self.subjects.latest_consent(subject_id)
-            if profile.restricted:
-                ai_allowed, blocked = False, "processing restricted (Art. 18)"
-            elif profile.objected:
-                ai_allowed, blocked = False, "objected to AI processing (Art. 21)"
-            elif consent is not None and not consent.get("ai_analysis", False):
-                ai_allowed, blocked = False, "opted out of AI analysis"
+            restricted, objected = restricted or profile.restricted, objected or profile.objected
+        known = subject_id if consent is not None else None  # no call of it stored yet: a first-time caller
+        if restricted:
+            ai_allowed, blocked = False, "processing restricted (Art. 18)"
+        elif objected:
+            ai_allowed, blocked = False, "objected to AI processing (Art. 21)"
+        elif consent is not None and not consent.get("ai_analysis", False):
+            ai_allowed, blocked = False, "opted out of AI analysis"
+        if known is not None or blocked:
             history_reason = "not used: " + blocked if blocked else ""
+        # the utterance goes to Comprehend only with an AI consent on record: never for an unknown caller
+        analyse = ai_allowed and consent is not None and bool(consent.get("ai_analysis"))
         redacted = None
         if request.utterance:
-            regions = phone_regions(request.language, self.default_region)
+            regions = phone_regions(request.language, self.default_region, caller_region(request.caller.phone))
             redacted = redact(request.utterance, detect(request.utterance, regions=regions))
         language, sentiment, unavailable = request.language, None, False
-        if redacted and ai_allowed:
+        if redacted and analyse:
             language, sentiment, unavailable = self._language_and_sentiment(redacted, language)
         intent = classify([redacted] if redacted else [], self.intents)
         history = None
-        if subject_id is not None and ai_allowed:
-            history = self._history(subject_id, now, exclude=request.call_id)
+        if known is not None and ai_allowed:
+            history = self._history(known, now, exclude=request.call_id)
         data = RoutingInput(
             now=now,
             language=language,

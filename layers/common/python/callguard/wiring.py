@@ -194,6 +194,7 @@ def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | N
         keyring=p.keyring(),
         audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
         default_region=p.region,
+        subjects=p.subjects() if Env.SUBJECTS_TABLE.value in p.env else None,
     )
 
 
@@ -264,6 +265,7 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
         export_page_calls=int(p.env.get(Env.EXPORT_PAGE_CALLS.value, "25")),
         audit=AuditLog(dynamodb=clients.dynamodb, table=audit_table, retention=p.retention) if audit_table else None,
         exports_key_id=p.env.get(Env.EXPORTS_KEY_ID.value) or None,
+        four_eyes=p.env.get(Env.FOUR_EYES.value, "true").lower() != "false",
     )
 
 

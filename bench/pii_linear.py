@@ -1,0 +1,102 @@
+"""Time per character of every PII detector on pathological inputs at 1k, 10k and 100k characters.
+
+``python -m bench.pii_linear`` prints, per detector, the worst input's time per character at each
+size and the growth ratio of the total time (10 times the text should cost at most 15 times the
+time). The inputs are the shapes that make backtracking patterns or token loops blow up: long runs
+of one separator, of a cue word, of digits with gaps, of alternating classes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
+
+from callguard import pii
+
+SIZES = (1_000, 10_000, 100_000)
+GROWTH_GOAL = 15.0
+#: unit strings repeated to the size; each is a shape some detector once handled badly
+PATHOLOGICAL = {
+    "digit-space": "1 ",
+    "cue-then-spaces": "geb." + " " * 40,
+    "capital-dash": "A-",
+    "letters": "a",
+    "at-signs": "a@",
+    "dots-in-word": "a.",
+    "spoken-digits": "null ",
+    "spoken-pairs": "fünfundsechzig, ",
+    "titles": "Herr ",
+    "capitalised-words": "Max ",
+    "street-words": "Straße ",
+    "digits": "1",
+    "digit-dash": "1-",
+    "plus-space": "+ ",
+    "digit-dot": "12.",
+    "iban-like": "DE89 ",
+    "mixed-case": "aB1 ",
+    "email-spelled": "punkt at ",
+    "zero-width": "1\u200b",
+}
+
+
+def _input(unit: str, size: int) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def _time(run: Callable[[str], object], text: str, repeats: int) -> float:
+    """Least CPU time of ``repeats`` runs: process time, so the other work on a shared machine
+    does not count, and the least, so a pause in between does not either."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        run(text)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def detectors() -> dict[str, Callable[[str], object]]:
+    """Each detector of ``callguard.pii`` on its own (``pii.DETECTORS``), and ``detect`` as a whole."""
+    out: dict[str, Callable[[str], object]] = {}
+    for name, run in getattr(pii, "DETECTORS", {}).items():
+        out[name] = run
+    out["detect (all)"] = lambda text: pii.detect(text, regions=("DE", "GB", "US"))
+    return out
+
+
+def linear_table(sizes: tuple[int, ...] = SIZES, keep: int = 3) -> tuple[str, float]:
+    """The table and the worst growth ratio (10 times the text) seen. Every input runs at the
+    smaller sizes; the ``keep`` slowest of them at the next size go on to the largest one."""
+    head = "| detector | worst input | " + " | ".join(f"µs/char at {s // 1000}k" for s in sizes)
+    head += " | " + " | ".join(f"time {a // 1000}k→{b // 1000}k" for a, b in itertools.pairwise(sizes))
+    rows = [head + " |", "|---|---|" + "---:|" * (2 * len(sizes) - 1)]
+    worst_growth = 0.0
+    for name, run in detectors().items():
+        units = dict(PATHOLOGICAL)
+        times: dict[str, dict[int, float]] = {label: {} for label in units}
+        for size in sizes:
+            if size == sizes[-1] and len(sizes) > 1:
+                slowest = sorted(units, key=lambda label: -times[label][sizes[-2]])[:keep]
+                units = {label: units[label] for label in slowest}
+            for label, unit in units.items():
+                times[label][size] = _time(run, _input(unit, size), 3 if size < sizes[-1] else 2)
+        worst = max(units, key=lambda label: times[label][sizes[-1]])
+        ratios = {
+            label: [times[label][b] / max(times[label][a], 1e-9) for a, b in itertools.pairwise(sizes)]
+            for label in units
+        }
+        growth = max(r for label in units for r in ratios[label])
+        worst_growth = max(worst_growth, growth)
+        cells = [f"{times[worst][s] / s * 1e6:.2f}" for s in sizes] + [f"{r:.1f}x" for r in ratios[worst]]
+        rows.append(f"| {name} | {worst} | " + " | ".join(cells) + " |")
+    return "\n".join(rows), worst_growth
+
+
+if __name__ == "__main__":
+    text, growth = linear_table()
+    sys.stdout.write(text + f"\n\nworst growth for 10x the text: {growth:.1f}x (goal ≤ {GROWTH_GOAL:.0f}x)\n")
