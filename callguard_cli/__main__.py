@@ -294,8 +294,8 @@ def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | Non
     from callguard.retention import RetentionPolicy
 
     # the embedded stack takes any credentials; against AWS the usual configuration applies
-    # B106 accepted: the embedded stack's dummy credentials
-    dummy = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if local else {}  # nosec B106
+    # B105 accepted: the embedded stack's dummy credentials
+    dummy = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if local else {}  # nosec B105
     session = boto3.Session(region_name=region, **dummy)
     config = Config(retries={"max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
