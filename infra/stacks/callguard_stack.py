@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from infra.config import Settings
@@ -12,6 +12,7 @@ from infra.constructs.agent_view_api import AgentViewApi
 from infra.constructs.api import PublicApi
 from infra.constructs.audit_trail import AuditTrail
 from infra.constructs.call_analysis import CallAnalysis
+from infra.constructs.call_import import CallImport
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
@@ -50,6 +51,7 @@ class CallguardStack(Stack):
         platform = Platform(settings, self.keys, self.data, self.layers, self.api, removal)
         self.ingest = IngestApi(self, "IngestApi", platform=platform)
         self.analysis = CallAnalysis(self, "Analysis", platform=platform)
+        self.imports = CallImport(self, "Import", platform=platform) if settings.imports.enabled else None
         self.agent_view = AgentViewApi(self, "AgentViewApi", platform=platform)
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
@@ -57,6 +59,15 @@ class CallguardStack(Stack):
         self.operations = Operations(self, "Operations", keys=self.keys, emails=settings.alarm_emails)
         self.retention = RetentionPurge(self, "Retention", platform=platform, alarm_topic=self.operations.topic)
         self.operations.watch_queue(self.data.analysis_dlq)
+        if self.imports is not None:
+            self.operations.alarm(
+                "ImportDlqNotEmpty",
+                metric=self.imports.dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                description="Dropped transcript files failed import after every retry and wait in the DLQ.",
+                anchor="import-dlq-not-empty",
+            )
         self.operations.watch_api(self.api.rest_api.rest_api_name, settings.api.stage_name)
         self.operations.watch_throttles(
             [self.ingest.handler, self.routing.handler, self.agent_view.handler, self.privacy.handler],

@@ -63,7 +63,9 @@ class IngestService:
     queue: AnalysisQueue
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def ingest(self, call: CallIn) -> CallAccepted:
+    def ingest(self, call: CallIn, *, extra_attributes: dict[str, Any] | None = None) -> CallAccepted:
+        """Store ``call``. ``extra_attributes`` (DynamoDB wire format) go onto the new call item,
+        never over its own attributes: the importer records the file's origin there."""
         now = self.clock()
         existing = self.calls.get(call.call_id)
         if existing is not None:
@@ -92,6 +94,7 @@ class IngestService:
                 )
             attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
             attributes.update(self._provenance(call, seen))
+            attributes = {**(extra_attributes or {}), **attributes}
             previous = self.calls.put_new(attributes, now)
         except Exception:
             if pointer is not None:  # nothing half-written

@@ -87,6 +87,11 @@ class Env(StrEnum):
     EXPORT_PAGE_CALLS = "CALLGUARD_EXPORT_PAGE_CALLS"
     #: "true" (default) or "false": exports and erasures wait for a second person's approval
     FOUR_EYES = "CALLGUARD_FOUR_EYES"
+    #: Contact Lens / Transcribe Call Analytics import (see callguard.importer)
+    IMPORT_SETTINGS = "CALLGUARD_IMPORT_SETTINGS"
+    IMPORT_BUCKET = "CALLGUARD_IMPORT_BUCKET"
+    #: analysis reuses the sentiment an imported file already carries (no second Comprehend bill)
+    IMPORT_REUSE_SENTIMENT = "CALLGUARD_IMPORT_REUSE_SENTIMENT"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .analysis import AnalysisService
     from .crypto import SubjectKeyring
     from .identity import Pseudonymizer
+    from .importer import ImportService
     from .ingest import IngestService
     from .intents import IntentConfig
     from .live import LiveService
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
+    "build_import_service",
     "build_ingest_service",
     "build_live_service",
     "build_privacy_service",
@@ -163,6 +165,24 @@ def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None 
     )
 
 
+def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ImportService:
+    """The importer: the ingest service of ``POST /v1/calls`` behind a file reader, with the
+    Connect contact look-up when an instance is configured."""
+    from .importer import ImportService, ImportSettings
+    from .importer.contacts import ContactDirectory
+
+    p = _parts(clients, environ)
+    settings = ImportSettings.from_env(p.env.get(Env.IMPORT_SETTINGS.value))
+    instance = settings.instance_id
+    return ImportService(
+        s3=clients.s3,
+        ingest=build_ingest_service(clients, p.env),
+        settings=settings,
+        contacts=ContactDirectory(clients.connect, instance, settings.attributes) if instance else None,
+        owned_bucket=settings.bucket_name is None,
+    )
+
+
 def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AnalysisService:
     from .analysis import AnalysisService
     from .comprehend import ComprehendGateway
@@ -178,6 +198,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
         default_region=p.region,
         classifier_endpoint=p.env.get(Env.INTENT_CLASSIFIER_ENDPOINT.value) or None,
         followup_due_hours=int(p.env.get(Env.FOLLOWUP_DUE_HOURS.value, "24")),
+        reuse_provider_sentiment=p.env.get(Env.IMPORT_REUSE_SENTIMENT.value, "1") == "1",
     )
 
 
