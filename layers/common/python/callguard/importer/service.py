@@ -78,9 +78,11 @@ class ImportService:
     owned_bucket: bool
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _last_modified: datetime | None = None
+    _version_read: str | None = None
 
     def handle(self, bucket: str, key: str, version_id: str | None = None) -> ImportOutcome:
         s = self.settings
+        self._version_read, self._last_modified = None, None  # of this object only
         if key.startswith(s.quarantine_prefix) or not any(key.startswith(p) for p in s.prefixes):
             return ImportOutcome(key, "skipped", "outside_prefix")
         redacted_key = raw_twin_key(key) is not None
@@ -90,8 +92,8 @@ class ImportService:
             raw, expected, version_id = self._read(bucket, key, version_id)
         except _GoneError:
             return ImportOutcome(key, "skipped", "gone")  # imported (and deleted) already
-        except RejectedFileError as exc:
-            return self._quarantine(bucket, key, version_id, exc.reason)
+        except RejectedFileError as exc:  # refused before parsing (size, named format)
+            return self._quarantine(bucket, key, self._version_read or version_id, exc.reason)
         call: CallIn | None = None
         try:
             transcript = parse(raw, expected=expected, key_says_redacted=redacted_key)
@@ -123,6 +125,7 @@ class ImportService:
                 raise _GoneError from None
             raise
         version_id = obj.get("VersionId") or version_id
+        self._version_read = version_id
         self._last_modified = obj.get("LastModified")
         body = obj["Body"]
         try:
