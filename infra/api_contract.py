@@ -127,6 +127,24 @@ class Flags(_Answer):
     resolved: bool
 
 
+class ProviderAnalysis(_Answer):
+    """What Contact Lens or Transcribe Call Analytics found itself, kept beside callguard's analysis."""
+
+    format: Literal["contact-lens", "transcribe"]
+    output: Literal["raw", "redacted"]
+    sentiment_by_role: dict[str, float] = Field(description="The provider's overall score per role (-5 … +5).")
+    categories: list[str] = Field(description="Categories the provider's rules matched.")
+    issues: list[int] = Field(description="Indexes of the turns in which the provider found an issue.")
+    outcomes: list[int]
+    action_items: list[int]
+
+
+class ImportedFrom(_Answer):
+    format: Literal["contact-lens", "transcribe"]
+    version: str
+    redacted_input: bool = Field(description="Only the provider's redacted file could be read.")
+
+
 class AnalysisSummary(_Answer):
     """Fields beyond ``status`` appear once the analysis is done (``reason``: why it was skipped)."""
 
@@ -138,6 +156,10 @@ class AnalysisSummary(_Answer):
     pii_types: list[str] | None = None
     intent: Intent | None = None
     flags: Flags | None = None
+    provider: ProviderAnalysis | None = Field(default=None, description="Imported calls: the provider's own findings.")
+    sentiment_source: Literal["comprehend", "contact-lens", "transcribe"] | None = Field(
+        default=None, description="Imported calls: whose per-turn sentiment the summary is built from."
+    )
 
 
 class CallView(_Answer):
@@ -153,6 +175,9 @@ class CallView(_Answer):
     segments: list[RedactedSegment]
     analysis: AnalysisSummary
     routing: None = Field(description="Reserved for the call's routing decision; null in v1.")
+    imported: ImportedFrom | None = Field(
+        default=None, description="Calls imported from a Contact Lens or Transcribe Call Analytics file."
+    )
 
 
 class Followup(_Answer):

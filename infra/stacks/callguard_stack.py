@@ -81,7 +81,9 @@ class CallguardStack(Stack):
             keys=self.keys,
             settings=settings,
             access_logs=self.data.access_logs,
-            buckets=[self.data.transcripts, self.data.exports],
+            # the import bucket's files are personal data too (read by the importer, then deleted)
+            buckets=[self.data.transcripts, self.data.exports]
+            + ([self.imports.bucket] if self.imports is not None and self.imports.owned else []),
             tables=self.data.tables,
             removal=removal,
         )
@@ -90,4 +92,6 @@ class CallguardStack(Stack):
         CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
         CfnOutput(self, "PlatformClientId", value=self.identity.platform_client.user_pool_client_id)
         CfnOutput(self, "PeopleClientId", value=self.identity.people_client.user_pool_client_id)
+        if self.imports is not None:  # the Connect account grants this role its bucket (README)
+            CfnOutput(self, "ImporterRoleArn", value=self.imports.handler.role.role_arn)
         CfnOutput(self, "TokenEndpoint", value=f"{self.identity.domain.base_url()}/oauth2/token")
