@@ -138,9 +138,12 @@ def test_importing_twice_stores_once(stack: RunningStack, imported: dict[str, Im
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"CALL#{VOICE}"}},
     )["Items"]
-    assert sorted(i["sk"]["S"] for i in items) == ["ANALYSIS", "CALL"]
-    # and the raw files are not kept in the import bucket
+    assert sorted(i["sk"]["S"] for i in items) == ["ANALYSIS", "CALL", "TRANSCRIPT"]  # one call, once
     s3 = stack.client("s3")
+    transcripts = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "transcripts" in b["Name"])
+    versions = s3.list_object_versions(Bucket=transcripts, Prefix="transcripts/").get("Versions", [])
+    assert len([v for v in versions if v["Key"].endswith(f"/{VOICE}.sealed")]) == 1  # sealed once
+    # and the raw files are not kept in the import bucket
     left = s3.list_objects_v2(Bucket=state["import_bucket"], Prefix="Analysis/").get("KeyCount", 0)
     assert left == 0
 

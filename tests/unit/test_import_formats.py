@@ -166,3 +166,12 @@ def test_settings_refuse_a_quarantine_inside_an_import_prefix_and_patterns_witho
         ImportSettings(transcribe_contact_id_pattern=r"[0-9a-f-]{36}")
     settings = ImportSettings.from_env(ImportSettings(redacted_only=True).to_env())
     assert settings.redacted_only is True
+
+
+def test_silent_turns_are_dropped_and_insight_indexes_follow_the_kept_turns() -> None:
+    doc = fixture("contact-lens-voice-de.json")
+    doc["Transcript"].insert(0, dict(doc["Transcript"][0], Content="   ", IssuesDetected=[]))
+    t = parse(json.dumps(doc).encode())
+    assert len(t.turns) == 7
+    assert t.insights.issues == (2,)
+    assert t.turns[2].text.startswith("Hallo")

@@ -315,8 +315,9 @@ def _marked(turns: list[_VoiceTurn] | list[_TcaTurn], attribute: str) -> tuple[i
 
 def _voice(file: _ContactLensVoice) -> ImportedTranscript:
     roles = _participants(file.Participants)
+    spoken = [t for t in file.Transcript if t.Content.strip()]  # turn indexes count spoken turns only
     turns = []
-    for turn in file.Transcript:
+    for turn in spoken:
         if turn.ParticipantId not in roles:
             raise RejectedFileError("missing_participants", "A turn names a participant the file does not list.")
         role = roles[turn.ParticipantId]
@@ -333,9 +334,9 @@ def _voice(file: _ContactLensVoice) -> ImportedTranscript:
         insights=ProviderInsights(
             sentiment_by_role=_overall(file.ConversationCharacteristics),
             categories=tuple(file.Categories.MatchedCategories) if file.Categories else (),
-            issues=_marked(file.Transcript, "IssuesDetected"),
-            outcomes=_marked(file.Transcript, "OutcomesDetected"),
-            action_items=_marked(file.Transcript, "ActionItemsDetected"),
+            issues=_marked(spoken, "IssuesDetected"),
+            outcomes=_marked(spoken, "OutcomesDetected"),
+            action_items=_marked(spoken, "ActionItemsDetected"),
         ),
         duration_ms=max((t.end_ms for t in turns), default=0),
     )
@@ -407,9 +408,9 @@ def _transcribe(document: dict[str, Any]) -> ImportedTranscript:
         raise RejectedFileError("unsupported_version", "This Transcribe result version is not supported.")
     file = _TranscribeCallAnalytics.model_validate(document)
     _participants(file.Participants)
+    spoken = [t for t in file.Transcript if t.Content.strip()]  # turn indexes count spoken turns only
     turns = tuple(
-        _turn(t.ParticipantRole.upper(), t.BeginOffsetMillis, t.EndOffsetMillis, t.Content, t.Sentiment)
-        for t in file.Transcript
+        _turn(t.ParticipantRole.upper(), t.BeginOffsetMillis, t.EndOffsetMillis, t.Content, t.Sentiment) for t in spoken
     )
     return ImportedTranscript(
         format=TRANSCRIBE,
@@ -423,9 +424,9 @@ def _transcribe(document: dict[str, Any]) -> ImportedTranscript:
         insights=ProviderInsights(
             sentiment_by_role=_overall(file.ConversationCharacteristics),
             categories=tuple(file.Categories.MatchedCategories) if file.Categories else (),
-            issues=_marked(file.Transcript, "IssuesDetected"),
-            outcomes=_marked(file.Transcript, "OutcomesDetected"),
-            action_items=_marked(file.Transcript, "ActionItemsDetected"),
+            issues=_marked(spoken, "IssuesDetected"),
+            outcomes=_marked(spoken, "OutcomesDetected"),
+            action_items=_marked(spoken, "ActionItemsDetected"),
         ),
         duration_ms=max((t.end_ms for t in turns), default=0),
         job_name=file.JobName,
