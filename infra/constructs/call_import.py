@@ -119,8 +119,12 @@ class CallImport(Construct):
     def _grant(self, platform: Platform) -> None:
         data, keys, config = platform.data, platform.keys, platform.settings.imports
         fn, allow = self.handler, self.handler.allow
-        # exactly what IngestService calls (the same service as POST /v1/calls)
-        allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [data.calls.table_arn])
+        # exactly what IngestService calls (the same service as POST /v1/calls); DeleteItem: the
+        # transcript marker is removed again when storing the call fails (nothing half-written)
+        allow(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [data.calls.table_arn],
+        )
         allow(
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [data.subjects.table_arn],
@@ -164,6 +168,6 @@ class CallImport(Construct):
             "NIST.800.53.R5-LambdaDLQ",
             "HIPAA.Security-LambdaDLQ",
         )
-        fn.function.add_event_source(
+        fn.add_event_source(
             sources.SqsEventSource(self.queue, batch_size=5, report_batch_item_failures=True, max_concurrency=5)
         )

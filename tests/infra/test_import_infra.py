@@ -82,6 +82,7 @@ def test_importer_may_do_exactly_what_the_ingest_path_and_the_files_need(synth: 
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
         "dynamodb:BatchGetItem",
         "s3:PutObject",
         "s3:DeleteObjectVersion",
