@@ -9,7 +9,7 @@ a bucket it does not own, and no custom resource is needed for a bucket it does.
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_event_sources as sources
@@ -111,6 +111,20 @@ class CallImport(Construct):
         )
         self._grant(platform)
 
+    def _contacts(self, instance_arn: str | None) -> str:
+        if instance_arn:
+            return f"{instance_arn}/contact/*"
+        stack = Stack.of(self)
+        return f"arn:aws:connect:{stack.region}:{stack.account}:instance/*/contact/*"
+
+    def _nag_name(self, arn: str) -> str:
+        """``arn`` as cdk-nag names it in a finding: unresolved region/account as ``<AWS::…>``."""
+        stack = Stack.of(self)
+        for token, name in ((stack.region, "<AWS::Region>"), (stack.account, "<AWS::AccountId>")):
+            if Token.is_unresolved(token):
+                arn = arn.replace(token, name)
+        return arn
+
     def _object_finding(self, prefix: str) -> str:
         if self.owned:
             return objects_wildcard(self.bucket, prefix)
@@ -142,11 +156,9 @@ class CallImport(Construct):
             allow(["s3:DeleteObjectVersion"], [self.bucket.arn_for_objects(r) for r in readable])
         if config.bucket_kms_key_arn:
             allow(["kms:Decrypt", "kms:GenerateDataKey"], [config.bucket_kms_key_arn])
-        if config.connect_instance_arn:
-            allow(
-                ["connect:DescribeContact", "connect:GetContactAttributes"],
-                [f"{config.connect_instance_arn}/contact/*"],
-            )
+        # the contacts of the configured instance; without one, of the files' instances in this account
+        contacts = self._contacts(config.connect_instance_arn)
+        allow(["connect:DescribeContact", "connect:GetContactAttributes"], [contacts])
         allow(
             ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
             [self.queue.queue_arn],
@@ -158,8 +170,7 @@ class CallImport(Construct):
         findings = [objects_wildcard(data.transcripts, "transcripts/")]
         for prefix in [*readable, f"{config.quarantine_prefix}*"]:
             findings.append(self._object_finding(prefix.removesuffix("*")))
-        if config.connect_instance_arn:
-            findings.append(f"AwsSolutions-IAM5[Resource::{config.connect_instance_arn}/contact/*]")
+        findings.append(f"AwsSolutions-IAM5[Resource::{self._nag_name(contacts)}]")
         acknowledge(fn.policy, reason, *findings)
         acknowledge(
             fn,

@@ -96,9 +96,15 @@ def test_importer_may_do_exactly_what_the_ingest_path_and_the_files_need(synth: 
         "kms:GenerateDataKey",
         "kms:Decrypt",
         "kms:GenerateMac",
+        "connect:DescribeContact",
+        "connect:GetContactAttributes",
     }
     text = json.dumps(statements)
-    assert "connect:" not in text  # no instance configured: no Connect permission at all
+    (connect,) = [s for s in statements if "connect:DescribeContact" in s["Action"]]
+    assert sorted(connect["Action"]) == ["connect:DescribeContact", "connect:GetContactAttributes"]
+    # no instance configured: the contacts of this account's instances in this region, nothing else
+    assert ":instance/*/contact/*" in json.dumps(connect["Resource"])
+    assert "AWS::AccountId" in json.dumps(connect["Resource"])
     assert "dynamodb:Scan" not in text
     assert "dynamodb:Query" not in text
     assert "comprehend:" not in text

@@ -166,19 +166,18 @@ def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None 
 
 
 def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ImportService:
-    """The importer: the ingest service of ``POST /v1/calls`` behind a file reader, with the
-    Connect contact look-up when an instance is configured."""
+    """The importer: the ingest service of ``POST /v1/calls`` behind a file reader and the
+    Connect contact look-up."""
     from .importer import ImportService, ImportSettings
     from .importer.contacts import ContactDirectory
 
     p = _parts(clients, environ)
     settings = ImportSettings.from_env(p.env.get(Env.IMPORT_SETTINGS.value))
-    instance = settings.instance_id
     return ImportService(
         s3=clients.s3,
         ingest=build_ingest_service(clients, p.env),
         settings=settings,
-        contacts=ContactDirectory(clients.connect, instance, settings.attributes) if instance else None,
+        contacts=ContactDirectory(clients.connect, settings.attributes),
         owned_bucket=settings.bucket_name is None,
     )
 

@@ -32,16 +32,15 @@ class ContactFacts:
 @dataclass
 class ContactDirectory:
     connect: Any
-    instance_id: str
     names: AttributeNames
 
-    def lookup(self, contact_id: str) -> ContactFacts | None:
+    def lookup(self, instance_id: str, contact_id: str) -> ContactFacts | None:
         """The contact's facts, ``None`` when Connect does not know the contact."""
         try:
-            contact = self.connect.describe_contact(InstanceId=self.instance_id, ContactId=contact_id)["Contact"]
+            contact = self.connect.describe_contact(InstanceId=instance_id, ContactId=contact_id)["Contact"]
             initial = contact.get("InitialContactId") or contact_id
             attributes: dict[str, str] = self.connect.get_contact_attributes(
-                InstanceId=self.instance_id, InitialContactId=initial
+                InstanceId=instance_id, InitialContactId=initial
             ).get("Attributes", {})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"ResourceNotFoundException", "InvalidParameterException"}:

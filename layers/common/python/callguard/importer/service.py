@@ -73,7 +73,7 @@ class ImportService:
     s3: Any
     ingest: IngestService
     settings: ImportSettings
-    contacts: ContactDirectory | None
+    contacts: ContactDirectory
     #: the stack created the bucket: imported objects are deleted (the raw file is never kept)
     owned_bucket: bool
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -142,7 +142,7 @@ class ImportService:
     # -- mapping --------------------------------------------------------------------------
     def _call(self, transcript: ImportedTranscript, written: datetime | None) -> tuple[CallIn, dict[str, Any]]:
         contact_id = self._contact_id(transcript)
-        facts = self._facts(contact_id)
+        facts = self._facts(transcript.instance_id or self.settings.instance_id, contact_id)
         turns = [t for t in transcript.turns if t.text.strip()]
         started, ended = self._times(transcript, facts, written)
         language = (transcript.language_code or "").split("-")[0].lower()
@@ -183,8 +183,9 @@ class ImportService:
     def _contact_id(self, transcript: ImportedTranscript) -> str:
         return contact_id_of(transcript, self.settings)
 
-    def _facts(self, contact_id: str) -> ContactFacts:
-        facts = self.contacts.lookup(contact_id) if self.contacts is not None else None
+    def _facts(self, instance_id: str | None, contact_id: str) -> ContactFacts:
+        # a Transcribe result names no instance: without one configured its contact cannot be found
+        facts = self.contacts.lookup(instance_id, contact_id) if instance_id else None
         if facts is None:
             raise RejectedFileError("contact_not_found", "Connect does not know the file's contact.")
         return facts
