@@ -98,6 +98,7 @@ class ImportService:
         try:
             transcript = parse(raw, expected=expected, key_says_redacted=redacted_key)
             if transcript.redacted and not s.redacted_only and self._raw_twin_readable(bucket, key):
+                self._forget(bucket, key, version_id)  # the raw twin's event imports the call
                 return ImportOutcome(key, "skipped", "raw_twin_imported", redacted_input=True)
             call, imported = self._call(transcript, self._last_modified)
             accepted = self.ingest.ingest(call, extra_attributes={"imported": imported})
