@@ -7,16 +7,15 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.client import fetch_token, http
+from local.client import http
 from local.imports import ImportResult, drop_files
 from tests.e2e.conftest import RunningStack
-from tests.e2e.test_privacy import _request
+from tests.e2e.flows import download, people, run
 from tests.support import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -27,7 +26,7 @@ VOICE, REDACTED, CHAT, TCA, NO_CONSENT = (f"11111111-2222-4333-8444-55555555550{
 
 @pytest.fixture(scope="module")
 def tokens(stack: RunningStack) -> dict[str, str]:
-    return {role: fetch_token(role, stack.state_file) for role in ("agent", "compliance")}
+    return people(stack)
 
 
 @pytest.fixture(scope="module")
@@ -152,16 +151,15 @@ def test_access_export_and_erasure_cover_imported_calls(
     stack: RunningStack, tokens: dict[str, str], imported: dict[str, ImportResult]
 ) -> None:
     settled_view(stack, tokens["agent"], CHAT)
-    access = _request(stack, tokens["compliance"], "access", {"customer_id": "K-7001"})
+    access = run(stack, tokens, "access", {"customer_id": "K-7001"})
     assert access["status"] == "completed", access
-    with urllib.request.urlopen(access["result"]["download_url"], timeout=10) as response:  # noqa: S310 - local
-        export = json.loads(response.read())
+    export = download(access, tokens["compliance"])
     (call,) = export["data"]["calls"]
     assert call["call_id"] == VOICE
     assert "DE89 3704 0044 0532 0130 00" in json.dumps(call["transcript"], ensure_ascii=False)  # the subject's own data
     assert call["analysis"]["provider"]["categories"] == ["Abrechnung"]
 
-    erased = _request(stack, tokens["compliance"], "erasure", {"customer_id": "K-7003"})
+    erased = run(stack, tokens, "erasure", {"customer_id": "K-7003"})
     assert erased["status"] == "completed", erased
     assert erased["result"]["removed"]["calls"] >= 1
     assert http("GET", f"{stack.api_url}/v1/calls/{CHAT}", token=tokens["agent"]).status == 404

@@ -335,3 +335,29 @@ def test_analysis_reuses_contact_lens_sentiment_instead_of_comprehend(importer: 
     assert analysis["provider"]["categories"] == ["Abrechnung"]
     assert analysis["provider"]["issues"] == [2]
     assert "[IBAN]" in analysis["segments"][4]["text"]
+
+
+def test_only_identifiers_the_contact_flow_authenticated_link_histories(
+    importer: Any, aws: dict[str, Any], connect: ConnectServer
+) -> None:
+    directory = json.loads(connect.contacts_file.read_text())
+    # a second contact of the same customer, authenticated the same way; and a third that only
+    # claims the customer id (no verification): it must not join the history
+    base = directory["contacts"][VOICE_DE]
+    twin, claim = "11111111-2222-4333-8444-555555555511", "11111111-2222-4333-8444-555555555512"
+    directory["contacts"][twin] = base
+    directory["contacts"][claim] = dict(
+        base, attributes={k: v for k, v in base["attributes"].items() if "verif" not in k}
+    )
+    connect.contacts_file.write_text(json.dumps(directory))
+    doc = json.loads((FIXTURES / "contact-lens-voice-de.json").read_text())
+    for n, contact in enumerate((VOICE_DE, twin, claim)):
+        doc["CustomerMetadata"]["ContactId"] = contact
+        drop(aws, f"Analysis/Voice/v{n}_analysis.json", json.dumps(doc).encode())
+    assert deliver(importer, aws, *(f"Analysis/Voice/v{n}_analysis.json" for n in range(3))) == []
+    first, second, third = (call_item(aws, c) for c in (VOICE_DE, twin, claim))
+    assert first is not None and second is not None and third is not None  # noqa: PT018
+    assert first["authenticated_by"]["S"] == "ivr_pin"
+    assert second["subject_id"] == first["subject_id"]
+    assert third["subject_id"] != first["subject_id"]
+    assert "authenticated_by" not in third

@@ -14,6 +14,7 @@ from .settings import AttributeNames
 __all__ = ["ContactDirectory", "ContactFacts"]
 
 _YES = frozenset({"true", "yes", "1"})
+_METHODS = frozenset({"ivr_pin", "app_login", "agent_kba", "sso"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ContactFacts:
     recording: bool
     ai_analysis: bool
     ai_disclosure_given: bool
+    #: ``caller.verification`` as the contact flow recorded it (``None``: nothing authenticated)
+    verification: dict[str, Any] | None = None
 
 
 @dataclass
@@ -53,10 +56,16 @@ class ContactDirectory:
         def given(name: str) -> bool:
             return str(attributes.get(name, "")).strip().lower() in _YES
 
+        identifiers = {
+            "phone": attributes.get(n.phone) or caller_id,
+            "customer_id": attributes.get(n.customer_id) or None,
+            "email": attributes.get(n.email) or None,
+        }
         return ContactFacts(
-            phone=attributes.get(n.phone) or caller_id,
-            customer_id=attributes.get(n.customer_id) or None,
-            email=attributes.get(n.email) or None,
+            phone=identifiers["phone"],
+            customer_id=identifiers["customer_id"],
+            email=identifiers["email"],
+            verification=_verification(attributes, n, identifiers),
             agent_id=(contact.get("AgentInfo") or {}).get("Id"),
             started_at=contact.get("InitiationTimestamp"),
             ended_at=contact.get("DisconnectTimestamp"),
@@ -64,3 +73,19 @@ class ContactDirectory:
             ai_analysis=given(n.consent_ai_analysis),
             ai_disclosure_given=given(n.ai_disclosure_given),
         )
+
+
+def _verification(
+    attributes: dict[str, str], n: AttributeNames, identifiers: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """The identifiers the flow authenticated, and how. The caller ID of DescribeContact is never
+    authenticated (anyone can show any number) unless the flow also set the phone attribute; a
+    method callguard does not know, or a kind the contact does not carry, authenticates nothing."""
+    method = str(attributes.get(n.verification_method, "")).strip().lower()
+    kinds = [k.strip() for k in str(attributes.get(n.verified_identifiers, "")).split(",") if k.strip()]
+    verified = [k for k in dict.fromkeys(kinds) if identifiers.get(k)]
+    if "phone" in verified and not attributes.get(n.phone):
+        verified.remove("phone")  # only the caller ID: never proof of who is calling
+    if method not in _METHODS or not verified:
+        return None
+    return {"identifiers": verified, "method": method}

@@ -173,6 +173,8 @@ class ImportService:
             body["agent_id"] = facts.agent_id
         if not body["caller"]:
             raise RejectedFileError("no_caller_identifier", "The contact carries no identifier of the caller.")
+        if facts.verification is not None:
+            body["caller"]["verification"] = facts.verification
         try:
             call = CallIn.model_validate(body)
         except ValidationError as exc:

@@ -33,6 +33,10 @@ class AttributeNames(BaseModel):
     consent_recording: _ATTRIBUTE = "callguard_consent_recording"
     consent_ai_analysis: _ATTRIBUTE = "callguard_consent_ai_analysis"
     ai_disclosure_given: _ATTRIBUTE = "callguard_ai_disclosure_given"
+    #: which identifiers the flow authenticated (comma-separated kinds, e.g. ``customer_id``) and
+    #: how (``ivr_pin``, ``app_login``, ``agent_kba``, ``sso``): only those link the call to a history
+    verified_identifiers: _ATTRIBUTE = "callguard_verified_identifiers"
+    verification_method: _ATTRIBUTE = "callguard_verification_method"
 
 
 class ImportSettings(BaseModel):
