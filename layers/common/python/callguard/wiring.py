@@ -18,6 +18,7 @@ from .names import Env
 if TYPE_CHECKING:
     from .agent_view import AgentViewService
     from .analysis import AnalysisService
+    from .compliance import ComplianceDesk
     from .crypto import SubjectKeyring
     from .identity import Pseudonymizer
     from .importer import ImportService
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
+    "build_compliance_desk",
     "build_import_service",
     "build_ingest_service",
     "build_live_service",
@@ -262,6 +264,20 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         state_machine_arn=p.env.get(Env.PRIVACY_STATE_MACHINE.value, ""),
         verification_timeout_seconds=int(p.env.get(Env.VERIFICATION_TIMEOUT_SECONDS.value, str(30 * 86400))),
+    )
+
+
+def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ComplianceDesk:
+    from .audit import AuditLog
+    from .compliance import ComplianceDesk
+
+    p = _parts(clients, environ)
+    return ComplianceDesk(
+        requests=p.privacy_requests(),
+        audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        kms=clients.kms,
+        data_key_id=require_env(Env.DATA_KEY_ID, p.env),
+        mac_key_id=require_env(Env.HMAC_KEY_ID, p.env),
     )
 
 
