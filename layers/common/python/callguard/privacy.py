@@ -46,7 +46,7 @@ REDIRECT_SECONDS = 60
 
 def deadline_key(moment: datetime) -> str:
     """The request list's sort key (index by_deadline): fixed-width UTC, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # years padded
 
 
 def add_months(moment: datetime, months: int) -> datetime:
