@@ -17,7 +17,7 @@ CDK_FLAGS := --no-notices
 # extra arguments for every cdk command, e.g. CDK_ARGS="-c callguard='{\"removal\": \"destroy\"}'"
 CDK_ARGS ?=
 
-.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor ropa openapi fuzz bench smoke
+.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ purge: setup ## run the retention purge of the running local stack as of AS_OF=<
 
 anchor: setup ## sign the audit log of the running local stack now (close past days, checkpoint today); JSON only
 	@$(PY) -m local anchor
+
+import: setup ## drop FILE=<path> [FORMAT=contact-lens|transcribe] into the running local stack's import path; prints only the call id(s)
+	@$(PY) -m local import $(FILE) $(if $(FORMAT),--format "$(FORMAT)")
 
 ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
 	@$(PY) -m infra.ropa

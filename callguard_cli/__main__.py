@@ -170,6 +170,41 @@ def status(request_id: str, api_url: ApiUrl = None, token: Token = None) -> None
         console.print_json(data={k: v for k, v in answer["result"].items() if k != "download_url"})
 
 
+@privacy.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="only requests in this status")] = None,
+    kind: Annotated[str | None, typer.Option("--type", help=" | ".join(TYPES))] = None,
+    due_before: Annotated[str | None, typer.Option(help="ISO-8601 instant with a time zone")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="requests per page")] = 25,
+    every_page: Annotated[bool, typer.Option("--all", help="follow the cursor to the last page")] = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """The request queue, newest deadline first, with the days left (each page read is audited)."""
+    api = _Api(api_url, token)
+    query = {k: v for k, v in {"status": status, "type": kind, "due_before": due_before}.items() if v}
+    query["limit"] = str(limit)
+    table = Table(title="privacy requests")
+    table.add_column("request", no_wrap=True, min_width=23)  # ids are copied from here: never cut
+    for column in ("type", "status", "due", "days left", "received"):
+        table.add_column(column)
+    cursor: str | None = None
+    while True:
+        page = api.call(
+            "GET", "/v1/privacy/requests?" + urllib.parse.urlencode(query | ({"cursor": cursor} if cursor else {}))
+        )
+        for item in page["items"]:
+            left = "" if item["days_left"] is None else str(item["days_left"])
+            table.add_row(item["request_id"], item["type"], item["status"], item["due_at"][:10], left,
+                          item["received_at"][:10])  # fmt: skip
+        cursor = page["next_cursor"]
+        if cursor is None or not every_page:
+            break
+    console.print(table)
+    if cursor:
+        console.print("more: repeat with --all")
+
+
 @privacy.command()
 def download(
     request_id: str,
@@ -229,6 +264,33 @@ def _local_audit() -> dict[str, str]:
         return {}
     state = json.loads(state_file.read_text())
     return {**state.get("audit", {}), "endpoint_url": state.get("aws_url", ""), "local": "1"}
+
+
+@hold.command("list")
+def hold_list(api_url: ApiUrl = None, token: Token = None) -> None:
+    """The legal holds in force (the read is audited; identifiers are never shown, only their kinds)."""
+    answer = _Api(api_url, token).call("GET", "/v1/privacy/holds")
+    table = Table(title="legal holds in force")
+    table.add_column("hold", no_wrap=True, min_width=25)
+    for column in ("placed", "by", "covers", "reason"):
+        table.add_column(column, overflow="fold")
+    for item in answer["items"]:
+        table.add_row(item["hold_id"], item["created_at"][:10], item["placed_by"] or "",
+                      ", ".join(item["identifier_kinds"]), item["reason"] or "")  # fmt: skip
+    console.print(table)
+
+
+@audit.command("day")
+def audit_day(
+    day: Annotated[str, typer.Argument(help="yyyy-mm-dd (UTC)")], api_url: ApiUrl = None, token: Token = None
+) -> None:
+    """Verify one day of the audit chain through the API (compliance token; the check is itself audited)."""
+    answer = _Api(api_url, token).call("GET", f"/v1/audit/days/{urllib.parse.quote(day)}")
+    if answer["intact"]:
+        console.print(f"[green]audit chain of {day} intact[/] ({answer['entries']} entries)")
+        return
+    errors.print(f"[red]audit chain of {day} broken at entry {answer['first_broken_position']}: {answer['problem']}[/]")
+    raise typer.Exit(1)
 
 
 @audit.command("verify")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -127,6 +127,24 @@ class Flags(_Answer):
     resolved: bool
 
 
+class ProviderAnalysis(_Answer):
+    """What Contact Lens or Transcribe Call Analytics found itself, kept beside callguard's analysis."""
+
+    format: Literal["contact-lens", "transcribe"]
+    output: Literal["raw", "redacted"]
+    sentiment_by_role: dict[str, float] = Field(description="The provider's overall score per role (-5 … +5).")
+    categories: list[str] = Field(description="Categories the provider's rules matched.")
+    issues: list[int] = Field(description="Indexes of the turns in which the provider found an issue.")
+    outcomes: list[int]
+    action_items: list[int]
+
+
+class ImportedFrom(_Answer):
+    format: Literal["contact-lens", "transcribe"]
+    version: str
+    redacted_input: bool = Field(description="Only the provider's redacted file could be read.")
+
+
 class AnalysisSummary(_Answer):
     """Fields beyond ``status`` appear once the analysis is done (``reason``: why it was skipped)."""
 
@@ -138,6 +156,10 @@ class AnalysisSummary(_Answer):
     pii_types: list[str] | None = None
     intent: Intent | None = None
     flags: Flags | None = None
+    provider: ProviderAnalysis | None = Field(default=None, description="Imported calls: the provider's own findings.")
+    sentiment_source: Literal["comprehend", "contact-lens", "transcribe"] | None = Field(
+        default=None, description="Imported calls: whose per-turn sentiment the summary is built from."
+    )
 
 
 class CallView(_Answer):
@@ -153,6 +175,9 @@ class CallView(_Answer):
     segments: list[RedactedSegment]
     analysis: AnalysisSummary
     routing: None = Field(description="Reserved for the call's routing decision; null in v1.")
+    imported: ImportedFrom | None = Field(
+        default=None, description="Calls imported from a Contact Lens or Transcribe Call Analytics file."
+    )
 
 
 class Followup(_Answer):
@@ -250,6 +275,53 @@ class HoldLifted(_Answer):
     status: Literal["lifted"]
 
 
+class PrivacyRequestListItem(_Answer):
+    """A request in the list: ids, type, status and dates only — what the request itself shows."""
+
+    request_id: RequestId
+    type: RequestType
+    status: RequestStatus
+    due_at: AwareDatetime = Field(description="The current deadline (extended if an extension was recorded).")
+    received_at: AwareDatetime
+    completed_at: AwareDatetime | None
+    days_left: int | None = Field(
+        description="Calendar days (UTC) until the deadline; negative when overdue, null once closed."
+    )
+
+
+class PrivacyRequestList(_Answer):
+    items: list[PrivacyRequestListItem] = Field(description="Newest deadline first.")
+    next_cursor: str | None = Field(
+        description="Pass as cursor with the same filters for the next page; null on the last page."
+    )
+
+
+class HoldListItem(_Answer):
+    hold_id: HoldId
+    created_at: AwareDatetime
+    placed_by: str | None = Field(description="The person who placed it, from their token (null: not recorded).")
+    reason: str | None = Field(description="The reason as the person placing the hold wrote it.")
+    identifier_kinds: list[Literal["customer_id", "phone", "email"]] = Field(
+        description="Which kinds of identifier the hold covers; never the identifiers."
+    )
+
+
+class HoldList(_Answer):
+    items: list[HoldListItem] = Field(description="Every legal hold in force, newest first.")
+
+
+class AuditDay(_Answer):
+    """One UTC day of the audit chain: counts and its verification, never an entry's content."""
+
+    day: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    entries: Annotated[int, Field(ge=0)]
+    first_at: AwareDatetime | None
+    last_at: AwareDatetime | None
+    intact: bool = Field(description="The day's hash chain verifies from its first entry to its last.")
+    first_broken_position: int | None = Field(description="Sequence number where the chain first breaks.")
+    problem: str | None = Field(description="What is wrong there (missing entry, entry altered, ...).")
+
+
 # -- errors -----------------------------------------------------------------------------------
 
 
@@ -275,7 +347,7 @@ class ErrorBody(_Answer):
 #: status -> the error codes the gateway responses (``infra/constructs/api.py``) and the
 #: functions (``callguard.errors`` and its subclasses) answer with.
 ERROR_CODES: Final[Mapping[int, tuple[str, ...]]] = {
-    400: ("invalid_request", "malformed_json"),
+    400: ("invalid_request", "malformed_json", "invalid_cursor"),
     401: ("unauthorized",),
     403: ("forbidden", "four_eyes_violation", "restricted"),
     404: ("not_found",),
@@ -293,7 +365,8 @@ ERROR_CODES: Final[Mapping[int, tuple[str, ...]]] = {
     429: ("throttled", "quota_exceeded"),
 }
 ERROR_STATUSES: Final[Mapping[int, str]] = {
-    400: "The body is not JSON (or not UTF-8, or empty).",
+    400: "The body is not JSON (or not UTF-8, or empty); invalid_cursor: a list cursor that this API did not "
+    "issue, was altered, or belongs to other filters.",
     401: "No valid bearer token.",
     403: "The token lacks the route's scope (or the firewall blocked the request); four_eyes_violation: the "
     "person who filed or verified a request cannot approve it; restricted: the data subject's processing is "
@@ -361,12 +434,41 @@ ROUTE_CONTRACTS: Final[Mapping[tuple[str, str], RouteContract]] = {
     ),
     ("POST", "/v1/privacy/holds"): RouteContract("Place a legal hold on a subject", 201, HoldCreated),
     ("DELETE", "/v1/privacy/holds/{hold_id}"): RouteContract("Lift a legal hold", 200, HoldLifted, (409,)),
+    ("GET", "/v1/privacy/requests"): RouteContract(
+        "List requests, newest deadline first, paged by an opaque cursor (audited)",
+        200,
+        PrivacyRequestList,
+        (400, 422),
+    ),
+    ("GET", "/v1/privacy/holds"): RouteContract("The legal holds in force (audited)", 200, HoldList),
+    ("GET", "/v1/audit/days/{day}"): RouteContract(
+        "Verification and counts of one UTC day of the audit chain (audited; no entry content)", 200, AuditDay
+    ),
 }
 
 #: Query parameters per route (``name -> (schema, description)``).
 QUERY_PARAMETERS: Final[Mapping[tuple[str, str], Mapping[str, tuple[dict[str, Any], str]]]] = {
     ("GET", "/v1/privacy/requests/{request_id}/download"): {
         "ticket": ({"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"}, "The single-use ticket from download_url.")
+    },
+    ("GET", "/v1/privacy/requests"): {
+        "status": (
+            {"type": "string", "enum": list(get_args(RequestStatus))},
+            "Only requests in this status.",
+        ),
+        "type": (
+            {"type": "string", "enum": list(get_args(RequestType))},
+            "Only requests of this type.",
+        ),
+        "due_before": (
+            {"type": "string", "format": "date-time"},
+            "ISO-8601 instant with a time zone; only requests whose current deadline lies before it.",
+        ),
+        "cursor": (
+            {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$", "maxLength": 2048},
+            "next_cursor of the previous page, with the same filters.",
+        ),
+        "limit": ({"type": "integer", "minimum": 1, "maximum": 100, "default": 25}, "Page size."),
     },
     ("GET", "/v1/followups"): {
         "due_before": (
@@ -382,4 +484,5 @@ PATH_PARAMETERS: Final[Mapping[str, dict[str, Any]]] = {
     "call_id": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
     "request_id": {"type": "string", "pattern": r"^pr-[0-9a-f]{20}$"},
     "hold_id": {"type": "string", "pattern": r"^hold-[0-9a-f]{20}$"},
+    "day": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
 }

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from callguard.importer.settings import ImportSettings
 from callguard.intents import DEFAULT_INTENTS, IntentConfig
 from callguard.names import Scope
 from callguard.retention import RetentionPolicy
@@ -151,6 +152,9 @@ class Settings(BaseModel):
     #: calls per page of an access/portability export (one workflow step each); bounds the
     #: memory and time of one invocation however many calls a subject has
     export_page_calls: Annotated[int, Field(ge=1, le=500)] = 25
+    #: import of Contact Lens / Transcribe Call Analytics files (bucket, prefixes, Connect
+    #: instance, contact attribute names, redacted-only mode): see README "Amazon Connect users"
+    imports: ImportSettings = Field(default_factory=ImportSettings)
 
     @field_validator("region")
     @classmethod

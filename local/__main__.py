@@ -92,6 +92,37 @@ def purge(
     typer.echo(json.dumps(report, indent=2, sort_keys=True))
 
 
+@app.command(name="import")
+def import_files(
+    files: Annotated[list[Path], typer.Argument(help="Contact Lens or Transcribe Call Analytics JSON files")],
+    format: Annotated[str, typer.Option("--format", help="contact-lens or transcribe (default: detected)")] = "",
+) -> None:
+    """Drop files into the running stack's import path; print only the resulting call ids, one per line."""
+    from local.imports import drop_files
+
+    if format and format not in {"contact-lens", "transcribe"}:
+        typer.echo("callguard import: FORMAT must be contact-lens or transcribe.", err=True)
+        raise typer.Exit(2)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        typer.echo(f"callguard import: no such file: {', '.join(missing)}", err=True)
+        raise typer.Exit(2)
+    try:
+        results = drop_files(files, format or None)
+    except (RuntimeError, BotoCoreError) as exc:
+        typer.echo(f"callguard import: {exc}", err=True)
+        raise typer.Exit(1) from None
+    failed = False
+    for result in results:
+        if result.call_id:
+            typer.echo(result.call_id)
+        else:
+            failed = True
+            typer.echo(f"callguard import: {result.path.name}: not imported ({result.reason})", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def anchor() -> None:
     """Run the audit anchoring of the running local stack now (as its schedule would); print its JSON report."""

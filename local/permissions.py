@@ -717,6 +717,14 @@ class CallMapper:
     def _comprehend(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
         return [Access(f"comprehend:{operation}", params.get("EndpointArn") or "*")]
 
+    def _connect(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        # DescribeContact and GetContactAttributes authorize on the contact's ARN
+        instance = str(params.get("InstanceId", "*"))
+        if not instance.startswith("arn:"):
+            instance = f"arn:aws:connect:{self.region}:{self.account}:instance/{instance}"
+        contact = params.get("ContactId") or params.get("InitialContactId") or "*"
+        return [Access(f"connect:{operation}", f"{instance}/contact/{contact}")]
+
 
 def _context(encryption_context: Mapping[str, str]) -> dict[str, Any]:
     return {f"kms:EncryptionContext:{k}": v for k, v in encryption_context.items()}

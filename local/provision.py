@@ -54,7 +54,6 @@ SKIPPED_TYPES = frozenset(
         "AWS::CloudWatch::Alarm",
         "AWS::SNS::Topic",
         "AWS::SNS::TopicPolicy",
-        "AWS::Events::Rule",  # schedules: run their targets on demand with `python -m local` commands
         "AWS::Cognito::UserPoolDomain",
     }
 )
@@ -106,6 +105,9 @@ class Provisioner:
             "AWS::Cognito::UserPoolResourceServer": self._resource_server,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
             "AWS::Cognito::UserPoolGroup": self._user_pool_group,
+            # event-pattern rules are created (moto delivers S3's EventBridge events to their SQS
+            # targets); schedules are not: `python -m local` commands run their targets on demand
+            "AWS::Events::Rule": self._rule,
         }
 
     def _client(self, name: str) -> Any:
@@ -302,6 +304,10 @@ class Provisioner:
             s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
             )
+        if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
         lifecycle = props.get("LifecycleConfiguration")
         if lifecycle:
             s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration=_lifecycle(lifecycle))
@@ -347,6 +353,18 @@ class Provisioner:
         )["stateMachineArn"]
         self.result.refs[logical] = arn
         self.result.attributes[logical] = {"Arn": arn, "Name": arn.rsplit(":", 1)[1]}
+
+    def _rule(self, logical: str, props: dict[str, Any]) -> None:
+        name = props.get("Name") or f"callguard-{logical}"[:64]
+        arn = f"arn:aws:events:{self._region}:{ACCOUNT}:rule/{name}"
+        if "EventPattern" in props:
+            events = self._client("events")
+            arn = events.put_rule(Name=name, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED")["RuleArn"]
+            targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
+            if targets:
+                events.put_targets(Rule=name, Targets=targets)
+        self.result.refs[logical] = name
+        self.result.attributes[logical] = {"Arn": arn}
 
     def _user_pool(self, logical: str, props: dict[str, Any]) -> None:
         cognito = self._client("cognito-idp")

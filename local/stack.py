@@ -29,6 +29,7 @@ from infra import openapi
 from local import permissions
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
+from local.connect import ConnectServer
 from local.gateway import Gateway, LambdaRuntime, Response, stage_name
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
@@ -153,6 +154,9 @@ class LocalStack:
         # pick it up through the service-specific endpoint variable, handlers see no difference.
         self.comprehend = ComprehendServer(host=self.host).start()
         os.environ["AWS_ENDPOINT_URL_COMPREHEND"] = self.comprehend.url
+        # Connect's contact look-up (moto has none) from local/connect_contacts.json, the same way
+        self.connect = ConnectServer(host=self.host).start()
+        os.environ["AWS_ENDPOINT_URL_CONNECT"] = self.connect.url
         self.session = boto3.Session(region_name=REGION)
         self.template = load_template(self.cdk_out)
         self.provisioner = Provisioner(self.session, region=REGION, endpoint_url=self.aws_url)
@@ -160,6 +164,7 @@ class LocalStack:
         permissions.activate(permissions.model_for(self.template, self.resources))
         self.runtime = LambdaRuntime(self.cdk_out, self.template, self.provisioner)
         self.runtime.load_all()
+        self._point_importer_at_local_connect()
         # Step Functions' Lambda tasks (and any Invoke) reach the in-process handlers.
         self.moto.functions.update({name: f.invoke for name, f in self.runtime.functions.items()})
         self.moto.configurations.update({name: self._function_configuration(name) for name in self.runtime.functions})
@@ -172,6 +177,17 @@ class LocalStack:
         self._start_pollers()
         self._start_http()
         self._write_state()
+
+    def _point_importer_at_local_connect(self) -> None:
+        """The one local difference of the importer: without a Connect instance in the config it
+        looks contacts up in the emulated instance of ``local/connect_contacts.json``."""
+        raw = os.environ.get(Env.IMPORT_SETTINGS.value)
+        if not raw:
+            return
+        settings = json.loads(raw)
+        if not settings.get("connect_instance_arn"):
+            settings["connect_instance_arn"] = self.connect.instance_arn(REGION, ACCOUNT)
+            os.environ[Env.IMPORT_SETTINGS.value] = json.dumps(settings)
 
     def _set_environment(self) -> None:
         os.environ.update(
@@ -364,6 +380,9 @@ class LocalStack:
             "platform": {"client_id": platform.client_id, "client_secret": platform.client_secret},
             "people_client_id": people.client_id,
             "people": {name: password for name, (password, _) in self.issuer.users.items()},
+            "import_bucket": os.environ.get(Env.IMPORT_BUCKET.value),
+            "calls_table": os.environ.get(Env.CALLS_TABLE.value),
+            "import_settings": json.loads(os.environ.get(Env.IMPORT_SETTINGS.value) or "null"),
             # scheduled functions by service name, for on-demand runs through the Lambda endpoint
             "functions": {
                 str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", logical)).removeprefix(
@@ -406,6 +425,8 @@ class LocalStack:
             self.http.server_close()
         if getattr(self, "comprehend", None) is not None:
             self.comprehend.stop()
+        if getattr(self, "connect", None) is not None:
+            self.connect.stop()
         if getattr(self, "moto", None) is not None:
             self.moto.stop()
         self._remove_state()

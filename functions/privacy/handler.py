@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from callguard.api import actor_of, build_resolver, json_response
 from callguard.audit import AuditLog
 from callguard.clients import AwsClients, Lazy
-from callguard.errors import NotFoundError
-from callguard.http import parse_body
-from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
+from callguard.compliance import ComplianceDesk
+from callguard.errors import NotFoundError, RequestValidationError
+from callguard.http import parse_body, validation_details
+from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, RequestListQuery, VerifyIn
 from callguard.names import Env
 from callguard.privacy import REDIRECT_SECONDS, PrivacyService
 from callguard.retention import RetentionPolicy
-from callguard.wiring import build_privacy_service, require_env
+from callguard.wiring import build_compliance_desk, build_privacy_service, require_env
 
 logger = Logger()
 tracer = Tracer()
@@ -27,12 +30,14 @@ metrics = Metrics()
 app = build_resolver(logger, metrics)
 _ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
 _TICKET = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class _Dependencies:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
         self.service: PrivacyService = build_privacy_service(clients)
+        self.desk: ComplianceDesk = build_compliance_desk(clients)
         self.audit = AuditLog(
             dynamodb=clients.dynamodb,
             table=require_env(Env.AUDIT_TABLE),
@@ -135,7 +140,7 @@ def _base_url() -> str:
 @app.post("/v1/privacy/holds")
 def post_hold() -> Response[str]:
     body = parse_body(app.current_event.raw_event, HoldIn)
-    answer = dependencies().service.add_hold(body, record=_audit)
+    answer = dependencies().service.add_hold(body, record=_audit, actor=_actor())
     return json_response(201, answer)
 
 
@@ -143,6 +148,38 @@ def post_hold() -> Response[str]:
 def delete_hold(hold_id: str) -> Response[str]:
     dependencies().service.lift_hold(_checked(hold_id), record=_audit)
     return json_response(200, {"hold_id": hold_id, "status": "lifted"})
+
+
+@app.get("/v1/privacy/requests")
+def list_requests() -> Response[str]:
+    """The request queue, newest deadline first; the read is on the audit record first."""
+    try:
+        query = RequestListQuery.model_validate(app.current_event.query_string_parameters or {})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            "The query does not match the schema.", validation_details(exc, RequestListQuery)
+        ) from None
+    _audit("privacy_requests_listed", "privacy/requests")
+    return json_response(200, dependencies().desk.list_requests(query))
+
+
+@app.get("/v1/privacy/holds")
+def list_holds() -> Response[str]:
+    _audit("legal_holds_listed", "hold/*")
+    return json_response(200, dependencies().desk.list_holds())
+
+
+@app.get("/v1/audit/days/<day>")
+def get_audit_day(day: str) -> Response[str]:
+    """Verification and counts of one UTC day of the audit chain (this read is on it too)."""
+    try:
+        when = date.fromisoformat(day) if _DAY.match(day) else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise NotFoundError("No such audit day: expected a date as yyyy-mm-dd.")
+    _audit("audit_day_verified", f"audit/{when.isoformat()}")
+    return json_response(200, dependencies().desk.audit_day(when))
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

@@ -47,6 +47,7 @@ class CallAnalysis(Construct):
                 Env.DEFAULT_PHONE_REGION,
                 Env.INTENTS,
                 Env.FOLLOWUP_DUE_HOURS,
+                Env.IMPORT_REUSE_SENTIMENT,
             ),
             extra_env={Env.INTENT_CLASSIFIER_ENDPOINT.value: endpoint} if endpoint else None,
         )

@@ -6,7 +6,15 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from callguard.names import ATTR_IDEMPOTENCY_TTL, EXPIRY_INDEX_INCLUDES, GSI_BY_DUE, GSI_BY_EXPIRY, GSI_BY_SUBJECT
+from callguard.names import (
+    ATTR_IDEMPOTENCY_TTL,
+    EXPIRY_INDEX_INCLUDES,
+    GSI_BY_DEADLINE,
+    GSI_BY_DUE,
+    GSI_BY_EXPIRY,
+    GSI_BY_SUBJECT,
+    REQUEST_LIST_INCLUDES,
+)
 from callguard.retention import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
@@ -94,7 +102,11 @@ class DataPlane(Construct):
             key=keys.data,
             partition=("pk", S),
             sort=("sk", S),
-            indexes=[_EXPIRY_INDEX],
+            indexes=[
+                _EXPIRY_INDEX,
+                # the compliance desk's request list, newest deadline first (GET /v1/privacy/requests)
+                Index(GSI_BY_DEADLINE, ("request_list", S), ("deadline_at", S), include=REQUEST_LIST_INCLUDES),
+            ],
             pitr_days=shred_window,
             removal=removal,
         )

@@ -58,6 +58,8 @@ class Platform:
             Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
             Env.EXPORT_PAGE_CALLS: str(s.export_page_calls),
             Env.FOUR_EYES: "true" if s.four_eyes else "false",
+            Env.IMPORT_SETTINGS: s.imports.to_env(),
+            Env.IMPORT_REUSE_SENTIMENT: "1" if s.imports.reuse_provider_sentiment else "0",
         }
         return values[name]
 

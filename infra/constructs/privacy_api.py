@@ -8,7 +8,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from callguard.names import METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
+from callguard.names import GSI_BY_DEADLINE, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.api_contract import request_model
 from infra.constructs.data_access import allow_table_key
 from infra.constructs.function import _retention
@@ -81,6 +81,8 @@ class PrivacyApi(Construct):
         api_fn.allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                      [data.privacy.table_arn])  # fmt: skip
         api_fn.allow(["dynamodb:BatchGetItem"], [data.subjects.table_arn])
+        api_fn.allow(["dynamodb:Query"], [f"{data.privacy.table_arn}/index/{GSI_BY_DEADLINE}"])  # the request list
+        api_fn.allow(["dynamodb:Query"], [data.privacy.table_arn])  # the holds in force (HOLDS#active)
         api_fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         api_fn.allow(["kms:Encrypt", "kms:Decrypt"], [keys.data.key_arn], conditions(Cond.REQUEST_CONTEXT, region))
         api_fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from infra.config import Settings
@@ -13,6 +13,7 @@ from infra.constructs.api import PublicApi
 from infra.constructs.audit_anchoring import AuditAnchoring
 from infra.constructs.audit_trail import AuditTrail
 from infra.constructs.call_analysis import CallAnalysis
+from infra.constructs.call_import import CallImport
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
@@ -51,6 +52,7 @@ class CallguardStack(Stack):
         platform = Platform(settings, self.keys, self.data, self.layers, self.api, removal)
         self.ingest = IngestApi(self, "IngestApi", platform=platform)
         self.analysis = CallAnalysis(self, "Analysis", platform=platform)
+        self.imports = CallImport(self, "Import", platform=platform) if settings.imports.enabled else None
         self.agent_view = AgentViewApi(self, "AgentViewApi", platform=platform)
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
@@ -64,6 +66,15 @@ class CallguardStack(Stack):
         for name, dlq in (("AuditAnchoring", self.anchoring.dlq), ("RetentionPurge", self.retention.dlq),
                           ("DeadlineCheck", self.deadlines.dlq)):  # fmt: skip
             self.operations.watch_failures(name, dlq)
+        if self.imports is not None:
+            self.operations.alarm(
+                "ImportDlqNotEmpty",
+                metric=self.imports.dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                description="Dropped transcript files failed import after every retry and wait in the DLQ.",
+                anchor="import-dlq-not-empty",
+            )
         self.operations.watch_api(self.api.rest_api.rest_api_name, settings.api.stage_name)
         self.operations.watch_throttles(
             [self.ingest.handler, self.routing.handler, self.agent_view.handler, self.privacy.handler],
@@ -81,7 +92,9 @@ class CallguardStack(Stack):
                 keys=self.keys,
                 settings=settings,
                 access_logs=self.data.access_logs,
-                buckets=[self.data.transcripts, self.data.exports, self.anchoring.bucket],
+                # the import bucket's files are personal data too (read by the importer, then deleted)
+                buckets=[self.data.transcripts, self.data.exports, self.anchoring.bucket]
+                + ([self.imports.bucket] if self.imports is not None and self.imports.owned else []),
                 tables=self.data.tables,
                 removal=removal,
             )
@@ -93,4 +106,6 @@ class CallguardStack(Stack):
         CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
         CfnOutput(self, "PlatformClientId", value=self.identity.platform_client.user_pool_client_id)
         CfnOutput(self, "PeopleClientId", value=self.identity.people_client.user_pool_client_id)
+        if self.imports is not None:  # the Connect account grants this role its bucket (README)
+            CfnOutput(self, "ImporterRoleArn", value=self.imports.handler.role.role_arn)
         CfnOutput(self, "TokenEndpoint", value=f"{self.identity.domain.base_url()}/oauth2/token")

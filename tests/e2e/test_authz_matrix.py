@@ -34,6 +34,7 @@ def _url(stack: RunningStack, route: Route) -> str:
     path = route.path
     for name in ("call_id", "request_id", "hold_id", "followup_id"):
         path = path.replace("{" + name + "}", f"matrix-{name.replace('_', '-')}")
+    path = path.replace("{day}", "2026-01-01")  # a real day: the admitted role reaches the handler
     return f"{stack.api_url}{path}"
 
 

@@ -54,7 +54,20 @@ def test_cli_runs_an_access_request_end_to_end(stack: RunningStack, tmp_path: Pa
 
     placed = runner.invoke(app, ["privacy", "hold", "add", "--phone", "+49 160 5557777", "--reason", "audit", *common])
     hold_id = re.search(r"hold (hold-[0-9a-f]+)", placed.output).group(1)  # type: ignore[union-attr]
+    held = runner.invoke(app, ["privacy", "hold", "list", *common])
+    assert held.exit_code == 0, held.output
+    assert hold_id in held.output
+    assert "5557777" not in held.output
     assert runner.invoke(app, ["privacy", "hold", "remove", hold_id, *common]).exit_code == 0
+    listed = runner.invoke(app, ["privacy", "list", "--status", "completed", "--type", "access", "--all", *common])
+    assert listed.exit_code == 0, listed.output
+    assert request_id in listed.output
+    wrong = runner.invoke(app, ["privacy", "list", "--status", "finished", *common])
+    assert wrong.exit_code == 1
+    assert "status" in wrong.output
+    day = runner.invoke(app, ["audit", "day", time.strftime("%Y-%m-%d", time.gmtime()), *common])
+    assert day.exit_code == 0, day.output
+    assert "intact" in day.output
 
 
 def test_cli_reports_bad_input_and_refusals_clearly(stack: RunningStack) -> None:

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -83,7 +84,8 @@ def targets(stack: RunningStack, tokens: dict[str, str]) -> dict[str, str]:
     hold = http("POST", f"{stack.api_url}/v1/privacy/holds", {"subject": NOBODY, "reason": "fuzz target"},
                 tokens["compliance"])  # fmt: skip
     assert hold.status == 201, hold.body
-    return {"call_id": TARGET_CALL, "request_id": str(request.body["request_id"]), "hold_id": str(hold.body["hold_id"])}
+    return {"call_id": TARGET_CALL, "request_id": str(request.body["request_id"]), "hold_id": str(hold.body["hold_id"]),
+            "day": datetime.now(UTC).date().isoformat()}  # fmt: skip
 
 
 def load_schema(api_url: str) -> schemathesis.BaseSchema:

@@ -75,6 +75,8 @@ def test_platform_ingests_and_storage_holds_no_plaintext(stack: RunningStack, to
         if "exports" in bucket["Name"]:
             continue  # an access export is the subject's own data, released to them on purpose (7 days)
         for version in s3.list_object_versions(Bucket=bucket["Name"]).get("Versions", []):
+            if version["Key"].startswith("callguard-quarantine/"):
+                continue  # a bad import file kept for the operator (CMK-encrypted, expires; README)
             obj = s3.get_object(Bucket=bucket["Name"], Key=version["Key"], VersionId=version["VersionId"])
             dump.append(obj["Body"].read().decode("latin-1"))
     stored = "\n".join(dump)
@@ -193,7 +195,11 @@ def test_a_german_call_is_analysed_through_the_queue_and_the_agent_sees_it_redac
 def test_a_scheduled_target_runs_on_demand_through_the_embedded_lambda_endpoint(
     stack: RunningStack, synth: Synth
 ) -> None:
-    rules = [r for r in synth.template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    rules = [
+        r
+        for r in synth.template["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
+    ]
     assert rules  # the deadline check is scheduled daily in AWS
     target = rules[0]["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
     response = stack.client("lambda").invoke(FunctionName=target, Payload=b"{}")

@@ -240,7 +240,7 @@ def test_the_deadline_can_be_extended_by_two_months_at_most(stack: RunningStack,
 def test_each_workflow_step_logs_under_its_own_service_name(stack: RunningStack, tokens: dict[str, str]) -> None:
     """In Lambda each step is its own function and process; locally they share one process and
     their shared module, and must still log as `callguard-privacy_steps-<step>` as the template says."""
-    _request(stack, tokens["compliance"], "access", {"phone": "+49 160 5550001"})
+    _request(stack, tokens, "access", {"phone": "+49 160 5550001"})
     records = [json.loads(line) for line in stack.output if line.startswith("{")]
     steps = [r for r in records if r.get("step")]
     assert {r["step"] for r in steps} >= {"route_request", "collect_subject_data", "complete_request"}

@@ -50,6 +50,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
             "RetentionPurge",
             "PrivacyApiPrivacy",
             "AuditAnchoringAnchor",
+            "ImportImporter",
         ):
             raw_env.update(provisioner.function_environment(synth.template, prefix))
         env = {Env(k): v for k, v in raw_env.items() if k in {e.value for e in Env}}

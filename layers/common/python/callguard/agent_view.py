@@ -21,7 +21,17 @@ from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AgentViewService"]
 
-_ANALYSIS_FIELDS = ("language", "sentiment", "key_phrases", "pii_types", "intent", "flags", "reason")
+_ANALYSIS_FIELDS = (
+    "language",
+    "sentiment",
+    "key_phrases",
+    "pii_types",
+    "intent",
+    "flags",
+    "reason",
+    "provider",
+    "sentiment_source",
+)
 
 
 @dataclass
@@ -73,6 +83,7 @@ class AgentViewService:
             "segments": segments,
             "analysis": summary,
             "routing": None,
+            **_source(item),
         }
 
     def _restricted(self, subject_id: str, item: dict[str, Any]) -> bool:
@@ -113,3 +124,17 @@ class AgentViewService:
             {k: s[k] for k in ("speaker", "start_ms", "end_ms")} | {"text": redact(text, spans)}
             for s, text, spans in zip(segments, texts, detect_turns(texts, regions=regions), strict=True)
         ]
+
+
+def _source(item: dict[str, Any]) -> dict[str, Any]:
+    """Where an imported call came from: its format, and whether only the redacted file was read."""
+    imported = item.get("imported", {}).get("M")
+    if not imported:
+        return {}
+    return {
+        "imported": {
+            "format": imported["format"]["S"],
+            "version": imported["version"]["S"],
+            "redacted_input": imported["output"]["S"] == "redacted",
+        }
+    }

@@ -81,6 +81,9 @@ class AnalysisService:
     classifier_endpoint: str | None = None
     classifier_threshold: float = 0.6
     followup_due_hours: int = 24
+    #: an imported call whose provider (Contact Lens, Transcribe) already labelled each turn's
+    #: sentiment is not sent to Comprehend for sentiment again
+    reuse_provider_sentiment: bool = True
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def analyze(self, call_id: str) -> AnalysisOutcome:
@@ -172,7 +175,12 @@ class AnalysisService:
         supported = language in LANGUAGES
         groups = _speaker_quarters(segs)
         texts = [" ".join(s.text for s in members) for members in groups.values()]
-        results = self.comprehend.sentiments(texts, language) if supported and texts else []
+        provider = _provider(item)
+        reused = _provider_sentiments(segs, provider) if self.reuse_provider_sentiment else None
+        if reused is not None:
+            results = reused
+        else:
+            results = self.comprehend.sentiments(texts, language) if supported and texts else []
         customer = [s.text for s in segs if s.speaker == "customer"]
         phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
         # a phrase that is or holds a redaction label says nothing about the call
@@ -185,7 +193,11 @@ class AnalysisService:
         trajectory = [t for t in sentiment["trajectory"] if t]
         escalate = bool(trajectory) and trajectory[-1] == "NEGATIVE"
         pii_counts = Counter(label.strip("[]") for labels in labels_per_segment for label in labels)
-        return {
+        extra: dict[str, Any] = {}
+        if provider is not None:  # the provider's own findings, kept beside callguard's
+            extra["provider"] = {k: v for k, v in provider.items() if k != "turn_sentiment"}
+            extra["sentiment_source"] = provider["format"] if reused is not None else "comprehend"
+        return extra | {
             "status": "done",
             "language": language,
             "language_source": "call" if item.get("language") else "detected",
@@ -242,6 +254,40 @@ class AnalysisService:
             for index, found in enumerate(self.comprehend.pii_entities_of(out, language)):
                 out[index] = _redact_outside_labels(out[index], comprehend_spans(found))
         return out
+
+
+def _provider(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``imported`` attribute of a call that came from a Contact Lens/Transcribe file."""
+    imported = item.get("imported", {}).get("M")
+    if not imported:
+        return None
+    provider = imported.get("provider", {}).get("M", {})
+    return {
+        "format": imported["format"]["S"],
+        "output": imported["output"]["S"],
+        "sentiment_by_role": {k: float(v["N"]) for k, v in provider.get("sentiment_by_role", {}).get("M", {}).items()},
+        "categories": [c["S"] for c in provider.get("categories", {}).get("L", [])],
+        "issues": [int(i["N"]) for i in provider.get("issues", {}).get("L", [])],
+        "outcomes": [int(i["N"]) for i in provider.get("outcomes", {}).get("L", [])],
+        "action_items": [int(i["N"]) for i in provider.get("action_items", {}).get("L", [])],
+        "turn_sentiment": [t["S"] for t in provider.get("turn_sentiment", {}).get("L", [])],
+    }
+
+
+def _provider_sentiments(
+    segments: Sequence[RedactedSegment], provider: dict[str, Any] | None
+) -> list[dict[str, Any]] | None:
+    """Sentiment results per (speaker, quarter) group from the provider's per-turn labels, in the
+    order :func:`_speaker_quarters` groups them; ``None`` when the labels do not cover every turn."""
+    labels = (provider or {}).get("turn_sentiment") or []
+    if len(labels) != len(segments):
+        return None
+    end = max((s.end_ms for s in segments), default=0) or 1
+    groups: dict[tuple[str, int], list[str]] = {}
+    for segment, label in zip(segments, labels, strict=True):
+        if segment.text.strip():
+            groups.setdefault((segment.speaker, min(3, int(4 * segment.start_ms / end))), []).append(label)
+    return [{"Sentiment": _label(turns)} for turns in groups.values()]
 
 
 def _redact_outside_labels(text: str, spans: Sequence[PiiSpan]) -> str:

@@ -59,6 +59,10 @@ class AwsClients:
     def stepfunctions(self) -> Any:
         return self._get("stepfunctions")
 
+    @property
+    def connect(self) -> Any:
+        return self._get("connect")
+
 
 class Lazy(Generic[T]):
     """A handler's dependencies, built once per execution environment on first use.

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from .crypto import SubjectKeyring
 from .errors import CallConflictError
@@ -63,7 +63,9 @@ class IngestService:
     queue: AnalysisQueue
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def ingest(self, call: CallIn) -> CallAccepted:
+    def ingest(self, call: CallIn, *, extra_attributes: dict[str, Any] | None = None) -> CallAccepted:
+        """Store ``call``. ``extra_attributes`` (DynamoDB wire format) go onto the new call item,
+        never over its own attributes: the importer records the file's origin there."""
         now = self.clock()
         existing = self.calls.get(call.call_id)
         if existing is not None:
@@ -92,6 +94,7 @@ class IngestService:
                 )
             attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
             attributes.update(self._provenance(call, seen))
+            attributes = {**(extra_attributes or {}), **attributes}
             previous = self.calls.put_new(attributes, now)
         except Exception:
             if pointer is not None:  # nothing half-written
@@ -123,7 +126,10 @@ class IngestService:
             raise CallConflictError("A different call was already stored under this call_id.")
         if existing.analysis == "queued" and not existing.enqueued:
             self._enqueue(call.call_id, now)
-        return CallAccepted(call_id=existing.call_id, subject_id=existing.subject_id, analysis=existing.analysis)  # type: ignore[arg-type]
+        # the same answer as the first time: the call item's status moves on (done, or skipped by
+        # the analysis), but a call skipped at ingestion is the one that carries a skip reason
+        answer: Literal["queued", "skipped"] = "skipped" if "analysis_skip_reason" in existing.extra else "queued"
+        return CallAccepted(call_id=existing.call_id, subject_id=existing.subject_id, analysis=answer)
 
     def _enqueue(self, call_id: str, now: datetime) -> None:
         self.queue.enqueue(call_id)

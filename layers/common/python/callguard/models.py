@@ -34,6 +34,7 @@ __all__ = [
     "CallerIn",
     "CallerVerification",
     "Consent",
+    "RequestListQuery",
     "RoutingRequest",
     "Segment",
     "caller_region",
@@ -318,6 +319,31 @@ class ExtendIn(_Model):
 
     months: Annotated[int, Field(ge=1, le=2)]
     reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]
+
+
+class RequestListQuery(BaseModel):
+    """Query of ``GET /v1/privacy/requests``. Query strings are text: numbers and instants are
+    parsed from it (lax mode); unknown parameters are refused, so a misspelt filter never silently
+    widens the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal[
+        "received", "awaiting_verification", "awaiting_approval", "in_progress", "completed", "rejected", "failed"
+    ] | None = None  # fmt: skip
+    type: Literal["access", "portability", "erasure", "rectification", "restriction", "objection"] | None = None
+    due_before: Instant | None = None
+    cursor: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 25
+
+    def filters(self) -> dict[str, str | None]:
+        """What a cursor is bound to: a page of one filter cannot continue another's list."""
+        return {
+            "status": self.status,
+            "type": self.type,
+            "due_before": None if self.due_before is None else self.due_before.astimezone(UTC).isoformat(),
+            "limit": str(self.limit),
+        }
 
 
 class PurgeRequestError(ValueError):

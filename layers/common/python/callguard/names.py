@@ -16,11 +16,14 @@ __all__ = [
     "ATTR_TTL",
     "EXPIRY_INDEX_INCLUDES",
     "EXPIRY_SHARDS",
+    "GSI_BY_DEADLINE",
     "GSI_BY_DUE",
     "GSI_BY_EXPIRY",
     "GSI_BY_SUBJECT",
     "MAX_BODY_BYTES",
     "METRICS_NAMESPACE",
+    "REQUEST_LIST_INCLUDES",
+    "REQUEST_LIST_KEY",
     "RESOURCE_SERVER_ID",
     "ROUTES",
     "SERVICE_NAME",
@@ -53,6 +56,13 @@ ATTR_IDEMPOTENCY_TTL: Final = "expiration"
 GSI_BY_SUBJECT: Final = "by_subject"
 GSI_BY_EXPIRY: Final = "by_expiry"
 GSI_BY_DUE: Final = "by_due"
+#: The privacy table's request list: every request under one fixed partition (``request_list``)
+#: ordered by its current deadline (``deadline_at``, fixed-width UTC). One partition, because the
+#: list is read in deadline order across all requests (a desk files thousands a month at most,
+#: far below a partition's 1,000 writes/s); the projection carries the list's columns only.
+GSI_BY_DEADLINE: Final = "by_deadline"
+REQUEST_LIST_KEY: Final = "REQUESTS"
+REQUEST_LIST_INCLUDES: Final = ("request_id", "type", "status", "received_at", "completed_at")
 #: Shards of the expiry index per data category (``<category>#<n>``): spreads writes of one
 #: category over partitions; the purge reads every shard.
 EXPIRY_SHARDS: Final = 8
@@ -93,6 +103,11 @@ class Env(StrEnum):
     AUDIT_ANCHOR_KEY_ID = "CALLGUARD_AUDIT_ANCHOR_KEY_ID"
     #: "true" (default) or "false": exports and erasures wait for a second person's approval
     FOUR_EYES = "CALLGUARD_FOUR_EYES"
+    #: Contact Lens / Transcribe Call Analytics import (see callguard.importer)
+    IMPORT_SETTINGS = "CALLGUARD_IMPORT_SETTINGS"
+    IMPORT_BUCKET = "CALLGUARD_IMPORT_BUCKET"
+    #: analysis reuses the sentiment an imported file already carries (no second Comprehend bill)
+    IMPORT_REUSE_SENTIMENT = "CALLGUARD_IMPORT_REUSE_SENTIMENT"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 
@@ -159,4 +174,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/privacy/requests/{request_id}/approve", Scope.PRIVACY_MANAGE, "privacy"),
     Route("POST", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
     Route("DELETE", "/v1/privacy/holds/{hold_id}", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("GET", "/v1/privacy/requests", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("GET", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
+    Route("GET", "/v1/audit/days/{day}", Scope.PRIVACY_MANAGE, "privacy"),
 )

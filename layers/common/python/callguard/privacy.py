@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from .errors import CallguardError, FourEyesError, IdentifierConflictError, NotFoundError
 from .identity import Pseudonymizer
 from .models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
-from .names import ATTR_TTL
+from .names import ATTR_TTL, REQUEST_LIST_KEY
 from .repository import SubjectsRepository, all_items, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
 
@@ -35,12 +35,18 @@ __all__ = [
     "PrivacyService",
     "Recorder",
     "add_months",
+    "deadline_key",
 ]
 
 #: how long a download link of an export stays valid (it works once)
 DOWNLOAD_SECONDS = 300
 #: how long the storage URL the download endpoint redirects to stays valid
 REDIRECT_SECONDS = 60
+
+
+def deadline_key(moment: datetime) -> str:
+    """The request list's sort key (index by_deadline): fixed-width UTC, so text order is time order."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # years padded
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -214,6 +220,9 @@ class PrivacyService:
             "status": {"S": "received"},
             "received_at": {"S": received.isoformat()},
             "due_at": {"S": due.isoformat()},
+            # the compliance desk's list (index by_deadline): every request, by its current deadline
+            "request_list": {"S": REQUEST_LIST_KEY},
+            "deadline_at": {"S": deadline_key(due)},
             "subject_macs": {"L": [{"S": m} for m in macs]},
             "subject_kinds": {"L": [{"S": k} for k, _ in identifiers]},
             "filed_by": {"S": actor},
@@ -352,6 +361,8 @@ class PrivacyService:
             item["status"]["S"],
             self.clock(),
             extended_due_at={"S": extended.isoformat()},
+            request_list={"S": REQUEST_LIST_KEY},
+            deadline_at={"S": deadline_key(extended)},
             sealed_extension_reason={"B": self._seal(request_id, body.reason)},
         )
         return self.view(request_id)
@@ -437,7 +448,7 @@ class PrivacyService:
         record("privacy_export_downloaded", f"privacy/{request_id}")  # on record before anything is released
         return {"bucket": result["export"]["bucket"], "key": result["export"]["key"]}
 
-    def add_hold(self, body: HoldIn, record: Recorder = _no_record) -> dict[str, Any]:
+    def add_hold(self, body: HoldIn, record: Recorder = _no_record, actor: str | None = None) -> dict[str, Any]:
         """A legal hold on identifiers: stored against their MACs, so it protects whatever they
         reach when it is checked — including a subject whose first call comes later."""
         now = self.clock()
@@ -454,6 +465,8 @@ class PrivacyService:
             "subject_kinds": kinds,
             "sealed_reason": {"B": self._seal(hold_id, body.reason)},
         }
+        if actor is not None:  # the person placing it, from their token (listed to compliance)
+            item["placed_by"] = {"S": actor}
         record("legal_hold_added", f"hold/{hold_id}")
         self.requests.dynamodb.transact_write_items(
             TransactItems=[

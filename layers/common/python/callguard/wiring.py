@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from .agent_view import AgentViewService
     from .analysis import AnalysisService
     from .audit_anchor import AuditAnchors
+    from .compliance import ComplianceDesk
     from .crypto import SubjectKeyring
     from .identity import Pseudonymizer
+    from .importer import ImportService
     from .ingest import IngestService
     from .intents import IntentConfig
     from .live import LiveService
@@ -37,6 +39,8 @@ __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
     "build_audit_anchors",
+    "build_compliance_desk",
+    "build_import_service",
     "build_ingest_service",
     "build_live_service",
     "build_privacy_service",
@@ -165,6 +169,23 @@ def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None 
     )
 
 
+def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ImportService:
+    """The importer: the ingest service of ``POST /v1/calls`` behind a file reader and the
+    Connect contact look-up."""
+    from .importer import ImportService, ImportSettings
+    from .importer.contacts import ContactDirectory
+
+    p = _parts(clients, environ)
+    settings = ImportSettings.from_env(p.env.get(Env.IMPORT_SETTINGS.value))
+    return ImportService(
+        s3=clients.s3,
+        ingest=build_ingest_service(clients, p.env),
+        settings=settings,
+        contacts=ContactDirectory(clients.connect, settings.attributes),
+        owned_bucket=settings.bucket_name is None,
+    )
+
+
 def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AnalysisService:
     from .analysis import AnalysisService
     from .comprehend import ComprehendGateway
@@ -180,6 +201,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
         default_region=p.region,
         classifier_endpoint=p.env.get(Env.INTENT_CLASSIFIER_ENDPOINT.value) or None,
         followup_due_hours=int(p.env.get(Env.FOLLOWUP_DUE_HOURS.value, "24")),
+        reuse_provider_sentiment=p.env.get(Env.IMPORT_REUSE_SENTIMENT.value, "1") == "1",
     )
 
 
@@ -244,6 +266,20 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         state_machine_arn=p.env.get(Env.PRIVACY_STATE_MACHINE.value, ""),
         verification_timeout_seconds=int(p.env.get(Env.VERIFICATION_TIMEOUT_SECONDS.value, str(30 * 86400))),
+    )
+
+
+def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ComplianceDesk:
+    from .audit import AuditLog
+    from .compliance import ComplianceDesk
+
+    p = _parts(clients, environ)
+    return ComplianceDesk(
+        requests=p.privacy_requests(),
+        audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        kms=clients.kms,
+        data_key_id=require_env(Env.DATA_KEY_ID, p.env),
+        mac_key_id=require_env(Env.HMAC_KEY_ID, p.env),
     )
 
 

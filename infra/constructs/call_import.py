@@ -1,0 +1,184 @@
+"""Import capability: S3 "Object Created" on the import bucket/prefixes → EventBridge rule →
+import queue (DLQ) → importer function → the ingest service of ``POST /v1/calls``.
+
+The bucket is either an existing one (the Connect instance's, named in the config; its owner
+turns on "Send notifications to Amazon EventBridge") or one this construct creates. EventBridge
+rather than a bucket notification: callguard never rewrites the notification configuration of
+a bucket it does not own, and no custom resource is needed for a bucket it does.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from callguard.names import Env
+from infra.constructs.platform import Platform
+from infra.constructs.secure_storage import SecureBucket
+from infra.nag import acknowledge, objects_wildcard
+
+__all__ = ["CallImport"]
+
+#: the importer's timeout; the queue's visibility timeout is six times it (AWS's advice for SQS sources)
+_TIMEOUT_SECONDS = 60
+
+
+class CallImport(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        settings, data, keys = platform.settings, platform.data, platform.keys
+        config = settings.imports
+        self.owned = config.bucket_name is None
+        if config.bucket_name is None:
+            self.bucket: s3.IBucket = SecureBucket(
+                self,
+                "Drop",
+                key=keys.data,
+                access_logs=data.access_logs,
+                noncurrent_days=1,
+                # backstop only: the importer deletes each file once it is imported or quarantined
+                expire_days=config.quarantine_days,
+                removal=platform.removal,
+            )
+            bucket_resource = self.bucket.node.default_child
+            bucket_resource.add_property_override(  # type: ignore[union-attr]
+                "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+            )
+        else:
+            self.bucket = s3.Bucket.from_bucket_name(self, "Drop", config.bucket_name)
+
+        self.dlq = sqs.Queue(
+            self,
+            "Dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=keys.data,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=platform.removal,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=keys.data,
+            data_key_reuse=Duration.minutes(5),
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(6 * _TIMEOUT_SECONDS),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.dlq),
+            removal_policy=platform.removal,
+        )
+        self.rule = events.Rule(
+            self,
+            "ObjectCreated",
+            description="callguard: transcript files dropped into the import prefixes",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [self.bucket.bucket_name]},
+                    "object": {"key": [{"prefix": p} for p in config.prefixes]},
+                },
+            ),
+            targets=[targets.SqsQueue(self.queue)],
+        )
+
+        self.handler = platform.function(
+            self,
+            "Importer",
+            name="importer",
+            memory_mb=1024,
+            timeout_seconds=_TIMEOUT_SECONDS,
+            synchronous=False,
+            env=(
+                Env.CALLS_TABLE,
+                Env.SUBJECTS_TABLE,
+                Env.KEYS_TABLE,
+                Env.TRANSCRIPTS_BUCKET,
+                Env.ANALYSIS_QUEUE_URL,
+                Env.DATA_KEY_ID,
+                Env.HMAC_KEY_ID,
+                Env.RETENTION,
+                Env.DEFAULT_PHONE_REGION,
+                Env.IMPORT_SETTINGS,
+            ),
+            extra_env={Env.IMPORT_BUCKET.value: self.bucket.bucket_name},
+        )
+        self._grant(platform)
+
+    def _contacts(self, instance_arn: str | None) -> str:
+        if instance_arn:
+            return f"{instance_arn}/contact/*"
+        stack = Stack.of(self)
+        return f"arn:aws:connect:{stack.region}:{stack.account}:instance/*/contact/*"
+
+    def _nag_name(self, arn: str) -> str:
+        """``arn`` as cdk-nag names it in a finding: unresolved region/account as ``<AWS::…>``."""
+        stack = Stack.of(self)
+        for token, name in ((stack.region, "<AWS::Region>"), (stack.account, "<AWS::AccountId>")):
+            if Token.is_unresolved(token):
+                arn = arn.replace(token, name)
+        return arn
+
+    def _object_finding(self, prefix: str) -> str:
+        if self.owned:
+            return objects_wildcard(self.bucket, prefix)
+        return f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{self.bucket.bucket_name}/{prefix}*]"
+
+    def _grant(self, platform: Platform) -> None:
+        data, keys, config = platform.data, platform.keys, platform.settings.imports
+        fn, allow = self.handler, self.handler.allow
+        # exactly what IngestService calls (the same service as POST /v1/calls); DeleteItem: the
+        # transcript marker is removed again when storing the call fails (nothing half-written)
+        allow(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [data.calls.table_arn],
+        )
+        allow(
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [data.subjects.table_arn],
+        )
+        allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
+        allow(["s3:PutObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
+        allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
+        allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
+        allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
+        # the files: read under the import prefixes (only the redacted twins in redacted-only mode)
+        readable = [f"{p}Redacted/*" if config.redacted_only else f"{p}*" for p in config.prefixes]
+        allow(["s3:GetObject", "s3:GetObjectVersion"], [self.bucket.arn_for_objects(r) for r in readable])
+        allow(["s3:PutObject"], [self.bucket.arn_for_objects(f"{config.quarantine_prefix}*")])
+        if self.owned:  # the raw file is never kept: imported and quarantined files are deleted
+            allow(["s3:DeleteObjectVersion"], [self.bucket.arn_for_objects(r) for r in readable])
+        if config.bucket_kms_key_arn:
+            allow(["kms:Decrypt", "kms:GenerateDataKey"], [config.bucket_kms_key_arn])
+        # the contacts of the configured instance; without one, of the files' instances in this account
+        contacts = self._contacts(config.connect_instance_arn)
+        allow(["connect:DescribeContact", "connect:GetContactAttributes"], [contacts])
+        allow(
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+            [self.queue.queue_arn],
+        )
+        reason = (
+            "Objects are addressed by prefix: the transcript bucket's transcripts/<subject>/<call>, and the "
+            "import bucket's configured import and quarantine prefixes; connect contacts are per instance."
+        )
+        findings = [objects_wildcard(data.transcripts, "transcripts/")]
+        for prefix in [*readable, f"{config.quarantine_prefix}*"]:
+            findings.append(self._object_finding(prefix.removesuffix("*")))
+        findings.append(f"AwsSolutions-IAM5[Resource::{self._nag_name(contacts)}]")
+        acknowledge(fn.policy, reason, *findings)
+        acknowledge(
+            fn,
+            "Invoked by the SQS event source mapping: failed messages return to the import queue and move to its "
+            "DLQ after maxReceiveCount, so a function-level DLQ would never receive them.",
+            "NIST.800.53.R5-LambdaDLQ",
+            "HIPAA.Security-LambdaDLQ",
+        )
+        fn.add_event_source(
+            sources.SqsEventSource(self.queue, batch_size=5, report_batch_item_failures=True, max_concurrency=5)
+        )
