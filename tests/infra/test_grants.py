@@ -230,12 +230,15 @@ def test_only_the_deletion_step_and_the_purge_delete_calls_and_transcripts(synth
     deleting = {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "s3:DeleteObject", "s3:DeleteObjectVersion"}
     deleters = {r for r, perms in _all_roles(synth.template).items()
                 if any(a in deleting and res in targets for a, res, _ in perms)}  # fmt: skip
-    # ingest removes only what it has just written when storing the call fails (nothing half-written):
-    # the transcript version and the transcript marker; it never batch-deletes or deletes objects outright
-    assert deleters == {roles[PRIVACY_STEP_ROLES["delete_subject_data"]], roles["purge"], roles["ingest"]}
-    ingest = {(a, r) for a, r, _ in effective(synth.template, roles["ingest"]) if a in deleting and r in targets}
-    assert ingest == {("s3:DeleteObjectVersion", names.arns[Res.TRANSCRIPT_OBJECTS]),
-                      ("dynamodb:DeleteItem", names.arns[Res.CALLS])}  # fmt: skip
+    # ingest, and the importer (the same IngestService), remove only what they have just written when
+    # storing the call fails (nothing half-written): the transcript version and the transcript marker;
+    # neither batch-deletes or deletes objects outright
+    writers = {roles["ingest"], roles["importer"]}
+    assert deleters == {roles[PRIVACY_STEP_ROLES["delete_subject_data"]], roles["purge"], *writers}
+    for writer in writers:
+        undo = {(a, r) for a, r, _ in effective(synth.template, writer) if a in deleting and r in targets}
+        assert undo == {("s3:DeleteObjectVersion", names.arns[Res.TRANSCRIPT_OBJECTS]),
+                        ("dynamodb:DeleteItem", names.arns[Res.CALLS])}, writer  # fmt: skip
 
 
 def test_bookkeeping_steps_touch_only_the_request_item_and_append_to_the_audit_log(synth: Synth) -> None:
