@@ -136,7 +136,8 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
         ),
         _S3_EXPORTS_KEY,
     ),
-    "shred_subject_key": (_REQUEST_RW, *_INVENTORY, _g("dynamodb:DeleteItem", Res.SUBJECT_KEYS)),
+    # the steps that change a subject's data record that they execute in the audit chain (append only)
+    "shred_subject_key": (_REQUEST_RW, _AUDIT_APPEND, *_INVENTORY, _g("dynamodb:DeleteItem", Res.SUBJECT_KEYS)),
     "delete_subject_data": (
         _g("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem", Res.PRIVACY),
         *_INVENTORY,
@@ -144,13 +145,19 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
         _g("s3:DeleteObject s3:DeleteObjectVersion", Res.TRANSCRIPT_OBJECTS, Res.EXPORT_OBJECTS),
     ),
     "verify_erasure": (_REQUEST_RW, *_INVENTORY),
-    "apply_restriction": (_REQUEST_RW, _g("dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem", Res.SUBJECTS)),
+    "apply_restriction": (
+        _REQUEST_RW,
+        _AUDIT_APPEND,
+        _g("dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem", Res.SUBJECTS),
+    ),
     "record_objection": (
         _REQUEST_RW,
+        _AUDIT_APPEND,
         _g("dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem", Res.SUBJECTS),
     ),
     "apply_rectification": (
         _REQUEST_RW,
+        _AUDIT_APPEND,
         _g("kms:Decrypt", Res.DATA_KEY, condition=Cond.REQUEST_CONTEXT),
         _g("kms:GenerateMac", Res.SUBJECT_ID_KEY),
         _g("dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem", Res.SUBJECTS),
