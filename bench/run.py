@@ -157,10 +157,6 @@ def gaps(import_ratios: dict[str, float], purge_ratio: float, more: list[str | N
     if purge_ratio > PURGE_READS_GOAL:
         lines.append(f"- The purge read {purge_ratio:.2f} times as many items from the larger table.")
     lines.extend(line for line in more if line)
-    lines.append(
-        "- Sentiment bills up to 8 times its lower bound on short calls: one document per speaker and quarter "
-        "keeps the trajectory, and each pays Comprehend's 3-unit minimum (a design choice, not a defect)."
-    )
     return "\n".join(lines)
 
 
@@ -206,8 +202,9 @@ def main() -> None:
         linear_text,
         "## Comprehend units per call (local emulator; billing rule: 100-character units, minimum 3 per document)",
         "Lower bound: the characters actually sent to that API, billed as one document. Key phrases and entities "
-        "are packed; sentiment is asked once per speaker and quarter of the call (the granularity of the summary "
-        "and the trajectory), so the 3-unit minimum is paid at most 8 times per call instead of once per turn.",
+        "are packed; sentiment is asked per speaker and run of quarters of the call, a quarter on its own only when "
+        "its text reaches the 300 characters Comprehend bills anyway (so a short call pays one minimum per speaker "
+        "and a long one keeps the four-quarter trajectory).",
         comprehend_units(),
         f"## Handler cold import time ({5} runs each, median; goal at most 1.5 times `import boto3`)",
         cold_imports(ratios=import_ratios),
