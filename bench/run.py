@@ -128,6 +128,18 @@ def _p99_at(throughput_text: str, clients: int) -> tuple[float, float] | None:
     return None
 
 
+def throughput_gap(throughput_text: str) -> str | None:
+    p99 = _p99_at(throughput_text, 16)
+    if p99 is not None and p99[1] < THROUGHPUT_P99_GOAL_MS:
+        return None
+    measured = f"p99 {p99[1] / 1000:.2f} s at 16 clients ({p99[0]:.1f} requests/s)" if p99 else "no p99 (failed)"
+    return (
+        f"- Embedded stack under load: {measured}, goal under 1 s. Cause: every handler, moto and the analysis "
+        "poller share one interpreter (and its lock) behind one `ThreadingHTTPServer`; running the handlers in "
+        "worker processes (issue 17, item 5) is left for after the local-stack rework of issue 12."
+    )
+
+
 def goals(
     largest: tuple[str, int],
     unused: dict[str, set[str]],
@@ -198,7 +210,10 @@ def main() -> None:
     purge_table, purge_ratio, erasures = purge_scaling(cdk_out, sizes, also=erase_subject)
     erasure_text, erasure_ratio = erasure_table(sizes, erasures)
     ingest_text, ingest_measured = ingest_costs(cdk_out)
-    throughput_text, _ = throughput(cdk_out)
+    try:
+        throughput_text, _ = throughput(cdk_out)
+    except (OSError, RuntimeError) as error:  # the embedded stack under load: reported, not hidden
+        throughput_text = f"The load run failed in this run: {type(error).__name__}: {error}."
     assets_text, assets_worst = asset_sizes(cdk_out)
     eval_set = load_eval_set()
     chosen = pii_detectors()
@@ -294,6 +309,7 @@ def main() -> None:
             purge_ratio,
             [
                 cold_start_gap(cold_ratios),
+                throughput_gap(throughput_text),
                 ingest_gap(ingest_measured),
                 erasure_gap(erasure_ratio),
                 asset_gap(assets_worst),
