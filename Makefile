@@ -111,7 +111,7 @@ openapi: setup ## regenerate docs/openapi.yaml (OpenAPI 3.1) and docs/api.md fro
 fuzz: setup ## schemathesis against the embedded stack with more examples (CALLGUARD_FUZZ_EXAMPLES, default 300)
 	CALLGUARD_FUZZ_EXAMPLES=$${CALLGUARD_FUZZ_EXAMPLES:-300} $(PY) -m pytest -p no:cacheprovider tests/e2e/test_fuzz.py
 
-bench: synth ## measured ratios (PII, Comprehend units, cold imports, AWS calls per call, throughput, purge/erasure reads, asset sizes)
+bench: synth ## the issue-17 goals beside this run's measures, then each section (PII, Comprehend units, cold starts, AWS calls per call, throughput, purge/erasure reads, asset sizes)
 	$(PY) -m bench.run
 
 clean: ## remove build output (keeps the virtualenv and node_modules)

@@ -103,3 +103,64 @@ def asset_gap(worst: float) -> str | None:
         f"- A function with its layers is {worst:.2f} times Lambda's 250 MB unzipped limit: it cannot be deployed. "
         "Cause: the layers' dependencies (see the layer table)."
     )
+
+
+LARGEST_FUNCTION_GOAL_MB = 35.0
+
+
+def largest_function(cdk_out: Path, stack: str = "Callguard") -> tuple[str, int]:
+    """(function, unzipped bytes of its code and layers) of the largest function."""
+    template = load_template(cdk_out, stack)
+    assets = _assets(cdk_out, stack)
+    resources = template["Resources"]
+    layers = {k: _size(cdk_out, r, assets)[1] or 0 for k, r in resources.items() if r["Type"] == LAYER}
+    sizes = {}
+    for logical, resource in resources.items():
+        if resource["Type"] != FUNCTION:
+            continue
+        refs = [ref.get("Ref") for ref in resource["Properties"].get("Layers", []) if isinstance(ref, dict)]
+        sizes[_short(logical)] = (_size(cdk_out, resource, assets)[1] or 0) + sum(layers.get(r, 0) for r in refs)
+    name = max(sizes, key=lambda k: sizes[k])
+    return name, sizes[name]
+
+
+def unused_packages(cdk_out: Path, stack: str = "Callguard") -> dict[str, set[str]]:
+    """Function → top-level packages its layers ship that its code (and the domain layer it
+    reaches) never imports, directly or through a distribution's requirements."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    from infra.dependencies import distributions_for, reached_imports, top_level_names
+
+    template = load_template(cdk_out, stack)
+    resources = template["Resources"]
+    found: dict[str, set[str]] = {}
+    for logical, resource in resources.items():
+        path = resource.get("Metadata", {}).get("aws:asset:path")
+        if resource["Type"] != FUNCTION or path is None:
+            continue
+        sites = [
+            cdk_out / resources[ref["Ref"]]["Metadata"]["aws:asset:path"] / "python"
+            for ref in resource["Properties"].get("Layers", [])
+            if isinstance(ref, dict) and ref.get("Ref") in resources
+        ]
+        common = [s for s in sites if (s / "callguard").is_dir()]
+        module = resource["Properties"]["Handler"].rpartition(".")[0]
+        imports = reached_imports(module, [cdk_out / path, *common])
+        for site in (s for s in sites if s not in common):
+            needed = distributions_for(site, imports)
+            allowed = {
+                top
+                for dist in metadata.distributions(path=[str(site)])
+                if canonicalize_name(dist.metadata["Name"]) in needed
+                for top in top_level_names(dist)
+            }
+            shipped = {
+                p.name.split(".")[0] if p.is_file() else p.name
+                for p in site.iterdir()
+                if not p.name.endswith((".dist-info", ".data")) and p.name != "__pycache__"
+            }
+            if shipped - allowed:
+                found[_short(logical)] = shipped - allowed
+    return found

@@ -1,8 +1,9 @@
 """``make bench``: measured ratios, side by side in one run; writes docs/benchmarks.md.
 
-Sections: PII detection quality on the labelled corpus; PII redaction on the independent
-evaluation set beside Presidio; PII detector time per character on pathological input; Comprehend units billed per
-call against the lower bound; cold import time of each handler against ``import boto3``;
+Sections: the issue-17 goals, each beside this run's measure; PII detection quality on the
+labelled corpus; PII redaction on the independent evaluation set beside Presidio; PII detector
+time per character on pathological input; Comprehend units billed per call against the lower
+bound; cold start (import and first invocation) of each handler against ``import boto3``;
 AWS and KMS calls per ingested call against the minimum; ingest throughput of the embedded
 stack at 1, 4 and 16 clients; items the retention purge and an erasure read from a 10k- and a
 100k-item table; unzipped asset sizes against Lambda's limit.
@@ -13,10 +14,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import statistics
-
-# B404 accepted: measures cold imports in fresh interpreters (sys.executable, fixed statements)
-import subprocess  # nosec B404
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import boto3
 
-from bench.asset_sizes import asset_gap, asset_sizes
+from bench.asset_sizes import LARGEST_FUNCTION_GOAL_MB, asset_gap, asset_sizes, largest_function, unused_packages
+from bench.cold_start import COLD_START_GOAL, cold_start_gap, cold_starts
 from bench.erasure_scaling import ERASURE_READS_GOAL, SUBJECT_CALLS, erase_subject, erasure_gap, erasure_table
 from bench.ingest_costs import ingest_costs, ingest_gap
 from bench.pii_eval import detectors as pii_detectors
@@ -67,7 +65,7 @@ SAMPLE_CALLS = {
 }  # fmt: skip
 
 
-def comprehend_units() -> str:
+def comprehend_units(ratios: dict[tuple[str, str], float] | None = None) -> str:
     server = ComprehendServer().start()
     client = boto3.client(
         "comprehend",
@@ -108,59 +106,99 @@ def comprehend_units() -> str:
                 if api == "BatchDetectKeyPhrases":
                     per_turn = sum(billed_units(t) for s, t in turns if s == "customer")
                 rows.append(f"| {name} | {api} | {chars} | {bound} | {billed} | {billed / bound:.2f} | {per_turn} |")
+                if ratios is not None:
+                    ratios[(name, api)] = billed / bound
     finally:
         server.stop()
     return "\n".join(rows)
 
 
-COLD_IMPORT_GOAL = 1.5
 PURGE_READS_GOAL = 1.05
+SENTIMENT_GOAL = 2.0
+THROUGHPUT_P99_GOAL_MS = 1000.0
+INGEST_CALLS_OVER_MINIMUM_GOAL = 2
 
 
-def cold_imports(runs: int = 5, ratios: dict[str, float] | None = None) -> str:
-    def measure(statement: str) -> float:
-        samples = []
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/common/python'}", "POWERTOOLS_TRACE_DISABLED": "1"}
-        for _ in range(runs):
-            start = time.perf_counter()
-            # B603 accepted: this interpreter with a statement written here
-            subprocess.run([sys.executable, "-c", statement], check=True, env=env, capture_output=True)  # noqa: S603  # nosec B603
-            samples.append(time.perf_counter() - start)
-        return statistics.median(samples)
+def _p99_at(throughput_text: str, clients: int) -> tuple[float, float] | None:
+    """(requests/s, p99 ms) of the ``clients`` row of the throughput table."""
+    for row in throughput_text.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if cells and cells[0] == str(clients):
+            return float(cells[2]), float(cells[4])
+    return None
 
-    baseline = measure("import boto3")
-    rows = ["| handler | median cold import (s) | vs `import boto3` |", "|---|---:|---:|"]
-    rows.append(f"| `import boto3` (baseline) | {baseline:.3f} | 1.00 |")
-    for handler in sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py")):
-        path = ROOT / "functions" / handler
-        seconds = measure(f"import sys; sys.path.insert(0, {str(path)!r}); import handler")
-        rows.append(f"| {handler} | {seconds:.3f} | {seconds / baseline:.2f} |")
-        if ratios is not None:
-            ratios[handler] = seconds / baseline
+
+def throughput_gap(throughput_text: str) -> str | None:
+    p99 = _p99_at(throughput_text, 16)
+    if p99 is not None and p99[1] < THROUGHPUT_P99_GOAL_MS:
+        return None
+    measured = f"p99 {p99[1] / 1000:.2f} s at 16 clients ({p99[0]:.1f} requests/s)" if p99 else "no p99 (failed)"
+    return (
+        f"- Embedded stack under load: {measured}, goal under 1 s. Cause: every handler, moto and the analysis "
+        "poller share one interpreter (and its lock) behind one `ThreadingHTTPServer`; running the handlers in "
+        "worker processes (issue 17, item 5) is left for after the local-stack rework of issue 12."
+    )
+
+
+def goals(
+    largest: tuple[str, int],
+    unused: dict[str, set[str]],
+    cold: dict[str, float],
+    ingest: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]],
+    units: dict[tuple[str, str], float],
+    throughput_text: str,
+) -> str:
+    """The issue's table: each measure of this run beside its goal, and whether it is met."""
+    rows = ["| measure | this run | goal | met |", "|---|---|---|---|"]
+
+    def row(measure: str, value: str, goal: str, met: bool) -> None:
+        rows.append(f"| {measure} | {value} | {goal} | {'yes' if met else 'no'} |")
+
+    name, size = largest
+    unused_text = "; ".join(f"{f}: {', '.join(sorted(p))}" for f, p in sorted(unused.items())) or "none"
+    row(
+        "largest function, code + layers unzipped",
+        f"{size / 1e6:.1f} MB ({name}); packages shipped but never imported: {unused_text}",
+        f"at most {LARGEST_FUNCTION_GOAL_MB:.0f} MB, and no function ships a package it never imports",
+        size / 1e6 <= LARGEST_FUNCTION_GOAL_MB and not unused,
+    )
+    row(
+        "handler cold start (import + first invocation) vs `import boto3`",
+        ", ".join(f"{h} {r:.2f}x" for h, r in sorted(cold.items())),
+        f"at most {COLD_START_GOAL}x",
+        all(r <= COLD_START_GOAL for r in cold.values()),
+    )
+    row(
+        "AWS calls per ingest vs the minimum",
+        ", ".join(f"{a[0]} vs {m[0]} {n.split(' ', 1)[0]}" for n, (a, m) in ingest.items()),
+        f"at most minimum + {INGEST_CALLS_OVER_MINIMUM_GOAL} in every scenario",
+        all(a[0] <= m[0] + INGEST_CALLS_OVER_MINIMUM_GOAL for a, m in ingest.values()),
+    )
+    sentiment = {call: r for (call, api), r in units.items() if api == "BatchDetectSentiment"}
+    eight = next((r for call, r in sentiment.items() if "8 short turns" in call), 0.0)
+    row(
+        "Comprehend sentiment units on an 8-turn call vs the lower bound",
+        f"{eight:.2f}x",
+        f"at most {SENTIMENT_GOAL:.0f}x, keeping the per-speaker trajectory",
+        eight <= SENTIMENT_GOAL,
+    )
+    p99 = _p99_at(throughput_text, 16)
+    row(
+        "embedded stack, 16 concurrent ingest clients",
+        f"{p99[0]:.1f} requests/s, p99 {p99[1] / 1000:.2f} s" if p99 else "not measured",
+        f"p99 under {THROUGHPUT_P99_GOAL_MS / 1000:.0f} s",
+        p99 is not None and p99[1] < THROUGHPUT_P99_GOAL_MS,
+    )
     return "\n".join(rows)
 
 
-def gaps(import_ratios: dict[str, float], purge_ratio: float, more: list[str | None]) -> str:
+def gaps(purge_ratio: float, more: list[str | None]) -> str:
     """Each goal this run missed, with its cause; written from the measured values (``more``:
     the lines of the other sections, ``None`` where their goal was met)."""
     lines = []
-    slow = {h: r for h, r in sorted(import_ratios.items()) if r > COLD_IMPORT_GOAL}
-    if slow:
-        lines.append(
-            f"- Cold imports above {COLD_IMPORT_GOAL} times `import boto3`: "
-            + ", ".join(f"{h} {r:.2f}" for h, r in slow.items())
-            + ". Cause: pydantic (models and settings), Powertools (Logger, Metrics, Tracer with the X-Ray SDK), "
-            "phonenumbers and cryptography load with the module (the wiring already imports each domain module "
-            "only inside its builder); reaching 1.5 would mean deferring Powertools and pydantic past the handler's "
-            "import, which moves the cost into the first invocation rather than removing it."
-        )
     if purge_ratio > PURGE_READS_GOAL:
         lines.append(f"- The purge read {purge_ratio:.2f} times as many items from the larger table.")
     lines.extend(line for line in more if line)
-    lines.append(
-        "- Sentiment bills up to 8 times its lower bound on short calls: one document per speaker and quarter "
-        "keeps the trajectory, and each pays Comprehend's 3-unit minimum (a design choice, not a defect)."
-    )
     return "\n".join(lines)
 
 
@@ -168,19 +206,28 @@ def main() -> None:
     started = time.perf_counter()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     cdk_out = ROOT / "cdk.out"
-    import_ratios: dict[str, float] = {}
     sizes = (10_000, 100_000)
     purge_table, purge_ratio, erasures = purge_scaling(cdk_out, sizes, also=erase_subject)
     erasure_text, erasure_ratio = erasure_table(sizes, erasures)
     ingest_text, ingest_measured = ingest_costs(cdk_out)
-    throughput_text, _ = throughput(cdk_out)
+    try:
+        throughput_text, _ = throughput(cdk_out)
+    except (OSError, RuntimeError) as error:  # the embedded stack under load: reported, not hidden
+        throughput_text = f"The load run failed in this run: {type(error).__name__}: {error}."
     assets_text, assets_worst = asset_sizes(cdk_out)
     eval_set = load_eval_set()
     chosen = pii_detectors()
     linear_text, growth = linear_table()
+    unit_ratios: dict[tuple[str, str], float] = {}
+    units_text = comprehend_units(unit_ratios)
+    cold_text, cold_ratios, snapstart_text = cold_starts(cdk_out)
+    largest = largest_function(cdk_out)
+    unused = unused_packages(cdk_out)
     sections = [
         "# callguard benchmarks",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine} by `make bench` (all ratios from this one run).",
+        "## Goals (issue 17), measured in this run",
+        goals(largest, unused, cold_ratios, ingest_measured, unit_ratios, throughput_text),
         "## PII detection quality (labelled corpus, `tests/data/pii_corpus.txt`)",
         "Span-level: a detection counts when it has the gold span's type and overlaps at least half of it. "
         "The corpus is synthetic and written by the team that wrote the detectors: it guards against regressions "
@@ -206,11 +253,19 @@ def main() -> None:
         linear_text,
         "## Comprehend units per call (local emulator; billing rule: 100-character units, minimum 3 per document)",
         "Lower bound: the characters actually sent to that API, billed as one document. Key phrases and entities "
-        "are packed; sentiment is asked once per speaker and quarter of the call (the granularity of the summary "
-        "and the trajectory), so the 3-unit minimum is paid at most 8 times per call instead of once per turn.",
-        comprehend_units(),
-        f"## Handler cold import time ({5} runs each, median; goal at most 1.5 times `import boto3`)",
-        cold_imports(ratios=import_ratios),
+        "are packed; sentiment is asked per speaker and run of quarters of the call, a quarter on its own only when "
+        "its text reaches the 300 characters Comprehend bills anyway (so a short call pays one minimum per speaker "
+        "and a long one keeps the four-quarter trajectory).",
+        units_text,
+        f"## Handler cold start: import and first invocation (5 fresh interpreters each, median; goal at most "
+        f"{COLD_START_GOAL} times `import boto3`)",
+        "Each sample is a new interpreter that imports the handler and then serves one real request against a moto "
+        "server provisioned from the template (and the local Comprehend emulator), so work deferred from the import "
+        "to the first call is counted. The first invocation includes the emulators' answers over local HTTP on this "
+        "shared machine (on Lambda: the AWS endpoints); boto3 clients and their service models load in it.",
+        cold_text,
+        "### Lambda SnapStart for Python: evaluation",
+        snapstart_text,
         "## AWS API calls per ingested call, against the minimum",
         "The real ingest handler in-process against moto, provisioned from the synthesized template with the "
         "ingest function's environment; one invocation per scenario (caches cleared as at every invocation). "
@@ -251,9 +306,10 @@ def main() -> None:
     ]
     sections.append(
         gaps(
-            import_ratios,
             purge_ratio,
             [
+                cold_start_gap(cold_ratios),
+                throughput_gap(throughput_text),
                 ingest_gap(ingest_measured),
                 erasure_gap(erasure_ratio),
                 asset_gap(assets_worst),

@@ -1,8 +1,9 @@
 """``CallguardFunction``: a Lambda function with the project's secure defaults.
 
-arm64, Python 3.12, active tracing, an explicit memory size and timeout, its own
+arm64, the newest Python runtime, active tracing, an explicit memory size and timeout, its own
 KMS-encrypted log group with retention, a role with no managed policies (only the
-grants each capability adds), Powertools settings, and the two shared layers.
+grants each capability adds), Powertools settings, a layer with exactly the third-party
+packages the function imports, and the domain layer.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from infra.constructs.lambda_packaging import (
     LAMBDA_ARCHITECTURE,
     LAMBDA_RUNTIME,
     common_layer_code,
-    deps_layer_code,
     function_code,
+    function_deps,
+    function_deps_code,
 )
 from infra.nag import acknowledge
 
@@ -32,18 +34,11 @@ __all__ = ["CallguardFunction", "SharedLayers"]
 
 
 class SharedLayers(Construct):
-    """The third-party ``deps`` layer and the ``common`` domain layer."""
+    """The ``common`` domain layer, and one third-party layer per distinct set of distributions
+    that functions import (``for_function``): a function ships only what it can import."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.deps = lambda_.LayerVersion(
-            self,
-            "Deps",
-            code=deps_layer_code(),
-            compatible_architectures=[LAMBDA_ARCHITECTURE],
-            compatible_runtimes=[LAMBDA_RUNTIME],
-            description="callguard third-party packages (pip --platform manylinux aarch64, cp312)",
-        )
         self.common = lambda_.LayerVersion(
             self,
             "Common",
@@ -52,10 +47,24 @@ class SharedLayers(Construct):
             compatible_runtimes=[LAMBDA_RUNTIME],
             description="callguard domain layer",
         )
+        self._deps: dict[str, lambda_.LayerVersion] = {}
 
-    @property
-    def all(self) -> list[lambda_.ILayerVersion]:
-        return [self.deps, self.common]
+    def for_function(self, name: str, module: str = "handler") -> list[lambda_.ILayerVersion]:
+        """The layers of ``functions/<name>/<module>.py``: its third-party packages, then the domain layer."""
+        distributions = function_deps(name, module)
+        if not distributions:
+            return [self.common]
+        digest, code = function_deps_code(distributions)
+        if digest not in self._deps:
+            self._deps[digest] = lambda_.LayerVersion(
+                self,
+                f"Deps{digest[:8]}",
+                code=code,
+                compatible_architectures=[LAMBDA_ARCHITECTURE],
+                compatible_runtimes=[LAMBDA_RUNTIME],
+                description="callguard third-party packages: " + ", ".join(sorted(distributions))[:200],
+            )
+        return [self._deps[digest], self.common]
 
 
 class CallguardFunction(Construct):
@@ -108,7 +117,7 @@ class CallguardFunction(Construct):
             role=self.role.without_policy_updates(),
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            layers=layers.all,
+            layers=layers.for_function(name, module),
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-{name}" + ("" if module == "handler" else f"-{module}"),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

@@ -173,13 +173,17 @@ class AnalysisService:
             for s, text, labels in zip(segments, redacted, labels_per_segment, strict=True)
         ]
         supported = language in LANGUAGES
-        groups = _speaker_quarters(segs)
-        texts = [" ".join(s.text for s in members) for members in groups.values()]
         provider = _provider(item)
         reused = _provider_sentiments(segs, provider) if self.reuse_provider_sentiment else None
         if reused is not None:
+            # the provider's per-turn labels cost nothing: keep every quarter
+            groups: dict[tuple[str, tuple[int, ...]], str] = {
+                (speaker, (quarter,)): "" for speaker, quarter in _speaker_quarters(segs)
+            }
             results = reused
         else:
+            groups = _sentiment_documents(segs)
+            texts = list(groups.values())
             results = self.comprehend.sentiments(texts, language) if supported and texts else []
         customer = [s.text for s in segs if s.speaker == "customer"]
         phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
@@ -317,12 +321,12 @@ def _shift(trajectory: Sequence[str | None]) -> float | None:
     return known[-1] - known[0] if len(known) >= 2 else None
 
 
-def _speaker_quarters(segments: Sequence[RedactedSegment]) -> dict[tuple[str, int], list[RedactedSegment]]:
-    """Turns grouped by speaker and quarter of the call: the granularity the summary needs.
+#: Comprehend bills every document as at least 300 characters (3 units of 100).
+MIN_BILLED_CHARS = 300
 
-    One Comprehend document per group instead of per turn: short turns would each pay
-    the 3-unit minimum, and the trajectory is reported per quarter anyway.
-    """
+
+def _speaker_quarters(segments: Sequence[RedactedSegment]) -> dict[tuple[str, int], list[RedactedSegment]]:
+    """Turns grouped by speaker and quarter of the call: the finest granularity the summary needs."""
     end = max((s.end_ms for s in segments), default=0) or 1
     groups: dict[tuple[str, int], list[RedactedSegment]] = {}
     for segment in segments:
@@ -331,16 +335,49 @@ def _speaker_quarters(segments: Sequence[RedactedSegment]) -> dict[tuple[str, in
     return groups
 
 
-def _sentiment_summary(keys: Sequence[tuple[str, int]], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _sentiment_documents(segments: Sequence[RedactedSegment]) -> dict[tuple[str, tuple[int, ...]], str]:
+    """One Comprehend document per speaker and run of consecutive quarters: (speaker, quarters) → text.
+
+    A speaker's quarters get documents of their own only as far as each still reaches the
+    300 characters Comprehend bills anyway: a speaker with less says everything in one
+    document (billed once at the minimum), one with 1,200 characters or more gets all four.
+    Each quarter with speech takes the label of the document that holds it, so the trajectory
+    keeps every quarter the speaker's text can pay for.
+    """
+    by_speaker: dict[str, list[tuple[int, str]]] = {}
+    for (speaker, quarter), members in sorted(_speaker_quarters(segments).items(), key=lambda kv: kv[0][1]):
+        by_speaker.setdefault(speaker, []).append((quarter, " ".join(s.text for s in members)))
+    documents: dict[tuple[str, tuple[int, ...]], str] = {}
+    for speaker, quarters in by_speaker.items():
+        total = sum(len(text) for _, text in quarters)
+        wanted = max(1, min(len(quarters), total // MIN_BILLED_CHARS))
+        target = total / wanted
+        run: list[tuple[int, str]] = []
+        for index, (quarter, text) in enumerate(quarters):
+            run.append((quarter, text))
+            left = len(quarters) - index - 1
+            closed = sum(1 for key in documents if key[0] == speaker)
+            if left and closed < wanted - 1 and sum(len(t) for _, t in run) >= target:
+                documents[(speaker, tuple(q for q, _ in run))] = " ".join(t for _, t in run)
+                run = []
+        if run:
+            documents[(speaker, tuple(q for q, _ in run))] = " ".join(t for _, t in run)
+    return documents
+
+
+def _sentiment_summary(
+    keys: Sequence[tuple[str, tuple[int, ...]]], results: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
     if not results:
         return {"overall": None, "by_speaker": {}, "trajectory": []}
     labels = [str(r["Sentiment"]) for r in results]
     by_speaker: dict[str, list[str]] = {}
     quarters: list[list[str]] = [[], [], [], []]
-    for (speaker, quarter), label in zip(keys, labels, strict=True):
+    for (speaker, covered), label in zip(keys, labels, strict=True):
         by_speaker.setdefault(speaker, []).append(label)
         if speaker == "customer":
-            quarters[quarter].append(label)
+            for quarter in covered:
+                quarters[quarter].append(label)
     return {
         "overall": _label(labels),
         "by_speaker": {speaker: _label(turns) for speaker, turns in by_speaker.items()},
