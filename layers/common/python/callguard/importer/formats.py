@@ -131,8 +131,9 @@ class _Characteristics(_Lenient):
     Sentiment: _Overall | None = None
 
 
-class _VoiceTurn(_Lenient):
-    ParticipantId: Annotated[str, Field(min_length=1, max_length=256)]
+class _AnalysedTurn(_Lenient):
+    """A spoken turn with the provider's per-turn findings: the same fields in both formats."""
+
     BeginOffsetMillis: Millis
     EndOffsetMillis: Millis
     Content: Text
@@ -140,6 +141,10 @@ class _VoiceTurn(_Lenient):
     IssuesDetected: list[dict[str, Any]] = Field(default_factory=list)
     OutcomesDetected: list[dict[str, Any]] = Field(default_factory=list)
     ActionItemsDetected: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class _VoiceTurn(_AnalysedTurn):
+    ParticipantId: Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class _ContactLensVoice(_Lenient):
@@ -214,15 +219,8 @@ class _ContactLensChat(_Lenient):
     ConversationCharacteristics: _ChatCharacteristics | None = None
 
 
-class _TcaTurn(_Lenient):
+class _TcaTurn(_AnalysedTurn):
     ParticipantRole: Annotated[str, Field(min_length=1, max_length=64)]
-    BeginOffsetMillis: Millis
-    EndOffsetMillis: Millis
-    Content: Text
-    Sentiment: str | None = None
-    IssuesDetected: list[dict[str, Any]] = Field(default_factory=list)
-    OutcomesDetected: list[dict[str, Any]] = Field(default_factory=list)
-    ActionItemsDetected: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class _TranscribeCallAnalytics(_Lenient):
