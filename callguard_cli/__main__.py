@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -205,16 +206,36 @@ def list_(
         console.print("more: repeat with --all")
 
 
+def _await_closed(api: _Api, request_id: str, seconds: int) -> dict[str, Any]:
+    """The request as the API shows it, once closed or after ``seconds``; each change of status on stderr."""
+    from callguard.privacy import CLOSED
+
+    deadline = time.monotonic() + seconds
+    answer = api.call("GET", f"/v1/privacy/requests/{request_id}")
+    shown = None
+    while answer["status"] not in CLOSED and time.monotonic() < deadline:
+        if answer["status"] != shown:
+            shown = answer["status"]
+            errors.print(f"{request_id}: {shown}; waiting up to {seconds} s for it to complete")
+        time.sleep(1)
+        answer = api.call("GET", f"/v1/privacy/requests/{request_id}")
+    return answer
+
+
 @privacy.command()
 def download(
     request_id: str,
     output: Annotated[Path, typer.Option("--output", "-o", help="where to write the export")],
+    wait: Annotated[
+        int,
+        typer.Option(min=0, max=3600, help="seconds to wait for the request to complete (0: do not wait)"),
+    ] = 0,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
     """Download the JSON export of a completed access/portability request (once per link; audited)."""
     api = _Api(api_url, token)
-    answer = api.call("GET", f"/v1/privacy/requests/{request_id}")
+    answer = _await_closed(api, request_id, wait)
     url = (answer.get("result") or {}).get("download_url")
     if (answer.get("result") or {}).get("download") == "expired":
         errors.print(f"{request_id}: the export has passed its retention period and was deleted; file a new request.")

@@ -34,6 +34,10 @@ def test_cli_runs_an_access_request_end_to_end(stack: RunningStack, tmp_path: Pa
             break
         time.sleep(0.2)
     assert "awaiting_verification" in status.output
+    early = runner.invoke(app, ["privacy", "download", request_id, "--wait", "1", "-o", str(tmp_path / "x"), *common])
+    assert early.exit_code == 1  # not complete within the wait: said so, nothing written
+    assert "has no export (status awaiting_verification)" in early.output
+    assert not (tmp_path / "x").exists()
     verified = runner.invoke(app, ["privacy", "verify", request_id, "--reference", "ticket-77", *common])
     assert verified.exit_code == 0, verified.output
     wait_for_request(stack.api_url, compliance, request_id, {"awaiting_approval"})
@@ -43,13 +47,12 @@ def test_cli_runs_an_access_request_end_to_end(stack: RunningStack, tmp_path: Pa
     second = ["--api-url", stack.api_url, "--token", fetch_token("compliance", stack.state_file, user="cli-second")]
     approved = runner.invoke(app, ["privacy", "approve", request_id, *second])
     assert approved.exit_code == 0, approved.output
-    wait_for_request(stack.api_url, compliance, request_id, {"completed", "failed", "rejected"})
-    status = runner.invoke(app, ["privacy", "status", request_id, *common])
-    assert "completed" in status.output
-    assert "calls" in status.output  # the result is shown
-    target = tmp_path / "export.json"
-    downloaded = runner.invoke(app, ["privacy", "download", request_id, "-o", str(target), *common])
+    target = tmp_path / "export.json"  # issued while the workflow still runs: --wait waits for completion
+    downloaded = runner.invoke(app, ["privacy", "download", request_id, "--wait", "120", "-o", str(target), *common])
     assert downloaded.exit_code == 0, downloaded.output
+    status = runner.invoke(app, ["privacy", "status", request_id, *common])
+    assert "│ completed" in status.output
+    assert "calls" in status.output  # the result is shown
     assert [c["call_id"] for c in json.loads(target.read_text())["data"]["calls"]] == ["cli-1"]
 
     placed = runner.invoke(app, ["privacy", "hold", "add", "--phone", "+49 160 5557777", "--reason", "audit", *common])
