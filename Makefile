@@ -17,7 +17,7 @@ CDK_FLAGS := --no-notices
 # extra arguments for every cdk command, e.g. CDK_ARGS="-c callguard='{\"removal\": \"destroy\"}'"
 CDK_ARGS ?=
 
-.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge import ropa openapi fuzz bench smoke
+.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,12 @@ help: ## list the targets
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt layers/deps/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+CHECKOV := .tools/checkov/bin/checkov
+.tools/checkov/.installed: requirements-checkov.txt
+	@test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -36,7 +42,7 @@ node_modules/.installed: package.json package-lock.json
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, the `callguard` command
+setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, checkov, the `callguard` command
 
 # The `callguard` command (.venv/bin/callguard) runs the CLI of the checkout that ran `make setup`
 # (an editable install of this directory, no dependencies: they are the pinned requirements).
@@ -89,6 +95,9 @@ token: setup ## print only a bearer token for ROLE=platform|agent|compliance [US
 
 purge: setup ## run the retention purge of the running local stack as of AS_OF=<ISO-8601>; prints only the JSON report
 	@$(PY) -m local purge --as-of "$(AS_OF)"
+
+anchor: setup ## sign the audit log of the running local stack now (close past days, checkpoint today); JSON only
+	@$(PY) -m local anchor
 
 import: setup ## drop FILE=<path> [FORMAT=contact-lens|transcribe] into the running local stack's import path; prints only the call id(s)
 	@$(PY) -m local import $(FILE) $(if $(FORMAT),--format "$(FORMAT)")

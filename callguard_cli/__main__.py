@@ -275,6 +275,18 @@ def hold_remove(hold_id: str, api_url: ApiUrl = None, token: Token = None) -> No
     console.print(f"hold {hold_id} lifted")
 
 
+def _local_audit() -> dict[str, str]:
+    import os
+
+    from local.stack import STATE_FILE
+
+    state_file = Path(os.environ.get("CALLGUARD_LOCAL_STATE") or STATE_FILE)
+    if not state_file.exists():
+        return {}
+    state = json.loads(state_file.read_text())
+    return {**state.get("audit", {}), "endpoint_url": state.get("aws_url", ""), "local": "1"}
+
+
 @hold.command("list")
 def hold_list(api_url: ApiUrl = None, token: Token = None) -> None:
     """The legal holds in force (the read is audited; identifiers are never shown, only their kinds)."""
@@ -305,22 +317,89 @@ def audit_day(
 @audit.command("verify")
 def audit_verify(
     day: Annotated[str, typer.Argument(help="yyyy-mm-dd (UTC)")],
-    table: Annotated[str, typer.Option(envvar="CALLGUARD_AUDIT_TABLE", help="the audit table's name")],
+    table: Annotated[str | None, typer.Option(envvar="CALLGUARD_AUDIT_TABLE", help="the audit table")] = None,
+    anchors_bucket: Annotated[
+        str | None, typer.Option(envvar="CALLGUARD_AUDIT_ANCHORS_BUCKET", help="the bucket of signed anchors")
+    ] = None,
+    anchor_key: Annotated[
+        str | None, typer.Option(envvar="CALLGUARD_AUDIT_ANCHOR_KEY_ID", help="the anchor key's ARN or alias")
+    ] = None,
     endpoint_url: Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL")] = None,
+    region: Annotated[str, typer.Option(envvar="AWS_REGION", help="the stack's region")] = "eu-central-1",
 ) -> None:
-    """Check the hash chain of one day; name the first altered, missing or reordered entry."""
+    """Check one day of the audit log: every entry, the chain, the signed anchors and checkpoints, and the
+    link to the day before. Exits 1 on any alteration, deletion, reordering, rewrite or replayed anchor.
+
+    Without options it checks the running local stack (`make local`); against AWS give --table,
+    --anchors-bucket and --anchor-key (credentials from the usual AWS configuration)."""
+    from datetime import date
+
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        errors.print(f"{day!r} is not a day; give it as yyyy-mm-dd (UTC), e.g. 2026-11-27.")
+        raise typer.Exit(2) from None
+    local = _local_audit() if not (table and anchors_bucket and anchor_key) else {}
+    table, anchors_bucket, anchor_key = (table or local.get("table"), anchors_bucket or local.get("anchors_bucket"),
+                                         anchor_key or local.get("anchor_key"))  # fmt: skip
+    endpoint_url = endpoint_url or local.get("endpoint_url") or None
+    if not (table and anchors_bucket and anchor_key):
+        errors.print(
+            "No local stack is running and --table, --anchors-bucket and --anchor-key were not all given; "
+            "start the stack with `make local`, or name the deployed stack's audit table, anchors bucket and key."
+        )
+        raise typer.Exit(2)
+    try:
+        verdict = _verify(day, table, anchors_bucket, anchor_key, endpoint_url, region, local=bool(local))
+    except Exception as exc:
+        errors.print(f"[red]Cannot verify the audit log of {day}[/]: {_explain(exc)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for note in verdict.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    if verdict.ok:
+        console.print(
+            f"[green]audit log of {day} intact[/]: {verdict.entries} entries, "
+            f"{verdict.anchored_entries} covered by signed anchors",
+            soft_wrap=True,
+        )
+        return
+    for problem in verdict.problems:
+        errors.print(f"[red]audit log of {day} tampered with[/]: {problem}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | None, region: str, *, local: bool) -> Any:
     import boto3
+    from botocore.config import Config
 
     from callguard.audit import AuditLog
+    from callguard.audit_anchor import AuditAnchors
     from callguard.retention import RetentionPolicy
 
-    log = AuditLog(boto3.client("dynamodb", endpoint_url=endpoint_url), table, RetentionPolicy.defaults())
-    broken = log.verify(day)
-    if broken is None:
-        console.print(f"[green]audit chain of {day} intact[/] ({len(log.entries(f'AUDIT#{day}'))} entries)")
-        return
-    errors.print(f"[red]audit chain of {day} broken at entry {broken.sequence}: {broken.problem}[/]")
-    raise typer.Exit(1)
+    # the embedded stack takes any credentials; against AWS the usual configuration applies
+    # B105 accepted: the embedded stack's dummy credentials
+    dummy = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if local else {}  # nosec B105
+    session = boto3.Session(region_name=region, **dummy)
+    config = Config(retries={"max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+    def client(name: str) -> Any:
+        return session.client(name, endpoint_url=endpoint_url, config=config)
+
+    log = AuditLog(client("dynamodb"), table, RetentionPolicy.defaults())
+    return AuditAnchors(log=log, s3=client("s3"), kms=client("kms"), bucket=bucket, key_id=key).verify(day)
+
+
+def _explain(exc: Exception) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials were found (configure a profile, or run against the local stack)."
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS answered {error.get('Code', 'an error')} ({exc.operation_name}); check the names and your access."
+    if isinstance(exc, BotoCoreError):
+        return f"the AWS endpoint could not be used ({type(exc).__name__}); is the stack running?"
+    return f"an unexpected {type(exc).__name__} occurred."
 
 
 if __name__ == "__main__":

@@ -133,6 +133,19 @@ class Settings(BaseModel):
     #: where an earlier one stopped
     purge_hours: Annotated[str, Field(pattern=r"^([0-9]|1[0-9]|2[0-3])(-([0-9]|1[0-9]|2[0-3]))?$")] = "1-4"
     trail_object_lock_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    #: ``True`` when an AWS Organizations trail already records management and data events in every
+    #: region of this account: the stack then creates no trail of its own (otherwise: a multi-region trail)
+    organization_trail: bool = False
+    #: minutes between signed checkpoints of the audit chain (entries newer than the last checkpoint
+    #: of the current day are protected by the hash chain only)
+    audit_checkpoint_minutes: Annotated[int, Field(ge=5, le=1440)] = 15
+    #: Object Lock (compliance mode) retention of signed audit anchors; no one can delete them before
+    audit_anchor_lock_days: Annotated[int, Field(ge=1, le=3650)] = 6 * 365
+    #: reserved concurrency of each privacy workflow step function (``None``: unreserved), so a flood
+    #: of analyses cannot starve erasures; needs account concurrency beyond the 100 kept unreserved
+    privacy_step_reserved_concurrency: Annotated[int, Field(ge=1, le=100)] | None = 2
+    #: reserved concurrency of the analysis function (``None``: unreserved)
+    analysis_reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = 5
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     #: e-mail addresses subscribed to the operations alarm topic (each confirms once)
     alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()

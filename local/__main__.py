@@ -124,6 +124,17 @@ def import_files(
 
 
 @app.command()
+def anchor() -> None:
+    """Run the audit anchoring of the running local stack now (as its schedule would); print its JSON report."""
+    try:
+        report = run_scheduled("audit_anchor", {})
+    except (RuntimeError, BotoCoreError) as exc:
+        typer.echo(f"callguard anchor: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report, indent=2, sort_keys=True))
+
+
+@app.command()
 def demo(
     cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] = CDK_OUT,
     log_file: Annotated[Path | None, typer.Option(help="the handlers' logs (default .local/logs/demo.log)")] = None,

@@ -1005,7 +1005,11 @@ class _ServiceChecks:
             # vended log delivery reads the encrypted execution data to write the execution log
             key_arn, _ = self.model.machines[machine_arn]
             delivery = self.service("delivery.logs.amazonaws.com")
-            self.need("service delivery.logs", f"deliver {logical}'s logs", delivery, "kms:Decrypt", key_arn, {})
+            # vended log delivery names this account and a logs ARN of it (AWS's documented key policy
+            # for log delivery conditions on both): the log group it delivers to
+            group = props["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+            context = {"aws:SourceAccount": self.account, "aws:SourceArn": str(self.r(group))}
+            self.need("service delivery.logs", f"deliver {logical}'s logs", delivery, "kms:Decrypt", key_arn, context)
         definition = props.get("DefinitionString")
         text = json.dumps(self.r(definition)) if definition is not None else ""
         for fn_logical, fn_arn in self.model.function_arns.items():

@@ -34,6 +34,7 @@ SKIPPED_TYPES = frozenset(
         "AWS::Lambda::LayerVersion",
         "AWS::Lambda::Permission",
         "AWS::Lambda::EventSourceMapping",  # emulated by local/pollers.py
+        "AWS::Lambda::EventInvokeConfig",  # retries of asynchronous invocations; locally runs are on demand
         "AWS::Scheduler::Schedule",  # run on demand: `make purge AS_OF=…` invokes the target
         "AWS::ApiGateway::RestApi",
         "AWS::ApiGateway::Resource",
@@ -275,7 +276,14 @@ class Provisioner:
     def _bucket(self, logical: str, props: dict[str, Any]) -> None:
         s3 = self._client("s3")
         name = props.get("BucketName") or f"callguard-{logical.lower()}"[:63]
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self._region})
+        lock = props.get("ObjectLockConfiguration")
+        s3.create_bucket(
+            Bucket=name,
+            CreateBucketConfiguration={"LocationConstraint": self._region},
+            **({"ObjectLockEnabledForBucket": True} if props.get("ObjectLockEnabled") else {}),
+        )
+        if lock and lock.get("Rule"):
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         encryption = props.get("BucketEncryption")

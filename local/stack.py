@@ -390,7 +390,20 @@ class LocalStack:
                 ): logical
                 for logical in self.runtime.functions
             },
+            # what `callguard audit verify` needs to find the audit log, its anchors and the anchor key
+            "audit": self._audit_settings(),
         }
+
+    def _audit_settings(self) -> dict[str, str]:
+        for logical in self.runtime.functions:
+            env = self._function_env(logical)
+            if Env.AUDIT_ANCHOR_KEY_ID.value in env:
+                return {
+                    name: str(self.provisioner.resolve(env[variable.value]))
+                    for name, variable in (("table", Env.AUDIT_TABLE), ("anchors_bucket", Env.AUDIT_ANCHORS_BUCKET),
+                                           ("anchor_key", Env.AUDIT_ANCHOR_KEY_ID))
+                }  # fmt: skip
+        return {}
 
     def _write_state(self) -> None:
         if self.state_file is None:

@@ -46,6 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                                default_dimensions={"service": str(metrics.service)}) as metric:  # fmt: skip
                 metric.add_dimension(name="category", value=category)
     metrics.add_metric(name="PurgeItemsRead", unit=MetricUnit.Count, value=report.items_read)
+    metrics.add_metric(name="AuditEntriesUnanchored", unit=MetricUnit.Count, value=report.audit_unanchored)
     metrics.add_metric(name="PurgeComplete", unit=MetricUnit.Count, value=int(report.complete))
     logger.info(
         "retention purge finished",

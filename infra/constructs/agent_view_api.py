@@ -5,7 +5,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from callguard.names import GSI_BY_DUE, ROUTES, Env
-from infra.constructs.data_access import allow_read_transcripts, allow_unseal
+from infra.constructs.data_access import allow_read_transcripts, allow_table_key, allow_unseal
 from infra.constructs.platform import Platform
 
 __all__ = ["AgentViewApi"]
@@ -37,7 +37,8 @@ class AgentViewApi(Construct):
         fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_DUE}"])
         fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         allow_unseal(fn, data, keys)
-        allow_read_transcripts(fn, data)
+        allow_table_key(fn, keys)  # calls, subject keys and the audit log are encrypted with the data key
+        allow_read_transcripts(fn, data, keys)
         self.methods = [
             platform.api.add_route(route, fn.function) for route in ROUTES if route.function == "agent_view"
         ]

@@ -86,7 +86,7 @@ class AuditTrail(Construct):
             encryption_key=keys.audit,
             enable_file_validation=True,
             include_global_service_events=True,
-            is_multi_region_trail=False,
+            is_multi_region_trail=True,  # copying data out through another region is recorded too
             send_to_cloud_watch_logs=True,
             cloud_watch_log_group=self.log_group,
             management_events=cloudtrail.ReadWriteType.ALL,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
 from callguard.names import GSI_BY_SUBJECT, Env
-from infra.constructs.data_access import allow_read_transcripts, allow_unseal
+from infra.constructs.data_access import allow_read_transcripts, allow_table_key, allow_unseal
 from infra.constructs.platform import Platform
+from infra.grants import Cond, conditions
 from infra.nag import acknowledge
 
 __all__ = ["COMPREHEND_ACTIONS", "CallAnalysis"]
@@ -34,6 +36,7 @@ class CallAnalysis(Construct):
             # the queue's visibility timeout is six times the function's, as AWS advises for SQS sources
             timeout_seconds=max(10, settings.queue.visibility_timeout_seconds // 6),
             synchronous=False,
+            reserved_concurrency=settings.analysis_reserved_concurrency,
             env=(
                 Env.CALLS_TABLE,
                 Env.SUBJECTS_TABLE,
@@ -54,8 +57,10 @@ class CallAnalysis(Construct):
         fn.allow(["dynamodb:Query"], [f"{data.calls.table_arn}/index/{GSI_BY_SUBJECT}"])
         fn.allow(["dynamodb:GetItem"], [data.subjects.table_arn])
         allow_unseal(fn, data, keys)
-        allow_read_transcripts(fn, data)
+        allow_table_key(fn, keys)  # calls, subjects and subject keys are encrypted with the data key
+        allow_read_transcripts(fn, data, keys)
         queue = data.analysis_queue
+        fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_SQS, Stack.of(self).region))
         fn.allow(
             ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
             [queue.queue_arn],

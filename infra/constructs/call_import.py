@@ -18,8 +18,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from callguard.names import Env
+from infra.constructs.data_access import allow_table_key
 from infra.constructs.platform import Platform
 from infra.constructs.secure_storage import SecureBucket
+from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["CallImport"]
@@ -85,7 +87,8 @@ class CallImport(Construct):
                     "object": {"key": [{"prefix": p} for p in config.prefixes]},
                 },
             ),
-            targets=[targets.SqsQueue(self.queue)],
+            # an event EventBridge cannot deliver (the queue unavailable, its key refused) waits in the DLQ too
+            targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dlq)],
         )
 
         self.handler = platform.function(
@@ -146,7 +149,13 @@ class CallImport(Construct):
         allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
         allow(["s3:PutObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
         allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
-        allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
+        # the data key as ingest holds it (infra/grants.py): subject keys only with the subject id in the
+        # encryption context; transcripts, the dropped files and the queues only through S3/SQS; the tables
+        # only through DynamoDB
+        region = Stack.of(self).region
+        allow_table_key(fn, keys)
+        for condition in (Cond.SUBJECT_CONTEXT, Cond.VIA_S3, Cond.VIA_SQS):
+            allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn], conditions(condition, region))
         allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
         # the files: read under the import prefixes (only the redacted twins in redacted-only mode)
         readable = [f"{p}Redacted/*" if config.redacted_only else f"{p}*" for p in config.prefixes]

@@ -11,6 +11,7 @@ from aws_cdk import Stack
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import CallguardFunction
 from infra.constructs.keys import ProjectKeys
+from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["allow_read_transcripts", "allow_table_key", "allow_unseal"]
@@ -19,22 +20,19 @@ __all__ = ["allow_read_transcripts", "allow_table_key", "allow_unseal"]
 def allow_table_key(fn: CallguardFunction, keys: ProjectKeys) -> None:
     """Read and write KMS-encrypted tables: DynamoDB calls ``kms:Decrypt`` on the table's key as the
     principal that reads or writes it. Only through DynamoDB (``kms:ViaService``), never directly."""
-    region = Stack.of(fn).region
-    fn.allow(
-        ["kms:Decrypt"],
-        [keys.data.key_arn],
-        conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
-    )
+    fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_DYNAMODB, Stack.of(fn).region))
 
 
 def allow_unseal(fn: CallguardFunction, data: DataPlane, keys: ProjectKeys) -> None:
     """Read a subject's wrapped data key and unwrap it with the CMK."""
     fn.allow(["dynamodb:GetItem"], [data.subject_keys.table_arn])
-    fn.allow(["kms:Decrypt"], [keys.data.key_arn])
+    # only with a subject id in the encryption context: the data key unwraps subjects' keys, nothing else
+    fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.SUBJECT_CONTEXT, Stack.of(fn).region))
 
 
-def allow_read_transcripts(fn: CallguardFunction, data: DataPlane) -> None:
+def allow_read_transcripts(fn: CallguardFunction, data: DataPlane, keys: ProjectKeys) -> None:
     fn.allow(["s3:GetObject", "s3:GetObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
+    fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_S3, Stack.of(fn).region))  # SSE-KMS
     acknowledge(
         fn.policy,
         "Sealed transcripts are keyed transcripts/<subject>/<call>; the function reads the one object version "

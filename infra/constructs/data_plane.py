@@ -114,7 +114,7 @@ class DataPlane(Construct):
         self.exports = SecureBucket(
             self,
             "Exports",
-            key=keys.data,
+            key=keys.exports,
             access_logs=self.access_logs,
             noncurrent_days=1,
             expire_days=settings.retention.days(DataCategory.EXPORTS),

@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from callguard.names import METRICS_NAMESPACE, SERVICE_NAME
@@ -82,6 +83,7 @@ class CallguardFunction(Construct):
         synchronous: bool = True,
         removal: RemovalPolicy = RemovalPolicy.RETAIN,
         module: str = "handler",
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -126,6 +128,7 @@ class CallguardFunction(Construct):
                 **(environment or {}),
             },
             description=f"callguard {name}" + ("" if module == "handler" else f" {module}"),
+            reserved_concurrent_executions=reserved_concurrency,
         )
         self.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
         self.allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
@@ -140,13 +143,14 @@ class CallguardFunction(Construct):
             "NIST.800.53.R5-LambdaInsideVPC",
             "HIPAA.Security-LambdaInsideVPC",
         )
-        acknowledge(
-            self,
-            "Concurrency is bounded upstream by API Gateway stage throttling and the SQS event source's "
-            "maximum concurrency; reserved concurrency would fail deployment in accounts with default quotas.",
-            "NIST.800.53.R5-LambdaConcurrency",
-            "HIPAA.Security-LambdaConcurrency",
-        )
+        if reserved_concurrency is None:
+            acknowledge(
+                self,
+                "Concurrency is bounded upstream by API Gateway stage throttling and the SQS event source's "
+                "maximum concurrency; the privacy workflow and analysis functions reserve theirs (config).",
+                "NIST.800.53.R5-LambdaConcurrency",
+                "HIPAA.Security-LambdaConcurrency",
+            )
         if synchronous:
             acknowledge(
                 self,
@@ -168,6 +172,16 @@ class CallguardFunction(Construct):
         for child in self.function.node.children:
             if isinstance(child, lambda_.EventSourceMapping):
                 child.node.add_dependency(self.policy)
+
+    def on_failure(self, queue: sqs.IQueue) -> None:
+        """Asynchronous invocations (schedules) that fail after Lambda's two retries land in ``queue``
+        (the function's dead-letter config; Lambda sends with the function's role)."""
+        cfn = self.function.node.default_child
+        if not isinstance(cfn, lambda_.CfnFunction):
+            raise TypeError("the function's default child is not a CfnFunction")
+        cfn.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=queue.queue_arn)
+        self.function.configure_async_invoke(retry_attempts=2, max_event_age=Duration.hours(1))
+        self.allow(["sqs:SendMessage"], [queue.queue_arn])
 
     def allow(self, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None) -> None:
         """Add one statement (exact actions, exact resources) to the function's policy."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from constructs import Construct
 
 from callguard.names import ROUTES, Env
 from infra.api_contract import request_model
+from infra.constructs.data_access import allow_table_key
 from infra.constructs.platform import Platform
+from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["IngestApi"]
@@ -61,7 +64,10 @@ class IngestApi(Construct):
         transcripts = data.transcripts.arn_for_objects("transcripts/*")
         allow(["s3:PutObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion"], [transcripts])
         allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
-        allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
+        region = Stack.of(self).region
+        allow_table_key(self.handler, keys)  # every table it writes is encrypted with the data key
+        for condition in (Cond.SUBJECT_CONTEXT, Cond.VIA_S3, Cond.VIA_SQS):  # subject keys, transcripts, the queue
+            allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn], conditions(condition, region))
         allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
         allow(["comprehend:DetectDominantLanguage", "comprehend:BatchDetectSentiment"], ["*"])
         acknowledge(

@@ -1,4 +1,4 @@
-"""KMS keys: the data CMK, the HMAC key for subject ids, and the audit/log key."""
+"""KMS keys: the data CMK, the HMAC key for subject ids, the audit/log key and the audit anchor key."""
 
 from __future__ import annotations
 
@@ -7,22 +7,102 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["ProjectKeys"]
+__all__ = ["KEY_ADMIN_ACTIONS", "ProjectKeys"]
+
+#: What the account's administrators may do with a key whose use they must not have: manage its
+#: lifecycle and policy, never encrypt, decrypt, sign or create grants for themselves.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+)
+
+
+_SYMMETRIC_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+_MAC_USE = ["kms:GenerateMac", "kms:VerifyMac"]
+
+
+def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
+    """A key policy in which the account's administrators manage the key but cannot use it.
+
+    Use is delegated to IAM only for this stack's roles (named one by one in :meth:`ProjectKeys.finalize`,
+    once every role exists), whose policies then grant exactly what each function may do; and to
+    the CDK deployment role only while CloudFormation itself calls (creating the tables and the
+    state machine). AWS services (DynamoDB) may create grants for the resources they encrypt.
+    """
+    account = iam.AccountRootPrincipal()
+    deployer = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/cdk-*-cfn-exec-role-*"
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                sid="AdministratorsManageButCannotUse",
+                principals=[account],
+                actions=list(KEY_ADMIN_ACTIONS),
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="AwsServicesGrantThemselvesForTheirResources",
+                principals=[account],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+            iam.PolicyStatement(
+                sid="UseByTheDeploymentOnlyThroughCloudFormation",
+                principals=[account],
+                actions=usage,
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"aws:PrincipalArn": deployer},
+                    "ForAnyValue:StringEquals": {"aws:CalledVia": ["cloudformation.amazonaws.com"]},
+                },
+            ),
+        ]
+    )
 
 
 class ProjectKeys(Construct):
     """Customer-managed keys, rotation on where KMS supports it.
 
     * ``data`` (symmetric): DynamoDB tables, S3 buckets, SQS queues and the wrapping
-      of per-subject data keys. Usage is granted per function role by IAM grants; the
-      key policy itself only delegates to the account and names no wildcard principal.
-    * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers.
+      of per-subject data keys. Administrators manage it but cannot use it; use is delegated
+      only to this stack's roles, whose policies grant it per function with conditions
+      (a subject id in the encryption context, or use through S3/SQS only: ``infra/grants.py``).
+    * ``exports`` (symmetric): the exports bucket only, so the functions that may decrypt transcripts
+      through S3 (agent view, analysis) cannot read a subject's complete export.
+    * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers; administrators
+      cannot compute pseudonyms either.
     * ``audit`` (symmetric): CloudTrail logs and CloudWatch log groups, kept apart so
       that those who may read data cannot read or alter the audit trail's key.
+    * ``audit_anchor`` (ECC NIST P-256, ``SIGN_VERIFY``): signs the audit chain's anchors. Its
+      policy lets administrators manage it but not sign; principals of the account may verify
+      (and read the public key); :meth:`allow_anchor_signing` names the one role that may sign.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, removal: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._data_policy = _managed_not_used(stack, _SYMMETRIC_USE)
+        self._exports_policy = _managed_not_used(stack, _SYMMETRIC_USE)
+        self._subject_ids_policy = _managed_not_used(stack, _MAC_USE)
         self.data = kms.Key(
             self,
             "DataKey",
@@ -30,6 +110,16 @@ class ProjectKeys(Construct):
             description="callguard: personal data at rest and per-subject data key wrapping",
             enable_key_rotation=True,
             removal_policy=removal,
+            policy=self._data_policy,  # CDK adds its statements (the state machine's log delivery) to it
+        )
+        self.exports = kms.Key(
+            self,
+            "ExportsKey",
+            alias="alias/callguard/exports",
+            description="callguard: access and portability exports (readable only by the roles that hand them out)",
+            enable_key_rotation=True,
+            removal_policy=removal,
+            policy=self._exports_policy,
         )
         self.subject_ids = kms.Key(
             self,
@@ -39,6 +129,7 @@ class ProjectKeys(Construct):
             key_spec=kms.KeySpec.HMAC_256,
             key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
             removal_policy=removal,
+            policy=self._subject_ids_policy,
         )
         self.audit = kms.Key(
             self,
@@ -47,6 +138,32 @@ class ProjectKeys(Construct):
             description="callguard: CloudTrail and CloudWatch Logs encryption",
             enable_key_rotation=True,
             removal_policy=removal,
+        )
+        account = iam.AccountRootPrincipal()
+        self.audit_anchor = kms.Key(
+            self,
+            "AuditAnchorKey",
+            alias="alias/callguard/audit-anchor",
+            description="callguard: signs the audit chain's day anchors and checkpoints (sign: anchoring only)",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=removal,
+            policy=iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="AdministratorsManageButCannotSign",
+                        principals=[account],
+                        actions=list(KEY_ADMIN_ACTIONS),
+                        resources=["*"],
+                    ),
+                    iam.PolicyStatement(
+                        sid="AccountPrincipalsMayVerify",
+                        principals=[account],
+                        actions=["kms:Verify", "kms:GetPublicKey"],
+                        resources=["*"],
+                    ),
+                ]
+            ),
         )
         region = Stack.of(self).region
         self.audit.add_to_resource_policy(
@@ -94,5 +211,49 @@ class ProjectKeys(Construct):
                 actions=["kms:DescribeKey"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+
+    def finalize(self) -> None:
+        """Once every role exists: delegate use of the data, exports and subject-id keys to IAM for
+        exactly this stack's roles (their policies then say what each may do), and bind the service
+        principals other constructs added to the data key's policy (the state machine's log
+        delivery, added by CDK) to this account's log deliveries."""
+        stack = Stack.of(self)
+        roles = sorted((c for c in stack.node.find_all() if isinstance(c, iam.CfnRole)), key=lambda c: c.node.path)
+        arns = [role.attr_arn for role in roles]
+        for document, usage in ((self._data_policy, _SYMMETRIC_USE), (self._exports_policy, _SYMMETRIC_USE),
+                                (self._subject_ids_policy, _MAC_USE)):  # fmt: skip
+            document.add_statements(
+                iam.PolicyStatement(
+                    sid="UseByThisStacksRolesThroughTheirPolicies",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=usage,
+                    resources=["*"],
+                    conditions={"ArnEquals": {"aws:PrincipalArn": arns}},
+                )
+            )
+        cfn = self.data.node.default_child
+        if not isinstance(cfn, kms.CfnKey):
+            raise TypeError("the data key's default child is not a CfnKey")
+        statements = stack.resolve(self._data_policy)["Statement"]
+        for index, statement in enumerate(statements):
+            if statement.get("Principal", {}).get("Service") == "delivery.logs.amazonaws.com":
+                cfn.add_property_override(
+                    f"KeyPolicy.Statement.{index}.Condition",
+                    {
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:logs:{stack.region}:{Aws.ACCOUNT_ID}:*"},
+                    },
+                )
+
+    def allow_anchor_signing(self, role: iam.IRole) -> None:
+        """The anchoring function's role, and only it, may sign with the anchor key."""
+        self.audit_anchor.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheAnchoringFunctionSigns",
+                principals=[iam.ArnPrincipal(role.role_arn)],
+                actions=["kms:Sign"],
+                resources=["*"],  # an ECC_NIST_P256 key signs with ECDSA_SHA_256 only
             )
         )

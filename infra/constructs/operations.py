@@ -113,6 +113,15 @@ class Operations(Construct):
             anchor="analysis-dlq-not-empty",
         )
 
+    def watch_failures(self, name: str, dlq: sqs.IQueue) -> None:
+        """A scheduled function's dead-letter queue: any failed asynchronous invocation alarms."""
+        self.alarm(
+            f"{name}FailuresNotEmpty",
+            metric=dlq.metric_approximate_number_of_messages_visible(period=_FIVE_MINUTES, statistic="Maximum"),
+            description=f"A scheduled run of {name} failed after every retry; its event waits in the DLQ.",
+            anchor="scheduled-failures",
+        )
+
     def watch_api(self, api_name: str, stage: str) -> None:
         def metric(name: str, statistic: str) -> cw.Metric:
             return cw.Metric(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from callguard.names import Env
@@ -19,6 +20,7 @@ from infra.constructs.api import PublicApi
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import CallguardFunction, SharedLayers
 from infra.constructs.keys import ProjectKeys
+from infra.nag import acknowledge
 
 __all__ = ["Platform"]
 
@@ -52,6 +54,7 @@ class Platform:
             Env.FOLLOWUP_DUE_HOURS: str(s.followup_due_hours),
             Env.PRIVACY_TABLE: d.privacy.table_name,
             Env.EXPORTS_BUCKET: d.exports.bucket_name,
+            Env.EXPORTS_KEY_ID: k.exports.key_arn,
             Env.VERIFICATION_TIMEOUT_SECONDS: str(s.verification_timeout_days * 86400),
             Env.EXPORT_PAGE_CALLS: str(s.export_page_calls),
             Env.FOUR_EYES: "true" if s.four_eyes else "false",
@@ -72,6 +75,7 @@ class Platform:
         synchronous: bool = True,
         extra_env: Mapping[str, str] | None = None,
         module: str = "handler",
+        reserved_concurrency: int | None = None,
     ) -> CallguardFunction:
         return CallguardFunction(
             scope,
@@ -86,4 +90,24 @@ class Platform:
             environment={**{e.value: self.env_value(e) for e in env}, **(extra_env or {})},
             removal=self.removal,
             module=module,
+            reserved_concurrency=reserved_concurrency,
         )
+
+    def failure_queue(self, scope: Construct, construct_id: str) -> sqs.Queue:
+        """A dead-letter queue for a scheduled function's failed asynchronous invocations."""
+        queue = sqs.Queue(
+            scope,
+            construct_id,
+            # the failed events of schedules carry no personal data ({} or an instant)
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=self.removal,
+        )
+        acknowledge(
+            queue,
+            "This queue is itself the dead-letter queue of a scheduled function (its DeadLetterConfig and the "
+            "schedule target's); a DLQ of a DLQ would only move the same events again.",
+            "AwsSolutions-SQS3",
+        )
+        return queue

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from callguard.names import GSI_BY_DEADLINE, GSI_BY_SUBJECT, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
+from callguard.names import GSI_BY_DEADLINE, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.api_contract import request_model
-from infra.constructs.data_access import allow_read_transcripts, allow_table_key, allow_unseal
+from infra.constructs.data_access import allow_table_key
 from infra.constructs.function import _retention
 from infra.constructs.operations import alarm_topic, runbook_alarm
 from infra.constructs.platform import Platform
+from infra.grants import PRIVACY_STEP_ROLES, Cond, apply_grants, conditions
 from infra.nag import acknowledge, objects_wildcard
 from infra.workflows.privacy_workflow import STEPS, PrivacyWorkflow
 
@@ -32,6 +33,7 @@ _STEP_ENV = (
     Env.RETENTION,
     Env.EXPORT_PAGE_CALLS,
     Env.AUDIT_TABLE,
+    Env.EXPORTS_KEY_ID,
     Env.DEFAULT_PHONE_REGION,
     Env.FOUR_EYES,
 )
@@ -41,54 +43,23 @@ class PrivacyApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
         super().__init__(scope, construct_id)
         data, keys = platform.data, platform.keys
+        reserved = platform.settings.privacy_step_reserved_concurrency
         steps = {
             step: platform.function(self, step.replace("_", " ").title().replace(" ", ""), name="privacy_steps",
-                                    module=step, env=_STEP_ENV, memory_mb=1024, timeout_seconds=60)
+                                    module=step, env=_STEP_ENV, memory_mb=1024, timeout_seconds=60,
+                                    reserved_concurrency=reserved)
             for step in STEPS
         }  # fmt: skip
-        for fn in steps.values():
-            # the deletion path reaches every store of a subject; each statement names its resource
-            fn.allow(
-                ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"],
-                [data.calls.table_arn, f"{data.calls.table_arn}/index/{GSI_BY_SUBJECT}"],
-            )
-            fn.allow(
-                ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                 "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"],
-                [data.subjects.table_arn],
-            )  # fmt: skip
-            fn.allow(["dynamodb:DeleteItem"], [data.subject_keys.table_arn])
-            fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])  # outcomes in the audit chain
-            fn.allow(["dynamodb:Scan", "dynamodb:BatchWriteItem"], [data.idempotency.table_arn])
-            fn.allow(
-                ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"],
-                [data.privacy.table_arn],
-            )
-            fn.allow(["s3:ListBucketVersions"], [data.transcripts.bucket_arn, data.exports.bucket_arn])
-            fn.allow(["s3:DeleteObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
-            fn.allow(  # pages of an export are written, read back, streamed into one object, removed
-                [
-                    "s3:PutObject",
-                    "s3:GetObject",
-                    "s3:DeleteObject",
-                    "s3:DeleteObjectVersion",
-                    "s3:AbortMultipartUpload",
-                ],
-                [data.exports.arn_for_objects("exports/*")],
-            )
-            fn.allow(["s3:ListBucket"], [data.exports.bucket_arn])
-            fn.allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn])
-            fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
-            allow_unseal(fn, data, keys)
-            allow_read_transcripts(fn, data)
+        for step, fn in steps.items():
+            # each step holds exactly its row of the grants table (infra/grants.py)
+            apply_grants(fn, PRIVACY_STEP_ROLES.get(step, f"privacy_steps.{step}"), platform)
             acknowledge(
                 fn.policy,
                 "Exports and transcripts are keyed by subject under fixed prefixes; erasure must remove every "
                 "object version under the subject's prefix, and the index statement covers the by-subject index.",
                 objects_wildcard(data.exports, "exports/"),
+                objects_wildcard(data.transcripts, "transcripts/"),
             )
-        # rectification checks that no new identifier belongs to another subject (its authenticated link)
-        steps["apply_rectification"].allow(["dynamodb:BatchGetItem"], [data.subjects.table_arn])
         self.workflow = PrivacyWorkflow(
             self,
             "Workflow",
@@ -106,17 +77,20 @@ class PrivacyApi(Construct):
             extra_env={Env.PRIVACY_STATE_MACHINE.value: machine.state_machine_arn},
         )  # fmt: skip
         api_fn = self.handler
+        region = Stack.of(self).region
         api_fn.allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                      [data.privacy.table_arn])  # fmt: skip
         api_fn.allow(["dynamodb:BatchGetItem"], [data.subjects.table_arn])
         api_fn.allow(["dynamodb:Query"], [f"{data.privacy.table_arn}/index/{GSI_BY_DEADLINE}"])  # the request list
         api_fn.allow(["dynamodb:Query"], [data.privacy.table_arn])  # the holds in force (HOLDS#active)
         api_fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
-        api_fn.allow(["kms:Encrypt", "kms:Decrypt"], [keys.data.key_arn])
+        api_fn.allow(["kms:Encrypt", "kms:Decrypt"], [keys.data.key_arn], conditions(Cond.REQUEST_CONTEXT, region))
         api_fn.allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
+        allow_table_key(api_fn, keys)  # the privacy, subjects and audit tables are encrypted with the data key
         api_fn.allow(["states:StartExecution"], [machine.state_machine_arn])
         api_fn.allow(["states:SendTaskSuccess"], [machine.state_machine_arn])
         api_fn.allow(["s3:GetObject"], [data.exports.arn_for_objects("exports/*")])  # presigned downloads
+        api_fn.allow(["kms:Decrypt"], [keys.exports.key_arn], conditions(Cond.VIA_S3, region))
         acknowledge(
             api_fn.policy,
             "Presigned export downloads are signed by this role for objects under the exports/ prefix only.",
@@ -134,21 +108,18 @@ class DeadlineCheck(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
         super().__init__(scope, construct_id)
-        self.handler = platform.function(self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,))
+        self.handler = platform.function(
+            self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,), synchronous=False, reserved_concurrency=1
+        )
         self.handler.allow(["dynamodb:Scan"], [platform.data.privacy.table_arn])
         allow_table_key(self.handler, platform.keys)  # the privacy table is encrypted with the data key
-        acknowledge(
-            self.handler,
-            "Invoked by the daily EventBridge schedule; a missed run is caught by the next day's run and by the "
-            "missing-data alarm, so an asynchronous DLQ adds nothing.",
-            "NIST.800.53.R5-LambdaDLQ",
-            "HIPAA.Security-LambdaDLQ",
-        )
+        self.dlq = platform.failure_queue(self, "Failures")
+        self.handler.on_failure(self.dlq)
         events.Rule(
             self,
             "Daily",
             schedule=events.Schedule.cron(minute="0", hour="5"),  # 06:00/07:00 Europe/Berlin
-            targets=[targets.LambdaFunction(self.handler.function, retry_attempts=2)],
+            targets=[targets.LambdaFunction(self.handler.function, retry_attempts=2, dead_letter_queue=self.dlq)],
         )
         #: the compliance team subscribes to this topic (e-mail, chat integration, ticketing)
         self.topic = alarm_topic(self, "Alarms", key=platform.keys.audit, display_name="callguard privacy deadlines")

@@ -5,15 +5,16 @@ from __future__ import annotations
 from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from callguard.names import GSI_BY_EXPIRY, METRICS_NAMESPACE, SERVICE_NAME, Env
-from infra.constructs.data_access import allow_table_key
+from callguard.names import METRICS_NAMESPACE, SERVICE_NAME, Env
 from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
+from infra.grants import apply_grants
 from infra.nag import acknowledge, logical_id, objects_wildcard
 
 __all__ = ["RetentionPurge"]
@@ -36,51 +37,25 @@ class RetentionPurge(Construct):
     """The purge function, run hourly through the Europe/Berlin night; each run carries on
     where the last stopped, so one night absorbs a backlog far beyond one invocation."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform, alarm_topic: sns.ITopic) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, platform: Platform, alarm_topic: sns.ITopic, anchors: s3.IBucket
+    ) -> None:
         super().__init__(scope, construct_id)
         data, settings = platform.data, platform.settings
         self.handler = fn = platform.function(
-            self, "Purge", name="purge", env=_ENV, memory_mb=1024, timeout_seconds=900, synchronous=False
-        )
-        index = f"/index/{GSI_BY_EXPIRY}"
-        fn.allow(
-            ["dynamodb:Query"], [f"{t.table_arn}{index}" for t in (data.calls, data.subjects, data.privacy, data.audit)]
-        )
-        fn.allow(["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"], [data.calls.table_arn, data.audit.table_arn])
-        fn.allow(
-            [
-                "dynamodb:GetItem",
-                "dynamodb:Query",
-                "dynamodb:UpdateItem",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:DeleteItem",
-            ],
-            [data.subjects.table_arn],
-        )
-        fn.allow(
-            ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
-            [data.privacy.table_arn],
-        )
-        fn.allow(["dynamodb:DeleteItem"], [data.subject_keys.table_arn])  # crypto-shredding
-        allow_table_key(fn, platform.keys)  # every table it reads is encrypted with the data key
-        fn.allow(["s3:ListBucketVersions"], [data.transcripts.bucket_arn, data.exports.bucket_arn])
-        fn.allow(
-            ["s3:DeleteObject", "s3:DeleteObjectVersion"],
-            [data.transcripts.arn_for_objects("transcripts/*"), data.exports.arn_for_objects("exports/*")],
-        )
+            self, "Purge", name="purge", env=_ENV, memory_mb=1024, timeout_seconds=900, synchronous=False,
+            reserved_concurrency=1,  # one run at a time; the next hourly run carries on
+            extra_env={Env.AUDIT_ANCHORS_BUCKET.value: anchors.bucket_name},
+        )  # fmt: skip
+        apply_grants(fn, "purge", platform, anchors=anchors)
+        self.dlq = platform.failure_queue(self, "Failures")
+        fn.on_failure(self.dlq)
         acknowledge(
             fn.policy,
             "Transcripts and exports are keyed by subject under fixed prefixes; the purge removes every version "
             "of the expired objects, which the expiry index names at run time.",
             objects_wildcard(data.exports, "exports/"),
             objects_wildcard(data.transcripts, "transcripts/"),
-        )
-        acknowledge(
-            fn,
-            "Invoked by EventBridge Scheduler with its own retries; a failed night is caught by the next hourly "
-            "run and by the error and incomplete-run alarms, so an asynchronous DLQ adds nothing.",
-            "NIST.800.53.R5-LambdaDLQ",
-            "HIPAA.Security-LambdaDLQ",
         )
         role = iam.Role(self, "ScheduleRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
         self.schedule = scheduler.Schedule(
@@ -96,6 +71,7 @@ class RetentionPurge(Construct):
                 input=scheduler.ScheduleTargetInput.from_object({}),
                 retry_attempts=2,
                 max_event_age=Duration.hours(1),
+                dead_letter_queue=self.dlq,
             ),
         )
         self.schedule.node.add_dependency(role)  # the role's policy (lambda:InvokeFunction) exists first

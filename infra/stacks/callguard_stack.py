@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.config import Settings
 from infra.constructs.agent_view_api import AgentViewApi
 from infra.constructs.api import PublicApi
+from infra.constructs.audit_anchoring import AuditAnchoring
 from infra.constructs.audit_trail import AuditTrail
 from infra.constructs.call_analysis import CallAnalysis
 from infra.constructs.call_import import CallImport
@@ -57,8 +58,14 @@ class CallguardStack(Stack):
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
         self.operations = Operations(self, "Operations", keys=self.keys, emails=settings.alarm_emails)
-        self.retention = RetentionPurge(self, "Retention", platform=platform, alarm_topic=self.operations.topic)
+        self.anchoring = AuditAnchoring(self, "AuditAnchoring", platform=platform, alarm_topic=self.operations.topic)
+        self.retention = RetentionPurge(
+            self, "Retention", platform=platform, alarm_topic=self.operations.topic, anchors=self.anchoring.bucket
+        )
         self.operations.watch_queue(self.data.analysis_dlq)
+        for name, dlq in (("AuditAnchoring", self.anchoring.dlq), ("RetentionPurge", self.retention.dlq),
+                          ("DeadlineCheck", self.deadlines.dlq)):  # fmt: skip
+            self.operations.watch_failures(name, dlq)
         if self.imports is not None:
             self.operations.alarm(
                 "ImportDlqNotEmpty",
@@ -75,18 +82,25 @@ class CallguardStack(Stack):
         )
         self.operations.watch_workflow(self.privacy.workflow.state_machine)
         self.scorecard = Scorecard(self, "Scorecard")
-        self.audit = AuditTrail(
-            self,
-            "Audit",
-            keys=self.keys,
-            settings=settings,
-            access_logs=self.data.access_logs,
-            # the import bucket's files are personal data too (read by the importer, then deleted)
-            buckets=[self.data.transcripts, self.data.exports]
-            + ([self.imports.bucket] if self.imports is not None and self.imports.owned else []),
-            tables=self.data.tables,
-            removal=removal,
+        #: ``organization_trail``: an AWS Organizations trail records every region of the account already
+        self.audit = (
+            None
+            if settings.organization_trail
+            else AuditTrail(
+                self,
+                "Audit",
+                keys=self.keys,
+                settings=settings,
+                access_logs=self.data.access_logs,
+                # the import bucket's files are personal data too (read by the importer, then deleted)
+                buckets=[self.data.transcripts, self.data.exports, self.anchoring.bucket]
+                + ([self.imports.bucket] if self.imports is not None and self.imports.owned else []),
+                tables=self.data.tables,
+                removal=removal,
+            )
         )
+
+        self.keys.finalize()
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)

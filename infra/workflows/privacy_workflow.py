@@ -23,7 +23,16 @@ from callguard.names import PRIVACY_WORKFLOW_NAME
 from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge, logical_id
 
-__all__ = ["STEPS", "PrivacyWorkflow"]
+__all__ = ["STEPS", "THROTTLING", "PrivacyWorkflow"]
+
+#: Lambda's throttling and transient service errors: every task retries these (before States.ALL)
+THROTTLING = [
+    "Lambda.TooManyRequestsException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+]
 
 #: one handler file per step in functions/privacy_steps/
 STEPS = (
@@ -74,6 +83,8 @@ class PrivacyWorkflow(Construct):
                 result_path=result_path or sfn.JsonPath.DISCARD,
                 retry_on_service_exceptions=False,
             )
+            invoke.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
+                             jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
             if final_errors:  # decided by the data, not transient: no retry
                 invoke.add_retry(errors=list(final_errors), max_attempts=0)
             invoke.add_retry(
@@ -115,12 +126,18 @@ class PrivacyWorkflow(Construct):
                 name,
                 lambda_function=functions[step],
                 integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                # bracket notation: CDK checks a task-token payload for the token by parsing each path as an
+                # intrinsic function, and its parser stops at "_" (cdk.out/error.txt: InvalidJsonPathExpression)
                 payload=sfn.TaskInput.from_object(
-                    {"request_id": sfn.JsonPath.string_at("$.request_id"), "task_token": sfn.JsonPath.task_token}
+                    {"request_id": sfn.JsonPath.string_at("$['request_id']"), "task_token": sfn.JsonPath.task_token}
                 ),
                 task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
                 result_path=sfn.JsonPath.DISCARD,
+                retry_on_service_exceptions=False,
             )
+            # a throttled invocation never ran the step, so retrying it issues no second token
+            wait.add_retry(errors=THROTTLING, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2.0,
+                           jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
             wait.add_catch(rejected(name.removeprefix("Await"), timeout_reason), errors=["States.Timeout"],
                            result_path="$.error")  # fmt: skip
             return wait

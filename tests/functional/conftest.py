@@ -49,6 +49,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
             "DeadlinesCheck",
             "RetentionPurge",
             "PrivacyApiPrivacy",
+            "AuditAnchoringAnchor",
             "ImportImporter",
         ):
             raw_env.update(provisioner.function_environment(synth.template, prefix))

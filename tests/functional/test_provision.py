@@ -54,6 +54,11 @@ def test_every_table_bucket_queue_and_key_of_the_template_exists_locally(synth: 
             rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
             == (expected["ServerSideEncryptionByDefault"]["SSEAlgorithm"])
         )
+        lock = resource["Properties"].get("ObjectLockConfiguration")
+        if lock:  # the trail (governance) and the audit anchors (compliance), as deployed
+            local = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+            deployed = lock["Rule"]["DefaultRetention"]
+            assert (local["Mode"], local["Days"]) == (deployed["Mode"], deployed["Days"])
 
     for logical, resource in synth.resources("AWS::SQS::Queue").items():
         attributes = sqs.get_queue_attributes(QueueUrl=result.refs[logical], AttributeNames=["All"])["Attributes"]
@@ -64,9 +69,10 @@ def test_every_table_bucket_queue_and_key_of_the_template_exists_locally(synth: 
     specs = {
         kms_client.describe_key(KeyId=k)["KeyMetadata"]["KeySpec"] for k in result.of_type("AWS::KMS::Key").values()
     }
-    assert specs == {"SYMMETRIC_DEFAULT", "HMAC_256"}
+    assert specs == {"SYMMETRIC_DEFAULT", "HMAC_256", "ECC_NIST_P256"}  # ECC: the audit anchor key (SIGN_VERIFY)
     aliases = {a["AliasName"] for a in kms_client.list_aliases()["Aliases"]}
-    assert {"alias/callguard/data", "alias/callguard/subject-ids", "alias/callguard/audit"} <= aliases
+    assert {"alias/callguard/data", "alias/callguard/subject-ids", "alias/callguard/audit",
+            "alias/callguard/audit-anchor", "alias/callguard/exports"} <= aliases  # fmt: skip
 
 
 def test_a_resource_added_in_infra_appears_locally_without_touching_local(session: Any) -> None:

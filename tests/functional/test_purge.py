@@ -14,7 +14,7 @@ from callguard.audit import AuditLog
 from callguard.models import HoldIn, PrivacyRequestIn, PurgeRequestError
 from callguard.names import ATTR_TTL, Env
 from callguard.retention import RetentionPolicy
-from callguard.wiring import build_privacy_service, build_privacy_steps, build_retention_purge
+from callguard.wiring import build_audit_anchors, build_privacy_service, build_privacy_steps, build_retention_purge
 from tests.functional.test_analyze import GERMAN_SEGMENTS, sqs_event
 from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
 
@@ -75,6 +75,10 @@ class World:
         audit = AuditLog(self.ddb, self.env[Env.AUDIT_TABLE], RetentionPolicy.defaults())
         for n in range(3):
             audit.append(actor="agent-17", action="calls.read", resource=f"call/planted-{n % 2}")
+        # the purge removes audit entries only of days with a signed anchor: close today's day now
+        anchors = build_audit_anchors(aws["clients"])
+        anchors.clock = lambda: datetime.now(UTC) + timedelta(days=1, hours=1)
+        assert anchors.anchor().days
         self.held = {self.subject["held"], self.subject["restricted"]}
         self.handler = load_handler("purge")
         self.handler.purge(aws["clients"])

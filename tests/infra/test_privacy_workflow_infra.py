@@ -76,3 +76,22 @@ def test_exports_are_collected_page_by_page_and_assembled_once(machine: dict[str
     assert more["Choices"][0]["Next"] == "CollectSubjectData"
     assert more["Choices"][0]["IsNull"] is False
     assert more["Default"] == "AssembleExport"
+
+
+def test_every_task_retries_lambda_throttling_first(machine: dict[str, Any]) -> None:
+    """A flood of other invocations must not fail a privacy request: throttling is retried by every task,
+    the task-token wait included (CDK's default list for it lacks TooManyRequestsException)."""
+    tasks = {n: s for n, s in _definition(machine)["States"].items() if s["Type"] == "Task"}
+    assert len(tasks) >= 14
+    for name, state in tasks.items():
+        first = state["Retry"][0]
+        assert "Lambda.TooManyRequestsException" in first["ErrorEquals"], name
+        assert first["MaxAttempts"] >= 3, name
+        assert first.get("JitterStrategy") == "FULL", name
+
+
+def test_synth_leaves_no_swallowed_error_behind(synth: Synth) -> None:
+    """cdk.out/error.txt records the last error raised during synth, even a caught one: the CDK's
+    intrinsic-function parser used to raise InvalidJsonPathExpression on "$.request_id" in the
+    task-token payload (it stops at "_"); the payload now uses bracket notation."""
+    assert not (synth.outdir / "error.txt").exists()

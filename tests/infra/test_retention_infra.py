@@ -34,7 +34,7 @@ def test_every_table_with_expiring_data_has_the_expiry_index_with_what_the_purge
 
 
 def test_the_purge_runs_nightly_in_berlin_time_with_retries(synth: Synth) -> None:
-    (schedule,) = synth.resources("AWS::Scheduler::Schedule").values()
+    (schedule,) = [s for k, s in synth.resources("AWS::Scheduler::Schedule").items() if k.startswith("Retention")]
     props = schedule["Properties"]
     assert props["ScheduleExpressionTimezone"] == "Europe/Berlin"
     assert props["ScheduleExpression"] == "cron(15 1-4 * * ? *)"

@@ -61,3 +61,20 @@ def test_unknown_settings_are_refused() -> None:
         load_settings({"callguard": {"queue": {"batch_size": 11}}}, environ={})
     with pytest.raises(ConfigError):
         load_settings({"callguard": {"colour": "blue"}}, environ={})
+
+
+def test_reserved_concurrency_anchoring_and_trail_settings() -> None:
+    defaults = load_settings({}, environ={})
+    assert (defaults.privacy_step_reserved_concurrency, defaults.analysis_reserved_concurrency) == (2, 5)
+    assert defaults.organization_trail is False
+    assert defaults.audit_anchor_lock_days == defaults.retention.days(DataCategory.AUDIT)
+    custom = load_settings(
+        {"callguard": {"privacy_step_reserved_concurrency": None, "analysis_reserved_concurrency": 20,
+                       "organization_trail": True, "audit_checkpoint_minutes": 60}},
+        environ={},
+    )  # fmt: skip
+    assert custom.privacy_step_reserved_concurrency is None
+    assert (custom.analysis_reserved_concurrency, custom.organization_trail) == (20, True)
+    for bad in ({"privacy_step_reserved_concurrency": 0}, {"audit_checkpoint_minutes": 1}):
+        with pytest.raises((ConfigError, ValueError)):
+            load_settings({"callguard": bad}, environ={})

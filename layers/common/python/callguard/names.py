@@ -95,6 +95,12 @@ class Env(StrEnum):
     FOLLOWUP_DUE_HOURS = "CALLGUARD_FOLLOWUP_DUE_HOURS"
     AUDIT_TABLE = "CALLGUARD_AUDIT_TABLE"
     EXPORT_PAGE_CALLS = "CALLGUARD_EXPORT_PAGE_CALLS"
+    #: the key of the exports bucket (exports are readable only by the roles that write or hand them out)
+    EXPORTS_KEY_ID = "CALLGUARD_EXPORTS_KEY_ID"
+    #: the Object Lock (compliance mode) bucket of signed audit anchors
+    AUDIT_ANCHORS_BUCKET = "CALLGUARD_AUDIT_ANCHORS_BUCKET"
+    #: the asymmetric (SIGN_VERIFY) KMS key that signs audit anchors; only the anchoring function may sign
+    AUDIT_ANCHOR_KEY_ID = "CALLGUARD_AUDIT_ANCHOR_KEY_ID"
     #: "true" (default) or "false": exports and erasures wait for a second person's approval
     FOUR_EYES = "CALLGUARD_FOUR_EYES"
     #: Contact Lens / Transcribe Call Analytics import (see callguard.importer)

@@ -88,6 +88,9 @@ class PrivacySteps:
     export_page_calls: int = 25
     #: the hash-chained audit log: every request's outcome is recorded there (no content)
     audit: AuditLog | None = None
+    #: the key exports are encrypted with (its own key, so the data key's users cannot read them);
+    #: ``None``: the data key
+    exports_key_id: str | None = None
     #: releasing an export and executing an erasure need a second person's approval
     four_eyes: bool = True
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -197,7 +200,7 @@ class PrivacySteps:
             Body=json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode(),
             ContentType="application/json",
             ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=self.data_key_id,
+            SSEKMSKeyId=self.exports_key_id or self.data_key_id,
         )
         return {"request_id": request_id, "next_page": page + 1 if more else None}
 
@@ -223,7 +226,7 @@ class PrivacySteps:
             raise RuntimeError("no export parts were collected for this request")
         first = json.loads(self.s3.get_object(Bucket=self.exports_bucket, Key=part_keys[0])["Body"].read())
         calls = 0
-        with S3JsonWriter(self.s3, self.exports_bucket, key, self.data_key_id) as out:
+        with S3JsonWriter(self.s3, self.exports_bucket, key, self.exports_key_id or self.data_key_id) as out:
             head = {
                 "request_id": request_id,
                 "generated_at": self.clock().isoformat(),

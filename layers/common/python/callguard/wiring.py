@@ -18,6 +18,7 @@ from .names import Env
 if TYPE_CHECKING:
     from .agent_view import AgentViewService
     from .analysis import AnalysisService
+    from .audit_anchor import AuditAnchors
     from .compliance import ComplianceDesk
     from .crypto import SubjectKeyring
     from .identity import Pseudonymizer
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
+    "build_audit_anchors",
     "build_compliance_desk",
     "build_import_service",
     "build_ingest_service",
@@ -298,7 +300,22 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
         retention=p.retention,
         export_page_calls=int(p.env.get(Env.EXPORT_PAGE_CALLS.value, "25")),
         audit=AuditLog(dynamodb=clients.dynamodb, table=audit_table, retention=p.retention) if audit_table else None,
+        exports_key_id=p.env.get(Env.EXPORTS_KEY_ID.value) or None,
         four_eyes=p.env.get(Env.FOUR_EYES.value, "true").lower() != "false",
+    )
+
+
+def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AuditAnchors:
+    from .audit import AuditLog
+    from .audit_anchor import AuditAnchors
+
+    p = _parts(clients, environ)
+    return AuditAnchors(
+        log=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        s3=clients.s3,
+        kms=clients.kms,
+        bucket=require_env(Env.AUDIT_ANCHORS_BUCKET, p.env),
+        key_id=require_env(Env.AUDIT_ANCHOR_KEY_ID, p.env),
     )
 
 
@@ -319,4 +336,20 @@ def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None
         subjects=p.subjects(),
         requests=p.privacy_requests(),
         retention=p.retention,
+        anchored=_AnchorCheck(clients.s3, require_env(Env.AUDIT_ANCHORS_BUCKET, p.env)),
     )
+
+
+@dataclass(frozen=True)
+class _AnchorCheck:
+    """Whether an audit day has its signed day anchor (the purge's only read of the anchors bucket)."""
+
+    s3: object
+    bucket: str
+
+    def __call__(self, day: str) -> bool:
+        """A listing under ``days/`` only: the purge never reads an object of the anchors bucket."""
+        from .audit_anchor import day_key
+
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=day_key(day), MaxKeys=1)  # type: ignore[attr-defined]
+        return bool(listed.get("KeyCount"))
