@@ -42,13 +42,22 @@ node_modules/.installed: package.json package-lock.json
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, checkov, the `callguard` command
+setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, checkov, editable installs (the `callguard` command, the domain package)
 
-# The `callguard` command (.venv/bin/callguard) runs the CLI of the checkout that ran `make setup`
-# (an editable install of this directory, no dependencies: they are the pinned requirements).
-cli: $(VENV)/.installed
-	@test "$$($(PY) -c 'import importlib.metadata as m, json; print(json.loads(m.distribution("callguard").read_text("direct_url.json") or "{}").get("url", ""))' 2>/dev/null)" = "file://$(CURDIR)" \
-	  || $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+# Editable installs of this checkout (no dependencies: they are the pinned requirements), so the venv
+# imports this checkout's code without any sys.path edit: the root project (the `callguard` command,
+# infra, local) and the domain package `callguard` of the common layer (layers/common/pyproject.toml).
+# Reinstalled when a project file changed, or when either install is missing or points at another
+# checkout (a venv shared between checkouts); otherwise `make setup` only checks.
+EDITABLE := callguard=file://$(CURDIR) callguard-domain=file://$(CURDIR)/layers/common
+PIP_EDITABLE := $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . -e layers/common
+$(VENV)/.editable: pyproject.toml layers/common/pyproject.toml $(VENV)/.installed
+	$(PIP_EDITABLE)
+	@touch $@
+
+cli: $(VENV)/.editable
+	@$(PY) -c 'import importlib.metadata as m, json, sys; sys.exit(any(json.loads(m.distribution(n).read_text("direct_url.json") or "{}").get("url") != url for n, url in (a.split("=", 1) for a in sys.argv[1:])))' $(EDITABLE) 2>/dev/null \
+	  || $(PIP_EDITABLE)
 
 lint: setup ## ruff (with mccabe) and mypy
 	$(PY) -m ruff check .

@@ -7,7 +7,6 @@ import sys
 
 import aws_cdk as cdk
 
-import infra  # noqa: F401  (puts the domain layer on sys.path)
 from infra.config import ConfigError, load_settings
 from infra.nag import add_rule_packs
 from infra.stacks.callguard_stack import CallguardStack

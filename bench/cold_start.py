@@ -100,7 +100,8 @@ def _child_env(function_env: dict[str, str], name: str, endpoints: dict[str, str
         **function_env,
         **endpoints,
         "POWERTOOLS_TRACE_DISABLED": "1",
-        "PYTHONPATH": f"{ROOT / 'functions' / name}{os.pathsep}{ROOT / 'layers' / 'common' / 'python'}",
+        # the function's folder, as Lambda's /var/task; the domain package is the venv's editable install
+        "PYTHONPATH": str(ROOT / "functions" / name),
         "PYTHONDONTWRITEBYTECODE": "",
     }
 

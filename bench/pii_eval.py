@@ -20,11 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
-
 from callguard.analysis import phone_regions
 from callguard.pii import LABELS, PiiSpan, detect
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EVAL_SET = ROOT / "tests" / "data" / "pii_eval.jsonl"
 LANGUAGES = ("de", "en", "es")

@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
-
 from callguard import pii
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SIZES = (1_000, 10_000, 100_000)
 GROWTH_GOAL = 15.0

@@ -13,10 +13,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
-
 from callguard.pii import LABELS, PiiSpan, detect
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CORPUS = ROOT / "tests" / "data" / "pii_corpus.txt"
 _MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]")

@@ -19,10 +19,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
-sys.path.insert(0, str(ROOT))
-
 import boto3
 
 from bench.asset_sizes import LARGEST_FUNCTION_GOAL_MB, asset_gap, asset_sizes, largest_function, unused_packages
@@ -40,6 +36,8 @@ from bench.throughput import REQUESTS, throughput
 from callguard.analysis import AnalysisService
 from callguard.comprehend import ComprehendGateway, billed_units
 from local.comprehend import ComprehendServer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLE_CALLS = {
     "German complaint, 8 short turns": ("de", [

@@ -8,7 +8,6 @@ Works against the local stack (defaults: its URL and a compliance token from
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -19,9 +18,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 privacy = typer.Typer(no_args_is_help=True, help="Data-subject requests (Art. 15-21 GDPR).")

@@ -1,15 +1,13 @@
 """callguard infrastructure (AWS CDK).
 
-The domain layer is importable from here too, so that infra and functions share one
-module of resource names (``callguard.names``) and one retention policy.
+infra and the functions share one module of resource names (``callguard.names``) and one
+retention policy: the domain package, installed in the venv by ``make setup``
+(layers/common/pyproject.toml; docs/architecture.md). infra imports it only for names and models.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+#: the checkout: cdk.json, functions/ and layers/ are found from here
 ROOT = Path(__file__).resolve().parents[1]
-LAYER_PATH = ROOT / "layers" / "common" / "python"
-if str(LAYER_PATH) not in sys.path:
-    sys.path.insert(0, str(LAYER_PATH))

@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import infra  # noqa: F401  (puts the domain layer on sys.path)
 from callguard.names import Scope
 from callguard.retention import DataCategory
 from infra.config import Settings, load_settings

@@ -9,6 +9,8 @@ gives that function. This module is never deployed.
 from __future__ import annotations
 
 import base64
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -16,12 +18,12 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 from callguard.http import header
 from callguard.names import MAX_BODY_BYTES
@@ -199,6 +201,34 @@ class LocalFunction:
         return self.invoke(event)
 
 
+class _AssetModules(importlib.abc.MetaPathFinder):
+    """The top-level modules of one function asset folder.
+
+    Lambda runs a function with its code folder (``/var/task``) on the import path, so a module of
+    the asset imports its siblings by their bare names (the privacy steps' ``step_common``). In this
+    process one finder per loaded asset folder answers for exactly those names, after every other
+    finder (as a path appended last would), without touching ``sys.path``; the domain package
+    comes from the venv (``make setup``), as Lambda's comes from the layer."""
+
+    _folders: ClassVar[set[Path]] = set()
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+
+    @classmethod
+    def register(cls, folder: Path) -> None:
+        if folder not in cls._folders:
+            cls._folders.add(folder)
+            sys.meta_path.append(cls(folder))
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is not None:  # a submodule: the default finder searches its package's own path
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.folder])
+
+
 @dataclass
 class LambdaRuntime:
     """Loads every function of the template from its packaged asset, in this process."""
@@ -229,8 +259,7 @@ class LambdaRuntime:
             raise ProvisionError(f"function {logical} has no asset path in the template metadata")
         module_file, _, attribute = resource["Properties"]["Handler"].rpartition(".")
         path = self.cdk_out / asset / f"{module_file.replace('.', '/')}.py"
-        if str(path.parent) not in sys.path:  # siblings in the asset import each other, as in Lambda
-            sys.path.append(str(path.parent))
+        _AssetModules.register(path.parent)  # siblings in the asset import each other, as in Lambda
         # Each function is its own process in Lambda: a sibling module another function of the same
         # asset imported (the privacy steps' `step_common` with its Logger) is imported afresh, so it
         # reads this function's environment (its service name), not the first one's.

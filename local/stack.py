@@ -270,6 +270,7 @@ class LocalStack:
         }
 
     def _service_of(self, logical: str) -> str:
+        """The function's service name without the product prefix (``privacy_steps-verify_erasure``)."""
         return str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", logical)).removeprefix("callguard-")
 
     def _start_pollers(self) -> None:
@@ -384,12 +385,7 @@ class LocalStack:
             "calls_table": os.environ.get(Env.CALLS_TABLE.value),
             "import_settings": json.loads(os.environ.get(Env.IMPORT_SETTINGS.value) or "null"),
             # scheduled functions by service name, for on-demand runs through the Lambda endpoint
-            "functions": {
-                str(self._function_env(logical).get("POWERTOOLS_SERVICE_NAME", logical)).removeprefix(
-                    "callguard-"
-                ): logical
-                for logical in self.runtime.functions
-            },
+            "functions": {self._service_of(logical): logical for logical in self.runtime.functions},
             # what `callguard audit verify` needs to find the audit log, its anchors and the anchor key
             "audit": self._audit_settings(),
         }

@@ -108,8 +108,15 @@ def build_deps_layer(requirements: Path) -> Path:
     return target
 
 
+#: What ``layers/common`` holds besides the layer's ``python/`` folder: the domain package's
+#: project file and what building or installing it may leave behind. Never in the layer.
+COMMON_PROJECT_FILES = ["pyproject.toml", "*.egg-info", "**/*.egg-info", "build", "dist"]
+
+
 def common_layer_code() -> lambda_.Code:
-    return lambda_.Code.from_asset(str(LAYERS_DIR / "common"), exclude=ASSET_EXCLUDES)
+    """The domain layer: ``layers/common/python/callguard`` as ``/opt/python/callguard``, as Lambda's
+    layer layout wants it (the same folder the venv installs in editable mode)."""
+    return lambda_.Code.from_asset(str(LAYERS_DIR / "common"), exclude=[*ASSET_EXCLUDES, *COMMON_PROJECT_FILES])
 
 
 def function_code(name: str, module: str = "handler") -> lambda_.Code:

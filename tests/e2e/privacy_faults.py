@@ -10,9 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(_ROOT), str(_ROOT / "layers" / "common" / "python")]
-
 from callguard.clients import AwsClients
 from local.client import fetch_token, http, wait_for_request
 from local.stack import LocalStack

@@ -13,9 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(_ROOT), str(_ROOT / "layers" / "common" / "python")]
-
 from local.client import fetch_token, http
 from local.stack import LocalStack
 from tests.support import call_body

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def report(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     state = tmp_path_factory.mktemp("faults") / "state.json"
-    script = Path(__file__).with_name("privacy_faults.py")
     result = subprocess.run(
-        [sys.executable, str(script), str(synth.outdir), str(free_port()), str(free_port()), str(state)],
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.privacy_faults",
+            str(synth.outdir),
+            str(free_port()),
+            str(free_port()),
+            str(state),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

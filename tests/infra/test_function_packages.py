@@ -14,6 +14,7 @@ from packaging.utils import canonicalize_name
 
 from infra.dependencies import Imports, distributions_for, reached_imports, top_level_names
 from tests.conftest import Synth
+from tests.support import ROOT
 
 pytestmark = pytest.mark.infra
 
@@ -54,6 +55,27 @@ def _functions(synth: Synth) -> dict[str, tuple[Path, str, Path | None, Path]]:
 
 def _imports(code: Path, module: str, common: Path) -> Imports:
     return reached_imports(module, [code, common])
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
+def test_the_domain_layer_holds_the_domain_package_and_nothing_else(synth: Synth) -> None:
+    """layers/common is also the domain package's project (its pyproject.toml, whatever an install
+    leaves there): the layer is exactly ``python/callguard`` of the checkout, as /opt/python/callguard."""
+    layers = [_asset(synth, layer) for layer in synth.resources("AWS::Lambda::LayerVersion").values()]
+    common = [asset for asset in layers if (asset / "python" / "callguard").is_dir()]
+    assert len(common) == 1
+    source = ROOT / "layers" / "common"
+    assert (source / "pyproject.toml").is_file()  # the project file exists, and stays out of the layer
+    package = [f"python/callguard/{name}" for name in _files(source / "python" / "callguard")]
+    assert "python/callguard/wiring.py" in package
+    assert _files(common[0]) == package
 
 
 def test_every_function_ships_exactly_what_it_imports(synth: Synth) -> None:

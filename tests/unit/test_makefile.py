@@ -1,9 +1,13 @@
-"""The Makefile's contract: CDK_ARGS reaches every cdk command, make setup installs the CLI."""
+"""The Makefile's contract: CDK_ARGS reaches every cdk command, make setup installs the CLI and the
+domain package of this checkout."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +41,16 @@ def test_setup_installs_this_checkout_as_the_callguard_command() -> None:
     assert "--no-deps" in text
     assert f"file://{ROOT}" in text  # reinstalled when the venv's callguard points at another checkout
     assert 'callguard = "callguard_cli.__main__:app"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_setup_installs_the_domain_package_of_this_checkout_editable() -> None:
+    text = _dry_run("setup")
+    assert "-e layers/common" in text
+    assert f"file://{ROOT}/layers/common" in text  # reinstalled when it points at another checkout
+    # the venv that runs this test: `callguard` is layers/common/python/callguard of this checkout,
+    # found through the installed distribution (no sys.path edit, no pytest pythonpath)
+    import callguard
+
+    assert Path(callguard.__file__).resolve().parent == ROOT / "layers" / "common" / "python" / "callguard"
+    direct = json.loads(metadata.distribution("callguard-domain").read_text("direct_url.json") or "{}")
+    assert direct == {"dir_info": {"editable": True}, "url": f"file://{ROOT}/layers/common"}
