@@ -45,6 +45,7 @@ __all__ = [
     "Violation",
     "acting_as",
     "activate",
+    "active_model",
     "deactivate",
     "implied_key_violations",
     "install",
@@ -825,6 +826,12 @@ def activate(model: TemplateModel, log_path: str | None = None, *, log: bool = T
     path = (log_path or os.environ.get("CALLGUARD_PERMISSION_LOG")) if log else None
     with _LOCK:
         _STATE.update(model=model, mapper=CallMapper(model), log=path)
+
+
+def active_model() -> TemplateModel | None:
+    """The model calls are judged against now (None when the hook is not active)."""
+    model: TemplateModel | None = _STATE["model"]
+    return model
 
 
 def deactivate() -> None:

@@ -19,7 +19,7 @@ from constructs import Construct
 from callguard.names import Env
 from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
-from infra.constructs.secure_storage import _acknowledge_residency
+from infra.constructs.secure_storage import acknowledge_residency
 from infra.grants import apply_grants
 from infra.nag import acknowledge, logical_id
 
@@ -55,7 +55,7 @@ class AuditAnchoring(Construct):
             ],
             removal_policy=platform.removal,
         )
-        _acknowledge_residency(self.bucket)
+        acknowledge_residency(self.bucket)
         self.dlq = platform.failure_queue(self, "Failures")
         self.handler = fn = platform.function(
             self,

@@ -14,7 +14,7 @@ from constructs import Construct
 from callguard.retention import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
-from infra.constructs.secure_storage import _acknowledge_residency
+from infra.constructs.secure_storage import acknowledge_residency
 from infra.nag import acknowledge
 
 __all__ = ["AuditTrail"]
@@ -71,7 +71,7 @@ class AuditTrail(Construct):
             ],
             removal_policy=removal,
         )
-        _acknowledge_residency(self.bucket)
+        acknowledge_residency(self.bucket)
         self.log_group = logs.LogGroup(
             self,
             "TrailLogs",

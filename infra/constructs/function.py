@@ -1,9 +1,9 @@
 """``CallguardFunction``: a Lambda function with the project's secure defaults.
 
-arm64, the newest Python runtime, active tracing, an explicit memory size and timeout, its own
-KMS-encrypted log group with retention, a role with no managed policies (only the
-grants each capability adds), Powertools settings, a layer with exactly the third-party
-packages the function imports, and the domain layer.
+arm64, Python 3.14 (``LAMBDA_RUNTIME``, the newest Lambda Python runtime), active tracing, an
+explicit memory size and timeout, its own KMS-encrypted log group with retention, a role with no
+managed policies (only the grants each capability adds), Powertools settings, a layer with exactly
+the third-party packages the function imports, and the domain layer.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from infra.constructs.lambda_packaging import (
 )
 from infra.nag import acknowledge
 
-__all__ = ["CallguardFunction", "SharedLayers"]
+__all__ = ["CallguardFunction", "SharedLayers", "log_retention"]
 
 
 class SharedLayers(Construct):
@@ -90,7 +90,7 @@ class CallguardFunction(Construct):
             self,
             "Logs",
             encryption_key=log_key,
-            retention=_retention(log_retention_days),
+            retention=log_retention(log_retention_days),
             removal_policy=removal,
         )
         self.role = iam.Role(
@@ -200,6 +200,6 @@ _RETENTION = {
 }  # fmt: skip
 
 
-def _retention(days: int) -> logs.RetentionDays:
+def log_retention(days: int) -> logs.RetentionDays:
     """CloudWatch's retention enum for ``days`` (config validates the allowed values)."""
     return _RETENTION[days]

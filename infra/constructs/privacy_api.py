@@ -11,7 +11,7 @@ from constructs import Construct
 from callguard.names import GSI_BY_DEADLINE, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.api_contract import request_model
 from infra.constructs.data_access import allow_table_key
-from infra.constructs.function import _retention
+from infra.constructs.function import log_retention
 from infra.constructs.operations import alarm_topic, runbook_alarm
 from infra.constructs.platform import Platform
 from infra.grants import PRIVACY_STEP_ROLES, Cond, apply_grants, conditions
@@ -65,7 +65,7 @@ class PrivacyApi(Construct):
             "Workflow",
             functions={name: fn.function for name, fn in steps.items()},
             keys=keys,
-            log_retention=_retention(platform.settings.log_retention_days),
+            log_retention=log_retention(platform.settings.log_retention_days),
         )
         machine = self.workflow.state_machine
         self.handler = platform.function(

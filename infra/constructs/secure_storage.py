@@ -13,7 +13,7 @@ from constructs import Construct
 from callguard.names import ATTR_TTL
 from infra.nag import acknowledge
 
-__all__ = ["Index", "LogBucket", "SecureBucket", "SecureTable"]
+__all__ = ["Index", "LogBucket", "SecureBucket", "SecureTable", "acknowledge_residency"]
 
 S = dynamodb.AttributeType.STRING
 N = dynamodb.AttributeType.NUMBER
@@ -123,10 +123,11 @@ class LogBucket(s3.Bucket):
             "NIST.800.53.R5-S3DefaultEncryptionKMS",
             "HIPAA.Security-S3DefaultEncryptionKMS",
         )
-        _acknowledge_residency(self)
+        acknowledge_residency(self)
 
 
-def _acknowledge_residency(bucket: s3.Bucket) -> None:
+def acknowledge_residency(bucket: s3.Bucket) -> None:
+    """A bucket of personal data is not replicated out of the region (every such bucket says why)."""
     acknowledge(
         bucket,
         "Cross-region replication would copy personal data out of the one EU region the data is pinned "
@@ -173,4 +174,4 @@ class SecureBucket(s3.Bucket):
             ],
             removal_policy=removal,
         )
-        _acknowledge_residency(self)
+        acknowledge_residency(self)

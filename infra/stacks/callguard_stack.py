@@ -19,10 +19,10 @@ from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
 from infra.constructs.ingest_api import IngestApi
 from infra.constructs.keys import ProjectKeys
+from infra.constructs.nightly_purge import NightlyPurge
 from infra.constructs.operations import Operations
 from infra.constructs.platform import Platform
 from infra.constructs.privacy_api import DeadlineCheck, PrivacyApi
-from infra.constructs.retention_purge import RetentionPurge
 from infra.constructs.routing_api import RoutingApi
 from infra.constructs.scorecard import Scorecard
 
@@ -59,7 +59,7 @@ class CallguardStack(Stack):
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
         self.operations = Operations(self, "Operations", keys=self.keys, emails=settings.alarm_emails)
         self.anchoring = AuditAnchoring(self, "AuditAnchoring", platform=platform, alarm_topic=self.operations.topic)
-        self.retention = RetentionPurge(
+        self.retention = NightlyPurge(
             self, "Retention", platform=platform, alarm_topic=self.operations.topic, anchors=self.anchoring.bucket
         )
         self.operations.watch_queue(self.data.analysis_dlq)

@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
+from infra.constructs.lambda_packaging import LAMBDA_RUNTIME
 from local.gateway import LambdaRuntime
 from local.moto_server import LocalMotoServer, function_name
 from local.provision import Provisioner, load_template
@@ -57,7 +58,7 @@ def synthesized(tmp_path: Path) -> Path:
             name,
             code=lambda_.Code.from_asset(str(code)),
             handler=f"handler.{handler}",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=LAMBDA_RUNTIME,
             timeout=Duration.seconds(5),
         )
 

@@ -1,4 +1,6 @@
-"""Retention capability: the nightly purge per data category (Art. 5(1)(e)), its schedule and alarms."""
+"""Retention capability: the nightly purge per data category (Art. 5(1)(e)), its schedule and alarms.
+
+The construct is ``NightlyPurge``; the domain service the function runs is ``callguard.purge.RetentionPurge``."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from infra.constructs.platform import Platform
 from infra.grants import apply_grants
 from infra.nag import acknowledge, logical_id, objects_wildcard
 
-__all__ = ["RetentionPurge"]
+__all__ = ["NightlyPurge"]
 
 _ENV = (
     Env.CALLS_TABLE,
@@ -33,7 +35,7 @@ _ENV = (
 )
 
 
-class RetentionPurge(Construct):
+class NightlyPurge(Construct):
     """The purge function, run hourly through the Europe/Berlin night; each run carries on
     where the last stopped, so one night absorbs a backlog far beyond one invocation."""
 
