@@ -179,3 +179,21 @@ def test_every_path_docs_architecture_names_exists() -> None:
     assert "layers/common/pyproject.toml" in paths
     missing = sorted(p for p in paths if not ((DOMAIN.parent if p.startswith("callguard/") else ROOT) / p).exists())
     assert missing == []
+
+
+def test_nothing_edits_sys_path() -> None:
+    """The domain package is installed (make setup), so no module reaches it, or anything else,
+    through ``sys.path``: the venv's installs and Lambda's layout are the only import paths."""
+    folders = [ROOT / p for p in ("infra", "local", "callguard_cli", "tests", "bench", "functions", "layers")]
+    found = []
+    for path in [ROOT / "app.py", *(p for folder in folders for p in sorted(folder.rglob("*.py")))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            uses = (
+                isinstance(node, ast.Attribute)
+                and node.attr == "path"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ) or (isinstance(node, ast.ImportFrom) and node.module == "sys" and "path" in {a.name for a in node.names})
+            if uses:
+                found.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}")
+    assert found == []
