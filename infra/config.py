@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from callguard.importer.settings import ImportSettings
 from callguard.intents import DEFAULT_INTENTS, IntentConfig
 from callguard.names import Scope
-from callguard.retention import RetentionPolicy
+from callguard.retention import DataCategory, RetentionPolicy
 from callguard.routing import DEFAULT_ROUTING, RoutingConfig
+from callguard.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, group_name
 
 __all__ = [
     "COMPREHEND_REGIONS",
@@ -26,6 +28,8 @@ __all__ = [
     "ConfigError",
     "QueueSettings",
     "Settings",
+    "Tenant",
+    "TenantSettings",
     "load_settings",
 ]
 
@@ -60,6 +64,9 @@ class ApiSettings(BaseModel):
     stage_name: Literal["v1"] = "v1"
 
 
+#: what a platform (machine) client may be granted; each tenant's client gets these unless narrowed
+PLATFORM_SCOPES: tuple[Scope, ...] = (Scope.CALLS_WRITE, Scope.ROUTING_DECIDE)
+
 _DEFAULT_GROUP_SCOPES: dict[str, tuple[Scope, ...]] = {
     "agent": (Scope.CALLS_READ,),
     "compliance": (Scope.PRIVACY_MANAGE,),
@@ -77,6 +84,17 @@ class IdentitySettings(BaseModel):
     #: Cognito group → scopes that members' access tokens may carry.
     group_scopes: dict[str, tuple[Scope, ...]] = Field(default_factory=lambda: dict(_DEFAULT_GROUP_SCOPES))
 
+    @field_validator("group_scopes")
+    @classmethod
+    def _bare_group_names(cls, value: dict[str, tuple[Scope, ...]]) -> dict[str, tuple[Scope, ...]]:
+        for group in value:
+            if not re.match(r"^[a-z][a-z0-9_-]{1,30}$", group):
+                raise ConfigError(
+                    f"Group {group[:40]!r} in 'identity.group_scopes' is invalid: use a-z, 0-9, '_' and '-' "
+                    "(a tenant's groups are named '<tenant>:<group>')."
+                )
+        return value
+
 
 class ControllerSettings(BaseModel):
     """Who is responsible (Art. 4(7), 13(1)(a,b) GDPR): printed in the records of processing
@@ -92,6 +110,101 @@ class ControllerSettings(BaseModel):
     supervisory_authority: Annotated[str, Field(min_length=3, max_length=200)] = (
         "<the supervisory authority of your federal state>"
     )
+
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class TenantController(ControllerSettings):
+    """A listed tenant's controller block: name and contacts have no placeholder default (a
+    controller the records of processing cannot name is not one to serve)."""
+
+    name: Annotated[str, Field(min_length=2, max_length=200)]
+    privacy_contact: Annotated[str, Field(min_length=3, max_length=200)]
+    dpo_contact: Annotated[str, Field(min_length=3, max_length=200)]
+
+
+class TenantSettings(BaseModel):
+    """One listed tenant (a controller this deployment processes for) as written in ``cdk.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: becomes a key prefix and a Cognito group prefix, so only ``[a-z][a-z0-9-]{1,30}``
+    id: str
+    controller: TenantController
+    #: per data category, days that replace the deployment's period for this tenant
+    retention: dict[str, Annotated[int, Field(ge=1, le=3650)]] = Field(default_factory=dict)
+    #: this tenant's intents / routing instead of the deployment's (``None``: the deployment's)
+    intents: IntentConfig | None = None
+    routing: RoutingConfig | None = None
+    #: who hears of this tenant's operational alarms
+    alarm_emails: tuple[Annotated[str, Field(pattern=_EMAIL)], ...] = ()
+    #: the scopes of this tenant's platform client (a subset of ``calls:write``, ``routing:decide``)
+    platform_scopes: tuple[Scope, ...] = PLATFORM_SCOPES
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        if not re.match(TENANT_ID_PATTERN, value):
+            raise ConfigError(
+                f"Tenant id {value[:40]!r} is invalid: use 2 to 31 characters of a-z, 0-9 and '-', starting with a "
+                "letter (tenant ids become key and group prefixes)."
+            )
+        if value == DEFAULT_TENANT:
+            raise ConfigError(
+                f"Tenant id {DEFAULT_TENANT!r} is reserved: the default tenant always exists and takes the "
+                "top-level settings (controller, retention, intents, routing, alarm_emails); set them there."
+            )
+        return value
+
+    @field_validator("platform_scopes")
+    @classmethod
+    def _platform_scopes(cls, value: tuple[Scope, ...]) -> tuple[Scope, ...]:
+        if not value or not set(value) <= set(PLATFORM_SCOPES) or len(set(value)) != len(value):
+            raise ConfigError(
+                "A tenant's 'platform_scopes' must be one or more distinct of: "
+                + ", ".join(s.value for s in PLATFORM_SCOPES)
+                + "."
+            )
+        return value
+
+
+class Tenant(BaseModel):
+    """A tenant with every value resolved (the default tenant: the top-level values)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    controller: ControllerSettings
+    retention: RetentionPolicy
+    intents: IntentConfig
+    routing: RoutingConfig
+    alarm_emails: tuple[str, ...]
+    platform_scopes: tuple[Scope, ...]
+    #: Cognito group name → scopes its members' tokens may carry
+    group_scopes: dict[str, tuple[Scope, ...]]
+
+    @property
+    def is_default(self) -> bool:
+        return self.id == DEFAULT_TENANT
+
+
+def _overridden(base: RetentionPolicy, tenant: str, overrides: Mapping[str, int]) -> RetentionPolicy:
+    rules = dict(base.rules)
+    for name, days in overrides.items():
+        try:
+            category = DataCategory(name)
+        except ValueError:
+            raise ConfigError(
+                f"Tenant {tenant!r}: unknown data category {name[:40]!r} in retention overrides "
+                f"(known: {', '.join(c.value for c in DataCategory)})."
+            ) from None
+        rules[category] = rules[category].model_copy(update={"days": days})
+    try:
+        return RetentionPolicy.model_validate({"rules": {k: v.model_dump() for k, v in rules.items()}})
+    except ValidationError as exc:
+        cause = (exc.errors(include_url=False)[0].get("ctx") or {}).get("error")
+        raise ConfigError(f"Tenant {tenant!r}: {cause if cause else 'invalid retention overrides'}") from None
 
 
 class Settings(BaseModel):
@@ -155,6 +268,51 @@ class Settings(BaseModel):
     #: import of Contact Lens / Transcribe Call Analytics files (bucket, prefixes, Connect
     #: instance, contact attribute names, redacted-only mode): see README "Amazon Connect users"
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    #: further controllers served by this deployment (README "Tenants"); the ``default`` tenant always
+    #: exists and takes the top-level values. Without a list, v1's single-tenant deployment.
+    tenants: tuple[TenantSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _tenants_are_distinct(self) -> Settings:
+        seen: set[str] = set()
+        for tenant in self.tenants:
+            if tenant.id in seen:
+                raise ConfigError(f"Tenant id {tenant.id!r} is listed twice; each tenant needs its own id.")
+            seen.add(tenant.id)
+        self.tenant_list()  # per-tenant retention errors surface at synth, in one sentence
+        return self
+
+    def tenant_list(self) -> tuple[Tenant, ...]:
+        """Every tenant with its resolved values, ``default`` first."""
+        groups = self.identity.group_scopes
+        default = Tenant(
+            id=DEFAULT_TENANT,
+            controller=self.controller,
+            retention=self.retention,
+            intents=self.intents,
+            routing=self.routing,
+            alarm_emails=self.alarm_emails,
+            platform_scopes=PLATFORM_SCOPES,
+            group_scopes=dict(groups),
+        )
+        listed = tuple(
+            Tenant(
+                id=t.id,
+                controller=t.controller,
+                retention=_overridden(self.retention, t.id, t.retention),
+                intents=t.intents or self.intents,
+                routing=t.routing or self.routing,
+                alarm_emails=t.alarm_emails,
+                platform_scopes=t.platform_scopes,
+                group_scopes={group_name(t.id, role): scopes for role, scopes in groups.items()},
+            )
+            for t in self.tenants
+        )
+        return (default, *listed)
+
+    @property
+    def multi_tenant(self) -> bool:
+        return bool(self.tenants)
 
     @field_validator("region")
     @classmethod

@@ -108,6 +108,8 @@ class Env(StrEnum):
     IMPORT_BUCKET = "CALLGUARD_IMPORT_BUCKET"
     #: analysis reuses the sentiment an imported file already carries (no second Comprehend bill)
     IMPORT_REUSE_SENTIMENT = "CALLGUARD_IMPORT_REUSE_SENTIMENT"
+    #: tenants and the machine client id → tenant map (JSON); set only when the config lists tenants
+    TENANTS = "CALLGUARD_TENANTS"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 
