@@ -1,7 +1,10 @@
 """The HTTP edge shared by the API functions: one resolver set-up, one error mapping.
 
 Every error leaves in the contract's shape; unexpected exceptions are logged by type
-only (their text may quote data) and answered 500 without detail.
+only (their text may quote data) and answered 500 without detail. Before any route runs,
+the caller's tenant is resolved from the verified token (never from the body, query or
+headers) into the resolver's context (:func:`tenant_of`); a token of no tenant of this
+deployment is answered 403 ``unknown_tenant``.
 """
 
 from __future__ import annotations
@@ -11,14 +14,19 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .errors import CallguardError, NotFoundError
 from .http import error_body, json_body
 from .names import API_PREFIX
+from .tenancy import TenantDirectory
 
-__all__ = ["ContractResolver", "actor_of", "build_resolver", "json_response"]
+__all__ = ["ContractResolver", "actor_of", "build_resolver", "json_response", "tenant_of"]
+
+#: the resolver-context key under which the edge puts the caller's tenant
+_TENANT_KEY = "tenant"
 
 
 def json_response(status: int, payload: Any) -> Response[str]:
@@ -71,7 +79,24 @@ def build_resolver(
     def _not_found(_: Exception) -> Response[str]:
         return respond(NotFoundError("No such route."))
 
+    def _resolve_tenant(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        # read per request: the directory is a few bytes of the environment, and a warm container
+        # must never carry one request's tenant into the next (the context is cleared after each)
+        tenant = TenantDirectory.from_env().resolve(resolver.current_event.raw_event)
+        resolver.append_context(**{_TENANT_KEY: tenant})
+        logger.append_keys(tenant=tenant)
+        try:
+            return next_middleware(resolver)
+        finally:
+            logger.remove_keys(["tenant"])
+
+    app.use(middlewares=[_resolve_tenant])
     return app
+
+
+def tenant_of(app: APIGatewayRestResolver) -> str:
+    """The tenant the edge resolved for the current request (from the verified token only)."""
+    return str(app.context[_TENANT_KEY])
 
 
 def actor_of(event: dict[str, Any]) -> str:
