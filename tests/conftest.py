@@ -129,3 +129,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     template = json.loads((outdir / "Callguard.template.json").read_text())
     report = json.loads((outdir / "validation-report.json").read_text())
     return Synth(outdir=outdir, template=template, report=report)
+
+
+#: the example tenant list of the README (docs/examples/tenants.json): ``default`` plus ``acme-energie``
+TENANTS_EXAMPLE = ROOT / "docs" / "examples" / "tenants.json"
+
+
+@pytest.fixture(scope="session")
+def tenant_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The app synthesized with the README's two tenants (as ``make synth CDK_ARGS=...`` would)."""
+    outdir = tmp_path_factory.mktemp("cdk-tenants") / "cdk.out"
+    config = json.dumps(json.loads(TENANTS_EXAMPLE.read_text()))
+    result = run_cdk_synth(outdir, f"callguard={config}")
+    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    template = json.loads((outdir / "Callguard.template.json").read_text())
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return Synth(outdir=outdir, template=template, report=report)

@@ -14,7 +14,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from callguard.names import Env
+from callguard.names import ROUTES, Env
 from infra.config import Settings
 from infra.constructs.api import PublicApi
 from infra.constructs.data_plane import DataPlane
@@ -23,6 +23,9 @@ from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge
 
 __all__ = ["Platform"]
+
+#: the functions behind API routes: the edge in each resolves the caller's tenant
+_API_FUNCTIONS = frozenset(r.function for r in ROUTES if r.function)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Platform:
     layers: SharedLayers
     api: PublicApi
     removal: RemovalPolicy
+    #: ``CALLGUARD_TENANTS`` for the API functions (``None``: single tenant, the variable is not set)
+    tenant_directory: str | None = None
 
     def env_value(self, name: Env) -> str:
         s, d, k = self.settings, self.data, self.keys
@@ -87,7 +92,15 @@ class Platform:
             memory_mb=memory_mb,
             timeout_seconds=timeout_seconds,
             synchronous=synchronous,
-            environment={**{e.value: self.env_value(e) for e in env}, **(extra_env or {})},
+            environment={
+                **{e.value: self.env_value(e) for e in env},
+                **(extra_env or {}),
+                **(
+                    {Env.TENANTS.value: self.tenant_directory}
+                    if self.tenant_directory and name in _API_FUNCTIONS
+                    else {}
+                ),
+            },
             removal=self.removal,
             module=module,
             reserved_concurrency=reserved_concurrency,

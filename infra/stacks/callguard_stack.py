@@ -49,7 +49,9 @@ class CallguardStack(Stack):
             self, "Identity", settings=settings, layers=self.layers, keys=self.keys, removal=removal
         )
         self.api = PublicApi(self, "Api", settings=settings, identity=self.identity, keys=self.keys, removal=removal)
-        platform = Platform(settings, self.keys, self.data, self.layers, self.api, removal)
+        platform = Platform(
+            settings, self.keys, self.data, self.layers, self.api, removal, self.identity.tenant_directory
+        )
         self.ingest = IngestApi(self, "IngestApi", platform=platform)
         self.analysis = CallAnalysis(self, "Analysis", platform=platform)
         self.imports = CallImport(self, "Import", platform=platform) if settings.imports.enabled else None
@@ -106,6 +108,13 @@ class CallguardStack(Stack):
         CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
         CfnOutput(self, "PlatformClientId", value=self.identity.platform_client.user_pool_client_id)
         CfnOutput(self, "PeopleClientId", value=self.identity.people_client.user_pool_client_id)
+        for tenant in self.identity.tenants[1:]:  # listed tenants' platform clients (default: PlatformClientId)
+            CfnOutput(
+                self.identity.tenant_scope(tenant),
+                "PlatformClientId",
+                value=self.identity.platform_clients[tenant.id].user_pool_client_id,
+                description=f"platform client of tenant {tenant.id}",
+            )
         if self.imports is not None:  # the Connect account grants this role its bucket (README)
             CfnOutput(self, "ImporterRoleArn", value=self.imports.handler.role.role_arn)
         CfnOutput(self, "TokenEndpoint", value=f"{self.identity.domain.base_url()}/oauth2/token")
