@@ -99,8 +99,8 @@ demo: synth ## start the embedded stack, walk through it (handler logs: .local/l
 # USER counts only when given on the command line (the shell's own USER is not a person of the stack)
 USER_NAME = $(if $(filter command line,$(origin USER)),$(USER),)
 
-token: setup ## print only a bearer token for ROLE=platform|agent|compliance [USER=<name>: a distinct person] (stack must be running)
-	@$(PY) -m local token --role "$(ROLE)" --user "$(USER_NAME)"
+token: setup ## print only a bearer token for ROLE=platform|agent|compliance [USER=<name>: a distinct person] [TENANT=<id>] (stack must be running)
+	@$(PY) -m local token --role "$(ROLE)" --user "$(USER_NAME)" --tenant "$(TENANT)"
 
 purge: setup ## run the retention purge of the running local stack as of AS_OF=<ISO-8601>; prints only the JSON report
 	@$(PY) -m local purge --as-of "$(AS_OF)"

@@ -70,10 +70,11 @@ def serve(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] =
 def token(
     role: Annotated[str, typer.Option(help="platform, agent or compliance")],
     user: Annotated[str, typer.Option(help="a distinct person of that role (four-eyes)")] = "",
+    tenant: Annotated[str, typer.Option(help="the tenant the token belongs to (default: the default tenant)")] = "",
 ) -> None:
-    """Print only a bearer token for ROLE (as the person USER, if given), valid for the running local stack."""
+    """Print only a bearer token for ROLE (as the person USER, if given) of TENANT, for the running local stack."""
     try:
-        typer.echo(fetch_token(role, user=user or None))
+        typer.echo(fetch_token(role, user=user or None, tenant=tenant or None))
     except (RuntimeError, ValueError, urllib.error.URLError) as exc:
         typer.echo(f"callguard token: {exc}", err=True)
         raise typer.Exit(1) from None

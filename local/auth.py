@@ -4,7 +4,9 @@ moto's Cognito has no client-credentials token endpoint and its access tokens ca
 fixed scope, so the local stack signs tokens itself: RS256, with the user pool's
 issuer, ``token_use=access``, the client id and the scopes the client is allowed
 (from the synthesized template). People's tokens pass through the real
-pre-token-generation function, exactly like the Cognito trigger in AWS. The API
+pre-token-generation function, exactly like the Cognito trigger in AWS (its scope
+suppressions and its ``tenant`` claim). Each tenant's platform client and people get
+their own tokens (``make token TENANT=<id>``). The API
 emulator verifies every token against this issuer's JWKS like API Gateway's Cognito
 authorizer: signature, expiry, issuer, token use, known client, then the method's scopes.
 This module is never deployed.
@@ -22,6 +24,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from callguard.tenancy import DEFAULT_TENANT, tenant_of_group
 
 __all__ = ["AuthError", "Authorizer", "LocalClient", "LocalIssuer"]
 
@@ -115,6 +119,8 @@ class LocalIssuer:
         if not set(requested) <= set(client.scopes):
             raise AuthError(400, "invalid_scope")
         groups = list(user[1])
+        added: dict[str, Any] = {}
+        suppressed_claims: list[str] = []
         if self.pre_token is not None:
             event = {
                 "version": "2",
@@ -124,14 +130,25 @@ class LocalIssuer:
                 "response": {},
             }
             details = self.pre_token(event, None)["response"].get("claimsAndScopeOverrideDetails") or {}
-            suppressed = set((details.get("accessTokenGeneration") or {}).get("scopesToSuppress", []))
+            access = details.get("accessTokenGeneration") or {}
+            suppressed = set(access.get("scopesToSuppress", []))
             requested = [s for s in requested if s not in suppressed]
+            # as Cognito applies V2's claim overrides to the access token (the ``tenant`` claim)
+            added = dict(access.get("claimsToAddOrOverride") or {})
+            suppressed_claims = list(access.get("claimsToSuppress") or [])
         person = username
         if as_person:
             if not _PERSON.match(as_person):
                 raise AuthError(400, "invalid_request")
-            person = as_person
-        return self._sign(client, requested, {"sub": f"local-{person}", "username": person, "cognito:groups": groups})
+            # a listed tenant's people are other people than the default tenant's of the same name
+            tenants = {tenant_of_group(g) for g in groups}
+            tenant = tenants.pop() if len(tenants) == 1 else DEFAULT_TENANT
+            person = as_person if tenant == DEFAULT_TENANT else f"{tenant}.{as_person}"
+        claims: dict[str, Any] = {"sub": f"local-{person}", "username": person, "cognito:groups": groups}
+        claims.update(added)
+        for claim in suppressed_claims:
+            claims.pop(claim, None)
+        return self._sign(client, requested, claims)
 
     def expired_token(self, client_id: str) -> str:
         """A correctly signed token that has already expired (for tests and the demo)."""
@@ -140,6 +157,8 @@ class LocalIssuer:
 
     #: correctly signed tokens an authorizer must refuse, for the authorization tests
     INVALID_KINDS = ("expired", "foreign_client", "foreign_issuer", "id_token", "not_yet_valid")
+    #: correctly signed, valid tokens of no tenant of the stack: the API edge refuses them (403)
+    FOREIGN_TENANT_KINDS = ("unknown_tenant",)
 
     def invalid_token(self, kind: str, client_id: str) -> str:
         """A token signed with this issuer's key that is wrong in exactly one way."""
@@ -158,6 +177,9 @@ class LocalIssuer:
             return self._sign(client, scopes, {"token_use": "id"})  # nosec B105
         if kind == "not_yet_valid":
             return self._sign(client, scopes, {"nbf": now + 3600, "iat": now + 3600})
+        if kind == "unknown_tenant":  # a person's token whose tenant claim names no tenant of the stack (403)
+            person = {"sub": "local-nobody", "username": "nobody", "tenant": "no-such-tenant"}
+            return self._sign(client, scopes, person)
         raise AuthError(400, "unknown invalid-token kind")
 
 

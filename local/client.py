@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callguard.tenancy import DEFAULT_TENANT
 from local.stack import STATE_FILE
 
 __all__ = [
@@ -24,30 +25,48 @@ __all__ = [
 ]
 
 
-def fetch_token(role: str, state_file: Path = STATE_FILE, user: str | None = None) -> str:
+def _tenant_credentials(state: dict[str, Any], tenant: str | None) -> dict[str, Any]:
+    """The platform client and people of ``tenant`` (``None``/empty: the default tenant)."""
+    tenants: dict[str, Any] = state.get("tenants") or {
+        DEFAULT_TENANT: {
+            "platform": state["platform"],
+            "people": {role: {"username": role, "password": pw} for role, pw in state["people"].items()},
+        }
+    }
+    wanted = tenant or DEFAULT_TENANT
+    if wanted not in tenants:
+        served = ", ".join(sorted(tenants))
+        raise ValueError(f"unknown tenant {wanted[:40]!r}; the running stack serves: {served}")
+    found: dict[str, Any] = tenants[wanted]
+    return found
+
+
+def fetch_token(role: str, state_file: Path = STATE_FILE, user: str | None = None, tenant: str | None = None) -> str:
     """A bearer token for ``role`` from the running stack's local token endpoint; ``user`` makes
-    a distinct person of that role (agent, compliance), e.g. for four-eyes."""
+    a distinct person of that role (agent, compliance), e.g. for four-eyes; ``tenant`` a token of
+    that tenant's platform client or people (default tenant when absent)."""
     if not state_file.exists():
         raise RuntimeError("no local stack is running (start it with `make local`)")
     state = json.loads(state_file.read_text())
-    if role == "platform":
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": state["platform"]["client_id"],
-            "client_secret": state["platform"]["client_secret"],
-        }
-    elif role in state["people"]:
-        form = {
-            "grant_type": "password",
-            "client_id": state["people_client_id"],
-            "username": role,
-            "password": state["people"][role],
-            **({"as_person": user} if user else {}),
-        }
-    else:
+    if role not in {"platform", *state["people"]}:
         raise ValueError(f"unknown role {role!r}; use platform, agent or compliance")
     if user and role == "platform":
         raise ValueError("USER makes a person; platforms are machine clients")
+    credentials = _tenant_credentials(state, tenant)
+    if role == "platform":
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": credentials["platform"]["client_id"],
+            "client_secret": credentials["platform"]["client_secret"],
+        }
+    else:
+        form = {
+            "grant_type": "password",
+            "client_id": state["people_client_id"],
+            "username": credentials["people"][role]["username"],
+            "password": credentials["people"][role]["password"],
+            **({"as_person": user} if user else {}),
+        }
     request = urllib.request.Request(  # noqa: S310 - a fixed local http URL from the state file
         state["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST"
     )

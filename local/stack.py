@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 import boto3
 
 from callguard.names import Env
+from callguard.tenancy import DEFAULT_TENANT, TenantDirectory, group_name
 from infra import openapi
 from local import permissions
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
@@ -53,8 +54,14 @@ INVALID_TOKEN_GRANT = "urn:callguard:local:invalid-token"  # noqa: S105  # nosec
 #: writes it); schemathesis and other tools load it from the running stack.
 OPENAPI_PATH = "/v1/openapi.json"
 
-#: Local people and their Cognito groups (in AWS: admin-created users with MFA).
+#: Local people and their Cognito groups (in AWS: admin-created users with MFA), per tenant: the
+#: default tenant's are ``agent`` and ``compliance`` (groups ``agent``, ``compliance``), a listed
+#: tenant's ``<tenant>.agent`` … (groups ``<tenant>:agent`` …).
 LOCAL_PEOPLE: dict[str, tuple[str, ...]] = {"agent": ("agent",), "compliance": ("compliance",)}
+
+
+def local_username(tenant: str, role: str) -> str:
+    return role if tenant == DEFAULT_TENANT else f"{tenant}.{role}"
 
 
 class _LineAtomicStdout(io.TextIOBase):
@@ -168,6 +175,8 @@ class LocalStack:
         # Step Functions' Lambda tasks (and any Invoke) reach the in-process handlers.
         self.moto.functions.update({name: f.invoke for name, f in self.runtime.functions.items()})
         self.moto.configurations.update({name: self._function_configuration(name) for name in self.runtime.functions})
+        # the tenants of the template's API functions (CALLGUARD_TENANTS; absent: v1's one tenant)
+        self.tenants = TenantDirectory.from_env()
         self.issuer = self._issuer()
         self.authorizer = Authorizer(
             issuer=self.issuer.issuer, jwks=self.issuer.jwks(), client_ids=frozenset(self.issuer.clients)
@@ -237,12 +246,15 @@ class LocalStack:
         )
         cognito = self.session.client("cognito-idp", endpoint_url=self.aws_url)
         users: dict[str, tuple[str, tuple[str, ...]]] = {}
-        for name, groups in LOCAL_PEOPLE.items():
-            password = secrets.token_urlsafe(18)
-            cognito.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS")
-            for group in groups:
-                cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=group)
-            users[name] = (password, groups)
+        for tenant in sorted(self.tenants.tenants):
+            for role, roles in LOCAL_PEOPLE.items():
+                name = local_username(tenant, role)
+                groups = tuple(group_name(tenant, r) for r in roles)
+                password = secrets.token_urlsafe(18)
+                cognito.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS")
+                for group in groups:
+                    cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=group)
+                users[name] = (password, groups)
         return LocalIssuer(
             issuer=self.resources.attributes[pool_logical]["ProviderURL"],
             clients=self._client_settings(),
@@ -371,16 +383,36 @@ class LocalStack:
         answer = {"access_token": token, "token_type": "Bearer", "expires_in": 900}  # nosec B105
         return Response(200, json.dumps(answer))
 
+    def _platform_of(self, tenant: str) -> LocalClient:
+        machines = [c for c in self.issuer.clients.values() if "client_credentials" in c.flows]
+        if self.tenants.clients is None:  # v1: one machine client, the default tenant's
+            (only,) = machines
+            return only
+        return next(c for c in machines if self.tenants.clients.get(c.client_id) == tenant)
+
     def credentials(self) -> dict[str, Any]:
-        platform = next(c for c in self.issuer.clients.values() if "client_credentials" in c.flows)
+        platform = self._platform_of(DEFAULT_TENANT)
         people = next(c for c in self.issuer.clients.values() if "code" in c.flows)
+        tenants = {}
+        for tenant in sorted(self.tenants.tenants):
+            client = self._platform_of(tenant)
+            tenants[tenant] = {
+                "platform": {"client_id": client.client_id, "client_secret": client.client_secret},
+                "people": {
+                    role: {"username": name, "password": self.issuer.users[name][0]}
+                    for role in LOCAL_PEOPLE
+                    for name in [local_username(tenant, role)]
+                },
+            }
         return {
             "api_url": self.api_url,
             "aws_url": self.aws_url,
             "token_url": f"{self.api_url}/oauth2/token",
             "platform": {"client_id": platform.client_id, "client_secret": platform.client_secret},
             "people_client_id": people.client_id,
-            "people": {name: password for name, (password, _) in self.issuer.users.items()},
+            "people": {role: self.issuer.users[role][0] for role in LOCAL_PEOPLE},
+            # every tenant's platform client and people (``make token TENANT=<id>``)
+            "tenants": tenants,
             "import_bucket": os.environ.get(Env.IMPORT_BUCKET.value),
             "calls_table": os.environ.get(Env.CALLS_TABLE.value),
             "import_settings": json.loads(os.environ.get(Env.IMPORT_SETTINGS.value) or "null"),
