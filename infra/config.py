@@ -260,6 +260,11 @@ class Settings(BaseModel):
     #: reserved concurrency of the analysis function (``None``: unreserved)
     analysis_reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = 5
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    #: who operates this deployment for the tenants (Art. 30(2) GDPR): printed in the processor's
+    #: record of processing when ``tenants`` are listed
+    processor: ControllerSettings = Field(
+        default_factory=lambda: ControllerSettings(name="<processor: the service provider's legal entity>")
+    )
     #: e-mail addresses subscribed to the operations alarm topic (each confirms once)
     alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
     #: calls per page of an access/portability export (one workflow step each); bounds the
