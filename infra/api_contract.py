@@ -349,7 +349,7 @@ class ErrorBody(_Answer):
 ERROR_CODES: Final[Mapping[int, tuple[str, ...]]] = {
     400: ("invalid_request", "malformed_json", "invalid_cursor"),
     401: ("unauthorized",),
-    403: ("forbidden", "four_eyes_violation", "restricted"),
+    403: ("forbidden", "four_eyes_violation", "restricted", "unknown_tenant"),
     404: ("not_found",),
     409: (
         "call_conflict",
@@ -370,7 +370,8 @@ ERROR_STATUSES: Final[Mapping[int, str]] = {
     401: "No valid bearer token.",
     403: "The token lacks the route's scope (or the firewall blocked the request); four_eyes_violation: the "
     "person who filed or verified a request cannot approve it; restricted: the data subject's processing is "
-    "restricted (Art. 18), agents see no content.",
+    "restricted (Art. 18), agents see no content; unknown_tenant: the token belongs to no tenant of this "
+    "deployment.",
     404: "No such call, request or hold (also: an unknown route).",
     409: "The request conflicts with the stored state.",
     413: "The body is larger than 256 KiB.",
