@@ -131,8 +131,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return Synth(outdir=outdir, template=template, report=report)
 
 
-#: the example tenant list of the README (docs/examples/tenants.json): ``default`` plus ``acme-energie``
-TENANTS_EXAMPLE = ROOT / "docs" / "examples" / "tenants.json"
+#: the example tenant list of the README (docs/tenants.example.json): ``default`` plus ``acme-energie``
+TENANTS_EXAMPLE = ROOT / "docs" / "tenants.example.json"
 
 
 @pytest.fixture(scope="session")

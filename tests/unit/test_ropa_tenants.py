@@ -13,7 +13,7 @@ from tests.support import ROOT
 
 pytestmark = pytest.mark.unit
 
-EXAMPLE = json.loads((ROOT / "docs" / "examples" / "tenants.json").read_text())
+EXAMPLE = json.loads((ROOT / "docs" / "tenants.example.json").read_text())
 
 
 def _settings(**extra: Any) -> Any:
