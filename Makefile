@@ -17,7 +17,12 @@ CDK_FLAGS := --no-notices
 # extra arguments for every cdk command, e.g. CDK_ARGS="-c callguard='{\"removal\": \"destroy\"}'"
 CDK_ARGS ?=
 
-.PHONY: help setup cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
+# Debian's chromium + chromium-driver for the console's browser tests (tests/e2e/test_console.py):
+# installed from the distribution's packages when missing and running as root (as in CI); never
+# downloaded by a test at run time
+BROWSER_PACKAGES := chromium chromium-driver
+
+.PHONY: help setup browser cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +47,16 @@ node_modules/.installed: package.json package-lock.json
 	@$(NODE_BIN)/node --version >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed cli ## virtualenv, pinned packages, pinned Node.js + CDK CLI, checkov, editable installs (the `callguard` command, the domain package)
+setup: $(VENV)/.installed node_modules/.installed .tools/checkov/.installed cli browser ## virtualenv, pinned packages, pinned Node.js + CDK CLI, checkov, editable installs (the `callguard` command, the domain package), Chromium
+
+browser: ## Debian's chromium and chromium-driver for the browser tests (apt-get as root when missing)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(BROWSER_PACKAGES) (Debian packages) for the console's browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES) >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		     --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }; \
+	else echo "chromium/chromedriver missing: run 'sudo apt-get install $(BROWSER_PACKAGES)' (the browser tests need them)" >&2; fi
 
 # Editable installs of this checkout (no dependencies: they are the pinned requirements), so the venv
 # imports this checkout's code without any sys.path edit: the root project (the `callguard` command,

@@ -31,6 +31,7 @@ from local import permissions
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
 from local.connect import ConnectServer
+from local.console import LocalConsole
 from local.gateway import Gateway, LambdaRuntime, Response, stage_name
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
@@ -182,6 +183,8 @@ class LocalStack:
             issuer=self.issuer.issuer, jwks=self.issuer.jwks(), client_ids=frozenset(self.issuer.clients)
         )
         self.gateway = Gateway(self.template, self.runtime, self.authorizer, stage_name(self.template))
+        # the compliance console and its hosted-UI sign-in (code + PKCE), at /console/ (local/console.py)
+        self.console = LocalConsole(self.api_url, self.aws_url, self.issuer, self.template)
         self.openapi_json = openapi.to_json(openapi.document())
         self._start_pollers()
         self._start_http()
@@ -344,7 +347,7 @@ class LocalStack:
                     elif self.path.partition("?")[0] == OPENAPI_PATH and self.command == "GET":
                         self._send(Response(200, stack.openapi_json))
                     else:
-                        self._send(stack.gateway.handle(self.command, self.path, headers, body))
+                        self._send(stack.serve(self.command, self.path, headers, body))
                 except Exception as exc:
                     logger.error("local gateway failure", extra={"error_type": type(exc).__name__})
                     self._send(stack.gateway.gateway_error("DEFAULT_5XX", "local"))
@@ -355,6 +358,12 @@ class LocalStack:
         self.http.daemon_threads = True
         self._http_thread = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
         self._http_thread.start()
+
+    def serve(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        """The console's files and sign-in pages, else the API."""
+        if self.console.handles(method, path):
+            return self.console.handle(method, path, headers, body)
+        return self.gateway.handle(method, path, headers, body)
 
     def _token(self, body: bytes) -> Response:
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", errors="replace")).items()}
@@ -371,6 +380,8 @@ class LocalStack:
                     form.get("scope"),
                     as_person=form.get("as_person") or None,
                 )
+            elif form.get("grant_type") == "authorization_code":  # the console's code + PKCE sign-in
+                token = self.console.redeem(form)
             elif form.get("grant_type") == INVALID_TOKEN_GRANT:
                 # local only, for the authorization tests: a token the API must refuse
                 self.issuer.client_credentials(form.get("client_id", ""), form.get("client_secret", ""), None)
