@@ -96,6 +96,41 @@ class IdentitySettings(BaseModel):
         return value
 
 
+class ConsoleSettings(BaseModel):
+    """The compliance console behind CloudFront (``infra/constructs/compliance_console.py``).
+
+    CloudFront accepts only a web ACL of scope CLOUDFRONT, and those exist only in us-east-1, while
+    this stack stays in its EU region: the web ACL is made once in us-east-1 (docs/console.md) and
+    named here. Without it the console is not deployed (the API and ``make local``'s console are
+    unaffected); a distribution without a web ACL is never synthesized.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    web_acl_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:wafv2:us-east-1:\d{12}:global/webacl/[\w-]{1,128}/[0-9a-f-]{36}$")]
+        | None
+    ) = None
+    #: optional custom domain of the console and its ACM certificate (also us-east-1, as CloudFront needs):
+    #: with them viewers must use TLS 1.2 (CloudFront's default certificate allows TLSv1)
+    domain_name: (
+        Annotated[str, Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")] | None
+    ) = None
+    certificate_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _domain_with_certificate(self) -> ConsoleSettings:
+        if (self.domain_name is None) != (self.certificate_arn is None):
+            raise ConfigError("Settings 'console.domain_name' and 'console.certificate_arn' go together.")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.web_acl_arn is not None
+
+
 class ControllerSettings(BaseModel):
     """Who is responsible (Art. 4(7), 13(1)(a,b) GDPR): printed in the records of processing
     and the caller-facing notice. Set these in ``cdk.json`` before going live."""
@@ -265,6 +300,8 @@ class Settings(BaseModel):
     processor: ControllerSettings = Field(
         default_factory=lambda: ControllerSettings(name="<processor: the service provider's legal entity>")
     )
+    #: the compliance console (S3 + CloudFront); deployed when its CLOUDFRONT web ACL is named
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     #: e-mail addresses subscribed to the operations alarm topic (each confirms once)
     alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
     #: calls per page of an access/portability export (one workflow step each); bounds the

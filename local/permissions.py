@@ -1087,6 +1087,19 @@ class _ServiceChecks:
         s3 = self.service("logging.s3.amazonaws.com")
         self.need(f"service logging.s3 ({logical})", "deliver access logs", s3, "s3:PutObject", obj, context)
 
+    def _aws_cloudfront_distribution(self, logical: str, props: Mapping[str, Any]) -> None:
+        """CloudFront reads the console's files through origin access control (the bucket policy)."""
+        distribution = f"arn:aws:cloudfront::{self.account}:distribution/{self.r({'Ref': logical})}"
+        for origin in props.get("DistributionConfig", {}).get("Origins", []):
+            domain = origin.get("DomainName")
+            if "OriginAccessControlId" not in origin or not (isinstance(domain, dict) and "Fn::GetAtt" in domain):
+                continue
+            bucket = str(self.r({"Ref": domain["Fn::GetAtt"][0]}))
+            cloudfront = self.service("cloudfront.amazonaws.com")
+            context = {"aws:SourceArn": distribution, "aws:SourceAccount": self.account}
+            self.need(f"service cloudfront ({logical})", "read the console's files", cloudfront, "s3:GetObject",
+                      f"arn:aws:s3:::{bucket}/console/index.html", context)  # fmt: skip
+
     def _aws_apigateway_account(self, logical: str, props: Mapping[str, Any]) -> None:
         if props.get("CloudWatchRoleArn"):
             self.exercised.add("apigateway.amazonaws.com")

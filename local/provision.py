@@ -55,6 +55,12 @@ SKIPPED_TYPES = frozenset(
         "AWS::SNS::Topic",
         "AWS::SNS::TopicPolicy",
         "AWS::Cognito::UserPoolDomain",
+        # the compliance console's CDN and file copy (local/console.py serves the files itself)
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::Function",
+        "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::ResponseHeadersPolicy",
+        "Custom::CDKBucketDeployment",
     }
 )
 
@@ -206,6 +212,8 @@ class Provisioner:
                 # local counterpart). Their names and ARNs still resolve, so references do too.
                 self.result.refs[logical] = logical
                 self.result.attributes[logical] = {"Arn": self._pseudo_arn(resource["Type"], logical)}
+                if resource["Type"] == "AWS::CloudFront::Distribution":  # named in the people client's URLs
+                    self.result.attributes[logical]["DomainName"] = f"{logical.lower()}.cloudfront.invalid"
         wanted = {k for k, r in resources.items() if r["Type"] in self._handlers}
         done: set[str] = set()
         while wanted - done:

@@ -83,6 +83,8 @@ class Identity(Construct):
             ),
         )
         token_validity = Duration.minutes(ident.access_token_minutes)
+        #: people's redirect URLs from the config (the console adds its own: compliance_console.py)
+        self.callback_urls = tuple(ident.callback_urls)
         self.tenants = settings.tenant_list()
         #: the platform (machine) client of each tenant; ``default``'s is v1's ``PlatformClient``
         self.platform_clients: dict[str, cognito.UserPoolClient] = {}

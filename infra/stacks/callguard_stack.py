@@ -14,6 +14,7 @@ from infra.constructs.audit_anchoring import AuditAnchoring
 from infra.constructs.audit_trail import AuditTrail
 from infra.constructs.call_analysis import CallAnalysis
 from infra.constructs.call_import import CallImport
+from infra.constructs.compliance_console import ComplianceConsole
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import SharedLayers
 from infra.constructs.identity import Identity
@@ -102,6 +103,24 @@ class CallguardStack(Stack):
             )
         )
 
+        #: the compliance console (S3 + CloudFront), when its us-east-1 web ACL is configured
+        self.console = (
+            ComplianceConsole(
+                self,
+                "Console",
+                settings=settings.console,
+                api=self.api,
+                identity=self.identity,
+                exports=self.data.exports,
+                access_logs=self.data.access_logs,
+                keys=self.keys,
+                log_retention_days=settings.log_retention_days,
+                removal=removal,
+            )
+            if settings.console.enabled
+            else None
+        )
+
         self.keys.finalize()
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
@@ -117,4 +136,6 @@ class CallguardStack(Stack):
             )
         if self.imports is not None:  # the Connect account grants this role its bucket (README)
             CfnOutput(self, "ImporterRoleArn", value=self.imports.handler.role.role_arn)
+        if self.console is not None:
+            CfnOutput(self, "ConsoleUrl", value=self.console.url)
         CfnOutput(self, "TokenEndpoint", value=f"{self.identity.domain.base_url()}/oauth2/token")

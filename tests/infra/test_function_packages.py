@@ -40,7 +40,7 @@ def _functions(synth: Synth) -> dict[str, tuple[Path, str, Path | None, Path]]:
     """Function → (code folder, entry module, third-party layer site or None, domain layer site)."""
     layers = synth.resources("AWS::Lambda::LayerVersion")
     found = {}
-    for logical, fn in synth.resources("AWS::Lambda::Function").items():
+    for logical, fn in synth.product_functions().items():
         if "aws:asset:path" not in fn.get("Metadata", {}):
             continue  # inline code of CDK's own helpers
         sites = [_asset(synth, layers[ref["Ref"]]) / "python" for ref in fn["Properties"].get("Layers", [])]
