@@ -460,6 +460,9 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int, log_file: Path = LOG_F
         _step("9b. Identity: an authenticated and an unauthenticated caller side by side; four-eyes")
         _identity_demo(stack, tokens, check)
 
+        _step("9c. The compliance console: the privacy desk in a browser (code + PKCE sign-in)")
+        _console_demo(stack, check)
+
         _step("10. What was stored: pseudonymised ids and sealed transcripts only")
         table, dump = _storage_table(stack)
         console.print(table)
@@ -486,6 +489,28 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int, log_file: Path = LOG_F
     console.print(f"handler logs: {_shown_path(log_file)}")
     console.print(f"demo finished in {time.monotonic() - started:.1f}s")
     return 1 if failures else 0
+
+
+#: where `make demo` leaves the screenshot of the console's queue (the README shows it)
+CONSOLE_SHOT = Path(os.environ.get("CALLGUARD_DEMO_SCREENSHOT") or ROOT / "docs" / "console-queue.png")
+
+
+def _console_demo(stack: LocalStack, check: Any) -> None:
+    from local.console_shot import ScreenshotError, browser_available, screenshot_queue
+
+    port = os.environ.get("CALLGUARD_API_PORT", "8080")
+    console.print(f"console of this demo's stack: {stack.api_url}/console/")
+    console.print(f"console of `make local`: http://127.0.0.1:{port}/console/ (sign in as compliance, "
+                  "password in .local/state.json)")  # fmt: skip
+    if not browser_available():
+        console.print("no screenshot: Debian's chromium and chromium-driver are not installed (make setup as root)")
+        return
+    try:
+        shot = screenshot_queue(stack.api_url, stack.state_file or Path(), CONSOLE_SHOT)
+    except ScreenshotError as exc:
+        check("console screenshot", False, str(exc))
+        return
+    check("console queue in a browser", shot.stat().st_size > 10_000, f"screenshot → {_shown_path(shot)}")
 
 
 def _shown_path(path: Path) -> str:

@@ -36,6 +36,8 @@ def test_the_demo_prints_its_walk_through_and_logs_to_a_file(synth: Synth, tmp_p
         "CALLGUARD_AWS_PORT": str(free_port()),
         # a `make local` of the developer keeps its state file: the demo never touches it
         "CALLGUARD_LOCAL_STATE": str(tmp_path / "someone-elses-state.json"),
+        # the console's screenshot goes here, not over the committed docs/console-queue.png
+        "CALLGUARD_DEMO_SCREENSHOT": str(tmp_path / "console-queue.png"),
     }
     env.pop("COLUMNS", None)
     (tmp_path / "someone-elses-state.json").write_text(json.dumps({"api_url": "http://127.0.0.1:1"}))
@@ -57,6 +59,8 @@ def test_the_demo_prints_its_walk_through_and_logs_to_a_file(synth: Synth, tmp_p
         assert record is None or not {"level", "service", "_aws"} & set(record), line
     assert "FAILED" not in out
     assert "callguard demo summary" in out
+    assert "/console/" in out  # the console's URL
+    assert (tmp_path / "console-queue.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # piped, the tables are not cut to 80 columns
     assert max(len(line) for line in lines) > 100
     for capability, _ in NOT_SHOWN:
