@@ -359,23 +359,20 @@ async function renderHolds(root) {
 }
 
 function liftForm(row, hold) {
+  // a confirmation step: the API's DELETE takes no reason (the lift is audited with the person)
   const cell = row.lastElementChild;
-  const input = h("input", { name: "reason", required: true, minlength: "3", maxlength: "500", autocomplete: "off" });
-  const form = h("form", { class: "inline" }, field(t("hold_lift_reason"), input),
-    h("button", { type: "submit", class: "primary" }, t("hold_lift_confirm")),
-    h("button", { type: "button", onclick: () => go("holds") }, t("cancel")));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  const confirm = h("button", { type: "button", class: "primary confirm-lift", onclick: async () => {
     try {
-      await api.liftHold(hold.hold_id, input.value);
+      await api.liftHold(hold.hold_id);
       announce(t("hold_lifted"));
       go("holds");
     } catch (error) {
       showError(error);
     }
-  });
-  cell.replaceChildren(form);
-  input.focus();
+  } }, t("hold_lift_confirm"));
+  cell.replaceChildren(h("div", { class: "inline", role: "group", "aria-label": `${t("hold_lift_confirm")} ${hold.hold_id}` },
+    confirm, h("button", { type: "button", onclick: () => go("holds") }, t("cancel"))));
+  confirm.focus();
 }
 
 // ---- audit verification ----

@@ -4,7 +4,7 @@ the embedded stack (`make local`'s console at /console/), under the same CSP it 
 One browser session for the module (sign-in, sign-out and a second person happen inside it). The
 walk: sign in through the local hosted UI (code + PKCE), file an access request, verify it, see the
 filer refused as approver, approve as a second person, download the export (a Blob), file an
-erasure and open its printable certificate, add and lift a legal hold, check the deadline
+erasure and open its printable certificate, add a legal hold with its reason and lift it, check the deadline
 countdown against the API, verify today's audit day, and run axe-core on every screen.
 Throughout: the address bar never shows more than /console/, nothing lands in web storage or
 cookies, and the browser reports no CSP violation.
@@ -234,7 +234,7 @@ def test_an_erasure_ends_with_a_printable_certificate(
     axe_clean(driver, "certificate")
 
 
-def test_a_hold_is_added_and_lifted_with_a_reason(
+def test_a_hold_is_added_with_a_reason_and_lifted_after_a_confirmation(
     stack: RunningStack, browser: tuple[WebDriver, Path], walk: dict[str, Any]
 ) -> None:
     driver, _ = browser
@@ -254,9 +254,9 @@ def test_a_hold_is_added_and_lifted_with_a_reason(
     assert HOLD_ID not in row.text
     axe_clean(driver, "holds")
     row.find_element(By.CSS_SELECTOR, "button.lift").click()
-    reason = _css(driver, f"tr[data-hold='{hold_id}'] input[name=reason]")
-    reason.send_keys("lawsuit settled")
-    reason.submit()
+    confirm = _css(driver, f"tr[data-hold='{hold_id}'] button.confirm-lift")
+    assert driver.switch_to.active_element == confirm  # keyboard users land on the confirmation
+    confirm.click()
     _until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f"tr[data-hold='{hold_id}']"))
     holds = http("GET", f"{stack.api_url}/v1/privacy/holds", None, fetch_token("compliance", stack.state_file))
     assert hold_id not in {h["hold_id"] for h in holds.body["items"]}
