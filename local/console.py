@@ -122,7 +122,8 @@ class LocalConsole:
         return {
             "api_base": "",
             "authorize_url": "/oauth2/authorize",
-            "token_url": "/oauth2/token",
+            # B105 accepted: an endpoint's path, not a password
+            "token_url": "/oauth2/token",  # nosec B105
             "logout_url": "/logout",
             "client_id": self.client_id,
             "redirect_uri": f"{origin}{CONSOLE_PATH}callback.html",

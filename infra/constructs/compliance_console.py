@@ -181,7 +181,8 @@ class ComplianceConsole(Construct):
         self.url = f"https://{host}{CONSOLE_PATH}"
         callback = f"{self.url}callback.html"
         people = identity.people_client.node.default_child
-        assert isinstance(people, cognito.CfnUserPoolClient)
+        if not isinstance(people, cognito.CfnUserPoolClient):
+            raise TypeError("the people client has no CfnUserPoolClient")
         people.add_property_override("CallbackURLs", [*identity.callback_urls, callback])
         people.add_property_override("LogoutURLs", [self.url])
         token_base = f"https://{cognito_domain}"
@@ -212,7 +213,8 @@ class ComplianceConsole(Construct):
         self._acknowledge(custom_certificate=bool(settings.certificate_arn))
         # the provider's log group (CDK makes it) is encrypted with the audit key like every function's
         log_group = self._provider().node.find_child("LogGroup").node.default_child
-        assert isinstance(log_group, logs.CfnLogGroup)
+        if not isinstance(log_group, logs.CfnLogGroup):
+            raise TypeError("CDK's BucketDeployment provider has no log group of its own")
         log_group.add_property_override("KmsKeyId", keys.audit.key_arn)
         log_group.add_property_override("RetentionInDays", log_retention_days)
 
