@@ -49,7 +49,9 @@ def serve(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] =
     signal.signal(signal.SIGINT, _stop_on_signal)
     try:
         stack.start()
-        sys.stdout.write(f"callguard local stack ready: api {stack.api_url}  aws {stack.aws_url}\n")
+        sys.stdout.write(
+            f"callguard local stack ready: api {stack.api_url}  aws {stack.aws_url}  console {stack.api_url}/console/\n"
+        )
         sys.stdout.flush()
         while True:
             signal.pause()
