@@ -135,8 +135,8 @@ def run_cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[st
     return subprocess.run(args, cwd=ROOT, env=cdk_env(), capture_output=True, text=True, timeout=600, check=False)
 
 
-#: the session's app deploys the compliance console too (it needs a CLOUDFRONT web ACL from us-east-1,
-#: named in the config: docs/console.md), so every infra check and the independent checks cover it
+#: the app with the compliance console (it needs a CLOUDFRONT web ACL from us-east-1, named in the config:
+#: docs/console.md): its infra tests and the independent checks run on this template (a superset of v1's)
 TEST_WEB_ACL_ARN = (
     "arn:aws:wafv2:us-east-1:123456789012:global/webacl/callguard-console/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 )
@@ -146,6 +146,17 @@ CONSOLE_CONTEXT = "callguard=" + json.dumps({"console": {"web_acl_arn": TEST_WEB
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk") / "cdk.out"
+    result = run_cdk_synth(outdir)
+    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    template = json.loads((outdir / "Callguard.template.json").read_text())
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return Synth(outdir=outdir, template=template, report=report)
+
+
+@pytest.fixture(scope="session")
+def console_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The app synthesized with the compliance console (``console.web_acl_arn`` set)."""
+    outdir = tmp_path_factory.mktemp("cdk-console") / "cdk.out"
     result = run_cdk_synth(outdir, CONSOLE_CONTEXT)
     assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     template = json.loads((outdir / "Callguard.template.json").read_text())

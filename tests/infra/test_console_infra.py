@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, load_settings
+from local.permissions import TemplateModel, service_principal_violations, service_principals_checked
 from tests.conftest import TEST_WEB_ACL_ARN, Synth
 
 pytestmark = pytest.mark.infra
@@ -20,8 +21,8 @@ def _one(synth: Synth, type_: str) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def distribution(synth: Synth) -> dict[str, Any]:
-    config: dict[str, Any] = _one(synth, "AWS::CloudFront::Distribution")[1]["DistributionConfig"]
+def distribution(console_synth: Synth) -> dict[str, Any]:
+    config: dict[str, Any] = _one(console_synth, "AWS::CloudFront::Distribution")[1]["DistributionConfig"]
     return config
 
 
@@ -29,8 +30,10 @@ def _bucket_of(origin: dict[str, Any]) -> str:
     return str(origin["DomainName"]["Fn::GetAtt"][0])
 
 
-def test_the_files_are_read_only_through_origin_access_control(synth: Synth, distribution: dict[str, Any]) -> None:
-    oac_id, oac = _one(synth, "AWS::CloudFront::OriginAccessControl")
+def test_the_files_are_read_only_through_origin_access_control(
+    console_synth: Synth, distribution: dict[str, Any]
+) -> None:
+    oac_id, oac = _one(console_synth, "AWS::CloudFront::OriginAccessControl")
     config = oac["OriginAccessControlConfig"]
     assert config["OriginAccessControlOriginType"] == "s3"
     assert config["SigningBehavior"] == "always"
@@ -38,7 +41,7 @@ def test_the_files_are_read_only_through_origin_access_control(synth: Synth, dis
     (s3_origin,) = [o for o in distribution["Origins"] if "S3OriginConfig" in o]
     assert s3_origin["OriginAccessControlId"] == {"Fn::GetAtt": [oac_id, "Id"]}
     assert s3_origin["S3OriginConfig"].get("OriginAccessIdentity", "") == ""  # no legacy OAI
-    bucket = synth.template["Resources"][_bucket_of(s3_origin)]["Properties"]
+    bucket = console_synth.template["Resources"][_bucket_of(s3_origin)]["Properties"]
     assert bucket["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
     }  # fmt: skip
@@ -48,7 +51,7 @@ def test_the_files_are_read_only_through_origin_access_control(synth: Synth, dis
     # the bucket policy lets only CloudFront, for this distribution, read; and refuses plain HTTP
     policy = next(
         p["Properties"]["PolicyDocument"]
-        for p in synth.resources("AWS::S3::BucketPolicy").values()
+        for p in console_synth.resources("AWS::S3::BucketPolicy").values()
         if p["Properties"]["Bucket"] == {"Ref": _bucket_of(s3_origin)}
     )
     reads = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
@@ -69,8 +72,10 @@ def test_viewers_use_https_only(distribution: dict[str, Any]) -> None:
     assert api["CustomOriginConfig"]["OriginSSLProtocols"] == ["TLSv1.2"]
 
 
-def test_every_answer_carries_the_security_headers_and_a_strict_csp(synth: Synth, distribution: dict[str, Any]) -> None:
-    policy_id, policy = _one(synth, "AWS::CloudFront::ResponseHeadersPolicy")
+def test_every_answer_carries_the_security_headers_and_a_strict_csp(
+    console_synth: Synth, distribution: dict[str, Any]
+) -> None:
+    policy_id, policy = _one(console_synth, "AWS::CloudFront::ResponseHeadersPolicy")
     behaviors = [distribution["DefaultCacheBehavior"], *distribution.get("CacheBehaviors", [])]
     assert all(b["ResponseHeadersPolicyId"] == {"Ref": policy_id} for b in behaviors)
     security = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
@@ -113,25 +118,25 @@ def test_the_api_path_is_never_cached_and_gets_every_viewer_header_but_host(dist
     assert "DELETE" in api["AllowedMethods"]
 
 
-def test_the_people_client_may_return_to_the_console_and_the_files_are_deployed(synth: Synth) -> None:
+def test_the_people_client_may_return_to_the_console_and_the_files_are_deployed(console_synth: Synth) -> None:
     people = next(
         c["Properties"]
-        for c in synth.resources("AWS::Cognito::UserPoolClient").values()
+        for c in console_synth.resources("AWS::Cognito::UserPoolClient").values()
         if "code" in c["Properties"].get("AllowedOAuthFlows", [])
     )
-    dist_id, _ = _one(synth, "AWS::CloudFront::Distribution")
+    dist_id, _ = _one(console_synth, "AWS::CloudFront::Distribution")
     callbacks = json.dumps(people["CallbackURLs"])
     assert dist_id in callbacks
     assert "/console/callback.html" in callbacks
     assert dist_id in json.dumps(people["LogoutURLs"])
-    (deployment,) = synth.resources("Custom::CDKBucketDeployment").values()
+    (deployment,) = console_synth.resources("Custom::CDKBucketDeployment").values()
     assert deployment["Properties"]["DestinationBucketKeyPrefix"] == "console"
     assert deployment["Properties"]["DistributionPaths"] == ["/console/*"]
 
 
-def test_the_export_bucket_lets_the_console_read_presigned_downloads(synth: Synth) -> None:
+def test_the_export_bucket_lets_the_console_read_presigned_downloads(console_synth: Synth) -> None:
     exports = next(
-        b["Properties"] for k, b in synth.resources("AWS::S3::Bucket").items() if k.startswith("DataExports")
+        b["Properties"] for k, b in console_synth.resources("AWS::S3::Bucket").items() if k.startswith("DataExports")
     )
     (rule,) = exports["CorsConfiguration"]["CorsRules"]
     assert rule["AllowedMethods"] == ["GET"]
@@ -148,3 +153,11 @@ def test_the_console_needs_a_cloudfront_web_acl_from_us_east_1() -> None:
         load_settings(
             {"callguard": {"console": {"web_acl_arn": TEST_WEB_ACL_ARN, "domain_name": "console.example.de"}}}
         )
+
+
+def test_cloudfront_may_read_the_files_and_every_service_of_the_console_template_can_act(console_synth: Synth) -> None:
+    """The permission proof on the template with the console: CloudFront reads through the bucket
+    policy (OAC, this distribution only), and no service of the template would be denied."""
+    model = TemplateModel.from_template(console_synth.template)
+    assert service_principal_violations(model) == []
+    assert "cloudfront.amazonaws.com" in service_principals_checked(model)

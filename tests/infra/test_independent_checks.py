@@ -59,9 +59,10 @@ def _checkov(raw: str) -> tuple[list[Finding], dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def results(synth: Synth) -> Results:
+def results(console_synth: Synth) -> Results:
     assert CHECKOV.exists(), "checkov is not installed: run `make setup` (it installs requirements-checkov.txt)"
-    template = str(synth.outdir / "Callguard.template.json")
+    # the template with the compliance console: v1's resources and the console's (a superset)
+    template = str(console_synth.outdir / "Callguard.template.json")
     cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
     lint = subprocess.Popen(  # both at once: each is mostly single-threaded
         [cfn_lint, "--append-rules", "cfn_lint_serverless.rules", "-f", "json", "--", template],
