@@ -121,8 +121,8 @@ def _p99_at(throughput_text: str, clients: int) -> tuple[float, float] | None:
     """(requests/s, p99 ms) of the ``clients`` row of the throughput table."""
     for row in throughput_text.splitlines():
         cells = [c.strip() for c in row.strip("|").split("|")]
-        if cells and cells[0] == str(clients):
-            return float(cells[2]), float(cells[4])
+        if len(cells) > 5 and cells[0] == str(clients) and "worker" in cells[1]:
+            return float(cells[3]), float(cells[5])
     return None
 
 

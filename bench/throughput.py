@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.fixtures import ROOT, call_body
 from local.client import fetch_token, http
+from local.workers import WORKERS_ENV, default_size
 
 LEVELS = (1, 4, 16)
 REQUESTS = 150
@@ -39,6 +40,11 @@ class Level:
     seconds: float
     latencies_ms: list[float]
     failures: int
+    #: CPU seconds the stack's own process and its worker processes spent on this level (Linux /proc)
+    cpu_stack: float = 0.0
+    cpu_workers: float = 0.0
+    #: the machine's one-minute load average at the end of the level (other work on the shared cores)
+    load: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -48,6 +54,27 @@ class Level:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far; 0 where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """(the stack's process, its child processes: the API workers and multiprocessing's tracker)."""
+    return _cpu(pid), sum(_cpu(child) for child in _children(pid))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,8 +82,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_stack(cdk_out: Path) -> Iterator[tuple[str, Path]]:
-    """The embedded stack in a subprocess: yields its API URL and state file; SIGTERM at the end."""
+def running_stack(cdk_out: Path, workers: int | None = None) -> Iterator[tuple[str, Path, int]]:
+    """The embedded stack in a subprocess: yields its API URL, state file and process id; SIGTERM at the end.
+    ``workers``: ``CALLGUARD_LOCAL_WORKERS`` (0: every handler in the stack's process; None: its default)."""
     api_port, aws_port = _free_port(), _free_port()
     with tempfile.TemporaryDirectory(prefix="callguard-bench-") as tmp:
         state_file = Path(tmp) / "state.json"
@@ -67,6 +95,9 @@ def running_stack(cdk_out: Path) -> Iterator[tuple[str, Path]]:
             "CALLGUARD_LOCAL_STATE": str(state_file),
             "PYTHONUNBUFFERED": "1",
         }
+        env.pop(WORKERS_ENV, None)
+        if workers is not None:
+            env[WORKERS_ENV] = str(workers)
         # B603 accepted: this interpreter, fixed arguments, no shell
         process = subprocess.Popen(  # noqa: S603  # nosec B603
             [sys.executable, "-m", "local", "serve", "--cdk-out", str(cdk_out)],
@@ -92,7 +123,7 @@ def running_stack(cdk_out: Path) -> Iterator[tuple[str, Path]]:
                 ready.wait(0.2)
             if not ready.is_set():
                 raise RuntimeError("the local stack did not become ready:\n" + "\n".join(output[-30:]))
-            yield f"http://127.0.0.1:{api_port}", state_file
+            yield f"http://127.0.0.1:{api_port}", state_file, process.pid
         finally:
             _stop(process)
 
@@ -115,40 +146,67 @@ def _post(url: str, token: str, call_id: str, n: int) -> tuple[float, bool]:
     return (time.perf_counter() - started) * 1000, answer.status == 202
 
 
-def _level(url: str, token: str, clients: int) -> Level:
+def _level(url: str, token: str, clients: int, pid: int = 0) -> Level:
     with ThreadPoolExecutor(max_workers=clients) as pool:
         # warm up this level's connections and threads (not measured)
         list(
             pool.map(
-                lambda n: _post(url, token, f"bench-warm-{clients}-{n}", 900_000 + clients * 100 + n), range(WARMUP)
+                lambda n: _post(url, token, f"bench-warm-{clients}-{n}", 900_000 + clients * 100 + n),
+                range(WARMUP),
             )
         )
+        cpu_before = _cpu_split(pid) if pid else (0.0, 0.0)
         started = time.perf_counter()
         results = list(
             pool.map(lambda n: _post(url, token, f"bench-{clients}-{n}", clients * 10_000 + n), range(REQUESTS))
         )
         seconds = time.perf_counter() - started
+        cpu_after = _cpu_split(pid) if pid else (0.0, 0.0)
     latencies = [ms for ms, ok in results if ok]
-    return Level(clients, len(latencies), seconds, latencies, sum(1 for _, ok in results if not ok))
+    return Level(
+        clients,
+        len(latencies),
+        seconds,
+        latencies,
+        sum(1 for _, ok in results if not ok),
+        cpu_stack=cpu_after[0] - cpu_before[0],
+        cpu_workers=cpu_after[1] - cpu_before[1],
+        load=os.getloadavg()[0],
+    )
+
+
+def _levels(cdk_out: Path, levels: tuple[int, ...], workers: int | None) -> list[Level]:
+    with running_stack(cdk_out, workers) as (api_url, state_file, pid):
+        token = fetch_token("platform", state_file)
+        url = f"{api_url}/v1/calls"
+        return [_level(url, token, clients, pid) for clients in levels]
+
+
+def _rows(levels: list[Level], label: str) -> list[str]:
+    base = levels[0].per_second
+    return [
+        f"| {level.clients} | {label} | {level.requests} | {level.per_second:.1f} | {level.percentile(50):.1f} "
+        f"| {level.percentile(99):.1f} | {level.per_second / base:.2f} "
+        f"| {1000 * level.cpu_stack / level.requests:.0f} + {1000 * level.cpu_workers / level.requests:.0f} "
+        f"| {level.load:.1f} |"
+        for level in levels
+    ]
 
 
 def throughput(cdk_out: Path) -> tuple[str, dict[int, float]]:
-    """The table and, per level, throughput relative to one client."""
-    with running_stack(cdk_out) as (api_url, state_file):
-        token = fetch_token("platform", state_file)
-        url = f"{api_url}/v1/calls"
-        levels = [_level(url, token, clients) for clients in LEVELS]
-    failed = [level for level in levels if level.failures]
+    """The table (the stack as ``make local`` runs it, then, as before, with every handler in the
+    stack's own process) and, per level, throughput relative to one client."""
+    levels = _levels(cdk_out, LEVELS, None)
+    before = _levels(cdk_out, (1, 16), 0)
+    failed = [level for level in (*levels, *before) if level.failures]
     if failed:
         raise RuntimeError("ingest requests failed: " + ", ".join(f"{lv.failures} at {lv.clients}" for lv in failed))
-    base = levels[0].per_second
+    size = default_size()
     rows = [
-        "| concurrent clients | requests | requests/s | p50 (ms) | p99 (ms) | throughput vs 1 client |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| concurrent clients | handlers run | requests | requests/s | p50 (ms) | p99 (ms) | throughput vs 1 client "
+        "| CPU ms per request: stack + workers | load average |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        *_rows(levels, f"in {size} worker processes"),
+        *_rows(before, "in the stack's process (before)"),
     ]
-    for level in levels:
-        rows.append(
-            f"| {level.clients} | {level.requests} | {level.per_second:.1f} | {level.percentile(50):.1f} "
-            f"| {level.percentile(99):.1f} | {level.per_second / base:.2f} |"
-        )
-    return "\n".join(rows), {level.clients: level.per_second / base for level in levels}
+    return "\n".join(rows), {level.clients: level.per_second / levels[0].per_second for level in levels}

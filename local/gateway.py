@@ -235,15 +235,26 @@ class LambdaRuntime:
 
     cdk_out: Path
     template: dict[str, Any]
-    provisioner: Provisioner
+    #: resolves each function's environment; ``None`` when :meth:`load_all` is given the environments
+    provisioner: Provisioner | None
     functions: dict[str, LocalFunction] = field(default_factory=dict)
 
-    def load_all(self) -> None:
+    def environments(self) -> dict[str, dict[str, str]]:
+        """Every function's environment from the template, resolved against what was provisioned."""
+        if self.provisioner is None:
+            raise ProvisionError("no provisioner to resolve the functions' environments")
+        return {
+            logical: self.provisioner.function_environment(self.template, logical)
+            for logical, resource in self.template["Resources"].items()
+            if resource["Type"] == "AWS::Lambda::Function"
+        }
+
+    def load_all(self, environments: dict[str, dict[str, str]] | None = None) -> None:
+        """Load each function of ``environments`` (default: every function of the template) with its
+        environment: the module reads its own settings (its service name) at import."""
         merged: dict[str, str] = {}
-        for logical, resource in self.template["Resources"].items():
-            if resource["Type"] != "AWS::Lambda::Function":
-                continue
-            env = self.provisioner.function_environment(self.template, logical)
+        for logical, env in (self.environments() if environments is None else environments).items():
+            resource = self.template["Resources"][logical]
             for key, value in env.items():
                 if key.startswith("CALLGUARD_") and merged.get(key, value) != value:
                     raise ProvisionError(f"functions disagree on {key}; the local stack runs them in one process")
@@ -303,6 +314,8 @@ class Gateway:
         self._errors = self._gateway_responses(template)
         self._validators = self._build_validators()
         self._lock = threading.Lock()
+        #: the API functions' worker processes (``local/workers.py``); None: the runtime's in-process handlers
+        self.remote: Any = None
 
     @staticmethod
     def _gateway_responses(template: dict[str, Any]) -> dict[str, tuple[int, str]]:
@@ -353,7 +366,10 @@ class Gateway:
         if not self._valid_body(route, headers, body):
             return self.gateway_error("BAD_REQUEST_BODY", request_id)
         event = self._event(route, method, path, query, params, headers, body, claims, request_id)
-        result = self.runtime.functions[route.function].invoke(event)
+        if self.remote is not None and route.function in self.remote.functions:
+            result = self.remote.invoke(route.function, event)
+        else:
+            result = self.runtime.functions[route.function].invoke(event)
         return self._proxy_response(result, request_id)
 
     def _valid_body(self, route: ApiRoute, headers: dict[str, str], body: bytes) -> bool:

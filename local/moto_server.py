@@ -9,10 +9,12 @@ process, with Lambda's response semantics (``X-Amz-Function-Error: Unhandled`` a
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import logging
 import re
+import socket
 from collections.abc import Callable, Iterable
 from threading import Thread
 from typing import Any
@@ -20,6 +22,7 @@ from urllib.parse import unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import LimitedStream
 
 __all__ = ["LocalMotoServer"]
 
@@ -81,6 +84,75 @@ class _LambdaDispatch:
         return [body]
 
 
+class _TablesByReference:
+    """Stands in for the ``copy`` module inside ``moto.dynamodb.models``: a deep copy of a whole
+    :class:`~moto.dynamodb.models.table.Table` is the table itself; everything else is copied as before.
+
+    moto backs up every table a ``TransactWriteItems`` names with a deep copy of all its items, to
+    put the copy back if the transaction is cancelled: each transaction costs time in proportion to
+    the table, under the one interpreter lock, and a rollback would also undo other clients' writes
+    made meanwhile. :func:`_transact_write_items` keeps the items the transaction names instead."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _transaction_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash key, range key, deep copy of the item or None) for each item the transaction names."""
+    out = []
+    for entry in transact_items:
+        for body in entry.values():
+            table = backend.tables.get(body.get("TableName")) if isinstance(body, dict) else None
+            if table is None:
+                continue
+            key = body.get("Key")
+            if key is None and isinstance(body.get("Item"), dict):
+                attrs = body["Item"]
+                key = {name: attrs[name] for name in (table.hash_key_attr, table.range_key_attr) if name in attrs}
+            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+            if not key or any(name not in key for name in names):
+                continue  # an invalid key: moto refuses the transaction before it writes anything
+            hash_value, range_value = backend.get_keys_value(table, key)
+            item = table.get_item(hash_value, range_value)
+            out.append((table, hash_value, range_value, copy.deepcopy(item) if item is not None else None))
+    return out
+
+
+def _restore(items: list[tuple[Any, Any, Any, Any]]) -> None:
+    for table, hash_value, range_value, item in reversed(items):
+        if item is None:
+            table.delete_item(hash_value, range_value)
+        elif range_value is not None:
+            table.items[hash_value][range_value] = item
+        else:
+            table.items[hash_value] = item
+
+
+def _item_backups_for_transactions() -> None:
+    """Make moto's ``TransactWriteItems`` back up (and on cancellation restore) only the items it names."""
+    import moto.dynamodb.models as ddb_models
+
+    backend_class = ddb_models.DynamoDBBackend
+    if getattr(backend_class.transact_write_items, "_callguard_item_backups", False):
+        return
+    original = backend_class.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        before = _transaction_items(self, transact_items)
+        try:
+            original(self, transact_items)
+        except Exception:
+            _restore(before)  # as moto's own rollback, for the named items only
+            raise
+
+    transact_write_items._callguard_item_backups = True  # type: ignore[attr-defined]
+    ddb_models.copy = _TablesByReference  # type: ignore[assignment]
+    backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def _not_found(name: str) -> dict[str, str]:
     return {"Type": "User", "message": f"Function not found: {name}"}
 
@@ -94,6 +166,58 @@ def _json(
         headers.append(("x-amzn-ErrorType", error_type))
     start_response(status, headers)
     return [body]
+
+
+class _KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler with HTTP/1.1 keep-alive.
+
+    werkzeug's development server answers every request with ``Connection: close`` and, after the
+    response, reads whatever else the socket holds (a body the application left unread), which on a
+    kept connection would swallow the next request. Every AWS call of every handler then opens a TCP
+    connection (and the server a thread): thousands of connections in ``TIME_WAIT`` after a minute
+    of load, and a connect per call on the hot path. This handler bounds the request to its
+    ``Content-Length`` while werkzeug serves it (so that trailing read ends at the body), drains what
+    the application did not read, and keeps the connection open. A chunked request body (which the
+    SDKs do not send to these APIs) still closes it, as before."""
+
+    _body: LimitedStream | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body leave in separate writes: without this, Nagle's algorithm holds the body
+        # back until the client's delayed ACK on a kept connection (tens of milliseconds per call)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        if "wsgi.input_terminated" not in environ:  # not chunked: the length says where the body ends
+            try:
+                length = max(0, int(environ.get("CONTENT_LENGTH") or 0))
+            except ValueError:
+                return environ
+            self._body = LimitedStream(environ["wsgi.input"], length)
+            environ["wsgi.input"] = self.rfile = self._body  # type: ignore[assignment]
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close" and self._body is not None:
+            return  # the body is bounded and drained: the connection can take the next request
+        super().send_header(keyword, value)
+
+    def run_wsgi(self) -> None:
+        raw, self._body = self.rfile, None
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = raw
+            body, self._body = self._body, None
+        if body is None:
+            self.close_connection = True
+        elif not self.close_connection:
+            try:
+                body.exhaust()
+            except OSError:
+                self.close_connection = True
 
 
 class LocalMotoServer:
@@ -116,9 +240,10 @@ class LocalMotoServer:
         # Step Functions run the real ASL; Lambda never needs Docker.
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         default_user_config["lambda"]["use_docker"] = False
+        _item_backups_for_transactions()
         app = _LambdaDispatch(DomainDispatcherApplication(create_backend_app), self.functions, self.configurations)
         try:
-            self._server = make_server(self.host, self.port, app, True, request_handler=MotoRequestHandler)
+            self._server = make_server(self.host, self.port, app, True, request_handler=_KeepAliveHandler)
         except SystemExit:  # werkzeug's answer to EADDRINUSE (after printing to stderr)
             raise OSError(errno.EADDRINUSE, f"port {self.port} is in use") from None
         self._thread = Thread(target=self._server.serve_forever, name="moto", daemon=True)

@@ -43,12 +43,14 @@ __all__ = [
     "Acting",
     "TemplateModel",
     "Violation",
+    "absorb",
     "acting_as",
     "activate",
     "active_model",
     "deactivate",
     "implied_key_violations",
     "install",
+    "judged_pairs",
     "model_for",
     "service_principal_violations",
     "service_principals_checked",
@@ -888,20 +890,38 @@ def record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
                     implicit=access.implicit,
                 )
             )
+    _report(found, {(logical, f"{service}:{operation}")}, calls=1)
+
+
+def _report(found: list[Violation], judged: set[tuple[str, str]], *, calls: int) -> None:
+    """Keep ``found`` for :func:`take_violations`; log each violation, and each (function, call) pair
+    the first time this process sees it (the coverage summary), to the active log."""
     with _LOCK:
-        _STATE["calls"] += 1
+        _STATE["calls"] += calls
         _STATE["violations"].extend(found)
         log = _STATE["log"]
-        first = (logical, f"{service}:{operation}") not in _SEEN
-        _SEEN.add((logical, f"{service}:{operation}"))
+        first = sorted(judged - _SEEN)
+        _SEEN.update(judged)
     if first and log:  # which function made which call, once per process: the coverage summary
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"judged": [logical, f"{service}:{operation}"]}) + "\n")
+            handle.write("".join(json.dumps({"judged": list(pair)}) + "\n" for pair in first))
     for violation in found:
         logger.error("permission denied in AWS: %s", violation)
         if log:
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"violation": str(violation)}) + "\n")
+
+
+def judged_pairs() -> set[tuple[str, str]]:
+    """Every (function, ``service:operation``) judged in this process so far."""
+    with _LOCK:
+        return set(_SEEN)
+
+
+def absorb(found: list[Violation], judged: set[tuple[str, str]]) -> None:
+    """Verdicts reached in another process (an API worker, :mod:`local.workers`) on calls it made for a
+    function of the active template: recorded and logged here as if the calls had been made here."""
+    _report(list(found), set(judged), calls=0)
 
 
 _SEEN: set[tuple[str, str]] = set()

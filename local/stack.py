@@ -7,6 +7,7 @@ here names a table, a route or a scope. Never deployed.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -32,10 +33,11 @@ from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer
 from local.comprehend import ComprehendServer
 from local.connect import ConnectServer
 from local.console import LocalConsole
-from local.gateway import Gateway, LambdaRuntime, Response, stage_name
+from local.gateway import Gateway, LambdaRuntime, Response, stage_name, template_routes
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
 from local.provision import ACCOUNT, Provisioner, load_template
+from local.workers import WorkerPool, default_size
 
 __all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError"]
 
@@ -92,6 +94,14 @@ class _LineAtomicStdout(io.TextIOBase):
         return True
 
 
+class _ApiServer(ThreadingHTTPServer):
+    """The API's HTTP server: a thread per connection, and a listen backlog for a burst of clients
+    (socketserver's default of 5 drops or resets connections when 16 clients connect at once)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class PortInUseError(OSError):
     """A port the stack needs is taken; the message is one sentence naming the port and the setting."""
 
@@ -123,6 +133,12 @@ class LocalStack:
     #: where the handlers' output (Powertools JSON logs, EMF metrics) goes; None: this process's stdout
     log_file: Path | None = None
     pollers: list[SqsPoller] = field(default_factory=list)
+    #: worker processes that run the API's functions and the SQS pollers' (``local/workers.py``); None:
+    #: ``CALLGUARD_LOCAL_WORKERS``
+    #: or one per core plus one; 0: in this process, beside moto and the pollers (a test that rewires a
+    #: loaded handler in place needs that)
+    api_workers: int | None = None
+    workers: WorkerPool | None = field(default=None, init=False, repr=False)
     _log: TextIO | None = field(default=None, init=False, repr=False)
     _stdout: TextIO | None = field(default=None, init=False, repr=False)
     _log_handler: logging.Handler | None = field(default=None, init=False, repr=False)
@@ -173,6 +189,7 @@ class LocalStack:
         self.runtime = LambdaRuntime(self.cdk_out, self.template, self.provisioner)
         self.runtime.load_all()
         self._point_importer_at_local_connect()
+        self._launch_workers(permissions.active_model())
         # Step Functions' Lambda tasks (and any Invoke) reach the in-process handlers.
         self.moto.functions.update({name: f.invoke for name, f in self.runtime.functions.items()})
         self.moto.configurations.update({name: self._function_configuration(name) for name in self.runtime.functions})
@@ -185,10 +202,26 @@ class LocalStack:
         self.gateway = Gateway(self.template, self.runtime, self.authorizer, stage_name(self.template))
         # the compliance console and its hosted-UI sign-in (code + PKCE), at /console/ (local/console.py)
         self.console = LocalConsole(self.api_url, self.aws_url, self.issuer, self.template)
+        if self.workers is not None:
+            self.gateway.remote = self.workers.wait_ready()
         self.openapi_json = openapi.to_json(openapi.document())
         self._start_pollers()
         self._start_http()
         self._write_state()
+
+    def _launch_workers(self, model: permissions.TemplateModel | None) -> None:
+        """Start the API's worker processes (they load while the rest of the stack starts)."""
+        size = default_size() if self.api_workers is None else self.api_workers
+        if size <= 0:
+            return
+        served = {route.function for route in template_routes(self.template) if route.function}
+        served |= {  # and the functions of the SQS event source mappings (the analysis of accepted calls)
+            str(r["Properties"]["FunctionName"]["Ref"])
+            for r in self.template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        }
+        environments = {k: v for k, v in self.runtime.environments().items() if k in served}
+        self.workers = WorkerPool(self.cdk_out, self.template, environments, size, model).launch()
 
     def _point_importer_at_local_connect(self) -> None:
         """The one local difference of the importer: without a Connect instance in the config it
@@ -300,11 +333,14 @@ class LocalStack:
             props = resource["Properties"]
             arn = str(self.provisioner.resolve(props["EventSourceArn"]))
             function = self.runtime.functions[str(props["FunctionName"]["Ref"])]
+            handler = function.invoke
+            if self.workers is not None and function.logical_id in self.workers.functions:
+                handler = functools.partial(self.workers.invoke, function.logical_id)
             poller = SqsPoller(
                 sqs=sqs,
                 queue_url=arn_to_url[arn],
                 queue_arn=arn,
-                handler=function.invoke,
+                handler=handler,
                 batch_size=int(props.get("BatchSize", 10)),
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 retry_seconds=self.retry_seconds,
@@ -354,7 +390,7 @@ class LocalStack:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
 
-        self.http = ThreadingHTTPServer((self.host, self.api_port), Handler)
+        self.http = _ApiServer((self.host, self.api_port), Handler)
         self.http.daemon_threads = True
         self._http_thread = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
         self._http_thread.start()
@@ -457,6 +493,8 @@ class LocalStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
+        if self.workers is not None:
+            self.workers.stop()
         if getattr(self, "http", None) is not None:
             thread = getattr(self, "_http_thread", None)
             if thread is not None and thread.is_alive():  # shutdown() waits for a serving loop

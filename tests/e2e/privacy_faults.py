@@ -17,7 +17,8 @@ from tests.support import call_body
 
 
 def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:
-    stack = LocalStack(Path(cdk_out), api_port, aws_port, state_file=Path(state_file))
+    # every handler in this process (api_workers=0): the timeout case rewires the privacy function in place
+    stack = LocalStack(Path(cdk_out), api_port, aws_port, state_file=Path(state_file), api_workers=0)
     stack.start()
     report: dict[str, Any] = {}
     try:

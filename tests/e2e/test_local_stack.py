@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -146,8 +147,12 @@ def test_body_limit_and_gateway_validation(stack: RunningStack, tokens: dict[str
 def test_handler_logs_are_json_without_personal_data(stack: RunningStack, tokens: dict[str, str]) -> None:
     http("POST", f"{stack.api_url}/v1/calls", call_body(call_id="e2e-logs-1"), tokens["platform"])
     http("POST", f"{stack.api_url}/v1/calls", call_body(call_id="e2e-logs-1", channel="chat"), tokens["platform"])
-    lines = [line for line in stack.output if line.startswith("{")]
-    records = [json.loads(line) for line in lines]
+    deadline = time.monotonic() + 10  # the stack's stdout reaches this process through a pipe and a thread
+    while True:
+        records = [json.loads(line) for line in list(stack.output) if line.startswith("{")]
+        if any(r.get("error_code") == "call_conflict" for r in records) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert any(r.get("message") == "call accepted" and r.get("call_id") == "e2e-logs-1" for r in records)
     assert any(r.get("error_code") == "call_conflict" for r in records)
     text = stack.text()
@@ -264,3 +269,34 @@ def test_schema_errors_name_the_field_and_the_rule_never_the_value(
     for value in (*PLANTED.values(), "fax", "4915123456789"):
         assert value not in text
     assert http("GET", f"{stack.api_url}/v1/calls/e2e-schema-{field}", token=tokens["agent"]).status == 404
+
+
+def test_api_handlers_run_in_worker_processes_and_their_calls_are_judged(
+    stack: RunningStack, tokens: dict[str, str]
+) -> None:
+    """The API's functions run in worker processes (local/workers.py), not in the stack's own; the
+    permission proof still judges every call they make there: the stack writes the verdicts the
+    workers ship back to the shared log, and their output reaches the stack's stdout as whole lines."""
+    import os
+    from pathlib import Path
+
+    children = Path(f"/proc/{stack.process.pid}/task/{stack.process.pid}/children")
+    if children.exists():
+        pids = children.read_text().split()
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids]
+        assert sum(b"multiprocessing.spawn" in c for c in commands) >= 2, "expected API worker processes"
+    body = call_body(call_id="worker-judged-1")
+    answer = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"])
+    assert answer.status == 202
+    log = Path(os.environ["CALLGUARD_PERMISSION_LOG"])
+    judged = {tuple(json.loads(line)["judged"]) for line in log.read_text().splitlines() if '"judged"' in line}
+    ingest = {call for function, call in judged if function.startswith("IngestApiIngestFunction")}
+    assert {"dynamodb:PutItem", "kms:GenerateMac", "s3:PutObject", "sqs:SendMessage"} <= ingest
+    deadline = time.monotonic() + 10  # (the stack's stdout reaches this process through a pipe and a thread)
+    while not (accepted := [line for line in list(stack.output) if "worker-judged-1" in line]):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    accepted = [line for line in accepted if '"call accepted"' in line]
+    assert len(accepted) == 1
+    assert json.loads(accepted[0])["service"] == "callguard-ingest"

@@ -1,0 +1,258 @@
+"""The API's Lambda functions in worker processes, apart from moto, the pollers and the gateway.
+
+On Lambda every request runs in an execution environment of its own, beside (never inside) the
+AWS services it calls. Locally, one interpreter running moto, the SQS pollers, the Step Functions
+tasks *and* every API handler serialises all of it behind one interpreter lock; under a handful of
+concurrent clients the API's latency is the sum of everybody's work. A :class:`WorkerPool` gives the
+API functions ``size`` processes of their own (``spawn``: fresh interpreters, no threads copied
+from the stack). Each worker:
+
+* loads every API function from its packaged asset with the environment the template gives it, as
+  :class:`local.gateway.LambdaRuntime` does in the stack's own process;
+* reaches the embedded AWS over its HTTP endpoint (``AWS_ENDPOINT_URL``), like any client;
+* serves one invocation at a time (an execution environment), so a warm container's caches behave
+  as on Lambda;
+* judges every AWS call its functions make against the template (the same botocore hook as the
+  stack, :mod:`local.permissions`, activated without a log of its own) and ships the verdicts back
+  with the answer, where the stack records them as if the call had been made in its process;
+* captures what the handlers print (Powertools' JSON logs, EMF metrics) per invocation and ships it
+  back too: the stack writes it, whole lines at a time, where its own handlers' output goes.
+
+The gateway hands an invocation to the next idle worker (:meth:`WorkerPool.invoke`); a worker that
+dies is replaced and that one request fails as a Lambda crash would (the gateway answers 502/500).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from local import permissions
+
+__all__ = ["FunctionCrashError", "RemoteFunctionError", "WorkerPool", "default_size"]
+
+logger = logging.getLogger("callguard.local.workers")
+
+#: ``CALLGUARD_LOCAL_WORKERS``: how many worker processes serve the API (0: in the stack's process)
+WORKERS_ENV = "CALLGUARD_LOCAL_WORKERS"
+READY_SECONDS = 120.0
+
+
+def default_size() -> int:
+    """``CALLGUARD_LOCAL_WORKERS`` if set, else one worker per core plus one (at least two): a worker
+    waiting on the embedded AWS leaves its core to another."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        return max(0, int(raw))
+    return max(2, (os.cpu_count() or 1) + 1)
+
+
+class RemoteFunctionError(Exception):
+    """The handler raised in its worker; ``error_type`` is the exception's class name (as Lambda's
+    ``errorType``). The message is never the exception's own text: it may carry personal data."""
+
+    def __init__(self, function: str, error_type: str) -> None:
+        super().__init__(f"{function} raised {error_type}")
+        self.function = function
+        self.error_type = error_type
+
+
+class FunctionCrashError(Exception):
+    """The worker running the function died during the invocation (it is replaced)."""
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a worker needs to become an execution environment of the API's functions (pickled once)."""
+
+    cdk_out: str
+    template: dict[str, Any]
+    environments: dict[str, dict[str, str]]  # logical id → the function's environment, resolved
+    base_environment: dict[str, str]
+    model: permissions.TemplateModel | None
+
+
+class _Capture(io.TextIOBase):
+    """The worker's stdout: what the handlers print during one invocation, handed back with its answer."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> str:
+        text, self._parts = "".join(self._parts), []
+        return text
+
+
+def _serve(conn: Connection, setup: _Setup) -> None:  # pragma: no cover - runs in the worker process
+    """A worker's main loop: load the functions, then answer ``(function, event)`` until told to stop."""
+    from local.gateway import LambdaRuntime
+
+    os.environ.clear()
+    os.environ.update(setup.base_environment)
+    capture = _Capture()
+    sys.stdout = capture  # before the handlers are loaded: Powertools' loggers keep the stream they find
+    permissions.install()
+    if setup.model is not None:
+        permissions.activate(setup.model, log=False)
+    runtime = LambdaRuntime(Path(setup.cdk_out), setup.template, provisioner=None)
+    runtime.load_all(environments=setup.environments)
+    os.environ.clear()  # at invocation time, the environment the stack's own handlers see
+    os.environ.update(setup.base_environment)
+    conn.send(("ready", capture.take()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        function, event = message
+        before = permissions.judged_pairs()
+        try:
+            result = runtime.functions[function].invoke(event)
+            answer: tuple[Any, ...] = ("ok", result)
+        except Exception as exc:  # Lambda reports a handler exception as a function error
+            answer = ("raised", type(exc).__name__)
+        judged = permissions.judged_pairs() - before
+        conn.send((*answer, capture.take(), permissions.take_violations(), judged))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+
+
+@dataclass
+class WorkerPool:
+    """``size`` worker processes running ``functions`` (logical ids of the template's API functions)."""
+
+    cdk_out: Path
+    template: dict[str, Any]
+    environments: Mapping[str, Mapping[str, str]]
+    size: int
+    model: permissions.TemplateModel | None = None
+    #: where the handlers' output goes (the stack's stdout or log file); whole invocations at a time
+    write: Callable[[str], Any] = field(default=lambda text: sys.stdout.write(text))
+    _idle: queue.Queue[_Worker] = field(default_factory=queue.Queue, init=False, repr=False)
+    _workers: list[_Worker] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stopped: bool = field(default=False, init=False, repr=False)
+    _starting: list[_Worker] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def functions(self) -> set[str]:
+        return set(self.environments)
+
+    def _setup(self) -> _Setup:
+        return _Setup(
+            cdk_out=str(self.cdk_out),
+            template=self.template,
+            environments={k: dict(v) for k, v in self.environments.items()},
+            base_environment=dict(os.environ),
+            model=self.model,
+        )
+
+    def start(self) -> WorkerPool:
+        """Start every worker and wait until each has loaded its functions (they load in parallel)."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> WorkerPool:
+        """Start every worker; they load their functions while the caller does other work."""
+        setup = self._setup()
+        self._starting = [self._spawn(setup) for _ in range(self.size)]
+        return self
+
+    def wait_ready(self) -> WorkerPool:
+        """Wait until each launched worker has loaded its functions, then take invocations."""
+        starting, self._starting = self._starting, []
+        for worker in starting:
+            self._await_ready(worker)
+            self._idle.put(worker)
+        return self
+
+    def _spawn(self, setup: _Setup) -> _Worker:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, setup), name="callguard-api-worker", daemon=True)
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+    def _await_ready(self, worker: _Worker) -> None:
+        if not worker.conn.poll(READY_SECONDS):
+            raise RuntimeError("an API worker did not load its functions in time")
+        try:
+            status, output = worker.conn.recv()
+        except EOFError:
+            raise RuntimeError("an API worker failed while loading its functions") from None
+        if output:
+            self.write(output)
+        if status != "ready":
+            raise RuntimeError("an API worker failed while loading its functions")
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Run ``function`` on ``event`` in the next idle worker; its answer, or
+        :class:`RemoteFunctionError` / :class:`FunctionCrashError`."""
+        worker = self._idle.get()
+        try:
+            worker.conn.send((function, event))
+            status, payload, output, violations, judged = worker.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            self._replace(worker)
+            raise FunctionCrashError(f"the worker running {function} died") from None
+        self._idle.put(worker)
+        if output:
+            self.write(output)
+        permissions.absorb(violations, judged)
+        if status == "raised":
+            raise RemoteFunctionError(function, str(payload))
+        return payload
+
+    def _replace(self, dead: _Worker) -> None:
+        logger.warning("API worker died; starting another")
+        with self._lock:
+            if dead in self._workers:
+                self._workers.remove(dead)
+            stopped = self._stopped
+        dead.conn.close()
+        if stopped:
+            return
+        worker = self._spawn(self._setup())
+        self._await_ready(worker)
+        self._idle.put(worker)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            workers = list(self._workers)
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        for worker in workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
+            worker.conn.close()
