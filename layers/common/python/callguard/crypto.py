@@ -75,12 +75,13 @@ class SubjectKeyring:
         self._cache[subject_id] = key
         return key
 
-    def data_key(self, subject_id: str) -> bytes:
-        """The subject's key, created on first use (race-safe)."""
+    def data_key(self, subject_id: str, *, new: bool = False) -> bytes:
+        """The subject's key, created on first use (race-safe). ``new``: the subject was just created,
+        so its key is made without looking for one first (a racing writer's key still wins)."""
         cached = self._cache.get(subject_id)
         if cached is not None:
             return cached
-        key = self._load(subject_id)
+        key = None if new else self._load(subject_id)
         if key is None:
             generated = self._kms.generate_data_key(
                 KeyId=self._cmk_id, KeySpec="AES_256", EncryptionContext=self._context(subject_id)

@@ -3,13 +3,16 @@
 Order of writes, chosen so that a failure at any step leaves nothing half-written
 that a retry cannot finish:
 
-1. subject links (authenticated identifiers only), the evidence of unauthenticated
-   identifiers on this call, and consent history (idempotent puts),
+1. the subject's profile and links (authenticated identifiers only), then, in one
+   transaction (all or nothing), the evidence of unauthenticated identifiers on this
+   call, the consent record and the transcript marker (the purge's handle on the
+   object of step 2, written before it; idempotent on a retry),
 2. the sealed transcript object in S3,
 3. the call item (conditional on the id being new; on failure the S3 version of
-   step 2 is deleted again),
-4. the analysis message, then ``enqueued_at`` on the call item. A retry after a
-   failure at 4 finds the call item without ``enqueued_at`` and sends again.
+   step 2 and a marker of step 1 written by this attempt are deleted again),
+4. the analysis message. A retry after a failure at 4 finds the call item still
+   ``queued`` and sends again; the analysis stores one result per call however many
+   messages arrive, so the call item needs no bookkeeping write of its own.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from .repository import (
     CallerIdentity,
     CallRecord,
     CallsRepository,
+    SubjectProfile,
     SubjectsRepository,
+    TransactionCanceledError,
     TranscriptStore,
+    write_together,
 )
 
 __all__ = ["IngestService", "analysis_decision"]
@@ -72,23 +78,22 @@ class IngestService:
             return self._replay(existing, call, now)
 
         identities = self._identities(call)
-        profile = self.subjects.resolve(identities, now, call_id=call.call_id)
+        profile = self.subjects.resolve(identities, now)
         subject_id = profile.subject_id
         seen = [i.mac for i in identities if not i.authenticated]
+        if profile.created:  # a new subject has no key to look for
+            self.keyring.data_key(subject_id, new=True)
         fingerprint = self._fingerprint(subject_id, call)
         status, reason = analysis_decision(call, objected=profile.objected, restricted=profile.restricted)
-
-        self.subjects.record_consent(subject_id, call.call_id, call.consent.model_dump(), now)
+        keeps_transcript = bool(call.consent.recording and call.segments)
+        marked = self._record(call, profile, seen, now, keeps_transcript)
 
         pointer: dict[str, str] | None = None
-        marked = False
         try:
-            if call.consent.recording and call.segments:
+            if keeps_transcript:
                 transcript = json.dumps(
                     [s.model_dump() for s in call.segments], ensure_ascii=False, separators=(",", ":")
                 ).encode()
-                key = self.transcripts.key_for(subject_id, call.call_id)
-                marked = self.calls.mark_transcript(call.call_id, subject_id, self.transcripts.bucket, key, now)
                 pointer = self.transcripts.put(
                     subject_id, call.call_id, self.keyring.seal(subject_id, transcript, aad=call.call_id)
                 )
@@ -110,8 +115,31 @@ class IngestService:
             return self._replay(previous, call, now)
 
         if status == "queued":
-            self._enqueue(call.call_id, now)
+            self._enqueue(call.call_id)
         return CallAccepted(call_id=call.call_id, subject_id=subject_id, analysis=status)  # type: ignore[arg-type]
+
+    def _record(self, call: CallIn, profile: SubjectProfile, seen: list[str], now: datetime, marker: bool) -> bool:
+        """Step 1's transaction: the unauthenticated identifiers' evidence, the consent record and (when
+        the transcript is kept) its marker. True when this attempt wrote the marker; a marker left by an
+        earlier attempt of the same call stays, and the rest is written without it."""
+        subject_id = profile.subject_id
+        writes = [
+            entry
+            for mac in dict.fromkeys(seen)
+            for entry in self.subjects.seen_writes(mac, subject_id, call.call_id, now, whole=not profile.authenticated)
+        ]
+        writes.append(self.subjects.consent_write(subject_id, call.call_id, call.consent.model_dump(), now))
+        if not marker:
+            write_together(self.calls.dynamodb, writes)
+            return False
+        key = self.transcripts.key_for(subject_id, call.call_id)
+        marking = self.calls.transcript_marker_write(call.call_id, subject_id, self.transcripts.bucket, key, now)
+        try:
+            write_together(self.calls.dynamodb, [*writes, marking])
+        except TransactionCanceledError:  # the marker exists (an earlier attempt): nothing was written
+            write_together(self.calls.dynamodb, writes)
+            return False
+        return True
 
     def _identities(self, call: CallIn) -> list[CallerIdentity]:
         """The caller's identifiers as MACs, each marked with whether the platform authenticated it."""
@@ -124,16 +152,15 @@ class IngestService:
     def _replay(self, existing: CallRecord, call: CallIn, now: datetime) -> CallAccepted:
         if self._fingerprint(existing.subject_id, call) != existing.fingerprint:
             raise CallConflictError("A different call was already stored under this call_id.")
-        if existing.analysis == "queued" and not existing.enqueued:
-            self._enqueue(call.call_id, now)
+        if existing.analysis == "queued":  # not analysed yet: the message may never have been sent
+            self._enqueue(call.call_id)
         # the same answer as the first time: the call item's status moves on (done, or skipped by
         # the analysis), but a call skipped at ingestion is the one that carries a skip reason
         answer: Literal["queued", "skipped"] = "skipped" if "analysis_skip_reason" in existing.extra else "queued"
         return CallAccepted(call_id=existing.call_id, subject_id=existing.subject_id, analysis=answer)
 
-    def _enqueue(self, call_id: str, now: datetime) -> None:
+    def _enqueue(self, call_id: str) -> None:
         self.queue.enqueue(call_id)
-        self.calls.mark_enqueued(call_id, now)
 
     @staticmethod
     def _provenance(call: CallIn, seen: list[str]) -> dict[str, Any]:

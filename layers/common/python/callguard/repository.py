@@ -34,9 +34,11 @@ __all__ = [
     "IdentifierTakenError",
     "SubjectProfile",
     "SubjectsRepository",
+    "TransactionCanceledError",
     "TranscriptStore",
     "expiry_attributes",
     "expiry_key",
+    "write_together",
 ]
 
 
@@ -55,6 +57,30 @@ def partition_items(dynamodb: Any, table: str, pk: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":p": {"S": pk}},
         ConsistentRead=True,
     )
+
+
+class TransactionCanceledError(Exception):
+    """A ``TransactWriteItems`` was cancelled: nothing of it was written. ``reasons``: the code per
+    entry, in order (``None`` for an entry that was not the cause)."""
+
+    def __init__(self, reasons: list[str | None]) -> None:
+        super().__init__("the transaction was cancelled")
+        self.reasons = reasons
+
+
+def write_together(dynamodb: Any, items: list[dict[str, Any]]) -> None:
+    """Write ``items`` (``TransactWriteItems`` entries, on any tables) all or none, in one call;
+    :class:`TransactionCanceledError` when a condition failed."""
+    if not items:
+        return
+    try:
+        dynamodb.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        reasons = [r.get("Code") if r.get("Code") not in {None, "None"} else None
+                   for r in exc.response.get("CancellationReasons", [])]  # fmt: skip
+        raise TransactionCanceledError(reasons) from None
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
@@ -98,6 +124,8 @@ class SubjectProfile:
     linked_subjects: tuple[str, ...] = ()
     #: the subject was reached through an authenticated identifier
     authenticated: bool = False
+    #: this resolve created the subject's profile (it has no data key yet, unless a racing call made one)
+    created: bool = False
 
 
 class IdentifierTakenError(Exception):
@@ -178,6 +206,7 @@ class SubjectsRepository:
             restricted="restricted_at" in profile or any("restricted_at" in r for r in rights),
             linked_subjects=tuple(others),
             authenticated=bool(auth),
+            created=profile.get("created_at", {}).get("S") == now.isoformat(),
         )
 
     def _join_authenticated(
@@ -219,20 +248,35 @@ class SubjectsRepository:
 
     def record_seen(self, mac: str, subject_id: str, call_id: str, now: datetime, *, whole: bool) -> None:
         """The unauthenticated identifier ``mac`` was on ``call_id`` of ``subject_id``."""
-        self._ddb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": f"SEEN#{subject_id}"}},
-            UpdateExpression="ADD calls :c SET subject_id = :s, whole = :w, last_seen_at = :now",
-            ExpressionAttributeValues={
-                ":c": {"SS": [call_id]},
-                ":s": {"S": subject_id},
-                ":w": {"BOOL": whole},
-                ":now": {"S": now.isoformat()},
+        update, put = self.seen_writes(mac, subject_id, call_id, now, whole=whole)
+        self._ddb.update_item(**update["Update"])
+        self._ddb.put_item(**put["Put"])
+
+    def seen_writes(
+        self, mac: str, subject_id: str, call_id: str, now: datetime, *, whole: bool
+    ) -> list[dict[str, Any]]:
+        """:meth:`record_seen` as ``TransactWriteItems`` entries (idempotent: a retry adds nothing new)."""
+        return [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": f"SEEN#{subject_id}"}},
+                    "UpdateExpression": "ADD calls :c SET subject_id = :s, whole = :w, last_seen_at = :now",
+                    "ExpressionAttributeValues": {
+                        ":c": {"SS": [call_id]},
+                        ":s": {"S": subject_id},
+                        ":w": {"BOOL": whole},
+                        ":now": {"S": now.isoformat()},
+                    },
+                }
             },
-        )
-        self._ddb.put_item(
-            TableName=self._table, Item={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"SEEN#{mac}"}}
-        )
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": f"SEEN#{mac}"}},
+                }
+            },
+        ]
 
     def forget_seen_call(self, mac: str, subject_id: str, call_id: str) -> None:
         """Take an erased call off the identifier's evidence (nothing when it is gone already)."""
@@ -384,17 +428,25 @@ class SubjectsRepository:
     def record_consent(
         self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime, source: str = "call"
     ) -> None:
-        self._ddb.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": f"SUBJECT#{subject_id}"},
-                "sk": {"S": f"CONSENT#{now.isoformat()}#{call_id}"},
-                "source": {"S": source},
-                "call_id": {"S": call_id},
-                "consent": {"M": {k: {"BOOL": v} for k, v in consent.items()}},
-                "recorded_at": {"S": now.isoformat()},
-            },
-        )
+        self._ddb.put_item(**self.consent_write(subject_id, call_id, consent, now, source)["Put"])
+
+    def consent_write(
+        self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime, source: str = "call"
+    ) -> dict[str, Any]:
+        """:meth:`record_consent` as a ``TransactWriteItems`` entry."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": {"S": f"SUBJECT#{subject_id}"},
+                    "sk": {"S": f"CONSENT#{now.isoformat()}#{call_id}"},
+                    "source": {"S": source},
+                    "call_id": {"S": call_id},
+                    "consent": {"M": {k: {"BOOL": v} for k, v in consent.items()}},
+                    "recorded_at": {"S": now.isoformat()},
+                },
+            }
+        }
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         items: dict[tuple[str, str], dict[str, Any]] = {}
@@ -423,6 +475,11 @@ class CallsRepository:
         self._ddb = dynamodb
         self._table = table
         self._retention = retention
+
+    @property
+    def dynamodb(self) -> Any:
+        """The DynamoDB client (for a transaction that spans this table and another)."""
+        return self._ddb
 
     @staticmethod
     def _key(call_id: str) -> dict[str, Any]:
@@ -477,9 +534,22 @@ class CallsRepository:
         transcript object exists that the purge cannot find. True when this call wrote it.
         """
         try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
+            self._ddb.put_item(**self.transcript_marker_write(call_id, subject_id, bucket, key, now)["Put"])
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    def transcript_marker_write(
+        self, call_id: str, subject_id: str, bucket: str, key: str, now: datetime
+    ) -> dict[str, Any]:
+        """:meth:`mark_transcript` as a ``TransactWriteItems`` entry (cancels the transaction when the
+        call's marker exists already)."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
                     "pk": {"S": f"CALL#{call_id}"},
                     "sk": {"S": "TRANSCRIPT"},
                     "call_id": {"S": call_id},
@@ -489,13 +559,9 @@ class CallsRepository:
                     "created_at": {"S": now.isoformat()},
                     **expiry_attributes(self._retention, DataCategory.TRANSCRIPTS, now),
                 },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
-            return False
-        return True
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def delete_transcript_marker(self, call_id: str) -> None:
         self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "TRANSCRIPT"}})
@@ -684,14 +750,6 @@ class CallsRepository:
         )["Items"]
         ranked = sorted(((i["phrase"]["S"], int(i["calls"]["N"])) for i in items), key=lambda x: -x[1])
         return ranked
-
-    def mark_enqueued(self, call_id: str, now: datetime) -> None:
-        self._ddb.update_item(
-            TableName=self._table,
-            Key=self._key(call_id),
-            UpdateExpression="SET enqueued_at = :now",
-            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
-        )
 
     def get_analysis(self, call_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(
