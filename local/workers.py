@@ -114,8 +114,11 @@ def _serve(conn: Connection, setup: _Setup) -> None:  # pragma: no cover - runs 
         permissions.activate(setup.model, log=False)
     runtime = LambdaRuntime(Path(setup.cdk_out), setup.template, provisioner=None)
     runtime.load_all(environments=setup.environments)
-    os.environ.clear()  # at invocation time, the environment the stack's own handlers see
-    os.environ.update(setup.base_environment)
+    # at invocation time, the environment the stack's own handlers see: the functions' settings
+    # (CALLGUARD_*, merged as LambdaRuntime.load_all merges them) under what the stack has set since
+    merged = {k: v for env in setup.environments.values() for k, v in env.items() if k.startswith("CALLGUARD_")}
+    os.environ.clear()
+    os.environ.update({**merged, **setup.base_environment})
     conn.send(("ready", capture.take()))
     while True:
         try:
