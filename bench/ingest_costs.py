@@ -150,8 +150,8 @@ def ingest_gap(measured: dict[str, tuple[tuple[int, int, int], tuple[int, int, i
         "a replay after the one-hour idempotency record expired, before anything is written twice); the profile "
         "`UpdateItem` on every call (it refreshes the subject's expiry and returns its objection and restriction "
         "flags atomically, so it cannot join the transaction, which returns nothing); a keys-table `GetItem` for "
-        "a known subject and a separate `PutItem` of a new subject's wrapped key (the keyring writes it when it "
-        "first seals)."
+        "a known subject; and `mark_enqueued`, the `UpdateItem` after the queue message that lets a retry (or "
+        "the same file imported again) tell a sent message from one never sent, so a call is queued once."
     )
     if kms_above:
         line += (

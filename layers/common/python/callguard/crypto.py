@@ -75,13 +75,12 @@ class SubjectKeyring:
         self._cache[subject_id] = key
         return key
 
-    def data_key(self, subject_id: str, *, new: bool = False) -> bytes:
-        """The subject's key, created on first use (race-safe). ``new``: the subject was just created,
-        so its key is made without looking for one first (a racing writer's key still wins)."""
+    def data_key(self, subject_id: str) -> bytes:
+        """The subject's key, created on first use (race-safe)."""
         cached = self._cache.get(subject_id)
         if cached is not None:
             return cached
-        key = None if new else self._load(subject_id)
+        key = self._load(subject_id)
         if key is None:
             generated = self._kms.generate_data_key(
                 KeyId=self._cmk_id, KeySpec="AES_256", EncryptionContext=self._context(subject_id)
@@ -105,6 +104,31 @@ class SubjectKeyring:
                     raise SubjectKeyShreddedError("the subject's data key was shredded") from None
         self._cache[subject_id] = key
         return key
+
+    def new_key_write(self, subject_id: str) -> dict[str, Any]:
+        """For a subject just created: a fresh data key, used (cached) from now on, and the
+        ``TransactWriteItems`` entry that stores its wrapped copy (only if the subject has none), for
+        the caller to write with the subject's other records. If that transaction is cancelled by this
+        entry, another writer's key won: :meth:`forget` this one and use :meth:`data_key`."""
+        generated = self._kms.generate_data_key(
+            KeyId=self._cmk_id, KeySpec="AES_256", EncryptionContext=self._context(subject_id)
+        )
+        self._cache[subject_id] = bytes(generated["Plaintext"])
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "subject_id": {"S": subject_id},
+                    "wrapped_key": {"B": generated["CiphertextBlob"]},
+                    "created_at": {"S": datetime.now(UTC).isoformat()},
+                },
+                "ConditionExpression": "attribute_not_exists(subject_id)",
+            }
+        }
+
+    def forget(self, subject_id: str) -> None:
+        """Drop one subject's cached key (a key of :meth:`new_key_write` that was never stored)."""
+        self._cache.pop(subject_id, None)
 
     def seal(self, subject_id: str, plaintext: bytes, aad: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)

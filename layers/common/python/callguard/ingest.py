@@ -5,14 +5,14 @@ that a retry cannot finish:
 
 1. the subject's profile and links (authenticated identifiers only), then, in one
    transaction (all or nothing), the evidence of unauthenticated identifiers on this
-   call, the consent record and the transcript marker (the purge's handle on the
-   object of step 2, written before it; idempotent on a retry),
+   call, the consent record, a new subject's wrapped data key (only if it has none:
+   a racing call's key wins and is used instead) and the transcript marker (the
+   purge's handle on the object of step 2, written before it; once per call),
 2. the sealed transcript object in S3,
 3. the call item (conditional on the id being new; on failure the S3 version of
    step 2 and a marker of step 1 written by this attempt are deleted again),
-4. the analysis message. A retry after a failure at 4 finds the call item still
-   ``queued`` and sends again; the analysis stores one result per call however many
-   messages arrive, so the call item needs no bookkeeping write of its own.
+4. the analysis message, then ``enqueued_at`` on the call item. A retry after a
+   failure at 4 finds the call item without ``enqueued_at`` and sends again.
 """
 
 from __future__ import annotations
@@ -81,12 +81,10 @@ class IngestService:
         profile = self.subjects.resolve(identities, now)
         subject_id = profile.subject_id
         seen = [i.mac for i in identities if not i.authenticated]
-        if profile.created:  # a new subject has no key to look for
-            self.keyring.data_key(subject_id, new=True)
-        fingerprint = self._fingerprint(subject_id, call)
         status, reason = analysis_decision(call, objected=profile.objected, restricted=profile.restricted)
         keeps_transcript = bool(call.consent.recording and call.segments)
         marked = self._record(call, profile, seen, now, keeps_transcript)
+        fingerprint = self._fingerprint(subject_id, call)
 
         pointer: dict[str, str] | None = None
         try:
@@ -115,13 +113,15 @@ class IngestService:
             return self._replay(previous, call, now)
 
         if status == "queued":
-            self._enqueue(call.call_id)
+            self._enqueue(call.call_id, now)
         return CallAccepted(call_id=call.call_id, subject_id=subject_id, analysis=status)  # type: ignore[arg-type]
 
     def _record(self, call: CallIn, profile: SubjectProfile, seen: list[str], now: datetime, marker: bool) -> bool:
-        """Step 1's transaction: the unauthenticated identifiers' evidence, the consent record and (when
-        the transcript is kept) its marker. True when this attempt wrote the marker; a marker left by an
-        earlier attempt of the same call stays, and the rest is written without it."""
+        """Step 1's transaction: the unauthenticated identifiers' evidence, the consent record, a new
+        subject's wrapped key and (when the transcript is kept) its marker. True when this attempt
+        wrote the marker. A condition that fails cancels all of it; then the part that failed is left
+        out (a marker an earlier attempt of the call wrote stays; a key a racing call stored first is
+        the subject's key) and the rest is written again."""
         subject_id = profile.subject_id
         writes = [
             entry
@@ -129,17 +129,30 @@ class IngestService:
             for entry in self.subjects.seen_writes(mac, subject_id, call.call_id, now, whole=not profile.authenticated)
         ]
         writes.append(self.subjects.consent_write(subject_id, call.call_id, call.consent.model_dump(), now))
-        if not marker:
-            write_together(self.calls.dynamodb, writes)
-            return False
-        key = self.transcripts.key_for(subject_id, call.call_id)
-        marking = self.calls.transcript_marker_write(call.call_id, subject_id, self.transcripts.bucket, key, now)
-        try:
-            write_together(self.calls.dynamodb, [*writes, marking])
-        except TransactionCanceledError:  # the marker exists (an earlier attempt): nothing was written
-            write_together(self.calls.dynamodb, writes)
-            return False
-        return True
+        key = self.keyring.new_key_write(subject_id) if profile.created else None  # a new subject has no key yet
+        marking = None
+        if marker:
+            object_key = self.transcripts.key_for(subject_id, call.call_id)
+            marking = self.calls.transcript_marker_write(
+                call.call_id, subject_id, self.transcripts.bucket, object_key, now
+            )
+        for _ in range(3):  # each retry leaves out one more conditional entry: at most two
+            optional = [entry for entry in (key, marking) if entry is not None]
+            try:
+                write_together(self.calls.dynamodb, [*writes, *optional])
+            except TransactionCanceledError as cancelled:
+                failed = {i - len(writes) for i, code in enumerate(cancelled.reasons) if code and i >= len(writes)}
+                if not failed:  # no reason given: leave out both conditional entries
+                    failed = set(range(len(optional)))
+                dropped = [optional[i] for i in failed if i < len(optional)]
+                if key is not None and any(entry is key for entry in dropped):
+                    key = None
+                    self.keyring.forget(subject_id)  # another call stored the subject's key first
+                if marking is not None and any(entry is marking for entry in dropped):
+                    marking = None
+                continue
+            return marking is not None
+        raise RuntimeError("the subject's records could not be written")  # pragma: no cover
 
     def _identities(self, call: CallIn) -> list[CallerIdentity]:
         """The caller's identifiers as MACs, each marked with whether the platform authenticated it."""
@@ -152,15 +165,16 @@ class IngestService:
     def _replay(self, existing: CallRecord, call: CallIn, now: datetime) -> CallAccepted:
         if self._fingerprint(existing.subject_id, call) != existing.fingerprint:
             raise CallConflictError("A different call was already stored under this call_id.")
-        if existing.analysis == "queued":  # not analysed yet: the message may never have been sent
-            self._enqueue(call.call_id)
+        if existing.analysis == "queued" and not existing.enqueued:
+            self._enqueue(call.call_id, now)
         # the same answer as the first time: the call item's status moves on (done, or skipped by
         # the analysis), but a call skipped at ingestion is the one that carries a skip reason
         answer: Literal["queued", "skipped"] = "skipped" if "analysis_skip_reason" in existing.extra else "queued"
         return CallAccepted(call_id=existing.call_id, subject_id=existing.subject_id, analysis=answer)
 
-    def _enqueue(self, call_id: str) -> None:
+    def _enqueue(self, call_id: str, now: datetime) -> None:
         self.queue.enqueue(call_id)
+        self.calls.mark_enqueued(call_id, now)
 
     @staticmethod
     def _provenance(call: CallIn, seen: list[str]) -> dict[str, Any]:

@@ -751,6 +751,14 @@ class CallsRepository:
         ranked = sorted(((i["phrase"]["S"], int(i["calls"]["N"])) for i in items), key=lambda x: -x[1])
         return ranked
 
+    def mark_enqueued(self, call_id: str, now: datetime) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key(call_id),
+            UpdateExpression="SET enqueued_at = :now",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+        )
+
     def get_analysis(self, call_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(
             TableName=self._table,
