@@ -55,7 +55,7 @@ def _routing_in_a_worker(synth: Synth, monkeypatch: pytest.MonkeyPatch) -> Itera
     }.items():
         monkeypatch.setenv(name, value)
     server = LocalMotoServer("127.0.0.1", port).start()
-    real = permissions.current_model()
+    real = permissions.active_model()
     pool: WorkerPool | None = None
     try:
         provisioner = Provisioner(boto3.Session(region_name=REGION), region=REGION, endpoint_url=endpoint)
