@@ -72,6 +72,15 @@ def test_no_ai_consent_means_no_comprehend_for_live_text(ingest: Any, aws: dict[
     assert "Versions" not in versions  # recording=false: no text stored
 
 
+def test_without_recording_consent_live_text_never_reaches_comprehend(ingest: Any, aws: dict[str, Any]) -> None:
+    """The consent policy: AI consent alone does not send unrecorded text to Comprehend."""
+    _start_live(ingest, "live-4", consent={"recording": False, "ai_analysis": True, "ai_disclosure_given": True})
+    aws["comprehend"].calls.clear()
+    status, body = _segments(ingest, "live-4", "Das ärgert mich sehr.")
+    assert (status, body["live"]["sentiment"]) == (200, "NOT_ANALYSED")
+    assert aws["comprehend"].calls == []
+
+
 def test_ended_and_unknown_calls_are_refused(ingest: Any) -> None:
     ended = ingest.lambda_handler(api_event("POST", "/v1/calls", call_body(call_id="done-1")), FakeContext())
     assert ended["statusCode"] == 202

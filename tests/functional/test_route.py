@@ -95,6 +95,20 @@ def test_decisions_are_stored_with_reasons_and_config_version_and_no_utterance(
         assert value not in dump
 
 
+def test_no_ai_disclosure_on_record_means_no_comprehend_and_no_history(
+    handlers: dict[str, Any], aws: dict[str, Any]
+) -> None:
+    """The consent policy: AI consent without the AI disclosure does not make routing personal."""
+    caller = {"customer_id": "K-nd", "verification": {"identifiers": ["customer_id"], "method": "ivr_pin"}}
+    _ingest(handlers, "nd-1", caller, {"recording": True, "ai_analysis": True, "ai_disclosure_given": False})
+    aws["comprehend"].calls.clear()
+    _, body = _route(handlers, {"caller": caller, "channel": "voice", "utterance": ANGRY})
+    assert aws["comprehend"].calls == []
+    assert not any(r["factor"] == "repeat_caller" for r in body["reasons"])
+    history = next(r for r in body["reasons"] if r["factor"] == "history")
+    assert "no AI disclosure" in history["effect"]
+
+
 def test_suggestions_are_knowledge_base_answers_never_caller_text(handlers: dict[str, Any]) -> None:
     utterance = f"Mein Name ist {PLANTED['name']}, ich bin umgezogen, neue Adresse bitte."
     _, body = _route(handlers, {"caller": {"customer_id": "K-9"}, "channel": "chat", "utterance": utterance})

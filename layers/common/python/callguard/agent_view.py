@@ -17,6 +17,7 @@ from .audit import AuditLog
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .errors import NotFoundError, RestrictedError
 from .pii import detect_turns, redact
+from .policy.consent import decide
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AgentViewService"]
@@ -40,9 +41,9 @@ class AgentViewService:
     transcripts: TranscriptStore
     keyring: SubjectKeyring
     audit: AuditLog
+    #: restriction (Art. 18) is read from the subject's profile and the call's identifiers: always
+    subjects: SubjectsRepository
     default_region: str = "DE"
-    #: restriction (Art. 18) is read from the subject's profile and the call's identifiers
-    subjects: SubjectsRepository | None = None
 
     def view(self, call_id: str, actor: str) -> dict[str, Any]:
         call = self.calls.get(call_id)
@@ -87,12 +88,9 @@ class AgentViewService:
         }
 
     def _restricted(self, subject_id: str, item: dict[str, Any]) -> bool:
-        if self.subjects is None:
-            return False
-        if self.subjects.profile(subject_id).restricted:
-            return True
-        _, restricted = self.subjects.rights(list(item.get("seen_macs", {}).get("SS", [])))
-        return restricted
+        """Whether the consent policy keeps the content from agents (restriction, Art. 18)."""
+        state = self.subjects.state(subject_id, item.get("seen_macs", {}).get("SS", []))
+        return not decide(state, None).show_to_agent.allowed
 
     def followups(self, due_before: str, actor: str) -> dict[str, Any]:
         items = self.calls.followups_due(due_before)

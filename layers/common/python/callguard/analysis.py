@@ -21,6 +21,7 @@ from .comprehend import LANGUAGES, PII_LANGUAGES, ComprehendGateway
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify, without_labels
 from .pii import LABELS, PiiSpan, comprehend_spans, detect_turns, redact
+from .policy.consent import CallConsent, decide
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
@@ -140,19 +141,10 @@ class AnalysisService:
         )
 
     def _skip_reason(self, item: dict[str, Any], subject_id: str) -> str | None:
+        """Why the consent policy refuses the analysis (the subject's state now, the call's consent)."""
         consent = {k: v["BOOL"] for k, v in item.get("consent", {}).get("M", {}).items()}
-        profile = self.subjects.profile(subject_id)
-        if profile.restricted:
-            return "restricted"
-        if profile.objected:
-            return "objected"
-        if not consent.get("ai_analysis"):
-            return "no_ai_consent"
-        if not consent.get("ai_disclosure_given"):
-            return "no_ai_disclosure"
-        if not consent.get("recording"):
-            return "no_recording_consent"
-        return None
+        state = self.subjects.state(subject_id, item.get("seen_macs", {}).get("SS", []))
+        return decide(state, CallConsent.of(consent)).analyse.refusal
 
     # -- the analysis itself ------------------------------------------------------
     def _analyse(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:

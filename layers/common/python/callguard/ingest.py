@@ -27,6 +27,7 @@ from .crypto import SubjectKeyring
 from .errors import CallConflictError
 from .identity import Pseudonymizer
 from .models import CallAccepted, CallIn, caller_region
+from .policy.consent import CallConsent, ConsentDecision, SubjectState, decide
 from .repository import (
     AnalysisQueue,
     CallerIdentity,
@@ -39,21 +40,26 @@ from .repository import (
     write_together,
 )
 
-__all__ = ["IngestService", "analysis_decision"]
+__all__ = ["IngestService", "analysis_decision", "consent_decision"]
+
+
+def consent_decision(call: CallIn, *, objected: bool, restricted: bool) -> ConsentDecision:
+    """What the consent policy allows for ``call`` of a subject in this state."""
+    return decide(
+        SubjectState(known=True, objected=objected, restricted=restricted),
+        CallConsent.of(call.consent.model_dump()),
+    )
 
 
 def analysis_decision(call: CallIn, *, objected: bool, restricted: bool) -> tuple[str, str | None]:
-    """``("queued", None)`` or ``("skipped", reason)``: consent is enforced here."""
-    if restricted:
-        return "skipped", "restricted"
-    if objected:
-        return "skipped", "objected"
-    if not call.consent.ai_analysis:
-        return "skipped", "no_ai_consent"
-    if not call.consent.ai_disclosure_given:
-        return "skipped", "no_ai_disclosure"
-    if not call.consent.recording:
-        return "skipped", "no_recording_consent"
+    """``("queued", None)`` or ``("skipped", reason)``, as the consent policy answers."""
+    return _queue_or_skip(call, consent_decision(call, objected=objected, restricted=restricted))
+
+
+def _queue_or_skip(call: CallIn, policy: ConsentDecision) -> tuple[str, str | None]:
+    verdict = policy.analyse
+    if not verdict.allowed:
+        return "skipped", verdict.refusal
     if not call.segments:
         return "skipped", "no_transcript"
     return "queued", None
@@ -81,8 +87,9 @@ class IngestService:
         profile = self.subjects.resolve(identities, now)
         subject_id = profile.subject_id
         seen = [i.mac for i in identities if not i.authenticated]
-        status, reason = analysis_decision(call, objected=profile.objected, restricted=profile.restricted)
-        keeps_transcript = bool(call.consent.recording and call.segments)
+        policy = consent_decision(call, objected=profile.objected, restricted=profile.restricted)
+        status, reason = _queue_or_skip(call, policy)
+        keeps_transcript = bool(policy.store.allowed and call.segments)
         marked = self._record(call, profile, seen, now, keeps_transcript)
         fingerprint = self._fingerprint(subject_id, call)
 

@@ -26,6 +26,7 @@ from .errors import CallguardError, NotFoundError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
 from .models import Segment
 from .pii import detect_turns, redact
+from .policy.consent import CallConsent, decide
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 from .routing import RoutingConfig
 
@@ -60,15 +61,12 @@ class LiveService:
         if "ended_at" in item:
             raise CallNotLiveError("The call has ended; segments can only be added to a live call.")
         consent = {k: v["BOOL"] for k, v in item.get("consent", {}).get("M", {}).items()}
-        profile = self.subjects.profile(call.subject_id)
-        ai_allowed = (
-            consent.get("ai_analysis", False)
-            and consent.get("ai_disclosure_given", False)
-            and not profile.objected
-            and not profile.restricted
+        policy = decide(
+            self.subjects.state(call.subject_id, item.get("seen_macs", {}).get("SS", [])), CallConsent.of(consent)
         )
+        ai_allowed = policy.analyse.allowed  # never without recording consent: the text is not sent anywhere
         meta = [s.model_dump(exclude={"text"}) for s in segments]
-        if consent.get("recording"):
+        if policy.store.allowed:
             self._seal_append(call.subject_id, call_id, item, segments, meta)
         else:
             self.calls.append_segment_meta(call_id, meta)

@@ -17,6 +17,7 @@ expire together with its ``PROFILE`` (refreshed whenever the subject is seen aga
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .names import ATTR_TTL, EXPIRY_SHARDS, GSI_BY_DUE, GSI_BY_SUBJECT, TTL_GRACE_SECONDS
+from .policy.consent import SubjectState
 from .retention import DataCategory, RetentionPolicy
 
 __all__ = [
@@ -424,6 +426,20 @@ class SubjectsRepository:
             ConsistentRead=True,
         ).get("Item", {})
         return SubjectProfile(subject_id, objected="objected_at" in item, restricted="restricted_at" in item)
+
+    def state(self, subject_id: str, seen_macs: Iterable[str] = ()) -> SubjectState:
+        """What the consent policy needs to know about the subject of a stored call: an objection or
+        restriction on its profile, or recorded against any identifier seen on the call."""
+        profile = self.profile(subject_id)
+        objected, restricted = profile.objected, profile.restricted
+        for mac in dict.fromkeys(seen_macs):  # a call shows few identifiers: one read each
+            if objected and restricted:
+                break
+            rights = self._ddb.get_item(
+                TableName=self._table, Key={"pk": {"S": f"IDENT#{mac}"}, "sk": {"S": "RIGHTS"}}, ConsistentRead=True
+            ).get("Item", {})
+            objected, restricted = objected or "objected_at" in rights, restricted or "restricted_at" in rights
+        return SubjectState(known=True, objected=objected, restricted=restricted)
 
     def record_consent(
         self, subject_id: str, call_id: str, consent: dict[str, bool], now: datetime, source: str = "call"

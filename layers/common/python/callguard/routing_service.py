@@ -21,6 +21,8 @@ from .identity import Pseudonymizer
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
 from .models import RoutingRequest, caller_region
 from .pii import detect, redact
+from .policy.consent import CallConsent, ConsentDecision, Reason, SubjectState
+from .policy.consent import decide as consent_policy
 from .repository import CallsRepository, SubjectsRepository
 from .routing import CallerHistory, Decision, RoutingConfig, RoutingInput, decide
 
@@ -56,24 +58,13 @@ class RoutingService:
     def route(self, request: RoutingRequest) -> Decision:
         now = self.clock()
         subject_id, macs = self._subject(request)
-        objected, restricted = self.subjects.rights(macs)
-        ai_allowed, blocked, history_reason = True, None, "first-time caller"
-        consent = None
-        if subject_id is not None:
-            profile = self.subjects.profile(subject_id)
-            consent = self.subjects.latest_consent(subject_id)
-            restricted, objected = restricted or profile.restricted, objected or profile.objected
-        known = subject_id if consent is not None else None  # no call of it stored yet: a first-time caller
-        if restricted:
-            ai_allowed, blocked = False, "processing restricted (Art. 18)"
-        elif objected:
-            ai_allowed, blocked = False, "objected to AI processing (Art. 21)"
-        elif consent is not None and not consent.get("ai_analysis", False):
-            ai_allowed, blocked = False, "opted out of AI analysis"
-        if known is not None or blocked:
-            history_reason = "not used: " + blocked if blocked else ""
-        # the utterance goes to Comprehend only with an AI consent on record: never for an unknown caller
-        analyse = ai_allowed and consent is not None and bool(consent.get("ai_analysis"))
+        consent = self.subjects.latest_consent(subject_id) if subject_id is not None else None
+        policy = self._policy(subject_id, macs, consent)
+        ai_allowed = policy.automate.allowed
+        blocked = None if ai_allowed else policy.automate.explain()
+        # history and Comprehend only as the policy allows: never for an unknown caller
+        analyse = policy.route_personally.allowed
+        history_reason = None if analyse else (f"not used: {blocked}" if blocked else _unused(policy))
         redacted = None
         if request.utterance:
             regions = phone_regions(request.language, self.default_region, caller_region(request.caller.phone))
@@ -83,8 +74,8 @@ class RoutingService:
             language, sentiment, unavailable = self._language_and_sentiment(redacted, language)
         intent = classify([redacted] if redacted else [], self.intents)
         history = None
-        if known is not None and ai_allowed:
-            history = self._history(known, now, exclude=request.call_id)
+        if analyse and subject_id is not None:
+            history = self._history(subject_id, now, exclude=request.call_id)
         data = RoutingInput(
             now=now,
             language=language,
@@ -95,7 +86,7 @@ class RoutingService:
             ai_allowed=ai_allowed,
             ai_blocked_reason=blocked,
             history=history,
-            history_unused_reason=history_reason or None,
+            history_unused_reason=history_reason,
             tier=request.metadata.get("tier"),
             analysis_unavailable=unavailable,
         )
@@ -107,6 +98,16 @@ class RoutingService:
         }
         self.calls.put_decision(str(uuid.uuid4()), subject_id, stored, now)
         return decision
+
+    def _policy(self, subject_id: str | None, macs: list[str], consent: dict[str, bool] | None) -> ConsentDecision:
+        """The consent policy for this caller: rights recorded against the identifiers shown or on the
+        subject's profile; a caller with no consent on record is unknown (a first-time caller)."""
+        objected, restricted = self.subjects.rights(macs)
+        if subject_id is not None:
+            profile = self.subjects.profile(subject_id)
+            restricted, objected = restricted or profile.restricted, objected or profile.objected
+        state = SubjectState(known=consent is not None, objected=objected, restricted=restricted)
+        return consent_policy(state, None if consent is None else CallConsent.of(consent))
 
     def _language_and_sentiment(self, redacted: str, language: str | None) -> tuple[str | None, str | None, bool]:
         """Language (when not given) and sentiment of the redacted utterance; a caller waits on
@@ -138,3 +139,9 @@ class RoutingService:
                 previous_negative = True
                 break
         return CallerHistory(len(calls), open_followups, previous_negative)
+
+
+def _unused(policy: ConsentDecision) -> str:
+    """Why history is not used for a caller who did not opt out."""
+    verdict = policy.route_personally
+    return verdict.explain() if verdict.reason is Reason.UNKNOWN_CALLER else f"not used: {verdict.explain()}"

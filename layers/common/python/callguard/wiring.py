@@ -216,7 +216,7 @@ def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | N
         keyring=p.keyring(),
         audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
         default_region=p.region,
-        subjects=p.subjects() if Env.SUBJECTS_TABLE.value in p.env else None,
+        subjects=p.subjects(),
     )
 
 
