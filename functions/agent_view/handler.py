@@ -65,6 +65,6 @@ def get_followups() -> Response[str]:
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@service.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    service().keyring.clear()
     return app.resolve(event, context)

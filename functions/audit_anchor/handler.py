@@ -24,6 +24,7 @@ anchors: Lazy[AuditAnchors] = Lazy(build_audit_anchors)
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @metrics.log_metrics
+@anchors.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = anchors().anchor()
     metrics.add_metric(name="AuditDaysAnchored", unit=MetricUnit.Count, value=len(report.days))

@@ -77,8 +77,6 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@service.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    current = service()
-    current.ingest.keyring.clear()
-    current.ingest.pseudonymizer.clear()
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -6,32 +6,24 @@ Nothing personal is logged: log lines carry the call id, status codes and error 
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.api import build_resolver, json_response
-from callguard.clients import AwsClients, Lazy
+from callguard.clients import Lazy
 from callguard.errors import CallConflictError, NotFoundError
 from callguard.http import parse_body
 from callguard.models import CallAccepted, CallIn, LiveSegments
-from callguard.names import Env
-from callguard.wiring import build_ingest_service, build_live_service, require_env
+from callguard.wiring import IngestApi, build_ingest_api
 
 _CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 logger = Logger()
@@ -59,41 +51,7 @@ app = build_resolver(
 )
 
 
-class _Dependencies:
-    """Built once per execution environment; caches cleared per invocation."""
-
-    def __init__(self, clients: AwsClients) -> None:
-        self.service = build_ingest_service(clients)
-        self.idempotency_config = IdempotencyConfig(
-            event_key_jmespath="call_id",
-            payload_validation_jmespath="@",
-            expires_after_seconds=int(os.environ.get(Env.IDEMPOTENCY_TTL_SECONDS.value, "3600")),
-            raise_on_no_idempotency_key=True,
-        )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=require_env(Env.IDEMPOTENCY_TABLE), boto3_client=clients.dynamodb
-        )
-
-        @idempotent_function(
-            data_keyword_argument="call",
-            config=self.idempotency_config,
-            persistence_store=persistence,
-            output_serializer=PydanticSerializer(model=CallAccepted),
-        )
-        def ingest(call: CallIn) -> CallAccepted:
-            return self.service.ingest(call)
-
-        self.ingest = ingest
-        self.live = build_live_service(clients)
-
-    def begin(self, context: LambdaContext) -> None:
-        self.service.keyring.clear()
-        self.live.keyring.clear()
-        self.service.pseudonymizer.clear()
-        self.idempotency_config.register_lambda_context(context)
-
-
-dependencies: Lazy[_Dependencies] = Lazy(_Dependencies)
+dependencies: Lazy[IngestApi] = Lazy(build_ingest_api)
 
 
 @app.post("/v1/calls")
@@ -125,6 +83,7 @@ def post_segments(call_id: str) -> Response[str]:
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
+@dependencies.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    dependencies().begin(context)
+    dependencies().idempotency_config.register_lambda_context(context)
     return app.resolve(event, context)

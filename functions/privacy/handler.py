@@ -13,16 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from callguard.api import actor_of, build_resolver, json_response
-from callguard.audit import AuditLog
-from callguard.clients import AwsClients, Lazy
-from callguard.compliance import ComplianceDesk
+from callguard.clients import Lazy
 from callguard.errors import NotFoundError, RequestValidationError
 from callguard.http import parse_body, validation_details
 from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, RequestListQuery, VerifyIn
-from callguard.names import Env
-from callguard.privacy import REDIRECT_SECONDS, PrivacyService
-from callguard.retention import RetentionPolicy
-from callguard.wiring import build_compliance_desk, build_privacy_service, require_env
+from callguard.wiring import PrivacyApi, build_privacy_api
 
 logger = Logger()
 tracer = Tracer()
@@ -33,25 +28,7 @@ _TICKET = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
-class _Dependencies:
-    def __init__(self, clients: AwsClients) -> None:
-        self.clients = clients
-        self.service: PrivacyService = build_privacy_service(clients)
-        self.desk: ComplianceDesk = build_compliance_desk(clients)
-        self.audit = AuditLog(
-            dynamodb=clients.dynamodb,
-            table=require_env(Env.AUDIT_TABLE),
-            retention=RetentionPolicy.defaults(),
-        )
-
-    def presign(self, bucket: str, key: str) -> str:
-        url: str = self.clients.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=REDIRECT_SECONDS
-        )
-        return url
-
-
-dependencies: Lazy[_Dependencies] = Lazy(_Dependencies)
+dependencies: Lazy[PrivacyApi] = Lazy(build_privacy_api)
 
 
 def _checked(identifier: str) -> str:
@@ -185,6 +162,6 @@ def get_audit_day(day: str) -> Response[str]:
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@dependencies.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    dependencies().service.pseudonymizer.clear()
     return app.resolve(event, context)

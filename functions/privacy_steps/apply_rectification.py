@@ -1,16 +1,5 @@
 """Rectification (Art. 16): re-key identifiers, keep history."""
 
-from __future__ import annotations
+from step_common import step_handler
 
-from typing import Any
-
-from step_common import logger, request_id_of, steps
-
-
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request_id = request_id_of(event)
-    logger.append_keys(request_id=request_id, step="apply_rectification")
-    result = steps().apply_rectification(request_id)
-    logger.info("step done")
-    return result
+lambda_handler = step_handler("apply_rectification")

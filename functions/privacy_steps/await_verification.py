@@ -1,16 +1,5 @@
 """Stores the task token; the workflow waits until /verify (or times out)."""
 
-from __future__ import annotations
+from step_common import step_handler
 
-from typing import Any
-
-from step_common import logger, request_id_of, steps
-
-
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request_id = request_id_of(event)
-    logger.append_keys(request_id=request_id, step="await_verification")
-    result = steps().await_verification(request_id, str(event["task_token"]))
-    logger.info("step done")
-    return result
+lambda_handler = step_handler("await_verification")

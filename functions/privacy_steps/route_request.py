@@ -1,16 +1,5 @@
 """Tells the workflow which branch the request's type takes."""
 
-from __future__ import annotations
+from step_common import step_handler
 
-from typing import Any
-
-from step_common import logger, request_id_of, steps
-
-
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request_id = request_id_of(event)
-    logger.append_keys(request_id=request_id, step="route_request")
-    result = steps().route_request(request_id)
-    logger.info("step done")
-    return result
+lambda_handler = step_handler("route_request")

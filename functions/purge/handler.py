@@ -31,6 +31,7 @@ purge: Lazy[RetentionPurge] = Lazy(build_retention_purge)
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @metrics.log_metrics
+@purge.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         request = PurgeRequest.model_validate(event or {})

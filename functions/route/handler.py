@@ -43,6 +43,6 @@ def post_decision() -> Response[str]:
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@service.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    service().pseudonymizer.clear()
     return app.resolve(event, context)

@@ -35,7 +35,7 @@ def test_due_soon_and_overdue_requests_are_counted(aws: dict[str, Any], capsys: 
         )
     ddb.put_item(TableName=aws["env"][Env.PRIVACY_TABLE], Item={"pk": {"S": "HOLD#x"}, "sk": {"S": "HOLD"}})
     module = load_handler("deadline_check")
-    module.clients(aws["clients"])
+    module.check(aws["clients"])
     logs = LogCapture()
     try:
         counts = module.lambda_handler({}, FakeContext())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -11,6 +12,8 @@ from botocore.config import Config
 __all__ = ["RETRY_CONFIG", "AwsClients", "Lazy"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 #: Standard retry mode: exponential backoff with full jitter, throttling aware.
 RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10)
@@ -65,18 +68,43 @@ class AwsClients:
 
 
 class Lazy(Generic[T]):
-    """A handler's dependencies, built once per execution environment on first use.
+    """A handler's dependencies: the AWS clients live as long as the execution environment, the
+    service graph built from them lives for one invocation.
 
-    ``deps()`` returns them (building with default clients the first time);
-    ``deps(clients)`` rebuilds them with injected clients — how tests and the local
-    stack wire a handler without patching module globals.
+    ``lambda_handler`` is wrapped in :meth:`per_invocation`, which builds a new graph when an
+    invocation starts and drops it when it ends: key caches, pseudonym caches and counters are
+    created per invocation by construction, and never outlive it (nothing is cleared by hand).
+    ``deps()`` returns the current graph (building one outside an invocation: tests, the local
+    stack); ``deps(clients)`` injects clients — how tests and the local stack wire a handler
+    without patching module globals.
     """
 
     def __init__(self, build: Callable[[AwsClients], T]) -> None:
         self._build = build
+        self._clients: AwsClients | None = None
         self._value: T | None = None
 
     def __call__(self, clients: AwsClients | None = None) -> T:
-        if clients is not None or self._value is None:
-            self._value = self._build(clients or AwsClients())
+        if clients is not None:
+            self._clients, self._value = clients, None
+        if self._value is None:
+            self._value = self._build(self._environment())
         return self._value
+
+    def _environment(self) -> AwsClients:
+        if self._clients is None:
+            self._clients = AwsClients()
+        return self._clients
+
+    def per_invocation(self, handler: Callable[P, R]) -> Callable[P, R]:
+        """``handler`` with a service graph of its own for each invocation."""
+
+        @functools.wraps(handler)
+        def invoke(*args: P.args, **kwargs: P.kwargs) -> R:
+            self._value = self._build(self._environment())
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                self._value = None  # unwrapped keys and counters go with the invocation
+
+        return invoke

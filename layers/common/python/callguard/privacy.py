@@ -15,7 +15,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -152,6 +152,19 @@ class PrivacyRequests:
         )
         return [i["request_id"]["S"] for i in sorted(items, key=lambda i: i["received_at"]["S"])]
 
+    def open_due_dates(self) -> list[datetime]:
+        """The (extended) deadline of every open request."""
+        items = all_items(
+            self.dynamodb,
+            "scan",
+            TableName=self.table,
+            FilterExpression="begins_with(pk, :r) AND #s IN ({})".format(", ".join(f":s{i}" for i in range(len(OPEN)))),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":r": {"S": "REQUEST#"}, **{f":s{i}": {"S": v} for i, v in enumerate(OPEN)}},
+            ProjectionExpression="due_at, extended_due_at",
+        )
+        return [datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"]) for item in items]
+
     def active_holds(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """Every standing legal hold: its id and the identifiers ``(kind, mac)`` it was placed on."""
         items = all_items(
@@ -173,6 +186,28 @@ class PrivacyRequests:
             )
             for i in items
         ]
+
+
+#: a request whose deadline (Art. 12(3)) still runs
+OPEN = ("received", "awaiting_verification", "awaiting_approval", "in_progress")
+
+
+@dataclass(frozen=True)
+class DeadlineCheck:
+    """Open privacy requests due within ``warn_days`` or overdue (the daily check's metrics)."""
+
+    requests: PrivacyRequests
+    warn_days: int = 7
+
+    def count(self, now: datetime) -> dict[str, int]:
+        due_dates = self.requests.open_due_dates()
+        counts = {"open": len(due_dates), "due_soon": 0, "overdue": 0}
+        for due in due_dates:
+            if due < now:
+                counts["overdue"] += 1
+            elif due < now + timedelta(days=self.warn_days):
+                counts["due_soon"] += 1
+        return counts
 
 
 @dataclass

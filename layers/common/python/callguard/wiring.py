@@ -7,10 +7,11 @@ modules are imported inside the builders, so a handler loads only what its servi
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .clients import AwsClients
 from .names import Env
@@ -18,6 +19,7 @@ from .names import Env
 if TYPE_CHECKING:
     from .agent_view import AgentViewService
     from .analysis import AnalysisService
+    from .audit import AuditLog
     from .audit_anchor import AuditAnchors
     from .compliance import ComplianceDesk
     from .crypto import SubjectKeyring
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
     from .ingest import IngestService
     from .intents import IntentConfig
     from .live import LiveService
-    from .privacy import PrivacyRequests, PrivacyService
+    from .models import CallAccepted
+    from .privacy import DeadlineCheck, PrivacyRequests, PrivacyService
     from .privacy_steps import PrivacySteps
     from .purge import RetentionPurge
     from .repository import CallsRepository, SubjectsRepository, TranscriptStore
@@ -36,13 +39,18 @@ if TYPE_CHECKING:
     from .subject_data import SubjectData
 
 __all__ = [
+    "IngestApi",
+    "PrivacyApi",
     "build_agent_view_service",
     "build_analysis_service",
     "build_audit_anchors",
     "build_compliance_desk",
+    "build_deadline_check",
     "build_import_service",
+    "build_ingest_api",
     "build_ingest_service",
     "build_live_service",
+    "build_privacy_api",
     "build_privacy_service",
     "build_privacy_steps",
     "build_retention_purge",
@@ -71,9 +79,15 @@ class _Parts:
 
     @property
     def retention(self) -> RetentionPolicy:
-        from .retention import RetentionPolicy
+        return _retention(self.env.get(Env.RETENTION.value))
 
-        return RetentionPolicy.from_env(self.env.get(Env.RETENTION.value))
+    def audit_log(self) -> AuditLog:
+        """The hash-chained audit log, with the configured audit retention: the one way it is built."""
+        from .audit import AuditLog
+
+        return AuditLog(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.AUDIT_TABLE, self.env), retention=self.retention
+        )
 
     def calls(self) -> CallsRepository:
         from .repository import CallsRepository
@@ -114,14 +128,10 @@ class _Parts:
         return Pseudonymizer(self.clients.kms, require_env(Env.HMAC_KEY_ID, self.env))
 
     def intents(self) -> IntentConfig:
-        from .intents import IntentConfig
-
-        return IntentConfig.from_env(self.env.get(Env.INTENTS.value))
+        return _intents(self.env.get(Env.INTENTS.value))
 
     def routing(self) -> RoutingConfig:
-        from .routing import RoutingConfig
-
-        return RoutingConfig.from_env(self.env.get(Env.ROUTING.value))
+        return _routing(self.env.get(Env.ROUTING.value))
 
     def privacy_requests(self) -> PrivacyRequests:
         from .privacy import PrivacyRequests
@@ -148,6 +158,29 @@ class _Parts:
     @property
     def region(self) -> str:
         return self.env.get(Env.DEFAULT_PHONE_REGION.value, "DE")
+
+
+# Configuration parsed once per execution environment (the values are frozen models); the services
+# built from it are built per invocation (:class:`callguard.clients.Lazy`).
+@functools.lru_cache(maxsize=8)
+def _retention(value: str | None) -> RetentionPolicy:
+    from .retention import RetentionPolicy
+
+    return RetentionPolicy.from_env(value)
+
+
+@functools.lru_cache(maxsize=8)
+def _intents(value: str | None) -> IntentConfig:
+    from .intents import IntentConfig
+
+    return IntentConfig.from_env(value)
+
+
+@functools.lru_cache(maxsize=8)
+def _routing(value: str | None) -> RoutingConfig:
+    from .routing import RoutingConfig
+
+    return RoutingConfig.from_env(value)
 
 
 def _parts(clients: AwsClients, environ: Mapping[str, str] | None) -> _Parts:
@@ -207,14 +240,13 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
 
 def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AgentViewService:
     from .agent_view import AgentViewService
-    from .audit import AuditLog
 
     p = _parts(clients, environ)
     return AgentViewService(
         calls=p.calls(),
         transcripts=p.transcripts(),
         keyring=p.keyring(),
-        audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        audit=p.audit_log(),
         default_region=p.region,
         subjects=p.subjects(),
     )
@@ -270,13 +302,12 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
 
 
 def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ComplianceDesk:
-    from .audit import AuditLog
     from .compliance import ComplianceDesk
 
     p = _parts(clients, environ)
     return ComplianceDesk(
         requests=p.privacy_requests(),
-        audit=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        audit=p.audit_log(),
         kms=clients.kms,
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         mac_key_id=require_env(Env.HMAC_KEY_ID, p.env),
@@ -284,11 +315,9 @@ def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None
 
 
 def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
-    from .audit import AuditLog
     from .privacy_steps import PrivacySteps
 
     p = _parts(clients, environ)
-    audit_table = p.env.get(Env.AUDIT_TABLE.value)
     return PrivacySteps(
         requests=p.privacy_requests(),
         subjects=p.subjects(),
@@ -299,19 +328,18 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         retention=p.retention,
         export_page_calls=int(p.env.get(Env.EXPORT_PAGE_CALLS.value, "25")),
-        audit=AuditLog(dynamodb=clients.dynamodb, table=audit_table, retention=p.retention) if audit_table else None,
+        audit=p.audit_log() if p.env.get(Env.AUDIT_TABLE.value) else None,
         exports_key_id=p.env.get(Env.EXPORTS_KEY_ID.value) or None,
         four_eyes=p.env.get(Env.FOUR_EYES.value, "true").lower() != "false",
     )
 
 
 def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AuditAnchors:
-    from .audit import AuditLog
     from .audit_anchor import AuditAnchors
 
     p = _parts(clients, environ)
     return AuditAnchors(
-        log=AuditLog(dynamodb=clients.dynamodb, table=require_env(Env.AUDIT_TABLE, p.env), retention=p.retention),
+        log=p.audit_log(),
         s3=clients.s3,
         kms=clients.kms,
         bucket=require_env(Env.AUDIT_ANCHORS_BUCKET, p.env),
@@ -353,3 +381,82 @@ class _AnchorCheck:
 
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=day_key(day), MaxKeys=1)  # type: ignore[attr-defined]
         return bool(listed.get("KeyCount"))
+
+
+@dataclass
+class IngestApi:
+    """``POST /v1/calls`` (idempotent on ``call_id``) and ``POST /v1/calls/{id}/segments``."""
+
+    service: IngestService
+    live: LiveService
+    idempotency_config: Any
+    #: ``ingest(call=...)``: the ingest service behind Powertools Idempotency
+    ingest: Callable[..., CallAccepted]
+
+
+def build_ingest_api(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestApi:
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+    from .models import CallAccepted, CallIn
+
+    p = _parts(clients, environ)
+    service = build_ingest_service(clients, p.env)
+    config = IdempotencyConfig(
+        event_key_jmespath="call_id",
+        payload_validation_jmespath="@",
+        expires_after_seconds=int(p.env.get(Env.IDEMPOTENCY_TTL_SECONDS.value, "3600")),
+        raise_on_no_idempotency_key=True,
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=require_env(Env.IDEMPOTENCY_TABLE, p.env), boto3_client=clients.dynamodb
+    )
+
+    @idempotent_function(
+        data_keyword_argument="call",
+        config=config,
+        persistence_store=persistence,
+        output_serializer=PydanticSerializer(model=CallAccepted),
+    )
+    def ingest(call: CallIn) -> CallAccepted:
+        return service.ingest(call)
+
+    return IngestApi(service=service, live=build_live_service(clients, p.env), idempotency_config=config, ingest=ingest)
+
+
+@dataclass
+class PrivacyApi:
+    """The compliance team's API: privacy requests, holds, lists and the audit log they are read under."""
+
+    service: PrivacyService
+    desk: ComplianceDesk
+    audit: AuditLog
+    s3: Any
+
+    def presign(self, bucket: str, key: str) -> str:
+        from .privacy import REDIRECT_SECONDS
+
+        url: str = self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=REDIRECT_SECONDS
+        )
+        return url
+
+
+def build_privacy_api(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyApi:
+    p = _parts(clients, environ)
+    return PrivacyApi(
+        service=build_privacy_service(clients, p.env),
+        desk=build_compliance_desk(clients, p.env),
+        audit=p.audit_log(),
+        s3=clients.s3,
+    )
+
+
+def build_deadline_check(clients: AwsClients, environ: Mapping[str, str] | None = None) -> DeadlineCheck:
+    from .privacy import DeadlineCheck
+
+    return DeadlineCheck(requests=_parts(clients, environ).privacy_requests())
