@@ -22,7 +22,7 @@ import boto3
 from bench.fixtures import BASE_ENV, CallCounter, FakeContext, api_event, call_body, environ, load_handler
 from callguard.clients import AwsClients
 from callguard.names import Env
-from callguard.wiring import _parts
+from callguard.wiring import parts
 from local.provision import Provisioner
 
 SUBJECT_CALLS = 20
@@ -56,7 +56,7 @@ def erase_subject(session: boto3.Session, provisioner: Provisioner, template: di
     env = provisioner.function_environment(template, "PrivacyApiDeleteSubjectData")
     counter = CallCounter().attach(session)
     try:
-        data = _parts(AwsClients(session=session), env).subject_data()  # clients built after attach: counted
+        data = parts(AwsClients(session=session), env).subject_data()  # clients built after attach: counted
         started = time.perf_counter()
         subjects = data.closure(subject)  # each step of the workflow resolves the closure again
         found = data.inventory(subjects)

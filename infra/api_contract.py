@@ -24,7 +24,7 @@ from callguard.models import (
     RoutingRequest,
     VerifyIn,
 )
-from callguard.names import Route, Scope
+from callguard.names import CALL_ID_PATTERN, Route, Scope
 
 __all__ = [
     "AUTHORIZATION_CODE_SCOPES",
@@ -482,7 +482,7 @@ QUERY_PARAMETERS: Final[Mapping[tuple[str, str], Mapping[str, tuple[dict[str, An
 
 #: Path parameters as the functions accept them; anything else is answered 404.
 PATH_PARAMETERS: Final[Mapping[str, dict[str, Any]]] = {
-    "call_id": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+    "call_id": {"type": "string", "pattern": CALL_ID_PATTERN},
     "request_id": {"type": "string", "pattern": r"^pr-[0-9a-f]{20}$"},
     "hold_id": {"type": "string", "pattern": r"^hold-[0-9a-f]{20}$"},
     "day": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,19 +14,19 @@ from callguard.agent_view import AgentViewService
 from callguard.api import actor_of, build_resolver, json_response
 from callguard.clients import Lazy
 from callguard.errors import NotFoundError, RequestValidationError
+from callguard.models import is_call_id
 from callguard.wiring import build_agent_view_service
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
-_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 service: Lazy[AgentViewService] = Lazy(build_agent_view_service)
 
 
 @app.get("/v1/calls/<call_id>")
 def get_call(call_id: str) -> Response[str]:
-    if not _CALL_ID.match(call_id):
+    if not is_call_id(call_id):
         raise NotFoundError("No call with this id.")
     logger.append_keys(call_id=call_id)
     view = service().view(call_id, actor_of(app.current_event.raw_event))

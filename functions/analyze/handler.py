@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callguard.analysis import AnalysisService
 from callguard.clients import Lazy
+from callguard.names import CALL_ID_PATTERN
 from callguard.wiring import build_analysis_service
 
 logger = Logger()
@@ -30,7 +31,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 class AnalysisMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    call_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    call_id: str = Field(pattern=CALL_ID_PATTERN)
 
 
 class MalformedMessageError(ValueError):

@@ -6,7 +6,6 @@ Nothing personal is logged: log lines carry the call id, status codes and error 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -22,10 +21,9 @@ from callguard.api import build_resolver, json_response
 from callguard.clients import Lazy
 from callguard.errors import CallConflictError, NotFoundError
 from callguard.http import parse_body
-from callguard.models import CallAccepted, CallIn, LiveSegments
+from callguard.models import CallAccepted, CallIn, LiveSegments, is_call_id
 from callguard.wiring import IngestApi, build_ingest_api
 
-_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -68,7 +66,7 @@ def post_call() -> Response[str]:
 
 @app.post("/v1/calls/<call_id>/segments")
 def post_segments(call_id: str) -> Response[str]:
-    if not _CALL_ID.match(call_id):
+    if not is_call_id(call_id):
         raise NotFoundError("No call with this id.")
     body = parse_body(app.current_event.raw_event, LiveSegments)
     logger.append_keys(call_id=call_id)

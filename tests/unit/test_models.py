@@ -50,3 +50,13 @@ def test_national_numbers_follow_the_configured_default_region(monkeypatch: pyte
     assert normalise_phone("0664 1234567") == "+436641234567"
     monkeypatch.delenv("CALLGUARD_DEFAULT_PHONE_REGION")
     assert normalise_phone("0664 1234567").startswith("+49")
+
+
+def test_the_request_list_filter_accepts_exactly_the_request_statuses() -> None:
+    from typing import get_args
+
+    from callguard.models import RequestListQuery, RequestStatus
+
+    literal = get_args(RequestListQuery.model_fields["status"].annotation)[0]
+    assert set(get_args(literal)) == {str(s) for s in RequestStatus}
+    assert {s for s in RequestStatus if s.closed} == {"completed", "rejected", "failed"}

@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import phone_regions
 from .audit import AuditLog
 from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .errors import NotFoundError, RestrictedError
 from .pii import detect_turns, redact
 from .policy.consent import decide
+from .regions import phone_regions
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AgentViewService"]

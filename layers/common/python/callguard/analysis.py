@@ -22,30 +22,13 @@ from .crypto import SubjectKeyring, SubjectKeyShreddedError
 from .intents import DEFAULT_INTENTS, IntentConfig, classify, without_labels
 from .pii import LABELS, PiiSpan, comprehend_spans, detect_turns, redact
 from .policy.consent import CallConsent, decide
+from .regions import phone_regions
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
 
 _LABEL_TOKEN = re.compile(r"\[[A-Z_]+\]")
 _RESOLVED = re.compile(r"(?i)\b(danke|vielen dank|gelöst|erledigt|perfekt|thanks|thank you|solved|resolved|great)\b")
-#: phone region in which national numbers are read, by call language (then the default)
-_LANGUAGE_REGIONS = {
-    "de": ("DE", "AT", "CH"),
-    "en": ("GB", "US", "IE"),
-    "es": ("ES",),
-    "fr": ("FR", "BE", "CH"),
-    "it": ("IT", "CH"),
-    "pt": ("PT",),
-    "nl": ("NL", "BE"),
-    "pl": ("PL",),
-}
-
-
-def phone_regions(language: str | None, default: str, caller_region: str | None = None) -> tuple[str, ...]:
-    """Regions national phone numbers are read in: the call language's countries, the region of
-    the caller's own number (``caller_region`` on the call item), then the configured default."""
-    regions = [*_LANGUAGE_REGIONS.get((language or "").split("-")[0], ()), caller_region, default]
-    return tuple(dict.fromkeys(r for r in regions if r))
 
 
 @dataclass(frozen=True)
@@ -148,51 +131,17 @@ class AnalysisService:
 
     # -- the analysis itself ------------------------------------------------------
     def _analyse(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:
-        language = item.get("language", {}).get("S")
-        customer_text = " ".join(s["text"] for s in segments if s["speaker"] == "customer") or " ".join(
-            s["text"] for s in segments
-        )
-        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
-        texts = [s["text"] for s in segments]
-        local = [redact(t, spans) for t, spans in zip(texts, detect_turns(texts, regions=regions), strict=True)]
-        if not language:
-            # the language is needed before Comprehend sees anything: detect it on locally redacted text
-            language = self.comprehend.detect_language(" ".join(local) or customer_text[:1])
-        redacted = self._comprehend_redaction(local, language)
-        labels_per_segment = [tuple(sorted(set(_LABEL_TOKEN.findall(t)))) for t in redacted]
-        segs = [
-            RedactedSegment(s["speaker"], int(s["start_ms"]), int(s["end_ms"]), text, labels)
-            for s, text, labels in zip(segments, redacted, labels_per_segment, strict=True)
-        ]
-        supported = language in LANGUAGES
+        language, segs = self._redacted(item, segments)
         provider = _provider(item)
-        reused = _provider_sentiments(segs, provider) if self.reuse_provider_sentiment else None
-        if reused is not None:
-            # the provider's per-turn labels cost nothing: keep every quarter
-            groups: dict[tuple[str, tuple[int, ...]], str] = {
-                (speaker, (quarter,)): "" for speaker, quarter in _speaker_quarters(segs)
-            }
-            results = reused
-        else:
-            groups = _sentiment_documents(segs)
-            texts = list(groups.values())
-            results = self.comprehend.sentiments(texts, language) if supported and texts else []
+        groups, results, reused = self._sentiments(segs, provider, language)
         customer = [s.text for s in segs if s.speaker == "customer"]
-        phrases = self.comprehend.key_phrases(customer, language) if supported and customer else []
-        # a phrase that is or holds a redaction label says nothing about the call
-        phrases = [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p) and p.strip("[]") not in LABELS][:20]
-        intent = self._intent(customer, phrases)
+        phrases = self._key_phrases(customer, language)
         sentiment = _sentiment_summary(list(groups), results)
-        last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
-        resolved = bool(_RESOLVED.search(last_customer))
-        negative = sentiment["by_speaker"].get("customer") == "NEGATIVE"
-        trajectory = [t for t in sentiment["trajectory"] if t]
-        escalate = bool(trajectory) and trajectory[-1] == "NEGATIVE"
-        pii_counts = Counter(label.strip("[]") for labels in labels_per_segment for label in labels)
         extra: dict[str, Any] = {}
         if provider is not None:  # the provider's own findings, kept beside callguard's
             extra["provider"] = {k: v for k, v in provider.items() if k != "turn_sentiment"}
-            extra["sentiment_source"] = provider["format"] if reused is not None else "comprehend"
+            extra["sentiment_source"] = provider["format"] if reused else "comprehend"
+        pii_counts = Counter(label.strip("[]") for s in segs for label in s.pii)
         return extra | {
             "status": "done",
             "language": language,
@@ -201,10 +150,47 @@ class AnalysisService:
             "sentiment": sentiment,
             "key_phrases": phrases,
             "pii_types": sorted(pii_counts),
-            "intent": intent,
-            "flags": {"escalate": escalate, "followup": (not resolved) or negative, "resolved": resolved},
+            "intent": self._intent(customer, phrases),
+            "flags": _flags(segs, sentiment),
             "comprehend_units": dict(self.comprehend.units),
         }
+
+    def _redacted(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> tuple[str, list[RedactedSegment]]:
+        """The call's language and its turns, redacted locally first, then with Comprehend's help
+        (which only ever sees locally redacted text)."""
+        language = item.get("language", {}).get("S")
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        texts = [s["text"] for s in segments]
+        local = [redact(t, spans) for t, spans in zip(texts, detect_turns(texts, regions=regions), strict=True)]
+        if not language:
+            # the language is needed before Comprehend sees anything: detect it on locally redacted text
+            customer_text = " ".join(s["text"] for s in segments if s["speaker"] == "customer") or " ".join(texts)
+            language = self.comprehend.detect_language(" ".join(local) or customer_text[:1])
+        redacted = self._comprehend_redaction(local, language)
+        return language, [
+            RedactedSegment(
+                s["speaker"], int(s["start_ms"]), int(s["end_ms"]), text, tuple(sorted(set(_LABEL_TOKEN.findall(text))))
+            )
+            for s, text in zip(segments, redacted, strict=True)
+        ]
+
+    def _sentiments(
+        self, segs: list[RedactedSegment], provider: dict[str, Any] | None, language: str
+    ) -> tuple[dict[tuple[str, tuple[int, ...]], str], list[dict[str, Any]], bool]:
+        """(speaker, quarters) groups and their sentiment results; ``True`` when the provider's own
+        per-turn labels were reused (they cost nothing: every quarter is kept)."""
+        reused = _provider_sentiments(segs, provider) if self.reuse_provider_sentiment else None
+        if reused is not None:
+            return {(speaker, (quarter,)): "" for speaker, quarter in _speaker_quarters(segs)}, reused, True
+        groups = _sentiment_documents(segs)
+        texts = list(groups.values())
+        results = self.comprehend.sentiments(texts, language) if language in LANGUAGES and texts else []
+        return groups, results, False
+
+    def _key_phrases(self, customer: list[str], language: str) -> list[str]:
+        phrases = self.comprehend.key_phrases(customer, language) if language in LANGUAGES and customer else []
+        # a phrase that is or holds a redaction label says nothing about the call
+        return [p for p in dict.fromkeys(phrases) if not _LABEL_TOKEN.search(p) and p.strip("[]") not in LABELS][:20]
 
     def _learn_resolution(self, result: dict[str, Any]) -> None:
         """Key phrases of the agent's last turn in a resolved call, counted per intent."""
@@ -250,6 +236,16 @@ class AnalysisService:
             for index, found in enumerate(self.comprehend.pii_entities_of(out, language)):
                 out[index] = _redact_outside_labels(out[index], comprehend_spans(found))
         return out
+
+
+def _flags(segs: Sequence[RedactedSegment], sentiment: dict[str, Any]) -> dict[str, bool]:
+    """Escalate when the customer's mood ends negative; follow up what is unresolved or negative."""
+    last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
+    resolved = bool(_RESOLVED.search(last_customer))
+    negative = sentiment["by_speaker"].get("customer") == "NEGATIVE"
+    trajectory = [t for t in sentiment["trajectory"] if t]
+    escalate = bool(trajectory) and trajectory[-1] == "NEGATIVE"
+    return {"escalate": escalate, "followup": (not resolved) or negative, "resolved": resolved}
 
 
 def _provider(item: dict[str, Any]) -> dict[str, Any] | None:

@@ -19,7 +19,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .analysis import phone_regions
 from .comprehend import LANGUAGES, ComprehendGateway
 from .crypto import SubjectKeyring
 from .errors import CallguardError, NotFoundError
@@ -27,6 +26,7 @@ from .intents import DEFAULT_INTENTS, IntentConfig, classify
 from .models import Segment
 from .pii import detect_turns, redact
 from .policy.consent import CallConsent, decide
+from .regions import phone_regions
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 from .routing import RoutingConfig
 
@@ -70,31 +70,39 @@ class LiveService:
             self._seal_append(call.subject_id, call_id, item, segments, meta)
         else:
             self.calls.append_segment_meta(call_id, meta)
-        language = item.get("language", {}).get("S")
-        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
-        texts = [s.text for s in segments]
-        turns = zip(segments, detect_turns(texts, regions=regions), strict=True)
-        customer = [redact(s.text, spans) for s, spans in turns if s.speaker == "customer"]
-        labels: list[str] = []
-        if ai_allowed and customer:
-            language = language or self.comprehend.detect_language(" ".join(customer))
-            if language in LANGUAGES:
-                labels = [str(r["Sentiment"]) for r in self.comprehend.sentiments(customer, language)]
+        customer = self._customer_turns(item, segments)
+        labels = self._sentiment_labels(item, customer) if ai_allowed and customer else []
         trend = self.calls.append_live_sentiment(call_id, labels) if labels else _labels_of(item)
-        intent = classify(customer, self.intents).name
-        if intent == "general":  # nothing new said about the topic: keep the call's running intent
-            intent = item.get("live_intent", {}).get("S", "general")
-        else:
-            self.calls.set_live_intent(call_id, intent)
-        escalate = _turned_negative(trend)
+        intent = self._running_intent(call_id, item, customer)
         latest = trend[-1] if trend else None
         return {
             "live": {
                 "sentiment": latest or ("NOT_ANALYSED" if not ai_allowed else "NEUTRAL"),
-                "escalate": escalate,
+                "escalate": _turned_negative(trend),
                 "suggestions": self._suggestions(intent),
             }
         }
+
+    def _customer_turns(self, item: dict[str, Any], segments: list[Segment]) -> list[str]:
+        """The customer's new turns, redacted locally (nothing else ever leaves this service)."""
+        language = item.get("language", {}).get("S")
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        turns = zip(segments, detect_turns([s.text for s in segments], regions=regions), strict=True)
+        return [redact(s.text, spans) for s, spans in turns if s.speaker == "customer"]
+
+    def _sentiment_labels(self, item: dict[str, Any], customer: list[str]) -> list[str]:
+        """Comprehend's sentiment of each redacted customer turn (asked only when the policy allows)."""
+        language = item.get("language", {}).get("S") or self.comprehend.detect_language(" ".join(customer))
+        if language not in LANGUAGES:
+            return []
+        return [str(r["Sentiment"]) for r in self.comprehend.sentiments(customer, language)]
+
+    def _running_intent(self, call_id: str, item: dict[str, Any], customer: list[str]) -> str:
+        intent = classify(customer, self.intents).name
+        if intent == "general":  # nothing new said about the topic: keep the call's running intent
+            return str(item.get("live_intent", {}).get("S", "general"))
+        self.calls.set_live_intent(call_id, intent)
+        return intent
 
     def _seal_append(
         self,

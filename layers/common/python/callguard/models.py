@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Literal
 
 import phonenumbers
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .names import Env
+from .names import AGENT_ID_PATTERN, CALL_ID_PATTERN, Env
 
 __all__ = [
     "VERIFICATION_METHODS",
@@ -35,9 +36,11 @@ __all__ = [
     "CallerVerification",
     "Consent",
     "RequestListQuery",
+    "RequestStatus",
     "RoutingRequest",
     "Segment",
     "caller_region",
+    "is_call_id",
     "normalise_email",
     "normalise_phone",
 ]
@@ -47,7 +50,7 @@ DEFAULT_PHONE_REGION = "DE"
 # C0/C1 control characters except TAB, LF and CR (allowed in transcript text only).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_CALL_ID = re.compile(CALL_ID_PATTERN)
 
 
 def _no_controls(value: str) -> str:
@@ -75,7 +78,12 @@ def _utc_representable(value: datetime) -> datetime:
 PlainStr = Annotated[str, AfterValidator(_no_controls)]
 #: An instant with a time zone that can be expressed in UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
-Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+Identifier = Annotated[str, Field(pattern=CALL_ID_PATTERN)]
+
+
+def is_call_id(value: str) -> bool:
+    """Whether ``value`` has the form of a call id (anything else names no call)."""
+    return _CALL_ID.match(value) is not None
 
 
 def caller_region(phone: str | None) -> str | None:
@@ -223,7 +231,7 @@ class CallIn(_Model):
     channel: Literal["voice", "chat", "email"]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
     caller: CallerIn
-    agent_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None = None
+    agent_id: Annotated[str, Field(pattern=AGENT_ID_PATTERN)] | None = None
     consent: Consent
     segments: Annotated[list[Segment], Field(max_length=5000)] = Field(default_factory=list)
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)
@@ -319,6 +327,22 @@ class ExtendIn(_Model):
 
     months: Annotated[int, Field(ge=1, le=2)]
     reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]
+
+
+class RequestStatus(StrEnum):
+    """Where a privacy request stands (the contract's ``status``; the values are wire values)."""
+
+    RECEIVED = "received"
+    AWAITING_VERIFICATION = "awaiting_verification"
+    AWAITING_APPROVAL = "awaiting_approval"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def closed(self) -> bool:
+        return self in {RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED}
 
 
 class RequestListQuery(BaseModel):

@@ -11,9 +11,11 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
+    "AGENT_ID_PATTERN",
     "API_PREFIX",
     "ATTR_IDEMPOTENCY_TTL",
     "ATTR_TTL",
+    "CALL_ID_PATTERN",
     "EXPIRY_INDEX_INCLUDES",
     "EXPIRY_SHARDS",
     "GSI_BY_DEADLINE",
@@ -180,3 +182,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/privacy/holds", Scope.PRIVACY_MANAGE, "privacy"),
     Route("GET", "/v1/audit/days/{day}", Scope.PRIVACY_MANAGE, "privacy"),
 )
+
+#: a call id (the platform's, or a Connect contact id): 1 to 128 of ``[A-Za-z0-9._:-]`` (the contract)
+CALL_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+#: an agent id: 1 to 64 of the same characters
+AGENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from .errors import CallguardError, FourEyesError, IdentifierConflictError, NotFoundError
 from .identity import Pseudonymizer
-from .models import ExtendIn, HoldIn, PrivacyRequestIn, VerifyIn
+from .models import ExtendIn, HoldIn, PrivacyRequestIn, RequestStatus, VerifyIn
 from .names import ATTR_TTL, REQUEST_LIST_KEY
 from .repository import SubjectsRepository, all_items, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
@@ -68,7 +68,7 @@ class RequestStateError(CallguardError):
 
 #: the partition listing every standing legal hold (holds are few; each lists its identifier MACs)
 ACTIVE_HOLDS = "HOLDS#active"
-CLOSED = frozenset({"completed", "rejected", "failed"})
+CLOSED = frozenset(s for s in RequestStatus if s.closed)
 #: request types whose irreversible or revealing step needs a second person's approval
 APPROVAL_TYPES = frozenset({"access", "portability", "erasure"})
 #: appends an audit entry ``(action, resource)``; called before the change it records takes effect
@@ -105,12 +105,12 @@ class PrivacyRequests:
         ).get("Item")
         return None if item is None else dict(item)
 
-    def transition(self, request_id: str, status: str, now: datetime, **fields: Any) -> None:
+    def transition(self, request_id: str, status: RequestStatus, now: datetime, **fields: Any) -> None:
         """Set the status (and fields), appending a history entry; nothing personal in either."""
         names = {"#s": "status", "#h": "history"}
         values: dict[str, Any] = {
-            ":s": {"S": status},
-            ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": status}}}]},
+            ":s": {"S": str(status)},
+            ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": str(status)}}}]},
             ":empty": {"L": []},
         }
         sets = ["#s = :s", "#h = list_append(if_not_exists(#h, :empty), :h)"]
@@ -189,7 +189,7 @@ class PrivacyRequests:
 
 
 #: a request whose deadline (Art. 12(3)) still runs
-OPEN = ("received", "awaiting_verification", "awaiting_approval", "in_progress")
+OPEN = tuple(s for s in RequestStatus if not s.closed)
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ class PrivacyService:
             "sk": {"S": "REQUEST"},
             "request_id": {"S": request_id},
             "type": {"S": body.type},
-            "status": {"S": "received"},
+            "status": {"S": RequestStatus.RECEIVED},
             "received_at": {"S": received.isoformat()},
             "due_at": {"S": due.isoformat()},
             # the compliance desk's list (index by_deadline): every request, by its current deadline
@@ -261,7 +261,7 @@ class PrivacyService:
             "subject_macs": {"L": [{"S": m} for m in macs]},
             "subject_kinds": {"L": [{"S": k} for k, _ in identifiers]},
             "filed_by": {"S": actor},
-            "history": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": "received"}}}]},
+            "history": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": RequestStatus.RECEIVED}}}]},
             **expiry_attributes(self.requests.retention, DataCategory.PRIVACY_REQUESTS, now),
         }
         if subject_id:
@@ -287,7 +287,12 @@ class PrivacyService:
         self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=request_id, input=json.dumps(execution_input)
         )
-        return {"request_id": request_id, "type": body.type, "status": "received", "due_at": due.isoformat()}
+        return {
+            "request_id": request_id,
+            "type": body.type,
+            "status": RequestStatus.RECEIVED,
+            "due_at": due.isoformat(),
+        }
 
     def _check_rectification(self, subject_id: str | None, changes: list[tuple[str, str]]) -> None:
         """A rectification may not move an identifier another subject was authenticated with."""
@@ -319,7 +324,7 @@ class PrivacyService:
         }
         record("privacy_identity_verified", f"privacy/{request_id}")
         updated = self._record_once(request_id, "verification", verification)
-        if updated["status"]["S"] == "awaiting_verification" and "task_token" in updated:
+        if updated["status"]["S"] == RequestStatus.AWAITING_VERIFICATION and "task_token" in updated:
             self._release(request_id, updated["task_token"]["S"])
         return self.view(request_id)
 
@@ -338,7 +343,7 @@ class PrivacyService:
         record("privacy_request_approved", f"privacy/{request_id}")
         approval = {"M": {"by": {"S": actor}, "at": {"S": self.clock().isoformat()}}}
         updated = self._record_once(request_id, "approval", approval)
-        if updated["status"]["S"] == "awaiting_approval" and "approval_token" in updated:
+        if updated["status"]["S"] == RequestStatus.AWAITING_APPROVAL and "approval_token" in updated:
             self._release(request_id, updated["approval_token"]["S"])
         return self.view(request_id)
 
@@ -372,7 +377,7 @@ class PrivacyService:
 
     def _release(self, request_id: str, token: str) -> None:
         """The workflow waits on ``token``: mark the request in progress, then let it go on."""
-        self.requests.transition(request_id, "in_progress", self.clock())
+        self.requests.transition(request_id, RequestStatus.IN_PROGRESS, self.clock())
         try:
             self.sfn.send_task_success(taskToken=token, output=json.dumps({"released": True}))
         except ClientError as exc:
@@ -384,7 +389,7 @@ class PrivacyService:
         item = self.requests.get(request_id)
         if item is None:
             raise NotFoundError("No privacy request with this id.")
-        if item["status"]["S"] in {"completed", "rejected", "failed"}:
+        if item["status"]["S"] in CLOSED:
             raise RequestStateError("The request is closed; its deadline cannot change.")
         received = datetime.fromisoformat(item["received_at"]["S"])
         current = datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"])
@@ -410,7 +415,7 @@ class PrivacyService:
         if result and "export" in result and "export_purged_at" in item:
             result.pop("export")  # the exports retention period has passed: nothing to download
             result["download"] = "expired"
-        elif result and "export" in result and (presign is None or item["status"]["S"] != "completed"):
+        elif result and "export" in result and (presign is None or item["status"]["S"] != RequestStatus.COMPLETED):
             result.pop("export")  # released only once the request completed (after the approval)
         elif result and "export" in result and presign is not None:
             export = result.pop("export")
@@ -478,7 +483,7 @@ class PrivacyService:
             raise
         item = self.requests.get(request_id) or {}
         result = json.loads(item["result"]["S"]) if "result" in item else {}
-        if "export" not in result or "export_purged_at" in item or item["status"]["S"] != "completed":
+        if "export" not in result or "export_purged_at" in item or item["status"]["S"] != RequestStatus.COMPLETED:
             raise NotFoundError("No export to download for this request.")
         record("privacy_export_downloaded", f"privacy/{request_id}")  # on record before anything is released
         return {"bucket": result["export"]["bucket"], "key": result["export"]["key"]}

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from .audit import AuditLog
 from .errors import NotFoundError
 from .export_writer import S3JsonWriter
+from .models import RequestStatus
 from .privacy import PrivacyRequests, PrivacyService
 from .repository import IdentifierTakenError, SubjectsRepository, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
@@ -110,7 +111,7 @@ class PrivacySteps:
     def scope_of(self, request_id: str) -> SubjectScope:
         return self._scope(self._request(request_id))
 
-    def _wait(self, request_id: str, status: str, token_name: str, token: str, given: str) -> bool:
+    def _wait(self, request_id: str, status: RequestStatus, token_name: str, token: str, given: str) -> bool:
         """Store the task token and wait — unless ``given`` was recorded first (then: False)."""
         now = self.clock()
         try:
@@ -121,22 +122,22 @@ class PrivacySteps:
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#g)",
                 ExpressionAttributeNames={"#s": "status", "#t": token_name, "#h": "history", "#g": given},
                 ExpressionAttributeValues={
-                    ":s": {"S": status},
+                    ":s": {"S": str(status)},
                     ":t": {"S": token},
-                    ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": status}}}]},
+                    ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": str(status)}}}]},
                     ":empty": {"L": []},
                 },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            self.requests.transition(request_id, "in_progress", now)
+            self.requests.transition(request_id, RequestStatus.IN_PROGRESS, now)
             return False
         return True
 
     def await_verification(self, request_id: str, task_token: str) -> dict[str, Any]:
         """Wait for ``POST …/verify``; a verification recorded earlier is honoured at once."""
-        if not self._wait(request_id, "awaiting_verification", "task_token", task_token, "verification"):
+        if not self._wait(request_id, RequestStatus.AWAITING_VERIFICATION, "task_token", task_token, "verification"):
             raise VerificationRecordedError("the identity was verified before the workflow reached its wait")
         return {"request_id": request_id}
 
@@ -145,10 +146,10 @@ class PrivacySteps:
         the erasure executed; an approval given earlier is honoured at once."""
         if not self.four_eyes:
             self.requests.transition(
-                request_id, "in_progress", self.clock(), approval={"M": {"by": {"S": "not_required"}}}
+                request_id, RequestStatus.IN_PROGRESS, self.clock(), approval={"M": {"by": {"S": "not_required"}}}
             )
             raise ApprovalRecordedError("four-eyes approval is switched off in this deployment")
-        if not self._wait(request_id, "awaiting_approval", "approval_token", task_token, "approval"):
+        if not self._wait(request_id, RequestStatus.AWAITING_APPROVAL, "approval_token", task_token, "approval"):
             raise ApprovalRecordedError("the approval was given before the workflow reached its wait")
         return {"request_id": request_id}
 
@@ -251,7 +252,7 @@ class PrivacySteps:
             self.exports_bucket, [v for k in part_keys for v in self.data.object_versions(self.exports_bucket, k)]
         )
         result = {"export": {"bucket": self.exports_bucket, "key": key}, "calls": calls, "bytes": out.bytes_written}
-        self.requests.transition(request_id, "in_progress", self.clock(), result={"S": json.dumps(result)})
+        self.requests.transition(request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"S": json.dumps(result)})
         return {"request_id": request_id}
 
     def held_scope(self) -> tuple[set[str], set[str]]:
@@ -294,7 +295,9 @@ class PrivacySteps:
             "calls": scope.calls,
             "scope": scope.summary(),
         }
-        self.requests.transition(request_id, "in_progress", self.clock(), erasure={"S": json.dumps(progress)})
+        self.requests.transition(
+            request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure={"S": json.dumps(progress)}
+        )
         return {"request_id": request_id}
 
     def delete_subject_data(self, request_id: str) -> dict[str, Any]:
@@ -317,7 +320,9 @@ class PrivacySteps:
                     **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, self.clock()),
                 },
             )
-        self.requests.transition(request_id, "in_progress", self.clock(), erasure={"S": json.dumps(progress)})
+        self.requests.transition(
+            request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure={"S": json.dumps(progress)}
+        )
         return {"request_id": request_id}
 
     def verify_erasure(self, request_id: str) -> dict[str, Any]:
@@ -339,7 +344,9 @@ class PrivacySteps:
             "started_at": progress["started_at"],
             "verified_at": self.clock().isoformat(),
         }
-        self.requests.transition(request_id, "in_progress", self.clock(), result={"S": json.dumps(certificate)})
+        self.requests.transition(
+            request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"S": json.dumps(certificate)}
+        )
         return {"request_id": request_id}
 
     def _flag(self, item: dict[str, Any], flag: str) -> SubjectScope:
@@ -360,7 +367,7 @@ class PrivacySteps:
         self._record(request_id, "executing")
         self._flag(self._request(request_id), "restricted_at")
         self.requests.transition(
-            request_id, "in_progress", self.clock(), result={"S": json.dumps({"restricted": True})}
+            request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"S": json.dumps({"restricted": True})}
         )
         return {"request_id": request_id}
 
@@ -370,7 +377,9 @@ class PrivacySteps:
         scope = self._flag(self._request(request_id), "objected_at")
         for sid in scope.subjects:
             self.subjects.record_consent(sid, request_id, {"ai_analysis": False}, now, source="objection")
-        self.requests.transition(request_id, "in_progress", now, result={"S": json.dumps({"objection_recorded": True})})
+        self.requests.transition(
+            request_id, RequestStatus.IN_PROGRESS, now, result={"S": json.dumps({"objection_recorded": True})}
+        )
         return {"request_id": request_id}
 
     def apply_rectification(self, request_id: str) -> dict[str, Any]:
@@ -406,7 +415,7 @@ class PrivacySteps:
                     self.subjects.unlink_identifier(subject_id, old[kind])
                 changed.append(kind)
         result = {"rectified": sorted(changed), "history_kept": True}
-        self.requests.transition(request_id, "in_progress", now, result={"S": json.dumps(result)})
+        self.requests.transition(request_id, RequestStatus.IN_PROGRESS, now, result={"S": json.dumps(result)})
         return {"request_id": request_id}
 
     def _record(self, request_id: str, outcome: str) -> None:
@@ -418,24 +427,24 @@ class PrivacySteps:
     def complete_request(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
         self._record(request_id, "completed")
-        self.requests.transition(request_id, "completed", now, completed_at={"S": now.isoformat()})
-        return {"request_id": request_id, "status": "completed"}
+        self.requests.transition(request_id, RequestStatus.COMPLETED, now, completed_at={"S": now.isoformat()})
+        return {"request_id": request_id, "status": RequestStatus.COMPLETED}
 
     def mark_rejected(self, request_id: str, reason: str) -> dict[str, Any]:
         now = self.clock()
         self._record(request_id, "rejected")
         self.requests.transition(
             request_id,
-            "rejected",
+            RequestStatus.REJECTED,
             now,
             completed_at={"S": now.isoformat()},
             result={"S": json.dumps({"reason": reason})},
         )
-        return {"request_id": request_id, "status": "rejected"}
+        return {"request_id": request_id, "status": RequestStatus.REJECTED}
 
     def mark_failed(self, request_id: str, error: str) -> dict[str, Any]:
         now = self.clock()
         # the error name only: a message could quote data
         self._record(request_id, "failed")
-        self.requests.transition(request_id, "failed", now, result={"S": json.dumps({"reason": error})})
-        return {"request_id": request_id, "status": "failed"}
+        self.requests.transition(request_id, RequestStatus.FAILED, now, result={"S": json.dumps({"reason": error})})
+        return {"request_id": request_id, "status": RequestStatus.FAILED}

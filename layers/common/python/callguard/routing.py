@@ -130,73 +130,96 @@ def _within_hours(now: datetime, hours: BusinessHours) -> bool:
     return local.isoweekday() in hours.days and hours.opens <= local.time() < hours.closes
 
 
-def decide(data: RoutingInput, config: RoutingConfig = DEFAULT_ROUTING) -> Decision:  # noqa: C901 - one rule per branch
-    reasons: list[dict[str, Any]] = []
+@dataclass
+class _Draft:
+    """A decision while the rules run: each rule moves it and writes why into ``reasons``."""
 
-    def reason(factor: str, value: Any, effect: str) -> None:
-        reasons.append({"factor": factor, "value": value, "effect": effect})
-
-    language = data.language if data.language in config.languages else config.default_language
-    reason("language", data.language or "unknown", f"{config.languages[language]} team")
-    skill = config.skills.get(data.intent, config.skills["general"])
-    evidence = ", ".join(data.intent_evidence) or "no keyword matched"
-    reason("intent", data.intent, f"skill {skill} ({evidence})")
-    queue = f"{config.languages[language]}-{skill}"
-    priority = config.base_priority
-    human_reasons: list[str] = []
-
-    if not data.ai_allowed:
-        human_reasons.append(data.ai_blocked_reason or "ai_not_allowed")
-        reason("ai_consent", data.ai_blocked_reason, "handled by a human; no AI analysis of this caller")
-    if data.sentiment is None and data.analysis_unavailable:
-        reason("sentiment", "unavailable (the language service did not answer)", "no effect; routed on the rules")
-    elif data.sentiment is None:
-        reason("sentiment", "not analysed", "no effect")
-    elif data.sentiment in {"NEGATIVE", "MIXED"}:
-        priority -= 1
-        human_reasons.append("negative_sentiment")
-        reason("sentiment", data.sentiment, "priority +1, handled by a human")
-    else:
-        reason("sentiment", data.sentiment, "no effect")
-
-    if data.history is None:
-        reason("history", "not used", data.history_unused_reason or "first-time caller")
-    else:
-        history = data.history
-        if history.calls_in_window > 0:
-            priority -= 1
-            reason(
-                "repeat_caller", history.calls_in_window, f"called within {config.repeat_window_days} days: priority +1"
-            )
-        if history.open_followups > 0:
-            priority -= 1
-            reason("open_followups", history.open_followups, "priority +1")
-        if history.previous_negative:
-            priority -= 1
-            human_reasons.append("previous_negative_call")
-            reason("previous_negative_call", True, "priority +1, handled by a human")
-
-    if data.tier and data.tier in config.priority_tiers:
-        priority += config.priority_tiers[data.tier]
-        reason("customer_tier", data.tier, f"priority {-config.priority_tiers[data.tier]:+d}")
-
+    queue: str
+    priority: int
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    #: why a person must take the call (empty: an AI assistant may)
+    human_reasons: list[str] = field(default_factory=list)
     handled_by: Literal["ai", "human"] = "human"
-    if not human_reasons and data.intent_standard:
-        handled_by = "ai"
-        reason("standard_request", data.intent, "the knowledge base answers it: handled by AI")
-    elif not human_reasons:
-        reason("standard_request", False, "needs a person: handled by a human")
 
-    if not _within_hours(data.now, config.business_hours):
-        local = data.now.astimezone(BERLIN).strftime("%a %H:%M")
-        if handled_by == "ai":
-            reason("business_hours", f"closed ({local} Europe/Berlin)", "AI answers around the clock")
-        else:
-            queue = config.after_hours_queue
-            reason("business_hours", f"closed ({local} Europe/Berlin)", f"queue {queue}: a person calls back")
-    else:
-        reason("business_hours", "open", "no effect")
+    def reason(self, factor: str, value: Any, effect: str) -> None:
+        self.reasons.append({"factor": factor, "value": value, "effect": effect})
 
-    priority = max(1, min(5, priority))
+
+def decide(data: RoutingInput, config: RoutingConfig = DEFAULT_ROUTING) -> Decision:
+    """The decision: each rule in turn, in the order its reason appears in ``reasons``."""
+    language = data.language if data.language in config.languages else config.default_language
+    skill = config.skills.get(data.intent, config.skills["general"])
+    draft = _Draft(queue=f"{config.languages[language]}-{skill}", priority=config.base_priority)
+    draft.reason("language", data.language or "unknown", f"{config.languages[language]} team")
+    evidence = ", ".join(data.intent_evidence) or "no keyword matched"
+    draft.reason("intent", data.intent, f"skill {skill} ({evidence})")
+    for rule in (_consent_rule, _sentiment_rule, _history_rule, _tier_rule, _automation_rule, _hours_rule):
+        rule(draft, data, config)
+    priority = max(1, min(5, draft.priority))
     suggestions = list(config.knowledge_base.get(data.intent, ()))
-    return Decision(queue, priority, handled_by, reasons, suggestions, config.version)
+    return Decision(draft.queue, priority, draft.handled_by, draft.reasons, suggestions, config.version)
+
+
+def _consent_rule(draft: _Draft, data: RoutingInput, config: RoutingConfig) -> None:
+    if not data.ai_allowed:
+        draft.human_reasons.append(data.ai_blocked_reason or "ai_not_allowed")
+        draft.reason("ai_consent", data.ai_blocked_reason, "handled by a human; no AI analysis of this caller")
+
+
+def _sentiment_rule(draft: _Draft, data: RoutingInput, config: RoutingConfig) -> None:
+    if data.sentiment is None and data.analysis_unavailable:
+        draft.reason("sentiment", "unavailable (the language service did not answer)", "no effect; routed on the rules")
+    elif data.sentiment is None:
+        draft.reason("sentiment", "not analysed", "no effect")
+    elif data.sentiment in {"NEGATIVE", "MIXED"}:
+        draft.priority -= 1
+        draft.human_reasons.append("negative_sentiment")
+        draft.reason("sentiment", data.sentiment, "priority +1, handled by a human")
+    else:
+        draft.reason("sentiment", data.sentiment, "no effect")
+
+
+def _history_rule(draft: _Draft, data: RoutingInput, config: RoutingConfig) -> None:
+    history = data.history
+    if history is None:
+        draft.reason("history", "not used", data.history_unused_reason or "first-time caller")
+        return
+    if history.calls_in_window > 0:
+        draft.priority -= 1
+        window = f"called within {config.repeat_window_days} days: priority +1"
+        draft.reason("repeat_caller", history.calls_in_window, window)
+    if history.open_followups > 0:
+        draft.priority -= 1
+        draft.reason("open_followups", history.open_followups, "priority +1")
+    if history.previous_negative:
+        draft.priority -= 1
+        draft.human_reasons.append("previous_negative_call")
+        draft.reason("previous_negative_call", True, "priority +1, handled by a human")
+
+
+def _tier_rule(draft: _Draft, data: RoutingInput, config: RoutingConfig) -> None:
+    if data.tier and data.tier in config.priority_tiers:
+        draft.priority += config.priority_tiers[data.tier]
+        draft.reason("customer_tier", data.tier, f"priority {-config.priority_tiers[data.tier]:+d}")
+
+
+def _automation_rule(draft: _Draft, data: RoutingInput, config: RoutingConfig) -> None:
+    if draft.human_reasons:
+        return
+    if data.intent_standard:
+        draft.handled_by = "ai"
+        draft.reason("standard_request", data.intent, "the knowledge base answers it: handled by AI")
+    else:
+        draft.reason("standard_request", False, "needs a person: handled by a human")
+
+
+def _hours_rule(draft: _Draft, data: RoutingInput, config: RoutingConfig) -> None:
+    if _within_hours(data.now, config.business_hours):
+        draft.reason("business_hours", "open", "no effect")
+        return
+    local = data.now.astimezone(BERLIN).strftime("%a %H:%M")
+    if draft.handled_by == "ai":
+        draft.reason("business_hours", f"closed ({local} Europe/Berlin)", "AI answers around the clock")
+    else:
+        draft.queue = config.after_hours_queue
+        draft.reason("business_hours", f"closed ({local} Europe/Berlin)", f"queue {draft.queue}: a person calls back")

@@ -15,7 +15,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .analysis import phone_regions
 from .comprehend import LANGUAGES, ComprehendGateway
 from .identity import Pseudonymizer
 from .intents import DEFAULT_INTENTS, IntentConfig, classify
@@ -23,6 +22,7 @@ from .models import RoutingRequest, caller_region
 from .pii import detect, redact
 from .policy.consent import CallConsent, ConsentDecision, Reason, SubjectState
 from .policy.consent import decide as consent_policy
+from .regions import phone_regions
 from .repository import CallsRepository, SubjectsRepository
 from .routing import CallerHistory, Decision, RoutingConfig, RoutingInput, decide
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IngestApi",
+    "Parts",
     "PrivacyApi",
     "build_agent_view_service",
     "build_analysis_service",
@@ -55,6 +56,7 @@ __all__ = [
     "build_privacy_steps",
     "build_retention_purge",
     "build_routing_service",
+    "parts",
     "require_env",
 ]
 
@@ -71,7 +73,7 @@ def require_env(name: Env, environ: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class _Parts:
+class Parts:
     """The repositories and key handling every service is built from, read from the environment."""
 
     clients: AwsClients
@@ -183,15 +185,16 @@ def _routing(value: str | None) -> RoutingConfig:
     return RoutingConfig.from_env(value)
 
 
-def _parts(clients: AwsClients, environ: Mapping[str, str] | None) -> _Parts:
-    return _Parts(clients, environ if environ is not None else os.environ)
+def parts(clients: AwsClients, environ: Mapping[str, str] | None = None) -> Parts:
+    """The repositories and key handling services are built from (the bench builds single ones)."""
+    return Parts(clients, environ if environ is not None else os.environ)
 
 
 def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestService:
     from .ingest import IngestService
     from .repository import AnalysisQueue
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return IngestService(
         pseudonymizer=p.pseudonymizer(),
         keyring=p.keyring(),
@@ -208,7 +211,7 @@ def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None 
     from .importer import ImportService, ImportSettings
     from .importer.contacts import ContactDirectory
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     settings = ImportSettings.from_env(p.env.get(Env.IMPORT_SETTINGS.value))
     return ImportService(
         s3=clients.s3,
@@ -223,7 +226,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
     from .analysis import AnalysisService
     from .comprehend import ComprehendGateway
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return AnalysisService(
         calls=p.calls(),
         subjects=p.subjects(),
@@ -241,7 +244,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
 def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AgentViewService:
     from .agent_view import AgentViewService
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return AgentViewService(
         calls=p.calls(),
         transcripts=p.transcripts(),
@@ -256,7 +259,7 @@ def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None
     from .comprehend import ComprehendGateway
     from .routing_service import RoutingService
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return RoutingService(
         pseudonymizer=p.pseudonymizer(),
         subjects=p.subjects(),
@@ -272,7 +275,7 @@ def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = 
     from .comprehend import ComprehendGateway
     from .live import LiveService
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return LiveService(
         calls=p.calls(),
         subjects=p.subjects(),
@@ -288,7 +291,7 @@ def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = 
 def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyService:
     from .privacy import PrivacyService
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return PrivacyService(
         requests=p.privacy_requests(),
         subjects=p.subjects(),
@@ -304,7 +307,7 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
 def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ComplianceDesk:
     from .compliance import ComplianceDesk
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return ComplianceDesk(
         requests=p.privacy_requests(),
         audit=p.audit_log(),
@@ -317,7 +320,7 @@ def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None
 def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
     from .privacy_steps import PrivacySteps
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return PrivacySteps(
         requests=p.privacy_requests(),
         subjects=p.subjects(),
@@ -337,7 +340,7 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
 def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AuditAnchors:
     from .audit_anchor import AuditAnchors
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return AuditAnchors(
         log=p.audit_log(),
         s3=clients.s3,
@@ -350,7 +353,7 @@ def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None =
 def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RetentionPurge:
     from .purge import PurgeTables, RetentionPurge
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return RetentionPurge(
         dynamodb=clients.dynamodb,
         tables=PurgeTables(
@@ -404,7 +407,7 @@ def build_ingest_api(clients: AwsClients, environ: Mapping[str, str] | None = No
 
     from .models import CallAccepted, CallIn
 
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     service = build_ingest_service(clients, p.env)
     config = IdempotencyConfig(
         event_key_jmespath="call_id",
@@ -447,7 +450,7 @@ class PrivacyApi:
 
 
 def build_privacy_api(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyApi:
-    p = _parts(clients, environ)
+    p = parts(clients, environ)
     return PrivacyApi(
         service=build_privacy_service(clients, p.env),
         desk=build_compliance_desk(clients, p.env),
@@ -459,4 +462,4 @@ def build_privacy_api(clients: AwsClients, environ: Mapping[str, str] | None = N
 def build_deadline_check(clients: AwsClients, environ: Mapping[str, str] | None = None) -> DeadlineCheck:
     from .privacy import DeadlineCheck
 
-    return DeadlineCheck(requests=_parts(clients, environ).privacy_requests())
+    return DeadlineCheck(requests=parts(clients, environ).privacy_requests())

@@ -27,14 +27,14 @@ from pydantic import ValidationError
 
 from ..errors import CallConflictError
 from ..ingest import IngestService
-from ..models import CallIn
+from ..models import CallIn, is_call_id
+from ..names import AGENT_ID_PATTERN
 from .contacts import ContactDirectory, ContactFacts
 from .formats import CONTACT_LENS, FORMATS, ImportedTranscript, RejectedFileError, parse
 from .settings import ImportSettings
 
 __all__ = ["FORMAT_METADATA", "ImportOutcome", "ImportService", "contact_id_of", "raw_twin_key", "speaker_of"]
 
-_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: object metadata ``make import FORMAT=…`` sets: the format the file must be in
 FORMAT_METADATA = "callguard-format"
 REASON_METADATA = "callguard-reason"
@@ -169,7 +169,7 @@ class ImportService:
         }
         if re.fullmatch(r"[a-z]{2}", language):
             body["language"] = language
-        if facts.agent_id and re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", facts.agent_id):
+        if facts.agent_id and re.match(AGENT_ID_PATTERN, facts.agent_id):
             body["agent_id"] = facts.agent_id
         if not body["caller"]:
             raise RejectedFileError("no_caller_identifier", "The contact carries no identifier of the caller.")
@@ -249,7 +249,7 @@ def contact_id_of(transcript: ImportedTranscript, settings: ImportSettings) -> s
     else:
         match = re.search(settings.transcribe_contact_id_pattern, transcript.job_name or "")
         contact_id = match.group("contact_id") if match else ""
-    if not _CALL_ID.match(contact_id):
+    if not is_call_id(contact_id):
         raise RejectedFileError("invalid_call_id", "The file names no usable contact id.")
     return contact_id
 
