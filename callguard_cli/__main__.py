@@ -368,9 +368,9 @@ def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | Non
     import boto3
     from botocore.config import Config
 
-    from callguard.audit import AuditLog
-    from callguard.audit_anchor import AuditAnchors
-    from callguard.retention import RetentionPolicy
+    from callguard.clients import AwsClients
+    from callguard.names import Env
+    from callguard.wiring import build_audit_anchors
 
     # the embedded stack takes any credentials; against AWS the usual configuration applies
     # B105 accepted: the embedded stack's dummy credentials
@@ -381,8 +381,9 @@ def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | Non
     def client(name: str) -> Any:
         return session.client(name, endpoint_url=endpoint_url, config=config)
 
-    log = AuditLog(client("dynamodb"), table, RetentionPolicy.defaults())
-    return AuditAnchors(log=log, s3=client("s3"), kms=client("kms"), bucket=bucket, key_id=key).verify(day)
+    clients = AwsClients(dynamodb=client("dynamodb"), s3=client("s3"), kms=client("kms"))
+    environ = {Env.AUDIT_TABLE.value: table, Env.AUDIT_ANCHORS_BUCKET.value: bucket, Env.AUDIT_ANCHOR_KEY_ID.value: key}
+    return build_audit_anchors(clients, environ).verify(day)
 
 
 def _explain(exc: Exception) -> str:

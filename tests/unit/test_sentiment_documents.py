@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from callguard.analysis import MIN_BILLED_CHARS, RedactedSegment, _sentiment_documents, _sentiment_summary
+from callguard.analysis import MIN_BILLED_CHARS, RedactedTurn, _sentiment_documents, _sentiment_summary
 from callguard.comprehend import billed_units
 
 pytestmark = pytest.mark.unit
 
 
-def _call(turns: list[tuple[str, str]]) -> list[RedactedSegment]:
-    return [RedactedSegment(s, i * 1000, i * 1000 + 900, t, ()) for i, (s, t) in enumerate(turns)]
+def _call(turns: list[tuple[str, str]]) -> list[RedactedTurn]:
+    return [RedactedTurn(s, i * 1000, i * 1000 + 900, t, ()) for i, (s, t) in enumerate(turns)]
 
 
 def _bound(docs: dict[tuple[str, tuple[int, ...]], str]) -> int:

@@ -25,14 +25,17 @@ from .policy.consent import CallConsent, decide
 from .regions import phone_regions
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
-__all__ = ["AnalysisOutcome", "AnalysisService", "RedactedSegment", "phone_regions"]
+__all__ = ["AnalysisOutcome", "AnalysisService", "RedactedTurn", "phone_regions"]
 
 _LABEL_TOKEN = re.compile(r"\[[A-Z_]+\]")
 _RESOLVED = re.compile(r"(?i)\b(danke|vielen dank|gelöst|erledigt|perfekt|thanks|thank you|solved|resolved|great)\b")
 
 
 @dataclass(frozen=True)
-class RedactedSegment:
+class RedactedTurn:
+    """One turn of the call as the analysis keeps it: redacted text and the labels found in it
+    (the API shows it as the contract's ``RedactedSegment``, without the labels)."""
+
     speaker: str
     start_ms: int
     end_ms: int
@@ -155,7 +158,7 @@ class AnalysisService:
             "comprehend_units": dict(self.comprehend.units),
         }
 
-    def _redacted(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> tuple[str, list[RedactedSegment]]:
+    def _redacted(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> tuple[str, list[RedactedTurn]]:
         """The call's language and its turns, redacted locally first, then with Comprehend's help
         (which only ever sees locally redacted text)."""
         language = item.get("language", {}).get("S")
@@ -168,14 +171,14 @@ class AnalysisService:
             language = self.comprehend.detect_language(" ".join(local) or customer_text[:1])
         redacted = self._comprehend_redaction(local, language)
         return language, [
-            RedactedSegment(
+            RedactedTurn(
                 s["speaker"], int(s["start_ms"]), int(s["end_ms"]), text, tuple(sorted(set(_LABEL_TOKEN.findall(text))))
             )
             for s, text in zip(segments, redacted, strict=True)
         ]
 
     def _sentiments(
-        self, segs: list[RedactedSegment], provider: dict[str, Any] | None, language: str
+        self, segs: list[RedactedTurn], provider: dict[str, Any] | None, language: str
     ) -> tuple[dict[tuple[str, tuple[int, ...]], str], list[dict[str, Any]], bool]:
         """(speaker, quarters) groups and their sentiment results; ``True`` when the provider's own
         per-turn labels were reused (they cost nothing: every quarter is kept)."""
@@ -238,7 +241,7 @@ class AnalysisService:
         return out
 
 
-def _flags(segs: Sequence[RedactedSegment], sentiment: dict[str, Any]) -> dict[str, bool]:
+def _flags(segs: Sequence[RedactedTurn], sentiment: dict[str, Any]) -> dict[str, bool]:
     """Escalate when the customer's mood ends negative; follow up what is unresolved or negative."""
     last_customer = next((s.text for s in reversed(segs) if s.speaker == "customer"), "")
     resolved = bool(_RESOLVED.search(last_customer))
@@ -267,7 +270,7 @@ def _provider(item: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _provider_sentiments(
-    segments: Sequence[RedactedSegment], provider: dict[str, Any] | None
+    segments: Sequence[RedactedTurn], provider: dict[str, Any] | None
 ) -> list[dict[str, Any]] | None:
     """Sentiment results per (speaker, quarter) group from the provider's per-turn labels, in the
     order :func:`_speaker_quarters` groups them; ``None`` when the labels do not cover every turn."""
@@ -313,17 +316,17 @@ def _shift(trajectory: Sequence[str | None]) -> float | None:
 MIN_BILLED_CHARS = 300
 
 
-def _speaker_quarters(segments: Sequence[RedactedSegment]) -> dict[tuple[str, int], list[RedactedSegment]]:
+def _speaker_quarters(segments: Sequence[RedactedTurn]) -> dict[tuple[str, int], list[RedactedTurn]]:
     """Turns grouped by speaker and quarter of the call: the finest granularity the summary needs."""
     end = max((s.end_ms for s in segments), default=0) or 1
-    groups: dict[tuple[str, int], list[RedactedSegment]] = {}
+    groups: dict[tuple[str, int], list[RedactedTurn]] = {}
     for segment in segments:
         if segment.text.strip():
             groups.setdefault((segment.speaker, min(3, int(4 * segment.start_ms / end))), []).append(segment)
     return groups
 
 
-def _sentiment_documents(segments: Sequence[RedactedSegment]) -> dict[tuple[str, tuple[int, ...]], str]:
+def _sentiment_documents(segments: Sequence[RedactedTurn]) -> dict[tuple[str, tuple[int, ...]], str]:
     """One Comprehend document per speaker and run of consecutive quarters: (speaker, quarters) → text.
 
     A speaker's quarters get documents of their own only as far as each still reaches the

@@ -127,6 +127,64 @@ class PrivacyRequests:
             ConditionExpression="attribute_exists(pk)",
         )
 
+    def wait(
+        self, request_id: str, status: RequestStatus, token_name: str, token: str, given: str, now: datetime
+    ) -> bool:
+        """Store the workflow's task token under ``token_name`` and move to ``status`` — unless
+        ``given`` (the verification, the approval) was recorded first: then ``False``, nothing stored."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(request_id),
+                UpdateExpression="SET #s = :s, #t = :t, #h = list_append(if_not_exists(#h, :empty), :h)",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#g)",
+                ExpressionAttributeNames={"#s": "status", "#t": token_name, "#h": "history", "#g": given},
+                ExpressionAttributeValues={
+                    ":s": {"S": str(status)},
+                    ":t": {"S": token},
+                    ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": str(status)}}}]},
+                    ":empty": {"L": []},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def put_export_marker(self, request_id: str, bucket: str, key: str, subject_id: str | None, now: datetime) -> None:
+        """The marker of an export object, written before the object: the retention purge finds every export."""
+        marker: dict[str, Any] = {
+            "pk": {"S": f"EXPORT#{request_id}"},
+            "sk": {"S": "EXPORT"},
+            "request_id": {"S": request_id},
+            "object_bucket": {"S": bucket},
+            "object_key": {"S": key},
+            **expiry_attributes(self.retention, DataCategory.EXPORTS, now),
+        }
+        if subject_id:
+            marker["subject_id"] = {"S": subject_id}
+        self.dynamodb.put_item(TableName=self.table, Item=marker)
+
+    def put_tombstone(self, key: str, request_id: str, now: datetime, subject_id: str | None = None) -> None:
+        """A tombstone without personal data: a restored backup can be re-erased (docs/runbooks).
+        ``key`` is a subject id or ``call:<call id>`` (then ``subject_id`` names the call's owner)."""
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"TOMBSTONE#{key}"},
+                "sk": {"S": "TOMBSTONE"},
+                "request_id": {"S": request_id},
+                "erased_at": {"S": now.isoformat()},
+                **({"subject_id": {"S": subject_id}} if subject_id else {}),
+                **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, now),
+            },
+        )
+
+    @staticmethod
+    def _key(request_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}}
+
     def mark_export_purged(self, request_id: str, now: datetime) -> None:
         """The request's export passed its retention period and was deleted."""
         try:

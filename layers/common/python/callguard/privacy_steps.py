@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from .audit import AuditLog
 from .errors import NotFoundError
 from .export_writer import S3JsonWriter
 from .models import RequestStatus
 from .privacy import PrivacyRequests, PrivacyService
-from .repository import IdentifierTakenError, SubjectsRepository, expiry_attributes
-from .retention import DataCategory, RetentionPolicy
+from .repository import IdentifierTakenError, SubjectsRepository
+from .retention import RetentionPolicy
 from .subject_data import SubjectData, SubjectScope
 
 __all__ = ["ApprovalRecordedError", "PrivacySteps", "VerificationRecordedError", "art15_information"]
@@ -114,26 +112,10 @@ class PrivacySteps:
     def _wait(self, request_id: str, status: RequestStatus, token_name: str, token: str, given: str) -> bool:
         """Store the task token and wait — unless ``given`` was recorded first (then: False)."""
         now = self.clock()
-        try:
-            self.requests.dynamodb.update_item(
-                TableName=self.requests.table,
-                Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
-                UpdateExpression="SET #s = :s, #t = :t, #h = list_append(if_not_exists(#h, :empty), :h)",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#g)",
-                ExpressionAttributeNames={"#s": "status", "#t": token_name, "#h": "history", "#g": given},
-                ExpressionAttributeValues={
-                    ":s": {"S": str(status)},
-                    ":t": {"S": token},
-                    ":h": {"L": [{"M": {"at": {"S": now.isoformat()}, "status": {"S": str(status)}}}]},
-                    ":empty": {"L": []},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            self.requests.transition(request_id, RequestStatus.IN_PROGRESS, now)
-            return False
-        return True
+        if self.requests.wait(request_id, status, token_name, token, given, now):
+            return True
+        self.requests.transition(request_id, RequestStatus.IN_PROGRESS, now)
+        return False
 
     def await_verification(self, request_id: str, task_token: str) -> dict[str, Any]:
         """Wait for ``POST …/verify``; a verification recorded earlier is honoured at once."""
@@ -174,17 +156,7 @@ class PrivacySteps:
         key, parts = self._export_keys(scope, request_id)
         if page == 0:
             # the marker comes first: no export object exists that the retention purge cannot find
-            marker: dict[str, Any] = {
-                "pk": {"S": f"EXPORT#{request_id}"},
-                "sk": {"S": "EXPORT"},
-                "request_id": {"S": request_id},
-                "object_bucket": {"S": self.exports_bucket},
-                "object_key": {"S": key},
-                **expiry_attributes(self.retention, DataCategory.EXPORTS, self.clock()),
-            }
-            if scope.owner():
-                marker["subject_id"] = {"S": str(scope.owner())}
-            self.requests.dynamodb.put_item(TableName=self.requests.table, Item=marker)
+            self.requests.put_export_marker(request_id, self.exports_bucket, key, scope.owner(), self.clock())
         if not scope.empty:
             part, more = self.data.export_page(scope, page, self.export_page_calls)
         else:
@@ -309,17 +281,8 @@ class PrivacySteps:
         progress["removed"] = {**progress["removed"], **{k: v for k, v in removed.items() if k != "subject_keys"}}
         # tombstones without personal data: a restored backup can be re-erased (docs/runbooks)
         for key in [*subjects, *(f"call:{c}" for c in calls)]:
-            self.requests.dynamodb.put_item(
-                TableName=self.requests.table,
-                Item={
-                    "pk": {"S": f"TOMBSTONE#{key}"},
-                    "sk": {"S": "TOMBSTONE"},
-                    "request_id": {"S": request_id},
-                    "erased_at": {"S": self.clock().isoformat()},
-                    **({"subject_id": {"S": calls[key[5:]]}} if key.startswith("call:") else {}),
-                    **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, self.clock()),
-                },
-            )
+            owner = calls[key[5:]] if key.startswith("call:") else None
+            self.requests.put_tombstone(key, request_id, self.clock(), subject_id=owner)
         self.requests.transition(
             request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure={"S": json.dumps(progress)}
         )

@@ -246,7 +246,7 @@ class RetentionPurge:
             c.deleted += self.data.delete_items(table, keys)
         else:
             for item in items:
-                c.deleted += self._purge_subject(item["pk"]["S"].removeprefix("SUBJECT#"), cutoff)
+                c.deleted += self._purge_subject(self.subjects.subject_id_of(item["pk"]["S"]), cutoff)
 
     def _delete_objects(self, markers: list[dict[str, Any]]) -> int:
         by_bucket: dict[str, list[dict[str, str]]] = {}
@@ -257,7 +257,7 @@ class RetentionPurge:
 
     def _forget(self, marker: dict[str, Any]) -> None:
         if marker["sk"]["S"] == "TRANSCRIPT":
-            self.calls.forget_transcript(marker["pk"]["S"].removeprefix("CALL#"))
+            self.calls.forget_transcript(self.calls.call_id_of(marker["pk"]["S"]))
         elif marker["sk"]["S"] == "EXPORT":
             self.requests.mark_export_purged(marker["request_id"]["S"], self.clock())
 
@@ -268,27 +268,12 @@ class RetentionPurge:
         leaves the profile in the index for the next run, and a subject seen again meanwhile
         keeps its profile.
         """
-        profile = self.dynamodb.get_item(
-            TableName=self.tables.subjects,
-            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
-            ConsistentRead=True,
-        ).get("Item")
-        if profile is None or int(profile["expires_at"]["N"]) > int(cutoff):
+        expires = self.subjects.profile_expiry(subject_id)
+        if expires is None or expires > int(cutoff):
             return 0  # gone already, or refreshed after the index was read
         self.data.shred_keys([subject_id])
         self.data.delete_items(self.tables.subjects, self.data.subject_record_keys(subject_id, keep_profile=True))
-        try:
-            self.dynamodb.delete_item(
-                TableName=self.tables.subjects,
-                Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
-                ConditionExpression="expires_at <= :t",
-                ExpressionAttributeValues={":t": {"N": cutoff}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return 0
-        return 1
+        return int(self.subjects.delete_profile_if_expired(subject_id, cutoff))
 
     # -- accountability ----------------------------------------------------------------------
     def _record(self, report: PurgeReport) -> None:

@@ -419,6 +419,35 @@ class SubjectsRepository:
         ):
             self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
+    @staticmethod
+    def subject_id_of(pk: str) -> str:
+        """The subject id in a ``SUBJECT#<id>`` partition key (as the expiry index returns it)."""
+        return pk.removeprefix("SUBJECT#")
+
+    def profile_expiry(self, subject_id: str) -> int | None:
+        """When the subject's profile expires (epoch seconds), or ``None`` when it is gone."""
+        item = self._ddb.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else int(item["expires_at"]["N"])
+
+    def delete_profile_if_expired(self, subject_id: str, cutoff: str) -> bool:
+        """Delete the profile only if it still expires by ``cutoff`` (a subject seen again keeps it)."""
+        try:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+                ConditionExpression="expires_at <= :t",
+                ExpressionAttributeValues={":t": {"N": cutoff}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            return False
+        return True
+
     def profile(self, subject_id: str) -> SubjectProfile:
         item = self._ddb.get_item(
             TableName=self._table,
@@ -496,6 +525,11 @@ class CallsRepository:
     def dynamodb(self) -> Any:
         """The DynamoDB client (for a transaction that spans this table and another)."""
         return self._ddb
+
+    @staticmethod
+    def call_id_of(pk: str) -> str:
+        """The call id in a ``CALL#<id>`` partition key."""
+        return pk.removeprefix("CALL#")
 
     @staticmethod
     def _key(call_id: str) -> dict[str, Any]:
@@ -656,6 +690,16 @@ class CallsRepository:
             ExpressionAttributeValues=values,
         )
         return [(i["pk"]["S"], i["sk"]["S"]) for i in items]
+
+    def recent_activity(self, subject_id: str, since: datetime) -> tuple[list[str], int]:
+        """The ids of the subject's calls since ``since`` (sorted) and how many of its follow-ups are open."""
+        keys = self.subject_items(subject_id, since)
+        call_ids = sorted({self.call_id_of(pk) for pk, sk in keys if sk == "CALL"})
+        open_followups = 0
+        for pk, sk in keys:
+            if sk == "FOLLOWUP" and (item := self.get_item(pk, sk)) and item["followup_status"]["S"] == "open":
+                open_followups += 1
+        return call_ids, open_followups
 
     def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")

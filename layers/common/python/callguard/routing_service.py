@@ -125,16 +125,11 @@ class RoutingService:
 
     def _history(self, subject_id: str, now: datetime, exclude: str | None) -> CallerHistory:
         since = now - timedelta(days=self.config.repeat_window_days)
-        keys = self.calls.subject_items(subject_id, since)
-        current = f"CALL#{exclude}" if exclude else None
-        calls = sorted({pk for pk, sk in keys if sk == "CALL" and pk != current})
-        open_followups = 0
-        for pk, sk in keys:
-            if sk == "FOLLOWUP" and (item := self.calls.get_item(pk, sk)) and item["followup_status"]["S"] == "open":
-                open_followups += 1
+        call_ids, open_followups = self.calls.recent_activity(subject_id, since)
+        calls = [c for c in call_ids if c != exclude]
         previous_negative = False
-        for pk in calls[-_MAX_HISTORY_CALLS:]:
-            analysis = self.calls.get_analysis(pk.removeprefix("CALL#"))
+        for call_id in calls[-_MAX_HISTORY_CALLS:]:
+            analysis = self.calls.get_analysis(call_id)
             if analysis and analysis.get("sentiment", {}).get("by_speaker", {}).get("customer") == "NEGATIVE":
                 previous_negative = True
                 break
