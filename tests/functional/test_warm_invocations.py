@@ -82,6 +82,23 @@ def test_pseudonyms_are_not_kept_from_one_invocation_to_the_next(aws: dict[str, 
     assert kms_calls["GenerateMac"] == 2
 
 
+def test_ingest_derives_pseudonyms_and_unwraps_the_subject_key_again_in_a_warm_container(
+    aws: dict[str, Any], kms_calls: Counter[str]
+) -> None:
+    ingest = load_handler("ingest")
+    ingest.dependencies(aws["clients"])
+    seen = []
+    for call_id in ("warm-i-1", "warm-i-2"):  # the same caller twice, one invocation each
+        kms_calls.clear()
+        body = call_body(call_id=call_id, caller={"phone": "+49 30 5550005"})
+        assert ingest.lambda_handler(api_event("POST", "/v1/calls", body), FakeContext())["statusCode"] == 202
+        seen.append(dict(kms_calls))
+    first, second = seen
+    assert first["GenerateMac"] == second["GenerateMac"] == 1
+    assert first.get("GenerateDataKey") == 1  # a new subject: its key is made (and cached) here
+    assert second.get("Decrypt") == 1  # the next invocation has no cache: it unwraps the key again
+
+
 def _step(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"warm_step_{name}", STEPS_DIR / f"{name}.py")
     assert spec is not None
