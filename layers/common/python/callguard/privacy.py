@@ -127,6 +127,26 @@ class PrivacyRequests:
             ConditionExpression="attribute_exists(pk)",
         )
 
+    def record(
+        self,
+        request_id: str,
+        status: RequestStatus,
+        now: datetime,
+        *,
+        result: Any = None,
+        erasure: Any = None,
+        completed: bool = False,
+    ) -> None:
+        """Move the request on with its result or erasure progress (JSON; counts and names, never data)."""
+        fields: dict[str, Any] = {}
+        if result is not None:
+            fields["result"] = {"S": json.dumps(result)}
+        if erasure is not None:
+            fields["erasure"] = {"S": json.dumps(erasure)}
+        if completed:
+            fields["completed_at"] = {"S": now.isoformat()}
+        self.transition(request_id, status, now, **fields)
+
     def wait(
         self, request_id: str, status: RequestStatus, token_name: str, token: str, given: str, now: datetime
     ) -> bool:

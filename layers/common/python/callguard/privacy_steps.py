@@ -224,7 +224,7 @@ class PrivacySteps:
             self.exports_bucket, [v for k in part_keys for v in self.data.object_versions(self.exports_bucket, k)]
         )
         result = {"export": {"bucket": self.exports_bucket, "key": key}, "calls": calls, "bytes": out.bytes_written}
-        self.requests.transition(request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"S": json.dumps(result)})
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), result=result)
         return {"request_id": request_id}
 
     def held_scope(self) -> tuple[set[str], set[str]]:
@@ -267,9 +267,7 @@ class PrivacySteps:
             "calls": scope.calls,
             "scope": scope.summary(),
         }
-        self.requests.transition(
-            request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure={"S": json.dumps(progress)}
-        )
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure=progress)
         return {"request_id": request_id}
 
     def delete_subject_data(self, request_id: str) -> dict[str, Any]:
@@ -283,9 +281,7 @@ class PrivacySteps:
         for key in [*subjects, *(f"call:{c}" for c in calls)]:
             owner = calls[key[5:]] if key.startswith("call:") else None
             self.requests.put_tombstone(key, request_id, self.clock(), subject_id=owner)
-        self.requests.transition(
-            request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure={"S": json.dumps(progress)}
-        )
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure=progress)
         return {"request_id": request_id}
 
     def verify_erasure(self, request_id: str) -> dict[str, Any]:
@@ -307,9 +303,7 @@ class PrivacySteps:
             "started_at": progress["started_at"],
             "verified_at": self.clock().isoformat(),
         }
-        self.requests.transition(
-            request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"S": json.dumps(certificate)}
-        )
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), result=certificate)
         return {"request_id": request_id}
 
     def _flag(self, item: dict[str, Any], flag: str) -> SubjectScope:
@@ -329,9 +323,7 @@ class PrivacySteps:
     def apply_restriction(self, request_id: str) -> dict[str, Any]:
         self._record(request_id, "executing")
         self._flag(self._request(request_id), "restricted_at")
-        self.requests.transition(
-            request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"S": json.dumps({"restricted": True})}
-        )
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), result={"restricted": True})
         return {"request_id": request_id}
 
     def record_objection(self, request_id: str) -> dict[str, Any]:
@@ -340,9 +332,7 @@ class PrivacySteps:
         scope = self._flag(self._request(request_id), "objected_at")
         for sid in scope.subjects:
             self.subjects.record_consent(sid, request_id, {"ai_analysis": False}, now, source="objection")
-        self.requests.transition(
-            request_id, RequestStatus.IN_PROGRESS, now, result={"S": json.dumps({"objection_recorded": True})}
-        )
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, now, result={"objection_recorded": True})
         return {"request_id": request_id}
 
     def apply_rectification(self, request_id: str) -> dict[str, Any]:
@@ -378,7 +368,7 @@ class PrivacySteps:
                     self.subjects.unlink_identifier(subject_id, old[kind])
                 changed.append(kind)
         result = {"rectified": sorted(changed), "history_kept": True}
-        self.requests.transition(request_id, RequestStatus.IN_PROGRESS, now, result={"S": json.dumps(result)})
+        self.requests.record(request_id, RequestStatus.IN_PROGRESS, now, result=result)
         return {"request_id": request_id}
 
     def _record(self, request_id: str, outcome: str) -> None:
@@ -390,24 +380,18 @@ class PrivacySteps:
     def complete_request(self, request_id: str) -> dict[str, Any]:
         now = self.clock()
         self._record(request_id, "completed")
-        self.requests.transition(request_id, RequestStatus.COMPLETED, now, completed_at={"S": now.isoformat()})
+        self.requests.record(request_id, RequestStatus.COMPLETED, now, completed=True)
         return {"request_id": request_id, "status": RequestStatus.COMPLETED}
 
     def mark_rejected(self, request_id: str, reason: str) -> dict[str, Any]:
         now = self.clock()
         self._record(request_id, "rejected")
-        self.requests.transition(
-            request_id,
-            RequestStatus.REJECTED,
-            now,
-            completed_at={"S": now.isoformat()},
-            result={"S": json.dumps({"reason": reason})},
-        )
+        self.requests.record(request_id, RequestStatus.REJECTED, now, result={"reason": reason}, completed=True)
         return {"request_id": request_id, "status": RequestStatus.REJECTED}
 
     def mark_failed(self, request_id: str, error: str) -> dict[str, Any]:
         now = self.clock()
         # the error name only: a message could quote data
         self._record(request_id, "failed")
-        self.requests.transition(request_id, RequestStatus.FAILED, now, result={"S": json.dumps({"reason": error})})
+        self.requests.record(request_id, RequestStatus.FAILED, now, result={"reason": error})
         return {"request_id": request_id, "status": RequestStatus.FAILED}
