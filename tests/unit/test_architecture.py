@@ -32,7 +32,6 @@ DOMAIN_PRIVATE_IMPORTS_LEFT = frozenset(
         "callguard.audit_anchor._canonical",
         "callguard.analysis._sentiment_documents",
         "callguard.analysis._sentiment_summary",
-        "callguard.wiring._parts",
     }
 )
 
