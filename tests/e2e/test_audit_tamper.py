@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from callguard.audit import GENESIS, AuditLog, _digest
+from callguard.audit import GENESIS, AuditLog, chain_digest
 from callguard.audit_anchor import day_key
 from callguard.retention import RetentionPolicy
 from tests.e2e.conftest import RunningStack
@@ -61,7 +61,7 @@ class Log:
     def recomputed(self, entries: list[dict[str, Any]], template: list[dict[str, Any]]) -> list[dict[str, Any]]:
         previous, items = GENESIS, []
         for n, entry in enumerate(entries, start=1):
-            digest = _digest(previous, entry)
+            digest = chain_digest(previous, entry)
             items.append({**template[n - 1], "sk": {"N": str(n)}, "entry": {"S": json.dumps(entry, sort_keys=True)},
                           "prev_hash": {"S": previous}, "hash": {"S": digest}})  # fmt: skip
             previous = digest

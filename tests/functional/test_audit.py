@@ -78,12 +78,12 @@ def test_reordered_entries_are_pinpointed(audit: AuditLog, aws: dict[str, Any]) 
 def test_a_rewritten_tail_with_recomputed_hash_still_breaks_at_the_next_link(
     audit: AuditLog, aws: dict[str, Any]
 ) -> None:
-    from callguard.audit import _digest
+    from callguard.audit import chain_digest
 
     item = _item(aws, 3)
     entry = json.loads(item["entry"]["S"]) | {"actor": "user:b"}
     item["entry"] = {"S": json.dumps(entry, sort_keys=True)}
-    item["hash"] = {"S": _digest(item["prev_hash"]["S"], entry)}  # a forger recomputes this entry's hash
+    item["hash"] = {"S": chain_digest(item["prev_hash"]["S"], entry)}  # a forger recomputes this entry's hash
     _put(aws, item)
     broken = audit.verify(DAY)
     assert broken is not None

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from callguard.audit import GENESIS, AuditLog, _digest
-from callguard.audit_anchor import AuditAnchors, AuditChainBrokenError, _canonical, checkpoint_key, day_key
+from callguard.audit import GENESIS, AuditLog, chain_digest
+from callguard.audit_anchor import AuditAnchors, AuditChainBrokenError, canonical_json, checkpoint_key, day_key
 from callguard.names import Env
 from callguard.retention import RetentionPolicy
 from callguard.wiring import build_audit_anchors, build_retention_purge
@@ -63,7 +63,7 @@ class Insider:
         previous = GENESIS
         for n, entry in enumerate(entries, start=1):
             template = items[min(n, len(items)) - 1]
-            digest = _digest(previous, entry)
+            digest = chain_digest(previous, entry)
             self.ddb.put_item(
                 TableName=self.table,
                 Item={**template, "sk": {"N": str(n)}, "entry": {"S": json.dumps(entry, sort_keys=True)},
@@ -194,7 +194,7 @@ def test_an_anchor_signed_by_another_key_fails(world: Any, aws: dict[str, Any]) 
     insider.rewrite(DAY2, lambda entries: entries[:2])
     signed = json.loads(insider.body(day_key(DAY2)))
     signed["anchor"] |= {"entries": 2, "head": insider.items(DAY2)[-1]["hash"]["S"]}
-    digest = hashlib.sha256(_canonical(signed["anchor"])).digest()
+    digest = hashlib.sha256(canonical_json(signed["anchor"])).digest()
     signature = kms.sign(KeyId=forger, Message=digest, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256")
     signed["signature"] = base64.b64encode(signature["Signature"]).decode()
     insider.put(day_key(DAY2), json.dumps(signed).encode())

@@ -26,14 +26,7 @@ DOMAIN = ROOT / "layers" / "common" / "python" / "callguard"
 OUTSIDE_LAMBDA = frozenset({"infra", "local", "callguard_cli", "functions", "tests", "bench", "app"})
 #: private names defined in the domain and still imported by tests and the bench; the domain
 #: restructuring (issue 13) makes them public. Nothing may be added to this set.
-DOMAIN_PRIVATE_IMPORTS_LEFT = frozenset(
-    {
-        "callguard.audit._digest",
-        "callguard.audit_anchor._canonical",
-        "callguard.analysis._sentiment_documents",
-        "callguard.analysis._sentiment_summary",
-    }
-)
+DOMAIN_PRIVATE_IMPORTS_LEFT = frozenset({})
 
 
 def module_name(path: Path, base: Path) -> str:

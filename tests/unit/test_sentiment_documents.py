@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from callguard.analysis import MIN_BILLED_CHARS, RedactedTurn, _sentiment_documents, _sentiment_summary
+from callguard.analysis import MIN_BILLED_CHARS, RedactedTurn, sentiment_documents, sentiment_summary
 from callguard.comprehend import billed_units
 
 pytestmark = pytest.mark.unit
@@ -22,7 +22,7 @@ def _bound(docs: dict[tuple[str, tuple[int, ...]], str]) -> int:
 
 def test_a_short_call_bills_one_minimum_document_per_speaker() -> None:
     turns = [("agent" if i % 2 == 0 else "customer", f"Kurzer Satz {i}.") for i in range(8)]
-    docs = _sentiment_documents(_call(turns))
+    docs = sentiment_documents(_call(turns))
     assert sorted(k[0] for k in docs) == ["agent", "customer"]
     assert sum(billed_units(t) for t in docs.values()) <= 2 * _bound(docs)
     # every word is sent, once
@@ -32,12 +32,12 @@ def test_a_short_call_bills_one_minimum_document_per_speaker() -> None:
 def test_a_long_customer_keeps_four_quarters_and_the_souring_mood() -> None:
     sentence = "x" * (MIN_BILLED_CHARS + 10)
     turns = [("customer", f"{sentence} {i}") for i in range(8)]
-    docs = _sentiment_documents(_call(turns))
+    docs = sentiment_documents(_call(turns))
     covered = [q for (speaker, quarters) in docs for q in quarters if speaker == "customer"]
     assert sorted(covered) == [0, 1, 2, 3]
     assert len(docs) == 4
     labels = [{"Sentiment": s} for s in ("POSITIVE", "NEUTRAL", "NEGATIVE", "NEGATIVE")]
-    summary = _sentiment_summary(list(docs), labels)
+    summary = sentiment_summary(list(docs), labels)
     assert summary["trajectory"] == ["POSITIVE", "NEUTRAL", "NEGATIVE", "NEGATIVE"]
 
 
@@ -45,10 +45,10 @@ def test_a_medium_speaker_gets_runs_of_quarters_each_worth_a_minimum_document() 
     # 4 quarters of ~160 characters (two turns of 80 each): two documents of two quarters,
     # each past the 300-character minimum
     turns = [("customer", "y" * 80) for _ in range(8)]
-    docs = _sentiment_documents(_call(turns))
+    docs = sentiment_documents(_call(turns))
     assert [k[1] for k in docs] == [(0, 1), (2, 3)]
     assert all(len(t) >= MIN_BILLED_CHARS for t in docs.values())
-    summary = _sentiment_summary(list(docs), [{"Sentiment": "POSITIVE"}, {"Sentiment": "NEGATIVE"}])
+    summary = sentiment_summary(list(docs), [{"Sentiment": "POSITIVE"}, {"Sentiment": "NEGATIVE"}])
     # each quarter takes the label of the document that holds it: the shift stays visible
     assert summary["trajectory"] == ["POSITIVE", "POSITIVE", "NEGATIVE", "NEGATIVE"]
 
@@ -62,6 +62,6 @@ def test_quarters_without_customer_speech_stay_empty() -> None:
         ("agent", "d"),
         ("customer", "Tschüss."),
     ]
-    docs = _sentiment_documents(_call(turns))
-    summary = _sentiment_summary(list(docs), [{"Sentiment": "NEUTRAL"} for _ in docs])
+    docs = sentiment_documents(_call(turns))
+    summary = sentiment_summary(list(docs), [{"Sentiment": "NEUTRAL"} for _ in docs])
     assert summary["trajectory"] == ["NEUTRAL", None, None, "NEUTRAL"]

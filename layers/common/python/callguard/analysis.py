@@ -25,7 +25,14 @@ from .policy.consent import CallConsent, decide
 from .regions import phone_regions
 from .repository import CallsRepository, SubjectsRepository, TranscriptStore
 
-__all__ = ["AnalysisOutcome", "AnalysisService", "RedactedTurn", "phone_regions"]
+__all__ = [
+    "AnalysisOutcome",
+    "AnalysisService",
+    "RedactedTurn",
+    "phone_regions",
+    "sentiment_documents",
+    "sentiment_summary",
+]
 
 _LABEL_TOKEN = re.compile(r"\[[A-Z_]+\]")
 _RESOLVED = re.compile(r"(?i)\b(danke|vielen dank|gelöst|erledigt|perfekt|thanks|thank you|solved|resolved|great)\b")
@@ -139,7 +146,7 @@ class AnalysisService:
         groups, results, reused = self._sentiments(segs, provider, language)
         customer = [s.text for s in segs if s.speaker == "customer"]
         phrases = self._key_phrases(customer, language)
-        sentiment = _sentiment_summary(list(groups), results)
+        sentiment = sentiment_summary(list(groups), results)
         extra: dict[str, Any] = {}
         if provider is not None:  # the provider's own findings, kept beside callguard's
             extra["provider"] = {k: v for k, v in provider.items() if k != "turn_sentiment"}
@@ -185,7 +192,7 @@ class AnalysisService:
         reused = _provider_sentiments(segs, provider) if self.reuse_provider_sentiment else None
         if reused is not None:
             return {(speaker, (quarter,)): "" for speaker, quarter in _speaker_quarters(segs)}, reused, True
-        groups = _sentiment_documents(segs)
+        groups = sentiment_documents(segs)
         texts = list(groups.values())
         results = self.comprehend.sentiments(texts, language) if language in LANGUAGES and texts else []
         return groups, results, False
@@ -326,7 +333,7 @@ def _speaker_quarters(segments: Sequence[RedactedTurn]) -> dict[tuple[str, int],
     return groups
 
 
-def _sentiment_documents(segments: Sequence[RedactedTurn]) -> dict[tuple[str, tuple[int, ...]], str]:
+def sentiment_documents(segments: Sequence[RedactedTurn]) -> dict[tuple[str, tuple[int, ...]], str]:
     """One Comprehend document per speaker and run of consecutive quarters: (speaker, quarters) → text.
 
     A speaker's quarters get documents of their own only as far as each still reaches the
@@ -356,9 +363,7 @@ def _sentiment_documents(segments: Sequence[RedactedTurn]) -> dict[tuple[str, tu
     return documents
 
 
-def _sentiment_summary(
-    keys: Sequence[tuple[str, tuple[int, ...]]], results: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
+def sentiment_summary(keys: Sequence[tuple[str, tuple[int, ...]]], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not results:
         return {"overall": None, "by_speaker": {}, "trajectory": []}
     labels = [str(r["Sentiment"]) for r in results]

@@ -22,12 +22,12 @@ from botocore.exceptions import ClientError
 from .repository import expiry_attributes, partition_items
 from .retention import DataCategory, RetentionPolicy
 
-__all__ = ["GENESIS", "AuditLog", "ChainBreak"]
+__all__ = ["GENESIS", "AuditLog", "ChainBreak", "chain_digest"]
 
 GENESIS = "0" * 64
 
 
-def _digest(previous: str, entry: dict[str, Any]) -> str:
+def chain_digest(previous: str, entry: dict[str, Any]) -> str:
     canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{previous}|{canonical}".encode()).hexdigest()
 
@@ -62,7 +62,7 @@ class AuditLog:
                         "sk": {"N": str(sequence)},
                         "entry": {"S": json.dumps(entry, sort_keys=True)},
                         "prev_hash": {"S": previous},
-                        "hash": {"S": _digest(previous, entry)},
+                        "hash": {"S": chain_digest(previous, entry)},
                         **expiry_attributes(self.retention, DataCategory.AUDIT, now),
                     },
                     ConditionExpression="attribute_not_exists(sk)",
@@ -97,7 +97,7 @@ class AuditLog:
                 return ChainBreak(partition, expected, "missing entry")
             if item["prev_hash"]["S"] != previous:
                 return ChainBreak(partition, sequence, "previous hash does not match")
-            if _digest(previous, json.loads(item["entry"]["S"])) != item["hash"]["S"]:
+            if chain_digest(previous, json.loads(item["entry"]["S"])) != item["hash"]["S"]:
                 return ChainBreak(partition, sequence, "entry altered")
             previous, expected = item["hash"]["S"], expected + 1
         return None

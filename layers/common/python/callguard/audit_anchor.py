@@ -44,6 +44,7 @@ __all__ = [
     "AuditAnchors",
     "AuditChainBrokenError",
     "Verdict",
+    "canonical_json",
 ]
 
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
@@ -59,12 +60,12 @@ class AuditChainBrokenError(RuntimeError):
     """The anchoring function refuses to sign a chain that does not verify."""
 
 
-def _canonical(document: dict[str, Any]) -> bytes:
+def canonical_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _document_digest(document: dict[str, Any]) -> str:
-    return hashlib.sha256(_canonical(document)).hexdigest()
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 def day_key(day: str) -> str:
@@ -188,7 +189,7 @@ class AuditAnchors:
     def _put(self, key: str, document: dict[str, Any]) -> None:
         signature = self.kms.sign(
             KeyId=self.key_id,
-            Message=hashlib.sha256(_canonical(document)).digest(),
+            Message=hashlib.sha256(canonical_json(document)).digest(),
             MessageType="DIGEST",
             SigningAlgorithm=SIGNING_ALGORITHM,
         )["Signature"]
@@ -196,7 +197,7 @@ class AuditAnchors:
         self.s3.put_object(
             Bucket=self.bucket,
             Key=key,
-            Body=_canonical(body),
+            Body=canonical_json(body),
             ContentType="application/json",
             ChecksumAlgorithm="SHA256",
         )
@@ -211,7 +212,7 @@ class AuditAnchors:
         try:
             answer = self.kms.verify(
                 KeyId=self.key_id,
-                Message=hashlib.sha256(_canonical(document)).digest(),
+                Message=hashlib.sha256(canonical_json(document)).digest(),
                 MessageType="DIGEST",
                 Signature=signature,
                 SigningAlgorithm=SIGNING_ALGORITHM,
