@@ -265,9 +265,14 @@ def hold_add(
 
 
 @hold.command("remove")
-def hold_remove(hold_id: str, api_url: ApiUrl = None, token: Token = None) -> None:
-    """Lift a legal hold."""
-    _Api(api_url, token).call("DELETE", f"/v1/privacy/holds/{hold_id}")
+def hold_remove(
+    hold_id: str,
+    reason: Annotated[str | None, typer.Option(help="why the hold ends (kept sealed with the hold)")] = None,
+    api_url: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Lift a legal hold (you, from your token, are recorded as the person lifting it)."""
+    _Api(api_url, token).call("DELETE", f"/v1/privacy/holds/{hold_id}", None if reason is None else {"reason": reason})
     console.print(f"hold {hold_id} lifted")
 
 

@@ -19,6 +19,7 @@ from callguard.models import (
     CallIn,
     ExtendIn,
     HoldIn,
+    HoldLiftIn,
     LiveSegments,
     PrivacyRequestIn,
     RoutingRequest,
@@ -31,6 +32,7 @@ __all__ = [
     "CLIENT_CREDENTIALS_SCOPES",
     "ERROR_CODES",
     "ERROR_STATUSES",
+    "OPTIONAL_BODIES",
     "PATH_PARAMETERS",
     "QUERY_PARAMETERS",
     "REQUEST_MODELS",
@@ -56,7 +58,11 @@ REQUEST_MODELS: Final[Mapping[tuple[str, str], type[BaseModel]]] = {
     ("POST", "/v1/privacy/requests/{request_id}/verify"): VerifyIn,
     ("POST", "/v1/privacy/requests/{request_id}/extend"): ExtendIn,
     ("POST", "/v1/privacy/holds"): HoldIn,
+    ("DELETE", "/v1/privacy/holds/{hold_id}"): HoldLiftIn,
 }
+
+#: Routes whose body may be left out (v1 clients lift a hold without a reason).
+OPTIONAL_BODIES: Final = frozenset({("DELETE", "/v1/privacy/holds/{hold_id}")})
 
 
 def request_model(route: Route) -> type[BaseModel] | None:

@@ -24,6 +24,7 @@ from infra.api_contract import (
     CLIENT_CREDENTIALS_SCOPES,
     ERROR_CODES,
     ERROR_STATUSES,
+    OPTIONAL_BODIES,
     PATH_PARAMETERS,
     QUERY_PARAMETERS,
     REQUEST_MODELS,
@@ -151,7 +152,7 @@ def _operation(route: Route, refs: dict[type[BaseModel], dict[str, Any]]) -> dic
         errors |= {404} if any(p["in"] == "path" for p in parameters) else set()
     if body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": (route.method, route.path) not in OPTIONAL_BODIES,
             "description": f"JSON, at most {MAX_BODY_BYTES // 1024} KiB; unknown fields are rejected.",
             "content": {"application/json": {"schema": refs[body]}},
         }

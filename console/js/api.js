@@ -72,7 +72,7 @@ export class Api {
   approve(id) { return this.json("POST", `/v1/privacy/requests/${encodeURIComponent(id)}/approve`); }
   holds() { return this.json("GET", "/v1/privacy/holds"); }
   addHold(body) { return this.json("POST", "/v1/privacy/holds", body); }
-  liftHold(id) { return this.json("DELETE", `/v1/privacy/holds/${encodeURIComponent(id)}`); }
+  liftHold(id, reason) { return this.json("DELETE", `/v1/privacy/holds/${encodeURIComponent(id)}`, { reason }); }
   auditDay(day) { return this.json("GET", `/v1/audit/days/${encodeURIComponent(day)}`); }
 
   /** The export as a Blob: the download link's path on this API (its single-use ticket), following

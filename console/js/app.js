@@ -359,20 +359,25 @@ async function renderHolds(root) {
 }
 
 function liftForm(row, hold) {
-  // a confirmation step: the API's DELETE takes no reason (the lift is audited with the person)
+  // a confirmation step with the reason the hold ends (sealed with the hold; the lift is audited with the person)
   const cell = row.lastElementChild;
-  const confirm = h("button", { type: "button", class: "primary confirm-lift", onclick: async () => {
+  const reason = h("input", { name: "lift_reason", required: true, minlength: "3", maxlength: "500", autocomplete: "off" });
+  const form = h("form", { class: "inline", "aria-label": `${t("hold_lift_confirm")} ${hold.hold_id}` },
+    field(t("hold_lift_reason"), reason),
+    h("button", { type: "submit", class: "primary confirm-lift" }, t("hold_lift_confirm")),
+    h("button", { type: "button", onclick: () => go("holds") }, t("cancel")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
     try {
-      await api.liftHold(hold.hold_id);
+      await api.liftHold(hold.hold_id, reason.value.trim());
       announce(t("hold_lifted"));
       go("holds");
     } catch (error) {
       showError(error);
     }
-  } }, t("hold_lift_confirm"));
-  cell.replaceChildren(h("div", { class: "inline", role: "group", "aria-label": `${t("hold_lift_confirm")} ${hold.hold_id}` },
-    confirm, h("button", { type: "button", onclick: () => go("holds") }, t("cancel"))));
-  confirm.focus();
+  });
+  cell.replaceChildren(form);
+  reason.focus();
 }
 
 // ---- audit verification ----

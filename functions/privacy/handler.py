@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from callguard.api import actor_of, build_resolver, json_response
 from callguard.clients import Lazy
 from callguard.errors import NotFoundError, RequestValidationError
-from callguard.http import parse_body, validation_details
-from callguard.models import ExtendIn, HoldIn, PrivacyRequestIn, RequestListQuery, VerifyIn
+from callguard.http import parse_body, raw_body, validation_details
+from callguard.models import ExtendIn, HoldIn, HoldLiftIn, PrivacyRequestIn, RequestListQuery, VerifyIn
 from callguard.wiring import PrivacyApi, build_privacy_api
 
 logger = Logger()
@@ -123,7 +123,11 @@ def post_hold() -> Response[str]:
 
 @app.delete("/v1/privacy/holds/<hold_id>")
 def delete_hold(hold_id: str) -> Response[str]:
-    dependencies().service.lift_hold(_checked(hold_id), record=_audit)
+    """Lift a hold; the body with a reason is optional (v1 clients send none)."""
+    body = (
+        parse_body(app.current_event.raw_event, HoldLiftIn) if raw_body(app.current_event.raw_event).strip() else None
+    )
+    dependencies().service.lift_hold(_checked(hold_id), record=_audit, actor=_actor(), body=body)
     return json_response(200, {"hold_id": hold_id, "status": "lifted"})
 
 

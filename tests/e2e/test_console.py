@@ -4,9 +4,9 @@ the embedded stack (`make local`'s console at /console/), under the same CSP it 
 One browser session for the module (sign-in, sign-out and a second person happen inside it). The
 walk: sign in through the local hosted UI (code + PKCE), file an access request, verify it, see the
 filer refused as approver, approve as a second person, download the export (a Blob), file an
-erasure and open its printable certificate, add a legal hold with its reason and lift it, check the deadline
-countdown against the API, verify today's audit day, and run axe-core on every screen.
-Throughout: the address bar never shows more than /console/, nothing lands in web storage or
+erasure and open its printable certificate, add a legal hold with its reason and lift it with
+another, check the deadline countdown against the API, verify today's audit day, and run axe-core
+on every screen. Throughout: the address bar never shows more than /console/, nothing lands in web storage or
 cookies, and the browser reports no CSP violation.
 """
 
@@ -254,8 +254,13 @@ def test_a_hold_is_added_with_a_reason_and_lifted_after_a_confirmation(
     assert HOLD_ID not in row.text
     axe_clean(driver, "holds")
     row.find_element(By.CSS_SELECTOR, "button.lift").click()
+    reason = _css(driver, f"tr[data-hold='{hold_id}'] input[name=lift_reason]")
+    assert driver.switch_to.active_element == reason  # keyboard users land on the confirmation's reason
     confirm = _css(driver, f"tr[data-hold='{hold_id}'] button.confirm-lift")
-    assert driver.switch_to.active_element == confirm  # keyboard users land on the confirmation
+    confirm.click()  # without a reason the browser refuses the form: the hold stays
+    assert driver.find_elements(By.CSS_SELECTOR, f"tr[data-hold='{hold_id}']")
+    axe_clean(driver, "hold lift")
+    reason.send_keys("Verfahren beendet")
     confirm.click()
     _until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f"tr[data-hold='{hold_id}']"))
     holds = http("GET", f"{stack.api_url}/v1/privacy/holds", None, fetch_token("compliance", stack.state_file))

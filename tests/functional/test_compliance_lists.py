@@ -226,3 +226,33 @@ def test_the_audit_day_counts_verifies_and_pinpoints_a_break(privacy: Any, aws: 
     for bad in ("2026-02-30", "2026-1-01", "today", "2026-01-01T00:00"):
         status, answer = _call(privacy, "GET", f"/v1/audit/days/{bad}")
         assert (status, answer["error"]["code"]) == (404, "not_found"), bad
+
+
+def test_a_hold_is_lifted_with_a_sealed_reason_by_a_named_person(privacy: Any, aws: dict[str, Any]) -> None:
+    ddb, table = aws["session"].client("dynamodb"), aws["env"][Env.PRIVACY_TABLE]
+    holds = []
+    for n in range(2):
+        body = {"subject": {"customer_id": f"K-LIFT-{n}"}, "reason": "Klage Az. 7 / 2026"}
+        status, created = _call(privacy, "POST", "/v1/privacy/holds", body)
+        assert status == 201
+        holds.append(created["hold_id"])
+
+    def stored(hold_id: str) -> dict[str, Any]:
+        return ddb.get_item(TableName=table, Key={"pk": {"S": f"HOLD#{hold_id}"}, "sk": {"S": "HOLD"}})["Item"]
+
+    for bad in ({"reason": "x"}, {"reason": "ok\u0000"}, {}, {"reason": "settled", "extra": 1}):
+        status, answer = _call(privacy, "DELETE", f"/v1/privacy/holds/{holds[0]}", bad, user="desk-2")
+        assert status == 422, answer
+        assert stored(holds[0])["status"]["S"] == "active"  # a refused lift changes nothing
+    reason = "Verfahren beendet, Vergleich vom 2026-11-30"
+    status, answer = _call(privacy, "DELETE", f"/v1/privacy/holds/{holds[0]}", {"reason": reason}, user="desk-2")
+    assert (status, answer) == (200, {"hold_id": holds[0], "status": "lifted"})
+    item = stored(holds[0])
+    assert item["lifted_by"]["S"] == "user:sub-desk-2"
+    assert reason.encode() not in item["sealed_lift_reason"]["B"]  # sealed, not plain
+    assert privacy.dependencies().service.unseal(holds[0], item["sealed_lift_reason"]["B"]) == reason
+    status, _ = _call(privacy, "DELETE", f"/v1/privacy/holds/{holds[1]}")  # v1 clients send no body
+    assert status == 200
+    assert "sealed_lift_reason" not in stored(holds[1])
+    status, answer = _call(privacy, "DELETE", f"/v1/privacy/holds/{holds[0]}", {"reason": reason})
+    assert status == 409, answer  # lifted already

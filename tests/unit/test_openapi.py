@@ -15,7 +15,7 @@ import callguard.privacy  # noqa: F401  (their error classes register as Callgua
 from callguard.errors import CallguardError
 from callguard.names import ROUTES, full_scope
 from infra import openapi
-from infra.api_contract import ERROR_CODES, REQUEST_MODELS, ROUTE_CONTRACTS, ErrorBody
+from infra.api_contract import ERROR_CODES, OPTIONAL_BODIES, REQUEST_MODELS, ROUTE_CONTRACTS, ErrorBody
 
 pytestmark = pytest.mark.unit
 
@@ -82,7 +82,7 @@ def test_request_bodies_are_exactly_the_pydantic_models(doc: dict[str, Any]) -> 
     assert with_body == set(REQUEST_MODELS)
     for (method, path), model in REQUEST_MODELS.items():
         body = doc["paths"][path][method.lower()]["requestBody"]
-        assert body["required"] is True
+        assert body["required"] is ((method, path) not in OPTIONAL_BODIES)  # optional: lifting a hold (v1: no body)
         assert list(body["content"]) == ["application/json"]
         assert body["content"]["application/json"]["schema"] == {"$ref": REF.format(model=model.__name__)}
         expected = model.model_json_schema(ref_template=REF, mode="validation")

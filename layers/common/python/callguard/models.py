@@ -322,6 +322,12 @@ class HoldIn(_Model):
     reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]
 
 
+class HoldLiftIn(_Model):
+    """Optional body of ``DELETE /v1/privacy/holds/{hold_id}``: why the hold ends (sealed with the hold)."""
+
+    reason: Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_no_controls_text)]
+
+
 class ExtendIn(_Model):
     """Body of ``POST /v1/privacy/requests/{id}/extend`` (Art. 12(3): up to two further months)."""
 

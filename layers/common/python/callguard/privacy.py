@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from .errors import CallguardError, FourEyesError, IdentifierConflictError, NotFoundError
 from .identity import Pseudonymizer
-from .models import ExtendIn, HoldIn, PrivacyRequestIn, RequestStatus, VerifyIn
+from .models import ExtendIn, HoldIn, HoldLiftIn, PrivacyRequestIn, RequestStatus, VerifyIn
 from .names import ATTR_TTL, REQUEST_LIST_KEY
 from .repository import SubjectsRepository, all_items, expiry_attributes
 from .retention import DataCategory, RetentionPolicy
@@ -611,7 +611,14 @@ class PrivacyService:
         )
         return {"hold_id": hold_id}
 
-    def lift_hold(self, hold_id: str, record: Recorder = _no_record) -> None:
+    def lift_hold(
+        self,
+        hold_id: str,
+        record: Recorder = _no_record,
+        actor: str | None = None,
+        body: HoldLiftIn | None = None,
+    ) -> None:
+        """End a hold: who lifted it (from their token) and why (sealed like the reason it was placed for)."""
         key = {"pk": {"S": f"HOLD#{hold_id}"}, "sk": {"S": "HOLD"}}
         item = self.requests.dynamodb.get_item(TableName=self.requests.table, Key=key, ConsistentRead=True).get("Item")
         if item is None:
@@ -619,20 +626,28 @@ class PrivacyService:
         if item["status"]["S"] != "active":
             raise RequestStateError("The legal hold was lifted already.")
         record("legal_hold_lifted", f"hold/{hold_id}")
+        updates = ["#s = :lifted", "lifted_at = :now"]
+        values: dict[str, dict[str, Any]] = {
+            ":lifted": {"S": "lifted"},
+            ":active": {"S": "active"},
+            ":now": {"S": self.clock().isoformat()},
+        }
+        if actor is not None:
+            updates.append("lifted_by = :by")
+            values[":by"] = {"S": actor}
+        if body is not None:
+            updates.append("sealed_lift_reason = :why")
+            values[":why"] = {"B": self._seal(hold_id, body.reason)}
         self.requests.dynamodb.transact_write_items(
             TransactItems=[
                 {
                     "Update": {
                         "TableName": self.requests.table,
                         "Key": key,
-                        "UpdateExpression": "SET #s = :lifted, lifted_at = :now",
+                        "UpdateExpression": "SET " + ", ".join(updates),
                         "ConditionExpression": "#s = :active",
                         "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {
-                            ":lifted": {"S": "lifted"},
-                            ":active": {"S": "active"},
-                            ":now": {"S": self.clock().isoformat()},
-                        },
+                        "ExpressionAttributeValues": values,
                     }
                 },
                 {
