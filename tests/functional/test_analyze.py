@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -266,3 +267,24 @@ def test_a_later_resolved_call_closes_the_open_followup(handlers: dict[str, Any]
     handlers["analyze"].lambda_handler(sqs_event("fu-2"), FakeContext())
     assert analysis_item(aws, "fu-2")["flags"]["resolved"] is True  # type: ignore[index]
     assert calls.followups_due("2999-01-01T00:00:00+00:00") == []  # closed, no longer listed
+
+
+def test_followups_of_a_restricted_subject_are_not_listed(handlers: dict[str, Any], aws: dict[str, Any]) -> None:
+    """Restriction (Art. 18) keeps a subject's follow-ups from agents as it keeps its calls."""
+    event = api_event("GET", "/v1/followups", scopes="callguard/calls:read")
+    event["resource"] = "/v1/followups"
+    event["queryStringParameters"] = {"due_before": "2999-01-01T00:00:00Z"}
+
+    def listed() -> list[str]:
+        response = handlers["agent_view"].lambda_handler(event, FakeContext())
+        assert response["statusCode"] == 200, response["body"]
+        return [item["call_id"] for item in json.loads(response["body"])["items"]]
+
+    kept = ingest(handlers, call_id="fu-keep", segments=GERMAN_SEGMENTS, caller={"phone": "+49 30 5550001"})
+    held = ingest(handlers, call_id="fu-held", segments=GERMAN_SEGMENTS, caller={"phone": "+49 30 5550002"})
+    handlers["analyze"].lambda_handler(sqs_event("fu-keep", "fu-held"), FakeContext())
+    assert sorted(listed()) == ["fu-held", "fu-keep"]
+    subjects = handlers["agent_view"].service().subjects
+    subjects.set_flag(held["subject_id"], "restricted_at", datetime.now(UTC))
+    assert listed() == ["fu-keep"]
+    assert kept["subject_id"] != held["subject_id"]

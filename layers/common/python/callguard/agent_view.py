@@ -93,9 +93,14 @@ class AgentViewService:
         return not decide(state, None).show_to_agent.allowed
 
     def followups(self, due_before: str, actor: str) -> dict[str, Any]:
-        items = self.calls.followups_due(due_before)
+        """Open follow-ups due before ``due_before``; those of a restricted subject (Art. 18) are left
+        out, as their calls are (a follow-up names its call and why it is due)."""
         self.audit.append(actor=actor, action="list_followups", resource=f"followups/due_before/{due_before}")
-        return {"items": items}
+        return {"items": [item for item in self.calls.followups_due(due_before) if self._shown(item["call_id"])]}
+
+    def _shown(self, call_id: str) -> bool:
+        call = self.calls.get(call_id)
+        return call is not None and not self._restricted(call.subject_id, call.extra)
 
     def _redacted_on_read(
         self, subject_id: str, call_id: str, item: dict[str, Any], language: str | None
