@@ -172,6 +172,32 @@ def _period(days: int, lang: str = "en") -> str:
     return f"{days} {unit[0] if days == 1 else unit[1]}"
 
 
+def _sources(settings: Settings) -> str:
+    """Where the data comes from: the API always; Amazon Connect / Transcribe files when the importer is on."""
+    lines = [
+        "- **The contact-center platform**, through `POST /v1/calls` and `POST /v1/routing/decisions`"
+        " (client credentials): transcripts, the caller's identifiers and the consent it recorded.",
+        "- **Data subjects themselves**, through the compliance desk: identifiers in privacy requests and holds.",
+    ]
+    imports = settings.imports
+    if imports.enabled:
+        bucket = f"`{imports.bucket_name}`" if imports.bucket_name else "the stack's own import bucket"
+        prefixes = ", ".join(f"`{p}`" for p in imports.prefixes)
+        twins = "the redacted files only" if imports.redacted_only else "the raw files, or the redacted twin"
+        lines.append(
+            f"- **Amazon Connect Contact Lens** post-call analysis files and **Amazon Transcribe Call Analytics**"
+            f" output, imported from {bucket} (prefixes {prefixes}; {twins}); the raw file is never kept, only"
+            " the sealed transcript."
+        )
+        if imports.connect_instance_arn:
+            lines.append(
+                "- **The Amazon Connect instance's contact records** (`DescribeContact`, `GetContactAttributes`):"
+                " the caller's identifiers and recorded consent for each imported contact; without a recorded"
+                " consent the call is stored without analysis."
+            )
+    return "\n".join(lines)
+
+
 def render_ropa(settings: Settings) -> str:
     c, r = settings.controller, settings.retention
     rows = "\n".join(
@@ -230,6 +256,10 @@ Processors (Art. 28), all in `{settings.region}`, under the AWS Data Processing 
 | Processor service | Processing |
 |---|---|
 {processors}
+
+## Sources of the personal data
+
+{_sources(settings)}
 
 ## Identity of data subjects
 

@@ -53,3 +53,18 @@ def test_check_mode_fails_on_a_stale_document(tmp_path: Path, monkeypatch: pytes
     assert ropa.main(["--check"]) == 1
     assert ropa.main([]) == 0
     assert ropa.main(["--check"]) == 0
+
+
+def test_the_record_names_amazon_connect_as_a_source_only_when_the_importer_reads_it() -> None:
+    arn = "arn:aws:connect:eu-central-1:123456789012:instance/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    on = Settings.model_validate({"imports": {"bucket_name": "acme-connect", "connect_instance_arn": arn}})
+    off = Settings.model_validate({"imports": {"enabled": False}})
+    sources_on = ropa.render_ropa(on).split("## Sources of the personal data")[1].split("\n## ")[0]
+    sources_off = ropa.render_ropa(off).split("## Sources of the personal data")[1].split("\n## ")[0]
+    assert "Contact Lens" in sources_on
+    assert "`acme-connect`" in sources_on
+    assert "GetContactAttributes" in sources_on
+    assert "POST /v1/calls" in sources_on
+    assert "Contact Lens" not in sources_off
+    assert "Connect" not in sources_off
+    assert "POST /v1/calls" in sources_off
