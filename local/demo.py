@@ -463,6 +463,9 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int, log_file: Path = LOG_F
         _step("9c. The compliance console: the privacy desk in a browser (code + PKCE sign-in)")
         _console_demo(stack, check)
 
+        _step("9d. Import from Amazon Connect: a Contact Lens file takes S3 → EventBridge → SQS → importer")
+        _import_demo(stack, tokens["agent"], check)
+
         _step("10. What was stored: pseudonymised ids and sealed transcripts only")
         table, dump = _storage_table(stack)
         console.print(table)
@@ -527,6 +530,37 @@ def _not_shown_table() -> Table:
     for capability, where in NOT_SHOWN:
         table.add_row(capability, where)
     return table
+
+
+def _import_demo(stack: LocalStack, token: str, check: Any) -> None:
+    """A Contact Lens post-call analysis file dropped into the import bucket: the importer reads the
+    contact's identifiers and consent from Connect (locally ``local/connect_contacts.json``), takes the
+    same ingestion path as ``POST /v1/calls`` and deletes the raw file; agents see it redacted."""
+    from local.imports import drop_files
+
+    source = ROOT / "tests" / "fixtures" / "imports" / "contact-lens-voice-de.json"
+    [result] = drop_files([source], state_file=stack.state_file or Path())
+    status, view = "not imported", None
+    deadline = time.monotonic() + 60
+    while result.call_id is not None and time.monotonic() < deadline:
+        view = http("GET", f"{stack.api_url}/v1/calls/{result.call_id}", token=token)
+        status = view.body.get("analysis", {}).get("status", "?") if view.status == 200 else str(view.status)
+        if status not in {"pending", "queued"}:
+            break
+        time.sleep(0.3)
+    if view is not None and view.status == 200:
+        table = Table(title=f"GET /v1/calls/{result.call_id} (imported)")
+        for column in ("speaker", "text"):
+            table.add_column(column)
+        for segment in view.body.get("segments", [])[:4]:
+            table.add_row(segment.get("speaker", ""), segment.get("text") or "")
+        console.print(table)
+        console.print_json(data={"imported": view.body.get("imported"), "analysis": view.body.get("analysis")})
+    check(
+        "import: Contact Lens file",
+        result.call_id is not None and status == "done",
+        f"{source.name} → call {result.call_id or result.reason}, analysis {status}",
+    )
 
 
 def _followups_demo(stack: LocalStack, token: str, check: Any) -> None:

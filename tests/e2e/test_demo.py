@@ -60,6 +60,7 @@ def test_the_demo_prints_its_walk_through_and_logs_to_a_file(synth: Synth, tmp_p
     assert "FAILED" not in out
     assert "callguard demo summary" in out
     assert "/console/" in out  # the console's URL
+    assert "import: Contact Lens file" in out  # the Connect import step, checked ok (no FAILED above)
     assert (tmp_path / "console-queue.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # piped, the tables are not cut to 80 columns
     assert max(len(line) for line in lines) > 100
