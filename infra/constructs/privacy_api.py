@@ -112,6 +112,14 @@ class DeadlineCheck(Construct):
             self, "Check", name="deadline_check", env=(Env.PRIVACY_TABLE,), synchronous=False, reserved_concurrency=1
         )
         self.handler.allow(["dynamodb:Scan"], [platform.data.privacy.table_arn])
+        # requests filed before the request list existed get its two keys, nothing else
+        self.handler.allow(
+            ["dynamodb:UpdateItem"],
+            [platform.data.privacy.table_arn],
+            conditions={
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "request_list", "deadline_at"]}
+            },
+        )
         allow_table_key(self.handler, platform.keys)  # the privacy table is encrypted with the data key
         self.dlq = platform.failure_queue(self, "Failures")
         self.handler.on_failure(self.dlq)

@@ -243,6 +243,34 @@ class PrivacyRequests:
         )
         return [datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"]) for item in items]
 
+    def enlist_unlisted(self) -> int:
+        """Give requests filed before the request list existed its keys (index by_deadline), so an
+        upgraded deployment's older requests appear in the compliance queue. Idempotent; returns how
+        many were listed now."""
+        items = all_items(
+            self.dynamodb,
+            "scan",
+            TableName=self.table,
+            FilterExpression="begins_with(pk, :r) AND sk = :s AND attribute_not_exists(request_list)",
+            ExpressionAttributeValues={":r": {"S": "REQUEST#"}, ":s": {"S": "REQUEST"}},
+            ProjectionExpression="pk, sk, due_at, extended_due_at",
+        )
+        listed = 0
+        for item in items:
+            due = datetime.fromisoformat(item.get("extended_due_at", item["due_at"])["S"])
+            try:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    UpdateExpression="SET request_list = :l, deadline_at = :d",
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(request_list)",
+                    ExpressionAttributeValues={":l": {"S": REQUEST_LIST_KEY}, ":d": {"S": deadline_key(due)}},
+                )
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # listed meanwhile (or expired): nothing to do
+            listed += 1
+        return listed
+
     def active_holds(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """Every standing legal hold: its id and the identifiers ``(kind, mac)`` it was placed on."""
         items = all_items(
@@ -276,6 +304,10 @@ class DeadlineCheck:
 
     requests: PrivacyRequests
     warn_days: int = 7
+
+    def enlist_unlisted(self) -> int:
+        """Requests from before the request list existed join it (see ``PrivacyRequests.enlist_unlisted``)."""
+        return self.requests.enlist_unlisted()
 
     def count(self, now: datetime) -> dict[str, int]:
         due_dates = self.requests.open_due_dates()
