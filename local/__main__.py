@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 import urllib.error
 from pathlib import Path
 from typing import Annotated
@@ -53,8 +54,11 @@ def serve(cdk_out: Annotated[Path, typer.Option(help="synthesized templates")] =
             f"callguard local stack ready: api {stack.api_url}  aws {stack.aws_url}  console {stack.api_url}/console/\n"
         )
         sys.stdout.flush()
+        # not signal.pause(): the kernel may hand SIGINT/SIGTERM to any of the stack's threads, and a
+        # main thread asleep in pause() is then never woken to run the handler (the stack hung for good
+        # under load); a short sleep lets the main thread run the pending handler within half a second
         while True:
-            signal.pause()
+            time.sleep(0.5)
     except _StopSignal:
         pass
     except PortInUseError as exc:
