@@ -5,7 +5,7 @@ see :func:`bench.purge_scaling.measure`): one subject's calls are ingested throu
 ingest handler (call items, transcript markers, sealed transcript objects, subject links,
 consent history, wrapped key, idempotency records), then the erasure steps of the privacy
 workflow run against it (``closure``, ``inventory``, ``shred_keys``, ``delete_all``,
-``verify_gone`` of :class:`callguard.subject_data.SubjectData`). Items read is the sum of
+``verify_gone`` of :class:`callguard.privacy.subject_data.SubjectData`). Items read is the sum of
 ``ScannedCount`` of every Query and Scan, per table.
 """
 

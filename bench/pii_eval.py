@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callguard.analysis import phone_regions
-from callguard.pii import LABELS, PiiSpan, detect
+from callguard.analysis.pii import LABELS, PiiSpan, detect
+from callguard.analysis.service import phone_regions
 
 ROOT = Path(__file__).resolve().parents[1]
 

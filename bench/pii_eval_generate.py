@@ -6,7 +6,7 @@ and es_ES; the sentences around them are written here from how callers and agent
 (greetings, self-introductions, read-back, spelling out, hesitation, speech-to-text in lower case),
 not from the detectors' cue lists. Spoken forms (digits read one by one or in pairs, "double four",
 spelled-out e-mail addresses, spoken years) are rendered by this script on its own, without any
-code from ``callguard.pii``.
+code from ``callguard.analysis.pii``.
 
 Each line: ``{"id", "locale", "language", "previous", "text", "spans": [[start, end, label], ...]}``.
 ``previous`` is the turn before (an agent's question) or "". Lines without spans are negatives:

@@ -1,4 +1,4 @@
-"""Build ``callguard/pii_lexicon.json.gz``: first names and surnames per country, street words.
+"""Build ``callguard/analysis/pii_lexicon.json.gz``: first names and surnames per country, street words.
 
 ``python -m bench.pii_lexicon_build`` reads the person and address providers of the pinned Faker
 (a maintained package; requirements-dev.txt) at build time and writes one compact file that ships
@@ -18,7 +18,7 @@ from pathlib import Path
 from faker import Faker
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "layers" / "common" / "python" / "callguard" / "pii_lexicon.json.gz"
+OUT = ROOT / "layers" / "common" / "python" / "callguard" / "analysis" / "pii_lexicon.json.gz"
 #: the call-center markets, plus the origins of many callers' names there
 NAME_LOCALES = (
     "de_DE", "de_AT", "de_CH", "en_GB", "en_US", "en_IE", "es_ES", "es_MX", "fr_FR", "it_IT", "nl_NL",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from callguard import pii
+from callguard.analysis import pii
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def _time(run: Callable[[str], object], text: str, repeats: int) -> float:
 
 
 def detectors() -> dict[str, Callable[[str], object]]:
-    """Each detector of ``callguard.pii`` on its own (``pii.DETECTORS``), and ``detect`` as a whole."""
+    """Each detector of ``callguard.analysis.pii`` on its own (``pii.DETECTORS``), and ``detect`` as a whole."""
     out: dict[str, Callable[[str], object]] = {}
     for name, run in getattr(pii, "DETECTORS", {}).items():
         out[name] = run

@@ -1,6 +1,6 @@
 """PII detection quality on the labelled corpus: precision and recall per type.
 
-``python -m bench.pii_quality`` prints the table; ``tests/unit/test_pii.py``
+``python -m bench.pii_quality`` prints the table; ``tests/unit/analysis/test_pii.py``
 holds the acceptance thresholds. Matching is span-level: a detected span counts for a
 gold span of the same label when they overlap by at least half of the gold span.
 """
@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from callguard.pii import LABELS, PiiSpan, detect
+from callguard.analysis.pii import LABELS, PiiSpan, detect
 
 ROOT = Path(__file__).resolve().parents[1]
 

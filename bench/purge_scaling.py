@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from callguard.clients import AwsClients
 from callguard.names import Env
-from callguard.repository import expiry_attributes
-from callguard.retention import DataCategory, RetentionPolicy
+from callguard.retention.policy import DataCategory, RetentionPolicy
+from callguard.storage.repository import expiry_attributes
 from callguard.wiring import build_retention_purge
 from local.provision import Provisioner, load_template
 

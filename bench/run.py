@@ -33,8 +33,8 @@ from bench.pii_linear import GROWTH_GOAL, linear_table
 from bench.pii_quality import load_corpus, table
 from bench.purge_scaling import EXPIRED, purge_scaling
 from bench.throughput import REQUESTS, throughput
-from callguard.analysis import AnalysisService
-from callguard.comprehend import ComprehendGateway, billed_units
+from callguard.analysis.comprehend import ComprehendGateway, billed_units
+from callguard.analysis.service import AnalysisService
 from local.comprehend import ComprehendServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -204,7 +204,7 @@ def list_(
 
 def _await_closed(api: _Api, request_id: str, seconds: int) -> dict[str, Any]:
     """The request as the API shows it, once closed or after ``seconds``; each change of status on stderr."""
-    from callguard.privacy import CLOSED
+    from callguard.privacy.workflow import CLOSED
 
     deadline = time.monotonic() + seconds
     answer = api.call("GET", f"/v1/privacy/requests/{request_id}")

@@ -1,7 +1,7 @@
 """``docs/api.md``: a readable API reference rendered from the OpenAPI document.
 
 Written by ``make openapi`` beside ``docs/openapi.yaml`` (the same document, so the two cannot
-disagree); ``tests/unit/test_openapi.py`` fails when the committed file is stale.
+disagree); ``tests/unit/edge/test_openapi.py`` fails when the committed file is stale.
 """
 
 from __future__ import annotations

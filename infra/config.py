@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from callguard.importer.settings import ImportSettings
-from callguard.intents import DEFAULT_INTENTS, IntentConfig
+from callguard.analysis.intents import DEFAULT_INTENTS, IntentConfig
+from callguard.calls.importer.settings import ImportSettings
 from callguard.names import Scope
-from callguard.retention import DataCategory, RetentionPolicy
-from callguard.routing import DEFAULT_ROUTING, RoutingConfig
-from callguard.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, group_name
+from callguard.retention.policy import DataCategory, RetentionPolicy
+from callguard.routing.rules import DEFAULT_ROUTING, RoutingConfig
+from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, group_name
 
 __all__ = [
     "COMPREHEND_REGIONS",
@@ -262,7 +262,7 @@ class Settings(BaseModel):
         Annotated[str, Field(pattern=r"^arn:aws:comprehend:[a-z0-9-]+:\d{12}:document-classifier-endpoint/[\w-]+$")]
         | None
     ) = None
-    #: queues, business hours, priorities and the knowledge base (see callguard.routing)
+    #: queues, business hours, priorities and the knowledge base (see callguard.routing.rules)
     routing: RoutingConfig = DEFAULT_ROUTING
     #: how long a privacy request waits for identity verification before it is rejected
     verification_timeout_days: Annotated[int, Field(ge=1, le=30)] = 14

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callguard.names import Scope
-from callguard.retention import DataCategory
+from callguard.retention.policy import DataCategory
 from infra.config import Settings, Tenant, load_settings
 
 __all__ = [

@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from callguard.tenancy import DEFAULT_TENANT, tenant_of_group
+from callguard.security.tenancy import DEFAULT_TENANT, tenant_of_group
 
 __all__ = ["AuthError", "Authorizer", "LocalClient", "LocalIssuer"]
 

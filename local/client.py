@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callguard.tenancy import DEFAULT_TENANT
+from callguard.security.tenancy import DEFAULT_TENANT
 from local.stack import STATE_FILE
 
 __all__ = [

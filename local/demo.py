@@ -42,9 +42,12 @@ NOT_SHOWN: tuple[tuple[str, str], ...] = (
     ("rectification, restriction, objection carried out", "tests/e2e/test_privacy.py; `callguard privacy request …`"),
     ("an erasure refused under a legal hold", "tests/e2e/test_privacy.py (here a hold is only placed and lifted)"),
     ("the export downloaded by the CLI", "`callguard privacy download <id> -o export.json` (README)"),
-    ("poisoned messages moving to the analysis DLQ", "tests/functional/test_pollers.py"),
+    ("poisoned messages moving to the analysis DLQ", "tests/functional/local/test_pollers.py"),
     ("Cognito MFA and hosted UI, WAF, CloudTrail, alarms, dashboard", "in AWS only: docs/deploy.md"),
-    ("a Comprehend custom classifier endpoint", "optional; keywords are the fallback (tests/unit/test_intents.py)"),
+    (
+        "a Comprehend custom classifier endpoint",
+        "optional; keywords are the fallback (tests/unit/analysis/test_intents.py)",
+    ),
 )
 
 #: Fake personal data, recognisable, used only here.

@@ -18,14 +18,14 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
-from callguard.http import header
+from callguard.edge.responses import header
 from callguard.names import MAX_BODY_BYTES
 from local.auth import AuthError, Authorizer
 from local.permissions import acting_as
@@ -201,34 +201,6 @@ class LocalFunction:
         return self.invoke(event)
 
 
-class _AssetModules(importlib.abc.MetaPathFinder):
-    """The top-level modules of one function asset folder.
-
-    Lambda runs a function with its code folder (``/var/task``) on the import path, so a module of
-    the asset imports its siblings by their bare names (the privacy steps' ``step_common``). In this
-    process one finder per loaded asset folder answers for exactly those names, after every other
-    finder (as a path appended last would), without touching ``sys.path``; the domain package
-    comes from the venv (``make setup``), as Lambda's comes from the layer."""
-
-    _folders: ClassVar[set[Path]] = set()
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = str(folder)
-
-    @classmethod
-    def register(cls, folder: Path) -> None:
-        if folder not in cls._folders:
-            cls._folders.add(folder)
-            sys.meta_path.append(cls(folder))
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if path is not None:  # a submodule: the default finder searches its package's own path
-            return None
-        return importlib.machinery.PathFinder.find_spec(fullname, [self.folder])
-
-
 @dataclass
 class LambdaRuntime:
     """Loads every function of the template from its packaged asset, in this process."""
@@ -270,15 +242,6 @@ class LambdaRuntime:
             raise ProvisionError(f"function {logical} has no asset path in the template metadata")
         module_file, _, attribute = resource["Properties"]["Handler"].rpartition(".")
         path = self.cdk_out / asset / f"{module_file.replace('.', '/')}.py"
-        _AssetModules.register(path.parent)  # siblings in the asset import each other, as in Lambda
-        # Each function is its own process in Lambda: a sibling module another function of the same
-        # asset imported (the privacy steps' `step_common` with its Logger) is imported afresh, so it
-        # reads this function's environment (its service name), not the first one's.
-        folder = str(path.parent)
-        for module_name, loaded in list(sys.modules.items()):
-            origin = getattr(loaded, "__file__", None)
-            if isinstance(origin, str) and os.path.dirname(origin) == folder:
-                del sys.modules[module_name]
         name = f"callguard_local_{logical}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:

@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from callguard.importer import ImportSettings, RejectedFileError, parse
-from callguard.importer.service import FORMAT_METADATA, contact_id_of
+from callguard.calls.importer import ImportSettings, RejectedFileError, parse
+from callguard.calls.importer.service import FORMAT_METADATA, contact_id_of
 from local.stack import STATE_FILE
 
 __all__ = ["ImportResult", "drop_files"]

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 import boto3
 
 from callguard.names import Env
-from callguard.tenancy import DEFAULT_TENANT, TenantDirectory, group_name
+from callguard.security.tenancy import DEFAULT_TENANT, TenantDirectory, group_name
 from infra import openapi
 from local import permissions
 from local.auth import AuthError, Authorizer, LocalClient, LocalIssuer

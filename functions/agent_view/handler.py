@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.agent_view import AgentViewService
-from callguard.api import actor_of, build_resolver, json_response
+from callguard.calls.agent_view import AgentViewService
 from callguard.clients import Lazy
+from callguard.edge.resolver import actor_of, build_resolver, json_response
 from callguard.errors import NotFoundError, RequestValidationError
 from callguard.models import is_call_id
 from callguard.wiring import build_agent_view_service

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from callguard.analysis import AnalysisService
+from callguard.analysis.service import AnalysisService
 from callguard.clients import Lazy
 from callguard.names import CALL_ID_PATTERN
 from callguard.wiring import build_analysis_service

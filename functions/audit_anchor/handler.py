@@ -13,8 +13,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.audit_anchor import AuditAnchors
 from callguard.clients import Lazy
+from callguard.security.audit_anchor import AuditAnchors
 from callguard.wiring import build_audit_anchors
 
 logger = Logger()

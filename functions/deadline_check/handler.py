@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.clients import Lazy
-from callguard.privacy import DeadlineCheck
+from callguard.privacy.workflow import DeadlineCheck
 from callguard.wiring import build_deadline_check
 
 logger = Logger()

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from callguard.calls.importer import ImportService
 from callguard.clients import Lazy
-from callguard.importer import ImportService
 from callguard.names import METRICS_NAMESPACE
 from callguard.wiring import build_import_service
 

@@ -17,10 +17,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.api import build_resolver, json_response
 from callguard.clients import Lazy
+from callguard.edge.resolver import build_resolver, json_response
+from callguard.edge.responses import parse_body
 from callguard.errors import CallConflictError, NotFoundError
-from callguard.http import parse_body
 from callguard.models import CallAccepted, CallIn, LiveSegments, is_call_id
 from callguard.wiring import IngestApi, build_ingest_api
 

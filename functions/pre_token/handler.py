@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from callguard.names import RESOURCE_SERVER_ID, Env
-from callguard.tenancy import TENANT_CLAIM, tenant_of_group
+from callguard.security.tenancy import TENANT_CLAIM, tenant_of_group
 
 logger = Logger()
 

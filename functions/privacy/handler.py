@@ -12,10 +12,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from callguard.api import actor_of, build_resolver, json_response
 from callguard.clients import Lazy
+from callguard.edge.resolver import actor_of, build_resolver, json_response
+from callguard.edge.responses import parse_body, raw_body, validation_details
 from callguard.errors import NotFoundError, RequestValidationError
-from callguard.http import parse_body, raw_body, validation_details
 from callguard.models import ExtendIn, HoldIn, HoldLiftIn, PrivacyRequestIn, RequestListQuery, VerifyIn
 from callguard.wiring import PrivacyApi, build_privacy_api
 

@@ -1,5 +1,5 @@
 """Stores the task token; the workflow waits until /verify (or times out)."""
 
-from step_common import step_handler
+from callguard.privacy.step_runner import step_handler
 
 lambda_handler = step_handler("await_verification")

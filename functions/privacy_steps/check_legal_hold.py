@@ -1,5 +1,5 @@
 """Erasure: a standing legal hold wins (Art. 17(3)(e))."""
 
-from step_common import step_handler
+from callguard.privacy.step_runner import step_handler
 
 lambda_handler = step_handler("check_legal_hold")

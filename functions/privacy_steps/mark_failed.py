@@ -1,5 +1,5 @@
 """Marks the request failed with the error's name (never its message)."""
 
-from step_common import step_handler
+from callguard.privacy.step_runner import step_handler
 
 lambda_handler = step_handler("mark_failed")

@@ -1,5 +1,5 @@
 """Objection (Art. 21): AI analysis and personalised routing stop now."""
 
-from step_common import step_handler
+from callguard.privacy.step_runner import step_handler
 
 lambda_handler = step_handler("record_objection")

@@ -1,5 +1,5 @@
 """Tells the workflow which branch the request's type takes."""
 
-from step_common import step_handler
+from callguard.privacy.step_runner import step_handler
 
 lambda_handler = step_handler("route_request")

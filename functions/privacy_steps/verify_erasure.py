@@ -1,5 +1,5 @@
 """Erasure: look again everywhere; fail loudly if anything remains; write the certificate."""
 
-from step_common import step_handler
+from callguard.privacy.step_runner import step_handler
 
 lambda_handler = step_handler("verify_erasure")

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from callguard.clients import Lazy
 from callguard.models import PurgeRequest, PurgeRequestError
 from callguard.names import Env
-from callguard.purge import RetentionPurge
+from callguard.retention.purge import RetentionPurge
 from callguard.wiring import build_retention_purge
 
 logger = Logger()

@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.api import build_resolver, json_response
 from callguard.clients import Lazy
-from callguard.http import parse_body
+from callguard.edge.resolver import build_resolver, json_response
+from callguard.edge.responses import parse_body
 from callguard.models import RoutingRequest
-from callguard.routing_service import RoutingService
+from callguard.routing.service import RoutingService
 from callguard.wiring import build_routing_service
 
 logger = Logger()

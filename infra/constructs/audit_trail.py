@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from callguard.retention import DataCategory
+from callguard.retention.policy import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.secure_storage import acknowledge_residency

@@ -15,7 +15,7 @@ from callguard.names import (
     GSI_BY_SUBJECT,
     REQUEST_LIST_INCLUDES,
 )
-from callguard.retention import DataCategory
+from callguard.retention.policy import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
 from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket, SecureTable

@@ -1,6 +1,7 @@
 """Retention capability: the nightly purge per data category (Art. 5(1)(e)), its schedule and alarms.
 
-The construct is ``NightlyPurge``; the domain service the function runs is ``callguard.purge.RetentionPurge``."""
+The construct is ``NightlyPurge``; the domain service the function runs is
+``callguard.retention.purge.RetentionPurge``."""
 
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from callguard.audit import GENESIS, AuditLog, chain_digest
-from callguard.audit_anchor import day_key
-from callguard.retention import RetentionPolicy
+from callguard.retention.policy import RetentionPolicy
+from callguard.security.audit import GENESIS, AuditLog, chain_digest
+from callguard.security.audit_anchor import day_key
 from tests.e2e.conftest import RunningStack
 from tests.support import ROOT
 

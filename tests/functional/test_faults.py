@@ -14,7 +14,7 @@ import pytest
 from callguard.names import Env
 from callguard.wiring import build_retention_purge
 from tests.faults import Faults, fast_retries
-from tests.functional.test_analyze import GERMAN_SEGMENTS, sqs_event
+from tests.functional.analysis.test_analyze import GERMAN_SEGMENTS, sqs_event
 from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
 
 pytestmark = pytest.mark.functional
@@ -136,7 +136,7 @@ def test_the_purge_retries_unprocessed_items_and_a_failed_run_is_completed_by_th
         assert _ingest(ingest, f"purge-fault-{n}")["statusCode"] == 202
     as_of = datetime.now(UTC) + timedelta(days=91)
     purge = build_retention_purge(aws["clients"])
-    monkeypatch.setattr("callguard.subject_data.time.sleep", lambda _: None)  # the purge's own backoff
+    monkeypatch.setattr("callguard.privacy.subject_data.time.sleep", lambda _: None)  # the purge's own backoff
     with fast_retries(monkeypatch):
         faults.fail("dynamodb", "BatchWriteItem", kind="unprocessed", times=3)  # accepted, nothing written
         first = purge.run(as_of)

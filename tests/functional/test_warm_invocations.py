@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -111,11 +109,10 @@ def _step(name: str) -> ModuleType:
 def test_an_erasure_certificate_counts_only_its_own_request(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(STEPS_DIR))
-    monkeypatch.delitem(sys.modules, "step_common", raising=False)
     names = ("shred_subject_key", "delete_subject_data", "verify_erasure")
     handlers = {name: _step(name) for name in names}  # one warm container running every step
-    sys.modules["step_common"].steps(aws["clients"])
+    for handler in handlers.values():
+        handler.lambda_handler.deps(aws["clients"])
     service = build_privacy_service(aws["clients"])
     certificates = []
     for n, phone in enumerate(("+49 30 5550003", "+49 30 5550004")):
@@ -137,8 +134,9 @@ def test_every_handler_builds_its_services_per_invocation() -> None:
     """Structural: each handler module's entry point is wrapped by ``per_invocation``."""
     for path in sorted((ROOT / "functions").glob("*/*.py")):
         source = path.read_text()
-        if "lambda_handler" not in source or path.name == "step_common.py" or path.parent.name == "pre_token":
+        if "lambda_handler" not in source or path.parent.name == "pre_token":
             continue
         wrapped = ".per_invocation" in source or "step_handler(" in source
         assert wrapped, f"{path.relative_to(ROOT)} does not build its services per invocation"
-    assert Path(STEPS_DIR / "step_common.py").read_text().count("@steps.per_invocation") == 1
+    runner = ROOT / "layers/common/python/callguard/privacy/step_runner.py"
+    assert runner.read_text().count("self.deps.per_invocation(self._run)") == 1

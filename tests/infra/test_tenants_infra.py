@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from callguard.names import ROUTES, Env, Scope, full_scope
-from callguard.tenancy import TenantDirectory
+from callguard.security.tenancy import TenantDirectory
 from tests.conftest import Synth
 from tests.infra.v1_template import FIXTURE, digest
 

@@ -189,3 +189,19 @@ def test_nothing_edits_sys_path() -> None:
             if uses:
                 found.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}")
     assert found == []
+
+
+#: the modules every capability uses, and the only ones beside the capability packages
+SHARED_MODULES = {"__init__.py", "names.py", "models.py", "errors.py", "clients.py", "wiring.py"}
+CAPABILITIES = {"calls", "analysis", "routing", "privacy", "retention", "storage", "security", "edge", "policy"}
+
+
+def test_the_domain_is_one_package_per_capability_and_the_tests_mirror_it() -> None:
+    """A new capability gets a package, not another flat module; its tests go beside its package's."""
+    assert {p.name for p in DOMAIN.glob("*.py")} == SHARED_MODULES
+    packages = {p.name for p in DOMAIN.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == CAPABILITIES
+    for tier in ("unit", "functional"):
+        mirrored = {p.name for p in (ROOT / "tests" / tier).iterdir() if (p / "__init__.py").is_file()}
+        assert mirrored <= CAPABILITIES | {"local"}, f"tests/{tier} has folders that name no capability"
+        assert mirrored, f"tests/{tier} does not mirror the domain packages"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from callguard.retention import DataCategory, RetentionPolicy
+from callguard.retention.policy import DataCategory, RetentionPolicy
 from infra.config import COMPREHEND_REGIONS, EU_REGIONS, ConfigError, load_settings
 
 pytestmark = pytest.mark.unit

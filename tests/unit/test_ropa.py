@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callguard.retention import DataCategory, RetentionPolicy
+from callguard.retention.policy import DataCategory, RetentionPolicy
 from infra import ropa
 from infra.config import Settings
 

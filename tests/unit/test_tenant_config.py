@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from callguard.names import Scope
-from callguard.retention import DataCategory
+from callguard.retention.policy import DataCategory
 from infra.config import ConfigError, load_settings
 
 pytestmark = pytest.mark.unit

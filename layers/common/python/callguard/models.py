@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .names import AGENT_ID_PATTERN, CALL_ID_PATTERN, Env
+from callguard.names import AGENT_ID_PATTERN, CALL_ID_PATTERN, Env
 
 __all__ = [
     "VERIFICATION_METHODS",

@@ -105,7 +105,7 @@ class Env(StrEnum):
     AUDIT_ANCHOR_KEY_ID = "CALLGUARD_AUDIT_ANCHOR_KEY_ID"
     #: "true" (default) or "false": exports and erasures wait for a second person's approval
     FOUR_EYES = "CALLGUARD_FOUR_EYES"
-    #: Contact Lens / Transcribe Call Analytics import (see callguard.importer)
+    #: Contact Lens / Transcribe Call Analytics import (see callguard.calls.importer)
     IMPORT_SETTINGS = "CALLGUARD_IMPORT_SETTINGS"
     IMPORT_BUCKET = "CALLGUARD_IMPORT_BUCKET"
     #: analysis reuses the sentiment an imported file already carries (no second Comprehend bill)

@@ -13,30 +13,30 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .clients import AwsClients
-from .names import Env
+from callguard.clients import AwsClients
+from callguard.names import Env
 
 if TYPE_CHECKING:
-    from .agent_view import AgentViewService
-    from .analysis import AnalysisService
-    from .audit import AuditLog
-    from .audit_anchor import AuditAnchors
-    from .compliance import ComplianceDesk
-    from .crypto import SubjectKeyring
-    from .identity import Pseudonymizer
-    from .importer import ImportService
-    from .ingest import IngestService
-    from .intents import IntentConfig
-    from .live import LiveService
-    from .models import CallAccepted
-    from .privacy import DeadlineCheck, PrivacyRequests, PrivacyService
-    from .privacy_steps import PrivacySteps
-    from .purge import RetentionPurge
-    from .repository import CallsRepository, SubjectsRepository, TranscriptStore
-    from .retention import RetentionPolicy
-    from .routing import RoutingConfig
-    from .routing_service import RoutingService
-    from .subject_data import SubjectData
+    from callguard.analysis.intents import IntentConfig
+    from callguard.analysis.service import AnalysisService
+    from callguard.calls.agent_view import AgentViewService
+    from callguard.calls.importer import ImportService
+    from callguard.calls.ingest import IngestService
+    from callguard.calls.live import LiveService
+    from callguard.models import CallAccepted
+    from callguard.privacy.desk import ComplianceDesk
+    from callguard.privacy.steps import PrivacySteps
+    from callguard.privacy.subject_data import SubjectData
+    from callguard.privacy.workflow import DeadlineCheck, PrivacyRequests, PrivacyService
+    from callguard.retention.policy import RetentionPolicy
+    from callguard.retention.purge import RetentionPurge
+    from callguard.routing.rules import RoutingConfig
+    from callguard.routing.service import RoutingService
+    from callguard.security.audit import AuditLog
+    from callguard.security.audit_anchor import AuditAnchors
+    from callguard.security.crypto import SubjectKeyring
+    from callguard.security.identity import Pseudonymizer
+    from callguard.storage.repository import CallsRepository, SubjectsRepository, TranscriptStore
 
 __all__ = [
     "IngestApi",
@@ -85,28 +85,28 @@ class Parts:
 
     def audit_log(self) -> AuditLog:
         """The hash-chained audit log, with the configured audit retention: the one way it is built."""
-        from .audit import AuditLog
+        from callguard.security.audit import AuditLog
 
         return AuditLog(
             dynamodb=self.clients.dynamodb, table=require_env(Env.AUDIT_TABLE, self.env), retention=self.retention
         )
 
     def calls(self) -> CallsRepository:
-        from .repository import CallsRepository
+        from callguard.storage.repository import CallsRepository
 
         return CallsRepository(
             dynamodb=self.clients.dynamodb, table=require_env(Env.CALLS_TABLE, self.env), retention=self.retention
         )
 
     def subjects(self) -> SubjectsRepository:
-        from .repository import SubjectsRepository
+        from callguard.storage.repository import SubjectsRepository
 
         return SubjectsRepository(
             dynamodb=self.clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, self.env), retention=self.retention
         )
 
     def transcripts(self) -> TranscriptStore:
-        from .repository import TranscriptStore
+        from callguard.storage.repository import TranscriptStore
 
         return TranscriptStore(
             s3=self.clients.s3,
@@ -115,7 +115,7 @@ class Parts:
         )
 
     def keyring(self) -> SubjectKeyring:
-        from .crypto import SubjectKeyring
+        from callguard.security.crypto import SubjectKeyring
 
         return SubjectKeyring(
             kms=self.clients.kms,
@@ -125,7 +125,7 @@ class Parts:
         )
 
     def pseudonymizer(self) -> Pseudonymizer:
-        from .identity import Pseudonymizer
+        from callguard.security.identity import Pseudonymizer
 
         return Pseudonymizer(self.clients.kms, require_env(Env.HMAC_KEY_ID, self.env))
 
@@ -136,14 +136,14 @@ class Parts:
         return _routing(self.env.get(Env.ROUTING.value))
 
     def privacy_requests(self) -> PrivacyRequests:
-        from .privacy import PrivacyRequests
+        from callguard.privacy.workflow import PrivacyRequests
 
         return PrivacyRequests(
             dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
         )
 
     def subject_data(self) -> SubjectData:
-        from .subject_data import SubjectData, SubjectStores
+        from callguard.privacy.subject_data import SubjectData, SubjectStores
 
         stores = SubjectStores(
             dynamodb=self.clients.dynamodb,
@@ -166,21 +166,21 @@ class Parts:
 # built from it are built per invocation (:class:`callguard.clients.Lazy`).
 @functools.lru_cache(maxsize=8)
 def _retention(value: str | None) -> RetentionPolicy:
-    from .retention import RetentionPolicy
+    from callguard.retention.policy import RetentionPolicy
 
     return RetentionPolicy.from_env(value)
 
 
 @functools.lru_cache(maxsize=8)
 def _intents(value: str | None) -> IntentConfig:
-    from .intents import IntentConfig
+    from callguard.analysis.intents import IntentConfig
 
     return IntentConfig.from_env(value)
 
 
 @functools.lru_cache(maxsize=8)
 def _routing(value: str | None) -> RoutingConfig:
-    from .routing import RoutingConfig
+    from callguard.routing.rules import RoutingConfig
 
     return RoutingConfig.from_env(value)
 
@@ -191,8 +191,8 @@ def parts(clients: AwsClients, environ: Mapping[str, str] | None = None) -> Part
 
 
 def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestService:
-    from .ingest import IngestService
-    from .repository import AnalysisQueue
+    from callguard.calls.ingest import IngestService
+    from callguard.storage.repository import AnalysisQueue
 
     p = parts(clients, environ)
     return IngestService(
@@ -208,8 +208,8 @@ def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None 
 def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ImportService:
     """The importer: the ingest service of ``POST /v1/calls`` behind a file reader and the
     Connect contact look-up."""
-    from .importer import ImportService, ImportSettings
-    from .importer.contacts import ContactDirectory
+    from callguard.calls.importer import ImportService, ImportSettings
+    from callguard.calls.importer.contacts import ContactDirectory
 
     p = parts(clients, environ)
     settings = ImportSettings.from_env(p.env.get(Env.IMPORT_SETTINGS.value))
@@ -223,8 +223,8 @@ def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None 
 
 
 def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AnalysisService:
-    from .analysis import AnalysisService
-    from .comprehend import ComprehendGateway
+    from callguard.analysis.comprehend import ComprehendGateway
+    from callguard.analysis.service import AnalysisService
 
     p = parts(clients, environ)
     return AnalysisService(
@@ -242,7 +242,7 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
 
 
 def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AgentViewService:
-    from .agent_view import AgentViewService
+    from callguard.calls.agent_view import AgentViewService
 
     p = parts(clients, environ)
     return AgentViewService(
@@ -256,8 +256,8 @@ def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | N
 
 
 def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RoutingService:
-    from .comprehend import ComprehendGateway
-    from .routing_service import RoutingService
+    from callguard.analysis.comprehend import ComprehendGateway
+    from callguard.routing.service import RoutingService
 
     p = parts(clients, environ)
     return RoutingService(
@@ -272,8 +272,8 @@ def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None
 
 
 def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> LiveService:
-    from .comprehend import ComprehendGateway
-    from .live import LiveService
+    from callguard.analysis.comprehend import ComprehendGateway
+    from callguard.calls.live import LiveService
 
     p = parts(clients, environ)
     return LiveService(
@@ -289,7 +289,7 @@ def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = 
 
 
 def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyService:
-    from .privacy import PrivacyService
+    from callguard.privacy.workflow import PrivacyService
 
     p = parts(clients, environ)
     return PrivacyService(
@@ -305,7 +305,7 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
 
 
 def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ComplianceDesk:
-    from .compliance import ComplianceDesk
+    from callguard.privacy.desk import ComplianceDesk
 
     p = parts(clients, environ)
     return ComplianceDesk(
@@ -318,7 +318,7 @@ def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None
 
 
 def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
-    from .privacy_steps import PrivacySteps
+    from callguard.privacy.steps import PrivacySteps
 
     p = parts(clients, environ)
     return PrivacySteps(
@@ -338,7 +338,7 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
 
 
 def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AuditAnchors:
-    from .audit_anchor import AuditAnchors
+    from callguard.security.audit_anchor import AuditAnchors
 
     p = parts(clients, environ)
     return AuditAnchors(
@@ -351,7 +351,7 @@ def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None =
 
 
 def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RetentionPurge:
-    from .purge import PurgeTables, RetentionPurge
+    from callguard.retention.purge import PurgeTables, RetentionPurge
 
     p = parts(clients, environ)
     return RetentionPurge(
@@ -380,7 +380,7 @@ class _AnchorCheck:
 
     def __call__(self, day: str) -> bool:
         """A listing under ``days/`` only: the purge never reads an object of the anchors bucket."""
-        from .audit_anchor import day_key
+        from callguard.security.audit_anchor import day_key
 
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=day_key(day), MaxKeys=1)  # type: ignore[attr-defined]
         return bool(listed.get("KeyCount"))
@@ -405,7 +405,7 @@ def build_ingest_api(clients: AwsClients, environ: Mapping[str, str] | None = No
     )
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-    from .models import CallAccepted, CallIn
+    from callguard.models import CallAccepted, CallIn
 
     p = parts(clients, environ)
     service = build_ingest_service(clients, p.env)
@@ -441,7 +441,7 @@ class PrivacyApi:
     s3: Any
 
     def presign(self, bucket: str, key: str) -> str:
-        from .privacy import REDIRECT_SECONDS
+        from callguard.privacy.workflow import REDIRECT_SECONDS
 
         url: str = self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=REDIRECT_SECONDS
@@ -460,6 +460,6 @@ def build_privacy_api(clients: AwsClients, environ: Mapping[str, str] | None = N
 
 
 def build_deadline_check(clients: AwsClients, environ: Mapping[str, str] | None = None) -> DeadlineCheck:
-    from .privacy import DeadlineCheck
+    from callguard.privacy.workflow import DeadlineCheck
 
     return DeadlineCheck(requests=parts(clients, environ).privacy_requests())

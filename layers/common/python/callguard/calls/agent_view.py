@@ -1,0 +1,143 @@
+"""The agent's view of a call: redacted segments, analysis, routing — audited.
+
+The unredacted transcript is never served: segments come from the analysis item
+(redacted with Comprehend's help) or, while the analysis is pending or was skipped,
+are redacted on read by the local detectors alone. Every read is appended to the
+audit log before the answer leaves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from callguard.analysis.pii import detect_turns, redact
+from callguard.analysis.regions import phone_regions
+from callguard.errors import NotFoundError, RestrictedError
+from callguard.policy.consent import decide
+from callguard.security.audit import AuditLog
+from callguard.security.crypto import SubjectKeyring, SubjectKeyShreddedError
+from callguard.storage.repository import CallsRepository, SubjectsRepository, TranscriptStore
+
+__all__ = ["AgentViewService"]
+
+_ANALYSIS_FIELDS = (
+    "language",
+    "sentiment",
+    "key_phrases",
+    "pii_types",
+    "intent",
+    "flags",
+    "reason",
+    "provider",
+    "sentiment_source",
+)
+
+
+@dataclass
+class AgentViewService:
+    calls: CallsRepository
+    transcripts: TranscriptStore
+    keyring: SubjectKeyring
+    audit: AuditLog
+    #: restriction (Art. 18) is read from the subject's profile and the call's identifiers: always
+    subjects: SubjectsRepository
+    default_region: str = "DE"
+
+    def view(self, call_id: str, actor: str) -> dict[str, Any]:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise NotFoundError("No call with this id.")
+        item = call.extra
+        if self._restricted(call.subject_id, item):
+            # the refusal is on record too; no content, no analysis leaves
+            self.audit.append(actor=actor, action="read_call_refused_restricted", resource=f"call/{call_id}")
+            raise RestrictedError(
+                "Processing of this data subject's data is restricted (Art. 18 GDPR); its content is not shown."
+            )
+        analysis = self.calls.get_analysis(call_id)
+        language = item.get("language", {}).get("S") or (analysis or {}).get("language")
+        segments: list[dict[str, Any]] | None
+        if analysis and analysis.get("status") == "done":
+            segments = [{k: s[k] for k in ("speaker", "start_ms", "end_ms", "text")} for s in analysis["segments"]]
+        else:
+            segments = self._redacted_on_read(call.subject_id, call_id, item, language)
+            if segments is None:
+                raise NotFoundError("No call with this id.")  # the subject was erased
+        self.audit.append(actor=actor, action="read_call", resource=f"call/{call_id}")
+        status = {"queued": "pending"}.get(item["analysis_status"]["S"], item["analysis_status"]["S"])
+        summary: dict[str, Any] = {"status": status}
+        if status == "skipped" and "analysis_skip_reason" in item:
+            summary["reason"] = item["analysis_skip_reason"]["S"]
+        for key in _ANALYSIS_FIELDS:
+            if analysis and key in analysis:
+                summary[key] = analysis[key]
+        return {
+            "call_id": call_id,
+            "started_at": item["started_at"]["S"],
+            "ended_at": item.get("ended_at", {}).get("S"),
+            "channel": item["channel"]["S"],
+            "language": language,
+            "agent_id": item.get("agent_id", {}).get("S"),
+            "live": item.get("live", {}).get("BOOL", False),
+            "segments": segments,
+            "analysis": summary,
+            "routing": None,
+            **_source(item),
+        }
+
+    def _restricted(self, subject_id: str, item: dict[str, Any]) -> bool:
+        """Whether the consent policy keeps the content from agents (restriction, Art. 18)."""
+        state = self.subjects.state(subject_id, item.get("seen_macs", {}).get("SS", []))
+        return not decide(state, None).show_to_agent.allowed
+
+    def followups(self, due_before: str, actor: str) -> dict[str, Any]:
+        """Open follow-ups due before ``due_before``; those of a restricted subject (Art. 18) are left
+        out, as their calls are (a follow-up names its call and why it is due)."""
+        self.audit.append(actor=actor, action="list_followups", resource=f"followups/due_before/{due_before}")
+        return {"items": [item for item in self.calls.followups_due(due_before) if self._shown(item["call_id"])]}
+
+    def _shown(self, call_id: str) -> bool:
+        call = self.calls.get(call_id)
+        return call is not None and not self._restricted(call.subject_id, call.extra)
+
+    def _redacted_on_read(
+        self, subject_id: str, call_id: str, item: dict[str, Any], language: str | None
+    ) -> list[dict[str, Any]] | None:
+        meta = [
+            {
+                "speaker": s["M"]["speaker"]["S"],
+                "start_ms": int(s["M"]["start_ms"]["N"]),
+                "end_ms": int(s["M"]["end_ms"]["N"]),
+            }
+            for s in item.get("segments", {}).get("L", [])
+        ]
+        if "transcript" not in item:  # no recording consent: no text exists
+            return [m | {"text": None} for m in meta]
+        pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()}
+        try:
+            raw = self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
+        except SubjectKeyShreddedError:
+            return None
+        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        segments = json.loads(raw)
+        texts = [s["text"] for s in segments]
+        return [
+            {k: s[k] for k in ("speaker", "start_ms", "end_ms")} | {"text": redact(text, spans)}
+            for s, text, spans in zip(segments, texts, detect_turns(texts, regions=regions), strict=True)
+        ]
+
+
+def _source(item: dict[str, Any]) -> dict[str, Any]:
+    """Where an imported call came from: its format, and whether only the redacted file was read."""
+    imported = item.get("imported", {}).get("M")
+    if not imported:
+        return {}
+    return {
+        "imported": {
+            "format": imported["format"]["S"],
+            "version": imported["version"]["S"],
+            "redacted_input": imported["output"]["S"] == "redacted",
+        }
+    }

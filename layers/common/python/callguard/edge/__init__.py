@@ -1,0 +1,1 @@
+"""The HTTP edge of the API functions: one resolver set-up, body checks, errors, responses."""

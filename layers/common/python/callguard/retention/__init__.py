@@ -1,0 +1,1 @@
+"""Retention per data category and the nightly purge."""

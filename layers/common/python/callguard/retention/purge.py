@@ -1,0 +1,290 @@
+"""Retention purge (Art. 5(1)(e) storage limitation): each data category goes when its period ends.
+
+The purge reads the expiry index — ``<category>#<shard>`` → ``expires_at`` — of the four
+tables that hold expiring data, never the tables themselves, so its cost grows with what
+expires, not with how much is stored. It deletes through the deletion path of erasure
+requests (:class:`~callguard.privacy.subject_data.SubjectData`): batched item deletes, every
+version of an object, crypto-shredding for subjects.
+
+* Items of a subject under legal hold or restriction (Art. 18) stay; they are counted, and
+  their TTL backstop is pushed out so DynamoDB does not remove them either.
+* It stops between pages when ``should_stop()`` says so (the Lambda's remaining time) and
+  reports ``complete: false``; the next run reads the index again and carries on. Every
+  step is idempotent, so a run that died half-way is simply repeated.
+* The report holds counts per category, the instant and the duration — nothing personal.
+
+Retention periods apply to items as written: shortening a period applies to new data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from callguard.names import ATTR_TTL, EXPIRY_SHARDS, GSI_BY_EXPIRY
+from callguard.privacy.subject_data import SubjectData
+from callguard.privacy.workflow import PrivacyRequests
+from callguard.retention.policy import DataCategory, RetentionPolicy
+from callguard.storage.repository import CallsRepository, SubjectsRepository, expiry_attributes, expiry_key
+
+__all__ = ["CategoryCounts", "PurgeReport", "PurgeTables", "RetentionPurge"]
+
+PAGE_SIZE = 100
+#: how far the TTL backstop of a held item is pushed beyond the purge instant
+HELD_BACKSTOP_SECONDS = 30 * 86400
+
+
+class _Kind(StrEnum):
+    ITEMS = "items"  # delete the item
+    OBJECTS = "objects"  # a marker item: every version of its S3 object, then the marker
+    SUBJECTS = "subjects"  # a subject's profile: shred the key, erase the subject's record
+
+
+@dataclass(frozen=True)
+class PurgeTables:
+    calls: str
+    subjects: str
+    privacy: str
+    audit: str
+
+
+@dataclass
+class CategoryCounts:
+    #: index entries read whose expiry had passed
+    expired: int = 0
+    #: items (for subjects: subjects) deleted
+    deleted: int = 0
+    #: kept because the subject is under legal hold or restriction
+    held: int = 0
+    #: object versions (incl. delete markers) removed from S3
+    object_versions: int = 0
+
+
+@dataclass
+class PurgeReport:
+    run_id: str
+    as_of: str
+    started_at: str
+    complete: bool = False
+    duration_ms: int = 0
+    items_read: int = 0
+    categories: dict[str, CategoryCounts] = field(default_factory=dict)
+    #: expired audit entries kept because their day has no signed anchor yet (a metric; the stored
+    #: report keeps its documented shape)
+    audit_unanchored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        report = asdict(self)
+        del report["audit_unanchored"]
+        return report
+
+    @property
+    def deleted(self) -> int:
+        return sum(c.deleted for c in self.categories.values())
+
+
+@dataclass
+class RetentionPurge:
+    dynamodb: Any
+    tables: PurgeTables
+    data: SubjectData
+    calls: CallsRepository
+    subjects: SubjectsRepository
+    requests: PrivacyRequests
+    retention: RetentionPolicy
+    page_size: int = PAGE_SIZE
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: whether an audit day (yyyy-mm-dd) has its signed day anchor; audit entries of days without
+    #: one are never removed, so the purge cannot be used to erase unanchored history
+    anchored: Callable[[str], bool] = lambda day: False
+    _held: dict[str, bool] = field(default_factory=dict, init=False)
+    _holds: set[str] | None = field(default=None, init=False)
+
+    def sources(self) -> list[tuple[DataCategory, str, _Kind]]:
+        t = self.tables
+        return [
+            (DataCategory.EXPORTS, t.privacy, _Kind.OBJECTS),
+            (DataCategory.TRANSCRIPTS, t.calls, _Kind.OBJECTS),
+            (DataCategory.CALLS, t.calls, _Kind.ITEMS),
+            (DataCategory.ROUTING_DECISIONS, t.calls, _Kind.ITEMS),
+            (DataCategory.FOLLOWUPS, t.calls, _Kind.ITEMS),
+            (DataCategory.ANALYSES, t.calls, _Kind.ITEMS),
+            (DataCategory.SUBJECTS, t.subjects, _Kind.SUBJECTS),
+            (DataCategory.PRIVACY_REQUESTS, t.privacy, _Kind.ITEMS),
+            (DataCategory.AUDIT, t.audit, _Kind.ITEMS),
+        ]
+
+    def run(self, as_of: datetime, should_stop: Callable[[], bool] = lambda: False) -> PurgeReport:
+        started, clock0 = self.clock(), time.monotonic()
+        report = PurgeReport(run_id=uuid.uuid4().hex, as_of=as_of.isoformat(), started_at=started.isoformat())
+        self._held.clear()
+        self._holds = None
+        cutoff = str(int(as_of.timestamp()))
+        report.complete = True
+        for category, table, kind in self.sources():
+            counts = report.categories.setdefault(str(category), CategoryCounts())
+            if not self._purge_category(category, table, kind, cutoff, counts, report, should_stop):
+                report.complete = False
+                break
+        report.duration_ms = int((time.monotonic() - clock0) * 1000)
+        self._record(report)
+        return report
+
+    # -- reading the index -------------------------------------------------------------------
+    def _purge_category(
+        self,
+        category: DataCategory,
+        table: str,
+        kind: _Kind,
+        cutoff: str,
+        counts: CategoryCounts,
+        report: PurgeReport,
+        should_stop: Callable[[], bool],
+    ) -> bool:
+        for shard in range(EXPIRY_SHARDS):
+            start: dict[str, Any] | None = None
+            while True:
+                if should_stop():
+                    return False
+                page = self.dynamodb.query(
+                    TableName=table,
+                    IndexName=GSI_BY_EXPIRY,
+                    KeyConditionExpression="expiry_key = :k AND expires_at <= :t",
+                    ExpressionAttributeValues={":k": {"S": expiry_key(category, shard)}, ":t": {"N": cutoff}},
+                    Limit=self.page_size,
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                report.items_read += int(page["ScannedCount"])
+                items = page["Items"]
+                counts.expired += len(items)
+                keep: list[dict[str, Any]] = []
+                held: list[dict[str, Any]] = []
+                if category is DataCategory.AUDIT:
+                    items = self._anchored_only(items, report)
+                for item in items:
+                    (held if self._is_held(item.get("subject_id", {}).get("S")) else keep).append(item)
+                counts.held += len(held)
+                self._push_backstop(table, held, cutoff)
+                if keep:
+                    self._delete(table, kind, keep, cutoff, counts)
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+        return True
+
+    def _anchored_only(self, items: list[dict[str, Any]], report: PurgeReport) -> list[dict[str, Any]]:
+        days: dict[str, bool] = {}
+        kept = []
+        for item in items:
+            day = item["pk"]["S"].removeprefix("AUDIT#")
+            if day not in days:
+                days[day] = self.anchored(day)
+            if days[day]:
+                kept.append(item)
+            else:
+                report.audit_unanchored += 1
+        return kept
+
+    def _held_by_holds(self) -> set[str]:
+        """Subjects that a standing legal hold reaches (holds are stored by identifier; a single
+        call a hold reaches keeps its whole history, the cautious side for a purge)."""
+        held: set[str] = set()
+        for _, identifiers in self.requests.active_holds():
+            scope = self.data.scope(identifiers)
+            held.update(scope.subjects)
+            held.update(scope.calls.values())
+        return held
+
+    def _is_held(self, subject_id: str | None) -> bool:
+        """Legal hold or restriction on the subject or any subject linked to it."""
+        if subject_id is None:
+            return False
+        if self._holds is None:
+            self._holds = self._held_by_holds()
+        if subject_id not in self._held:
+            closure = self.data.closure(subject_id)
+            held = any(s in self._holds or self.subjects.profile(s).restricted for s in closure)
+            for s in closure:
+                self._held[s] = held
+            self._held.setdefault(subject_id, held)
+        return self._held[subject_id]
+
+    def _push_backstop(self, table: str, held: list[dict[str, Any]], cutoff: str) -> None:
+        """Held items must outlive the TTL backstop too: move it past the next nights' runs."""
+        later = str(int(cutoff) + HELD_BACKSTOP_SECONDS)
+        for item in held:
+            try:
+                self.dynamodb.update_item(
+                    TableName=table,
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    UpdateExpression="SET #ttl = :later",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#ttl": ATTR_TTL},
+                    ExpressionAttributeValues={":later": {"N": later}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+    # -- deleting ----------------------------------------------------------------------------
+    def _delete(self, table: str, kind: _Kind, items: list[dict[str, Any]], cutoff: str, c: CategoryCounts) -> None:
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in items]
+        if kind is _Kind.ITEMS:
+            c.deleted += self.data.delete_items(table, keys)
+        elif kind is _Kind.OBJECTS:
+            c.object_versions += self._delete_objects(items)
+            for item in items:  # whoever pointed at the object learns it is gone
+                self._forget(item)
+            c.deleted += self.data.delete_items(table, keys)
+        else:
+            for item in items:
+                c.deleted += self._purge_subject(self.subjects.subject_id_of(item["pk"]["S"]), cutoff)
+
+    def _delete_objects(self, markers: list[dict[str, Any]]) -> int:
+        by_bucket: dict[str, list[dict[str, str]]] = {}
+        for marker in markers:
+            bucket, key = marker["object_bucket"]["S"], marker["object_key"]["S"]
+            by_bucket.setdefault(bucket, []).extend(self.data.object_versions(bucket, key))
+        return sum(self.data.delete_versions(bucket, versions) for bucket, versions in by_bucket.items())
+
+    def _forget(self, marker: dict[str, Any]) -> None:
+        if marker["sk"]["S"] == "TRANSCRIPT":
+            self.calls.forget_transcript(self.calls.call_id_of(marker["pk"]["S"]))
+        elif marker["sk"]["S"] == "EXPORT":
+            self.requests.mark_export_purged(marker["request_id"]["S"], self.clock())
+
+    def _purge_subject(self, subject_id: str, cutoff: str) -> int:
+        """Erase a subject not seen for its retention period: key, links, consent history, profile.
+
+        The profile goes last and only if it is still expired, so a run that stops half-way
+        leaves the profile in the index for the next run, and a subject seen again meanwhile
+        keeps its profile.
+        """
+        expires = self.subjects.profile_expiry(subject_id)
+        if expires is None or expires > int(cutoff):
+            return 0  # gone already, or refreshed after the index was read
+        self.data.shred_keys([subject_id])
+        self.data.delete_items(self.tables.subjects, self.data.subject_record_keys(subject_id, keep_profile=True))
+        return int(self.subjects.delete_profile_if_expired(subject_id, cutoff))
+
+    # -- accountability ----------------------------------------------------------------------
+    def _record(self, report: PurgeReport) -> None:
+        """Keep the report (counts only) with the privacy records, for the accountability period."""
+        now = self.clock()
+        self.dynamodb.put_item(
+            TableName=self.tables.privacy,
+            Item={
+                "pk": {"S": f"PURGE#{now.date().isoformat()}"},
+                "sk": {"S": f"{now.isoformat()}#{report.run_id}"},
+                "report": {"S": json.dumps(report.to_dict(), sort_keys=True, separators=(",", ":"))},
+                **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, now),
+            },
+        )

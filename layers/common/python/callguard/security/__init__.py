@@ -1,0 +1,1 @@
+"""Pseudonymous identities, per-subject keys, the audit chain and its anchors, tenants."""
