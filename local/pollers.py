@@ -113,7 +113,11 @@ class SqsPoller:
                 logger.warning("poll failed", extra={"error_type": type(exc).__name__})
                 self._stop.wait(1)
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Ask the poller to stop after its current long poll (see :meth:`stop`)."""
         self._stop.set()
+
+    def stop(self) -> None:
+        self.signal_stop()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -491,8 +491,7 @@ class LocalStack:
         self._state_written = True
 
     def stop(self) -> None:
-        for poller in self.pollers:
-            poller.stop()
+        self._stop_pollers()
         if self.workers is not None:
             self.workers.stop()
         if getattr(self, "http", None) is not None:
@@ -513,6 +512,12 @@ class LocalStack:
             sys.stdout = self._stdout or sys.__stdout__
             self._log.close()
             self._log = None
+
+    def _stop_pollers(self) -> None:
+        for poller in self.pollers:  # all at once: each may be in a long poll
+            poller.signal_stop()
+        for poller in self.pollers:
+            poller.stop()
 
     def _remove_state(self) -> None:
         """Remove the state file only while it is this stack's: another stack (on other ports) may
