@@ -137,16 +137,23 @@ class CallImport(Construct):
         data, keys, config = platform.data, platform.keys, platform.settings.imports
         fn, allow = self.handler, self.handler.allow
         # exactly what IngestService calls (the same service as POST /v1/calls); DeleteItem: the
-        # transcript marker is removed again when storing the call fails (nothing half-written)
+        # transcript marker is removed again when storing the call fails (nothing half-written); one
+        # BatchGetItem reads the call, the identifiers, the profile and the wrapped key together
         allow(
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            ],
             [data.calls.table_arn],
         )
         allow(
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [data.subjects.table_arn],
         )
-        allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
+        allow(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
         allow(["s3:PutObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
         allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
         # the data key as ingest holds it (infra/grants.py): subject keys only with the subject id in the

@@ -48,15 +48,24 @@ class IngestApi(Construct):
         # Least privilege: exactly the calls the ingest path makes, on exactly its resources.
         # live segments also read the resolution statistics (Query) and the subject's profile (GetItem)
         # DeleteItem: the transcript marker is removed again when storing the call fails (nothing half-written)
+        # BatchGetItem on calls, subjects and keys: an ingest reads the call, the identifiers' links and
+        # rights, the subject's profile and its wrapped key in one consistent BatchGetItem
         allow(
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"],
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "dynamodb:DeleteItem",
+            ],
             [data.calls.table_arn],
         )
         allow(
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [data.subjects.table_arn],
         )
-        allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
+        allow(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
         allow(
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
             [data.idempotency.table_arn],
