@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from callguard.names import Env
-from tests.functional.storage.item_shapes import FIXTURE, shapes
 from tests.functional.analysis.test_analyze import GERMAN_SEGMENTS, sqs_event
+from tests.functional.storage.item_shapes import FIXTURE, shapes
 from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
 
 pytestmark = pytest.mark.functional
@@ -42,8 +42,9 @@ def _scenario(aws: dict[str, Any]) -> None:
         "verification": {**PROVEN, "identifiers": ["customer_id", "email"]},
     }
     _ingest(ingest, call_body(call_id="shape-3", caller=other))
-    _ingest(ingest, call_body(call_id="shape-4", caller={"customer_id": PLANTED["customer_id"], "email": PLANTED["email"],
-                                                         "verification": {**PROVEN, "identifiers": ["customer_id", "email"]}}))  # fmt: skip
+    both_proven = {**PROVEN, "identifiers": ["customer_id", "email"]}
+    joining = {"customer_id": PLANTED["customer_id"], "email": PLANTED["email"], "verification": both_proven}
+    _ingest(ingest, call_body(call_id="shape-4", caller=joining))  # two proven subjects meet: linked
     no_recording = {"recording": False, "ai_analysis": False, "ai_disclosure_given": False}
     _ingest(ingest, call_body(call_id="shape-5", caller={"phone": "+49 30 5550999"}, consent=no_recording))
     live = call_body(call_id="shape-6", caller={"phone": PLANTED["phone"]})
