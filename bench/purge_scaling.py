@@ -19,7 +19,7 @@ from moto import mock_aws
 from callguard.clients import AwsClients
 from callguard.names import Env
 from callguard.retention.policy import DataCategory, RetentionPolicy
-from callguard.storage.repository import expiry_attributes
+from callguard.storage.expiry import expiry_attributes
 from callguard.wiring import build_retention_purge
 from local.provision import Provisioner, load_template
 

@@ -136,7 +136,7 @@ def test_the_purge_retries_unprocessed_items_and_a_failed_run_is_completed_by_th
         assert _ingest(ingest, f"purge-fault-{n}")["statusCode"] == 202
     as_of = datetime.now(UTC) + timedelta(days=91)
     purge = build_retention_purge(aws["clients"])
-    monkeypatch.setattr("callguard.privacy.subject_data.time.sleep", lambda _: None)  # the purge's own backoff
+    monkeypatch.setattr("callguard.storage.dynamo.time.sleep", lambda _: None)  # the purge's own backoff
     with fast_retries(monkeypatch):
         faults.fail("dynamodb", "BatchWriteItem", kind="unprocessed", times=3)  # accepted, nothing written
         first = purge.run(as_of)

@@ -165,8 +165,9 @@ def test_sealed_transcript_opens_with_the_subject_key_and_call_id(ingest: Any, a
     _, body = post(ingest, call_body())
     service = ingest.dependencies().service
     call = service.calls.get("cc-2026-000123")
-    pointer = {k: v["S"] for k, v in call.extra["transcript"]["M"].items()}
-    blob = service.transcripts.get(pointer)
+    assert call is not None
+    assert call.transcript is not None
+    blob = service.transcripts.get(dict(call.transcript))
     segments = json.loads(service.keyring.open(body["subject_id"], blob, aad="cc-2026-000123"))
     assert segments[1]["text"] == PLANTED["transcript"]
     from callguard.security.crypto import SealedDataError
@@ -181,9 +182,9 @@ def test_recording_false_stores_no_text(ingest: Any, aws: dict[str, Any]) -> Non
     assert status == 202
     assert body["analysis"] == "skipped"
     assert transcript_versions(aws) == []
-    item = ingest.dependencies().service.calls.get("cc-2026-000123").extra
-    assert "transcript" not in item
-    assert item["analysis_skip_reason"]["S"] == "no_recording_consent"
+    call = ingest.dependencies().service.calls.get("cc-2026-000123")
+    assert call.transcript is None
+    assert call.analysis_skip_reason == "no_recording_consent"
 
 
 @pytest.mark.parametrize(
@@ -199,7 +200,7 @@ def test_analysis_skipped_without_ai_consent(
     status, body = post(ingest, call_body(consent=consent))
     assert (status, body["analysis"]) == (202, "skipped")
     assert queued_messages(aws) == []
-    assert ingest.dependencies().service.calls.get("cc-2026-000123").extra["analysis_skip_reason"]["S"] == reason
+    assert ingest.dependencies().service.calls.get("cc-2026-000123").analysis_skip_reason == reason
 
 
 def test_objected_subject_gets_no_analysis(ingest: Any, aws: dict[str, Any]) -> None:

@@ -52,8 +52,10 @@ def test_segments_are_sealed_and_a_souring_mood_escalates(ingest: Any, aws: dict
 
     service = ingest.dependencies().live
     call = service.calls.get("live-1")
-    pointer = {k: v["S"] for k, v in call.extra["transcript"]["M"].items()}
-    transcript = json.loads(service.keyring.open(call.subject_id, service.transcripts.get(pointer), aad="live-1"))
+    assert call is not None
+    assert call.transcript is not None
+    sealed = service.transcripts.get(dict(call.transcript))
+    transcript = json.loads(service.keyring.open(call.subject_id, sealed, aad="live-1"))
     assert len(transcript) == 2 + 3  # ingested segments plus three appended
     assert transcript[-1]["text"].startswith("Mein Name ist")
     stored = repr(aws["session"].client("dynamodb").scan(TableName=aws["env"][Env.CALLS_TABLE])["Items"])

@@ -122,9 +122,11 @@ def test_erasure_for_an_identifier_only_shown_on_a_proven_history_erases_that_ca
     assert calls.get("own-2") is None
     owner = calls.get("own-1")
     assert owner is not None
-    assert json.loads(steps.data.keyring.open(owner.subject_id, steps.data.transcripts.get(
-        {k: v["S"] for k, v in owner.extra["transcript"]["M"].items()}), aad="own-1"))  # fmt: skip
+    assert owner.transcript is not None
+    assert json.loads(
+        steps.data.keyring.open(owner.subject_id, steps.data.transcripts.get(dict(owner.transcript)), aad="own-1")
+    )
     assert steps.scope_of(request_id).empty  # the stated e-mail reaches nothing any more
-    consent_calls = {i.get("call_id", {}).get("S") for i in steps.subjects.subject_items(owner.subject_id)}
+    consent_calls = {entry.call_id for entry in steps.subjects.consent_history(owner.subject_id)}
     assert "own-2" not in consent_calls
     assert "own-1" in consent_calls

@@ -9,7 +9,7 @@ import pytest
 from callguard.models import PurgeRequest, PurgeRequestError
 from callguard.names import ATTR_TTL, EXPIRY_SHARDS, TTL_GRACE_SECONDS
 from callguard.retention.policy import DataCategory, RetentionPolicy, RetentionPolicyError
-from callguard.storage.repository import expiry_attributes
+from callguard.storage.expiry import expiry_attributes
 
 pytestmark = pytest.mark.unit
 

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from callguard.security.audit_anchor import AuditAnchors
     from callguard.security.crypto import SubjectKeyring
     from callguard.security.identity import Pseudonymizer
-    from callguard.storage.repository import CallsRepository, SubjectsRepository, TranscriptStore
+    from callguard.storage.calls import CallsRepository
+    from callguard.storage.subjects import SubjectsRepository
+    from callguard.storage.transcripts import TranscriptStore
 
 __all__ = [
     "IngestApi",
@@ -92,21 +94,21 @@ class Parts:
         )
 
     def calls(self) -> CallsRepository:
-        from callguard.storage.repository import CallsRepository
+        from callguard.storage.calls import CallsRepository
 
         return CallsRepository(
             dynamodb=self.clients.dynamodb, table=require_env(Env.CALLS_TABLE, self.env), retention=self.retention
         )
 
     def subjects(self) -> SubjectsRepository:
-        from callguard.storage.repository import SubjectsRepository
+        from callguard.storage.subjects import SubjectsRepository
 
         return SubjectsRepository(
             dynamodb=self.clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, self.env), retention=self.retention
         )
 
     def transcripts(self) -> TranscriptStore:
-        from callguard.storage.repository import TranscriptStore
+        from callguard.storage.transcripts import TranscriptStore
 
         return TranscriptStore(
             s3=self.clients.s3,
@@ -116,11 +118,11 @@ class Parts:
 
     def keyring(self) -> SubjectKeyring:
         from callguard.security.crypto import SubjectKeyring
+        from callguard.storage.keys import SubjectKeysStore
 
         return SubjectKeyring(
             kms=self.clients.kms,
-            dynamodb=self.clients.dynamodb,
-            keys_table=require_env(Env.KEYS_TABLE, self.env),
+            keys=SubjectKeysStore(dynamodb=self.clients.dynamodb, table=require_env(Env.KEYS_TABLE, self.env)),
             cmk_id=require_env(Env.DATA_KEY_ID, self.env),
         )
 
@@ -192,7 +194,7 @@ def parts(clients: AwsClients, environ: Mapping[str, str] | None = None) -> Part
 
 def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestService:
     from callguard.calls.ingest import IngestService
-    from callguard.storage.repository import AnalysisQueue
+    from callguard.storage.queue import AnalysisQueue
 
     p = parts(clients, environ)
     return IngestService(
@@ -352,10 +354,14 @@ def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None =
 
 def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RetentionPurge:
     from callguard.retention.purge import PurgeTables, RetentionPurge
+    from callguard.storage.expiry import ExpiryIndex, PurgeReports
 
     p = parts(clients, environ)
     return RetentionPurge(
-        dynamodb=clients.dynamodb,
+        index=ExpiryIndex(dynamodb=clients.dynamodb),
+        reports=PurgeReports(
+            dynamodb=clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, p.env), retention=p.retention
+        ),
         tables=PurgeTables(
             calls=require_env(Env.CALLS_TABLE, p.env),
             subjects=require_env(Env.SUBJECTS_TABLE, p.env),

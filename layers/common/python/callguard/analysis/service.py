@@ -23,7 +23,9 @@ from callguard.analysis.pii import LABELS, PiiSpan, comprehend_spans, detect_tur
 from callguard.analysis.regions import phone_regions
 from callguard.policy.consent import CallConsent, decide
 from callguard.security.crypto import SubjectKeyring, SubjectKeyShreddedError
-from callguard.storage.repository import CallsRepository, SubjectsRepository, TranscriptStore
+from callguard.storage.calls import CallRecord, CallsRepository
+from callguard.storage.subjects import SubjectsRepository
+from callguard.storage.transcripts import TranscriptStore
 
 __all__ = [
     "AnalysisOutcome",
@@ -87,15 +89,13 @@ class AnalysisService:
             return AnalysisOutcome(call_id, "gone", "call_not_found")  # erased or purged meanwhile
         if self.calls.get_analysis(call_id) is not None:
             return AnalysisOutcome(call_id, "done", "already_analysed")
-        item = call.extra
-        reason = self._skip_reason(item, call.subject_id)
-        if reason is None and "transcript" not in item:
+        reason = self._skip_reason(call)
+        if reason is None and call.transcript is None:
             reason = "no_transcript"
         segments: list[dict[str, Any]] = []
-        if reason is None:
-            pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()}
+        if reason is None and call.transcript is not None:
             try:
-                raw = self.keyring.open(call.subject_id, self.transcripts.get(pointer), aad=call_id)
+                raw = self.keyring.open(call.subject_id, self.transcripts.get(dict(call.transcript)), aad=call_id)
             except SubjectKeyShreddedError:
                 return AnalysisOutcome(call_id, "gone", "subject_erased")
             segments = json.loads(raw)
@@ -104,7 +104,7 @@ class AnalysisService:
                 call_id, {"status": "skipped", "reason": reason}, self.clock(), subject_id=call.subject_id
             )
             return AnalysisOutcome(call_id, "skipped", reason)
-        result = self._analyse(item, segments)
+        result = self._analyse(call, segments)
         now = self.clock()
         followup = None
         if result["flags"]["followup"]:  # only reached with AI consent: follow-ups need it too
@@ -133,16 +133,15 @@ class AnalysisService:
             followups_closed=closed,
         )
 
-    def _skip_reason(self, item: dict[str, Any], subject_id: str) -> str | None:
+    def _skip_reason(self, call: CallRecord) -> str | None:
         """Why the consent policy refuses the analysis (the subject's state now, the call's consent)."""
-        consent = {k: v["BOOL"] for k, v in item.get("consent", {}).get("M", {}).items()}
-        state = self.subjects.state(subject_id, item.get("seen_macs", {}).get("SS", []))
-        return decide(state, CallConsent.of(consent)).analyse.refusal
+        state = self.subjects.state(call.subject_id, call.seen_macs)
+        return decide(state, CallConsent.of(dict(call.consent))).analyse.refusal
 
     # -- the analysis itself ------------------------------------------------------
-    def _analyse(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:
-        language, segs = self._redacted(item, segments)
-        provider = _provider(item)
+    def _analyse(self, call: CallRecord, segments: list[dict[str, Any]]) -> dict[str, Any]:
+        language, segs = self._redacted(call, segments)
+        provider = _provider(call)
         groups, results, reused = self._sentiments(segs, provider, language)
         customer = [s.text for s in segs if s.speaker == "customer"]
         phrases = self._key_phrases(customer, language)
@@ -155,7 +154,7 @@ class AnalysisService:
         return extra | {
             "status": "done",
             "language": language,
-            "language_source": "call" if item.get("language") else "detected",
+            "language_source": "call" if call.language else "detected",
             "segments": [s.__dict__ | {"pii": list(s.pii)} for s in segs],
             "sentiment": sentiment,
             "key_phrases": phrases,
@@ -165,11 +164,11 @@ class AnalysisService:
             "comprehend_units": dict(self.comprehend.units),
         }
 
-    def _redacted(self, item: dict[str, Any], segments: list[dict[str, Any]]) -> tuple[str, list[RedactedTurn]]:
+    def _redacted(self, call: CallRecord, segments: list[dict[str, Any]]) -> tuple[str, list[RedactedTurn]]:
         """The call's language and its turns, redacted locally first, then with Comprehend's help
         (which only ever sees locally redacted text)."""
-        language = item.get("language", {}).get("S")
-        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        language = call.language
+        regions = phone_regions(language, self.default_region, call.caller_region)
         texts = [s["text"] for s in segments]
         local = [redact(t, spans) for t, spans in zip(texts, detect_turns(texts, regions=regions), strict=True)]
         if not language:
@@ -258,21 +257,20 @@ def _flags(segs: Sequence[RedactedTurn], sentiment: dict[str, Any]) -> dict[str,
     return {"escalate": escalate, "followup": (not resolved) or negative, "resolved": resolved}
 
 
-def _provider(item: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``imported`` attribute of a call that came from a Contact Lens/Transcribe file."""
-    imported = item.get("imported", {}).get("M")
-    if not imported:
+def _provider(call: CallRecord) -> dict[str, Any] | None:
+    """What the provider of a call imported from a Contact Lens/Transcribe file already analysed."""
+    imported = call.imported
+    if imported is None:
         return None
-    provider = imported.get("provider", {}).get("M", {})
     return {
-        "format": imported["format"]["S"],
-        "output": imported["output"]["S"],
-        "sentiment_by_role": {k: float(v["N"]) for k, v in provider.get("sentiment_by_role", {}).get("M", {}).items()},
-        "categories": [c["S"] for c in provider.get("categories", {}).get("L", [])],
-        "issues": [int(i["N"]) for i in provider.get("issues", {}).get("L", [])],
-        "outcomes": [int(i["N"]) for i in provider.get("outcomes", {}).get("L", [])],
-        "action_items": [int(i["N"]) for i in provider.get("action_items", {}).get("L", [])],
-        "turn_sentiment": [t["S"] for t in provider.get("turn_sentiment", {}).get("L", [])],
+        "format": imported.format,
+        "output": imported.output,
+        "sentiment_by_role": dict(imported.sentiment_by_role),
+        "categories": list(imported.categories),
+        "issues": list(imported.issues),
+        "outcomes": list(imported.outcomes),
+        "action_items": list(imported.action_items),
+        "turn_sentiment": list(imported.turn_sentiment or ()),
     }
 
 

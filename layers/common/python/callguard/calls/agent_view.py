@@ -18,7 +18,9 @@ from callguard.errors import NotFoundError, RestrictedError
 from callguard.policy.consent import decide
 from callguard.security.audit import AuditLog
 from callguard.security.crypto import SubjectKeyring, SubjectKeyShreddedError
-from callguard.storage.repository import CallsRepository, SubjectsRepository, TranscriptStore
+from callguard.storage.calls import CallRecord, CallsRepository
+from callguard.storage.subjects import SubjectsRepository
+from callguard.storage.transcripts import TranscriptStore
 
 __all__ = ["AgentViewService"]
 
@@ -49,47 +51,46 @@ class AgentViewService:
         call = self.calls.get(call_id)
         if call is None:
             raise NotFoundError("No call with this id.")
-        item = call.extra
-        if self._restricted(call.subject_id, item):
+        if self._restricted(call):
             # the refusal is on record too; no content, no analysis leaves
             self.audit.append(actor=actor, action="read_call_refused_restricted", resource=f"call/{call_id}")
             raise RestrictedError(
                 "Processing of this data subject's data is restricted (Art. 18 GDPR); its content is not shown."
             )
         analysis = self.calls.get_analysis(call_id)
-        language = item.get("language", {}).get("S") or (analysis or {}).get("language")
+        language = call.language or (analysis or {}).get("language")
         segments: list[dict[str, Any]] | None
         if analysis and analysis.get("status") == "done":
             segments = [{k: s[k] for k in ("speaker", "start_ms", "end_ms", "text")} for s in analysis["segments"]]
         else:
-            segments = self._redacted_on_read(call.subject_id, call_id, item, language)
+            segments = self._redacted_on_read(call, language)
             if segments is None:
                 raise NotFoundError("No call with this id.")  # the subject was erased
         self.audit.append(actor=actor, action="read_call", resource=f"call/{call_id}")
-        status = {"queued": "pending"}.get(item["analysis_status"]["S"], item["analysis_status"]["S"])
+        status = {"queued": "pending"}.get(call.analysis, call.analysis)
         summary: dict[str, Any] = {"status": status}
-        if status == "skipped" and "analysis_skip_reason" in item:
-            summary["reason"] = item["analysis_skip_reason"]["S"]
+        if status == "skipped" and call.analysis_skip_reason is not None:
+            summary["reason"] = call.analysis_skip_reason
         for key in _ANALYSIS_FIELDS:
             if analysis and key in analysis:
                 summary[key] = analysis[key]
         return {
             "call_id": call_id,
-            "started_at": item["started_at"]["S"],
-            "ended_at": item.get("ended_at", {}).get("S"),
-            "channel": item["channel"]["S"],
+            "started_at": call.started_at,
+            "ended_at": call.ended_at,
+            "channel": call.channel,
             "language": language,
-            "agent_id": item.get("agent_id", {}).get("S"),
-            "live": item.get("live", {}).get("BOOL", False),
+            "agent_id": call.agent_id,
+            "live": call.live,
             "segments": segments,
             "analysis": summary,
             "routing": None,
-            **_source(item),
+            **_source(call),
         }
 
-    def _restricted(self, subject_id: str, item: dict[str, Any]) -> bool:
+    def _restricted(self, call: CallRecord) -> bool:
         """Whether the consent policy keeps the content from agents (restriction, Art. 18)."""
-        state = self.subjects.state(subject_id, item.get("seen_macs", {}).get("SS", []))
+        state = self.subjects.state(call.subject_id, call.seen_macs)
         return not decide(state, None).show_to_agent.allowed
 
     def followups(self, due_before: str, actor: str) -> dict[str, Any]:
@@ -100,27 +101,16 @@ class AgentViewService:
 
     def _shown(self, call_id: str) -> bool:
         call = self.calls.get(call_id)
-        return call is not None and not self._restricted(call.subject_id, call.extra)
+        return call is not None and not self._restricted(call)
 
-    def _redacted_on_read(
-        self, subject_id: str, call_id: str, item: dict[str, Any], language: str | None
-    ) -> list[dict[str, Any]] | None:
-        meta = [
-            {
-                "speaker": s["M"]["speaker"]["S"],
-                "start_ms": int(s["M"]["start_ms"]["N"]),
-                "end_ms": int(s["M"]["end_ms"]["N"]),
-            }
-            for s in item.get("segments", {}).get("L", [])
-        ]
-        if "transcript" not in item:  # no recording consent: no text exists
-            return [m | {"text": None} for m in meta]
-        pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()}
+    def _redacted_on_read(self, call: CallRecord, language: str | None) -> list[dict[str, Any]] | None:
+        if call.transcript is None:  # no recording consent: no text exists
+            return [m.as_dict() | {"text": None} for m in call.segments]
         try:
-            raw = self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
+            raw = self.keyring.open(call.subject_id, self.transcripts.get(dict(call.transcript)), aad=call.call_id)
         except SubjectKeyShreddedError:
             return None
-        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        regions = phone_regions(language, self.default_region, call.caller_region)
         segments = json.loads(raw)
         texts = [s["text"] for s in segments]
         return [
@@ -129,15 +119,15 @@ class AgentViewService:
         ]
 
 
-def _source(item: dict[str, Any]) -> dict[str, Any]:
+def _source(call: CallRecord) -> dict[str, Any]:
     """Where an imported call came from: its format, and whether only the redacted file was read."""
-    imported = item.get("imported", {}).get("M")
-    if not imported:
+    imported = call.imported
+    if imported is None:
         return {}
     return {
         "imported": {
-            "format": imported["format"]["S"],
-            "version": imported["version"]["S"],
-            "redacted_input": imported["output"]["S"] == "redacted",
+            "format": imported.format,
+            "version": imported.version,
+            "redacted_input": imported.output == "redacted",
         }
     }

@@ -1,13 +1,19 @@
 """Ingestion of a call: pseudonymise, enforce consent, seal, store, enqueue.
 
+Reads first, in one consistent ``BatchGetItem`` across the calls, subjects and keys tables (after
+the identifiers' MACs): the call item (a replay?), the identifiers' links and rights, the likely
+subject's profile and its wrapped data key.
+
 Order of writes, chosen so that a failure at any step leaves nothing half-written
 that a retry cannot finish:
 
-1. the subject's profile and links (authenticated identifiers only), then, in one
-   transaction (all or nothing), the evidence of unauthenticated identifiers on this
-   call, the consent record, a new subject's wrapped data key (only if it has none:
-   a racing call's key wins and is used instead) and the transcript marker (the
-   purge's handle on the object of step 2, written before it; once per call),
+1. the links of authenticated identifiers, then, in one transaction (all or nothing), the
+   subject's profile (refreshed; only if no objection or restriction arrived since it was
+   read — else nothing is written and the subject is read and decided again), the evidence
+   of unauthenticated identifiers on this call, the consent record, a new subject's wrapped
+   data key (only if it has none: a racing call's key wins and is used instead) and the
+   transcript marker (the purge's handle on the object of step 2, written before it; once
+   per call),
 2. the sealed transcript object in S3,
 3. the call item (conditional on the id being new; on failure the S3 version of
    step 2 and a marker of step 1 written by this attempt are deleted again),
@@ -21,24 +27,18 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from callguard.errors import CallConflictError
 from callguard.models import CallAccepted, CallIn, caller_region
 from callguard.policy.consent import CallConsent, ConsentDecision, SubjectState, decide
 from callguard.security.crypto import SubjectKeyring
 from callguard.security.identity import Pseudonymizer
-from callguard.storage.repository import (
-    AnalysisQueue,
-    CallerIdentity,
-    CallRecord,
-    CallsRepository,
-    SubjectProfile,
-    SubjectsRepository,
-    TransactionCanceledError,
-    TranscriptStore,
-    write_together,
-)
+from callguard.storage.calls import CallRecord, CallsRepository, ImportedOrigin, NewCall, SegmentMeta
+from callguard.storage.dynamo import BatchRead, TransactionCanceledError, Write, write_together
+from callguard.storage.queue import AnalysisQueue
+from callguard.storage.subjects import CallerIdentity, Resolution, Sighting, SubjectsRepository
+from callguard.storage.transcripts import TranscriptStore
 
 __all__ = ["IngestService", "analysis_decision", "consent_decision"]
 
@@ -74,38 +74,65 @@ class IngestService:
     transcripts: TranscriptStore
     queue: AnalysisQueue
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: how often the subject is read and decided again when its profile changed under a call
+    attempts: int = 3
 
-    def ingest(self, call: CallIn, *, extra_attributes: dict[str, Any] | None = None) -> CallAccepted:
-        """Store ``call``. ``extra_attributes`` (DynamoDB wire format) go onto the new call item,
-        never over its own attributes: the importer records the file's origin there."""
+    def ingest(self, call: CallIn, *, imported: ImportedOrigin | None = None) -> CallAccepted:
+        """Store ``call``. ``imported``: where an imported call came from (the importer's record of
+        the file's origin, kept on the call item)."""
         now = self.clock()
-        existing = self.calls.get(call.call_id)
-        if existing is not None:
-            return self._replay(existing, call, now)
-
         identities = self._identities(call)
-        profile = self.subjects.resolve(identities, now)
-        subject_id = profile.subject_id
+        batch = BatchRead(self.calls.dynamodb)
+        existing = self.calls.prefetch(batch, call.call_id)
+        sighting = self.subjects.prefetch(batch, identities)
+        self.keyring.prefetch(batch, self.subjects.candidate(identities))
+        batch.run()
+        record = existing()
+        if record is not None:
+            return self._replay(record, call, now)
         seen = [i.mac for i in identities if not i.authenticated]
-        policy = consent_decision(call, objected=profile.objected, restricted=profile.restricted)
-        status, reason = _queue_or_skip(call, policy)
-        keeps_transcript = bool(policy.store.allowed and call.segments)
-        marked = self._record(call, profile, seen, now, keeps_transcript)
-        fingerprint = self._fingerprint(subject_id, call)
+        return self._store(call, sighting(), seen, now, imported)
 
+    def _store(
+        self, call: CallIn, sighting: Sighting, seen: list[str], now: datetime, imported: ImportedOrigin | None
+    ) -> CallAccepted:
+        """Steps 1 to 4: decide for the subject as resolved, record, seal, store and enqueue the call."""
+        for _ in range(self.attempts):
+            resolution = self.subjects.resolve(sighting, now)
+            profile = resolution.profile
+            policy = consent_decision(call, objected=profile.objected, restricted=profile.restricted)
+            keeps_transcript = bool(policy.store.allowed and call.segments)
+            try:
+                marked = self._record(call, resolution, seen, now, keeps_transcript)
+            except _ProfileChangedError:  # an objection or restriction arrived: decide again
+                sighting = self.subjects.sight(sighting.identities)
+                continue
+            return self._put(call, resolution, policy, seen, now, marked, imported)
+        raise RuntimeError("the subject's records could not be written")  # pragma: no cover
+
+    def _put(
+        self,
+        call: CallIn,
+        resolution: Resolution,
+        policy: ConsentDecision,
+        seen: list[str],
+        now: datetime,
+        marked: bool,
+        imported: ImportedOrigin | None,
+    ) -> CallAccepted:
+        subject_id = resolution.profile.subject_id
+        status, reason = _queue_or_skip(call, policy)
         pointer: dict[str, str] | None = None
         try:
-            if keeps_transcript:
+            if policy.store.allowed and call.segments:
                 transcript = json.dumps(
                     [s.model_dump() for s in call.segments], ensure_ascii=False, separators=(",", ":")
                 ).encode()
                 pointer = self.transcripts.put(
                     subject_id, call.call_id, self.keyring.seal(subject_id, transcript, aad=call.call_id)
                 )
-            attributes = self._attributes(call, subject_id, fingerprint, status, reason, pointer)
-            attributes.update(self._provenance(call, seen))
-            attributes = {**(extra_attributes or {}), **attributes}
-            previous = self.calls.put_new(attributes, now)
+            new = self._new_call(call, subject_id, status, reason, pointer, seen, imported)
+            previous = self.calls.put_new(new, now)
         except Exception:
             if pointer is not None:  # nothing half-written
                 self.transcripts.delete_version(pointer)
@@ -113,28 +140,25 @@ class IngestService:
                 self.calls.delete_transcript_marker(call.call_id)
             raise
         if previous is not None:  # lost a race against the same call id
-            if pointer is not None and previous.extra.get("transcript", {}).get("M", {}).get("version_id", {}).get(
-                "S"
-            ) != pointer.get("version_id"):
+            if pointer is not None and (previous.transcript or {}).get("version_id") != pointer.get("version_id"):
                 self.transcripts.delete_version(pointer)
             return self._replay(previous, call, now)
-
         if status == "queued":
             self._enqueue(call.call_id, now)
         return CallAccepted(call_id=call.call_id, subject_id=subject_id, analysis=status)  # type: ignore[arg-type]
 
-    def _record(self, call: CallIn, profile: SubjectProfile, seen: list[str], now: datetime, marker: bool) -> bool:
-        """Step 1's transaction: the unauthenticated identifiers' evidence, the consent record, a new
-        subject's wrapped key and (when the transcript is kept) its marker. True when this attempt
-        wrote the marker. A condition that fails cancels all of it; then the part that failed is left
-        out (a marker an earlier attempt of the call wrote stays; a key a racing call stored first is
-        the subject's key) and the rest is written again."""
+    def _record(self, call: CallIn, resolution: Resolution, seen: list[str], now: datetime, marker: bool) -> bool:
+        """Step 1's transaction: the subject's profile, the unauthenticated identifiers' evidence, the
+        consent record, a new subject's wrapped key and (when the transcript is kept) its marker.
+        True when this attempt wrote the marker. A condition that fails cancels all of it; when the
+        profile's failed, :class:`_ProfileChangedError`; otherwise the part that failed is left out (a
+        marker an earlier attempt of the call wrote stays; a key a racing call stored first is the
+        subject's key) and the rest is written again."""
+        profile = resolution.profile
         subject_id = profile.subject_id
-        writes = [
-            entry
-            for mac in dict.fromkeys(seen)
-            for entry in self.subjects.seen_writes(mac, subject_id, call.call_id, now, whole=not profile.authenticated)
-        ]
+        writes: list[Write] = [resolution.profile_write]
+        for mac in dict.fromkeys(seen):
+            writes += self.subjects.seen_writes(mac, subject_id, call.call_id, now, whole=not profile.authenticated)
         writes.append(self.subjects.consent_write(subject_id, call.call_id, call.consent.model_dump(), now))
         key = self.keyring.new_key_write(subject_id) if profile.created else None  # a new subject has no key yet
         marking = None
@@ -148,10 +172,11 @@ class IngestService:
             try:
                 write_together(self.calls.dynamodb, [*writes, *optional])
             except TransactionCanceledError as cancelled:
-                failed = {i - len(writes) for i, code in enumerate(cancelled.reasons) if code and i >= len(writes)}
-                if not failed:  # no reason given: leave out both conditional entries
-                    failed = set(range(len(optional)))
-                dropped = [optional[i] for i in failed if i < len(optional)]
+                if self.subjects.profile_changed(cancelled, 0):
+                    if key is not None:
+                        self.keyring.forget(subject_id)
+                    raise _ProfileChangedError from None
+                dropped = _failed(cancelled, len(writes), optional)
                 if key is not None and any(entry is key for entry in dropped):
                     key = None
                     self.keyring.forget(subject_id)  # another call stored the subject's key first
@@ -176,63 +201,64 @@ class IngestService:
             self._enqueue(call.call_id, now)
         # the same answer as the first time: the call item's status moves on (done, or skipped by
         # the analysis), but a call skipped at ingestion is the one that carries a skip reason
-        answer: Literal["queued", "skipped"] = "skipped" if "analysis_skip_reason" in existing.extra else "queued"
+        answer: Literal["queued", "skipped"] = "skipped" if existing.analysis_skip_reason is not None else "queued"
         return CallAccepted(call_id=existing.call_id, subject_id=existing.subject_id, analysis=answer)
 
     def _enqueue(self, call_id: str, now: datetime) -> None:
         self.queue.enqueue(call_id)
         self.calls.mark_enqueued(call_id, now)
 
-    @staticmethod
-    def _provenance(call: CallIn, seen: list[str]) -> dict[str, Any]:
-        """The unproven identifiers on the call (an erasure of the call takes them off) and how
-        the platform authenticated the caller, if it did."""
-        out: dict[str, Any] = {}
-        if seen:
-            out["seen_macs"] = {"SS": seen}
-        if call.caller.verification is not None:
-            out["authenticated_by"] = {"S": call.caller.verification.method}
-        return out
-
     def _fingerprint(self, subject_id: str, call: CallIn) -> str:
         return self.keyring.fingerprint(subject_id, call.model_dump_json().encode())
 
-    def _attributes(
+    def _new_call(
         self,
         call: CallIn,
         subject_id: str,
-        fingerprint: str,
         status: str,
         reason: str | None,
         pointer: dict[str, str] | None,
-    ) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "call_id": {"S": call.call_id},
-            "subject_id": {"S": subject_id},
-            "fingerprint": {"S": fingerprint},
-            "started_at": {"S": call.started_at.astimezone(UTC).isoformat()},
-            "channel": {"S": call.channel},
-            "live": {"BOOL": call.live},
-            "consent": {"M": {k: {"BOOL": v} for k, v in call.consent.model_dump().items()}},
-            "segments": CallsRepository.segment_meta([s.model_dump(exclude={"text"}) for s in call.segments]),
-            "analysis_status": {"S": status},
-        }
-        if call.ended_at is not None:
-            item["ended_at"] = {"S": call.ended_at.astimezone(UTC).isoformat()}
-        if call.language:
-            item["language"] = {"S": call.language}
-        if call.agent_id:
-            item["agent_id"] = {"S": call.agent_id}
-        region = caller_region(call.caller.phone)
-        if region:  # the country of the caller's number: national numbers in the call are read there
-            item["caller_region"] = {"S": region}
-        if reason:
-            item["analysis_skip_reason"] = {"S": reason}
-        if pointer is not None:
-            item["transcript"] = {"M": {k: {"S": v} for k, v in pointer.items()}}
+        seen: list[str],
+        imported: ImportedOrigin | None,
+    ) -> NewCall:
+        sealed = None
         if call.metadata:
             sealed = self.keyring.seal(
                 subject_id, json.dumps(call.metadata, sort_keys=True).encode(), aad=f"{call.call_id}#metadata"
             )
-            item["sealed_metadata"] = {"B": sealed}
-        return item
+        return NewCall(
+            call_id=call.call_id,
+            subject_id=subject_id,
+            fingerprint=self._fingerprint(subject_id, call),
+            started_at=call.started_at.astimezone(UTC).isoformat(),
+            channel=call.channel,
+            live=call.live,
+            consent=call.consent.model_dump(),
+            segments=tuple(SegmentMeta(s.speaker, s.start_ms, s.end_ms) for s in call.segments),
+            analysis_status=status,
+            ended_at=None if call.ended_at is None else call.ended_at.astimezone(UTC).isoformat(),
+            language=call.language or None,
+            agent_id=call.agent_id or None,
+            # the country of the caller's number: national numbers in the call are read there
+            caller_region=caller_region(call.caller.phone) or None,
+            analysis_skip_reason=reason or None,
+            transcript=pointer,
+            sealed_metadata=sealed,
+            # the unproven identifiers on the call (an erasure of the call takes them off) and how
+            # the platform authenticated the caller, if it did
+            seen_macs=tuple(seen),
+            authenticated_by=None if call.caller.verification is None else call.caller.verification.method,
+            imported=imported,
+        )
+
+
+class _ProfileChangedError(Exception):
+    """The subject's profile changed between its read and step 1's transaction; nothing was written."""
+
+
+def _failed(cancelled: TransactionCanceledError, fixed: int, optional: list[Write]) -> list[Write]:
+    """The optional (conditional) entries that cancelled the transaction; all of them when it gave no reason."""
+    failed = {i - fixed for i, code in enumerate(cancelled.reasons) if code and i >= fixed}
+    if not failed:  # no reason given: leave out both conditional entries
+        failed = set(range(len(optional)))
+    return [optional[i] for i in sorted(failed) if i < len(optional)]

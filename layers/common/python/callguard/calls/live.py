@@ -28,7 +28,9 @@ from callguard.models import Segment
 from callguard.policy.consent import CallConsent, decide
 from callguard.routing.rules import RoutingConfig
 from callguard.security.crypto import SubjectKeyring
-from callguard.storage.repository import CallsRepository, SubjectsRepository, TranscriptStore
+from callguard.storage.calls import CallRecord, CallsRepository, SegmentMeta
+from callguard.storage.subjects import SubjectsRepository
+from callguard.storage.transcripts import TranscriptStore
 
 __all__ = ["RESOLUTION_MIN_CALLS", "CallNotLiveError", "LiveService"]
 
@@ -57,23 +59,19 @@ class LiveService:
         call = self.calls.get(call_id)
         if call is None:
             raise NotFoundError("No call with this id.")
-        item = call.extra
-        if "ended_at" in item:
+        if call.ended_at is not None:
             raise CallNotLiveError("The call has ended; segments can only be added to a live call.")
-        consent = {k: v["BOOL"] for k, v in item.get("consent", {}).get("M", {}).items()}
-        policy = decide(
-            self.subjects.state(call.subject_id, item.get("seen_macs", {}).get("SS", [])), CallConsent.of(consent)
-        )
+        policy = decide(self.subjects.state(call.subject_id, call.seen_macs), CallConsent.of(dict(call.consent)))
         ai_allowed = policy.analyse.allowed  # never without recording consent: the text is not sent anywhere
-        meta = [s.model_dump(exclude={"text"}) for s in segments]
+        meta = [SegmentMeta(s.speaker, s.start_ms, s.end_ms) for s in segments]
         if policy.store.allowed:
-            self._seal_append(call.subject_id, call_id, item, segments, meta)
+            self._seal_append(call, segments, meta)
         else:
             self.calls.append_segment_meta(call_id, meta)
-        customer = self._customer_turns(item, segments)
-        labels = self._sentiment_labels(item, customer) if ai_allowed and customer else []
-        trend = self.calls.append_live_sentiment(call_id, labels) if labels else _labels_of(item)
-        intent = self._running_intent(call_id, item, customer)
+        customer = self._customer_turns(call, segments)
+        labels = self._sentiment_labels(call, customer) if ai_allowed and customer else []
+        trend = self.calls.append_live_sentiment(call_id, labels) if labels else list(call.live_sentiments)
+        intent = self._running_intent(call, customer)
         latest = trend[-1] if trend else None
         return {
             "live": {
@@ -83,37 +81,30 @@ class LiveService:
             }
         }
 
-    def _customer_turns(self, item: dict[str, Any], segments: list[Segment]) -> list[str]:
+    def _customer_turns(self, call: CallRecord, segments: list[Segment]) -> list[str]:
         """The customer's new turns, redacted locally (nothing else ever leaves this service)."""
-        language = item.get("language", {}).get("S")
-        regions = phone_regions(language, self.default_region, item.get("caller_region", {}).get("S"))
+        regions = phone_regions(call.language, self.default_region, call.caller_region)
         turns = zip(segments, detect_turns([s.text for s in segments], regions=regions), strict=True)
         return [redact(s.text, spans) for s, spans in turns if s.speaker == "customer"]
 
-    def _sentiment_labels(self, item: dict[str, Any], customer: list[str]) -> list[str]:
+    def _sentiment_labels(self, call: CallRecord, customer: list[str]) -> list[str]:
         """Comprehend's sentiment of each redacted customer turn (asked only when the policy allows)."""
-        language = item.get("language", {}).get("S") or self.comprehend.detect_language(" ".join(customer))
+        language = call.language or self.comprehend.detect_language(" ".join(customer))
         if language not in LANGUAGES:
             return []
         return [str(r["Sentiment"]) for r in self.comprehend.sentiments(customer, language)]
 
-    def _running_intent(self, call_id: str, item: dict[str, Any], customer: list[str]) -> str:
+    def _running_intent(self, call: CallRecord, customer: list[str]) -> str:
         intent = classify(customer, self.intents).name
         if intent == "general":  # nothing new said about the topic: keep the call's running intent
-            return str(item.get("live_intent", {}).get("S", "general"))
-        self.calls.set_live_intent(call_id, intent)
+            return call.live_intent or "general"
+        self.calls.set_live_intent(call.call_id, intent)
         return intent
 
-    def _seal_append(
-        self,
-        subject_id: str,
-        call_id: str,
-        item: dict[str, Any],
-        segments: list[Segment],
-        meta: list[dict[str, Any]],
-    ) -> None:
+    def _seal_append(self, call: CallRecord, segments: list[Segment], meta: list[SegmentMeta]) -> None:
+        subject_id, call_id = call.subject_id, call.call_id
         existing: list[dict[str, Any]] = []
-        pointer = {k: v["S"] for k, v in item["transcript"]["M"].items()} if "transcript" in item else None
+        pointer = None if call.transcript is None else dict(call.transcript)
         if pointer is not None:
             existing = json.loads(self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id))
         combined = existing + [s.model_dump() for s in segments]
@@ -140,10 +131,6 @@ class LiveService:
             if count >= RESOLUTION_MIN_CALLS
         ]
         return answers + resolutions[:3]
-
-
-def _labels_of(item: dict[str, Any]) -> list[str]:
-    return [v["S"] for v in item.get("live_sentiments", {}).get("L", [])]
 
 
 _SCORE = {"POSITIVE": 1.0, "NEUTRAL": 0.0, "MIXED": -0.5, "NEGATIVE": -1.0}

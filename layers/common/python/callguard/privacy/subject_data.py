@@ -9,25 +9,21 @@ in batches (``BatchWriteItem`` ≤ 25 with unprocessed-item retries, ``DeleteObj
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from callguard.security.crypto import SubjectKeyring, SubjectKeyShreddedError
-from callguard.storage.repository import (
-    CallsRepository,
-    SubjectsRepository,
-    TranscriptStore,
-    all_items,
-    partition_items,
-)
+from callguard.storage.calls import CallPartition, CallRecord, CallsRepository
+from callguard.storage.dynamo import UnprocessedItemsError
+from callguard.storage.idempotency import IdempotencyRecords
+from callguard.storage.subjects import SubjectsRepository
+from callguard.storage.tombstones import read_tombstones
+from callguard.storage.transcripts import TranscriptStore
 
 __all__ = ["ErasureIncompleteError", "SubjectData", "SubjectScope", "SubjectStores"]
 
-_BATCH = 25
 _S3_BATCH = 1000
-_MAX_ATTEMPTS = 8
 
 
 class ErasureIncompleteError(RuntimeError):
@@ -99,6 +95,10 @@ class SubjectData:
     keyring: SubjectKeyring
     removed: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def idempotency(self) -> IdempotencyRecords:
+        return IdempotencyRecords(dynamodb=self.stores.dynamodb, table=self.stores.idempotency_table)
+
     # -- locating -----------------------------------------------------------------
     def closure(self, subject_id: str) -> list[str]:
         """The subject and every subject linked to it (two authenticated identifiers of two
@@ -109,9 +109,7 @@ class SubjectData:
             if current in seen:
                 continue
             seen.add(current)
-            for item in self.subjects.subject_items(current):
-                if item["sk"]["S"].startswith("LINKED#"):
-                    todo.append(item["sk"]["S"].removeprefix("LINKED#"))
+            todo.extend(self.subjects.linked_subjects(current))
         return sorted(seen)
 
     def scope(self, identifiers: Iterable[tuple[str, str]]) -> SubjectScope:
@@ -121,26 +119,22 @@ class SubjectData:
         calls: dict[str, str] = {}
         covered: list[dict[str, Any]] = []
         for kind, mac in identifiers:
+            evidence = self.subjects.evidence(mac)
             entry: dict[str, Any] = {
                 "kind": kind,
-                "authenticated": False,
+                "authenticated": evidence.linked_subject is not None,
                 "unverified_histories": 0,
                 "calls_seen_on": 0,
             }
-            for item in self.subjects.identifier_items(mac):
-                sk = item["sk"]["S"]
-                if sk == "LINK":
-                    whole.add(item["subject_id"]["S"])
-                    entry["authenticated"] = True
-                elif sk.startswith("SEEN#"):
-                    sid = sk.removeprefix("SEEN#")
-                    seen_on = item.get("calls", {}).get("SS", [])
-                    if item.get("whole", {}).get("BOOL"):
-                        whole.add(sid)
-                        entry["unverified_histories"] += 1
-                    else:
-                        calls.update(dict.fromkeys(seen_on, sid))
-                        entry["calls_seen_on"] += len(seen_on)
+            if evidence.linked_subject is not None:
+                whole.add(evidence.linked_subject)
+            for seen in evidence.seen:
+                if seen.whole:
+                    whole.add(seen.subject_id)
+                    entry["unverified_histories"] += 1
+                else:
+                    calls.update(dict.fromkeys(seen.calls, seen.subject_id))
+                    entry["calls_seen_on"] += len(seen.calls)
             entry["basis"] = (
                 "authenticated by the platform: the whole history of this data subject"
                 if entry["authenticated"]
@@ -156,12 +150,6 @@ class SubjectData:
             identifiers=tuple(covered),
         )
 
-    def _call_pks(self, subject_id: str) -> list[str]:
-        return sorted({pk for pk, _ in self.calls.subject_items(subject_id)})
-
-    def _items_under(self, table: str, pk: str) -> list[dict[str, Any]]:
-        return partition_items(self.stores.dynamodb, table, pk)
-
     def _versions(self, bucket: str, prefix: str) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
         paginator = self.stores.s3.get_paginator("list_object_versions")
@@ -169,18 +157,6 @@ class SubjectData:
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 found.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
         return found
-
-    def _idempotency_records(self, subject_id: str) -> list[dict[str, Any]]:
-        # Records live for the idempotency TTL (an hour) and hold the response, whose subject id
-        # identifies them: a filtered scan of a table that small is the honest way to find them.
-        return all_items(
-            self.stores.dynamodb,
-            "scan",
-            TableName=self.stores.idempotency_table,
-            FilterExpression="contains(#d, :sid)",
-            ExpressionAttributeNames={"#d": "data"},
-            ExpressionAttributeValues={":sid": {"S": subject_id}},
-        )
 
     def inventory(self, subject_ids: Iterable[str]) -> dict[str, int]:
         """How much of the subjects' data each store holds (counts only)."""
@@ -193,65 +169,39 @@ class SubjectData:
             "export_versions": 0,
         }
         for sid in subject_ids:
-            key = self.stores.dynamodb.get_item(
-                TableName=self.stores.keys_table, Key={"subject_id": {"S": sid}}, ConsistentRead=True
+            counts["subject_keys"] += 1 if self.keyring.has_key(sid) else 0
+            counts["subjects"] += self.subjects.count_records(sid)
+            counts["calls"] += sum(len(self.calls.partition(p).keys) for p in self.calls.partitions_of(sid))
+            counts["idempotency"] += len(self.idempotency.of_subject(sid))
+            counts["transcript_versions"] += len(
+                self._versions(self.stores.transcripts_bucket, self.transcripts.prefix_for(sid))
             )
-            counts["subject_keys"] += 1 if "Item" in key else 0
-            items = self.subjects.subject_items(sid)
-            counts["subjects"] += len(items)
-            for forward_key in self._forward_keys(sid, items):  # IDENT#<mac>/LINK and /SEEN#<subject>
-                forward = self.stores.dynamodb.get_item(
-                    TableName=self.stores.subjects_table, Key=forward_key, ConsistentRead=True
-                )
-                counts["subjects"] += 1 if "Item" in forward else 0
-            counts["calls"] += sum(len(self._items_under(self.stores.calls_table, pk)) for pk in self._call_pks(sid))
-            counts["idempotency"] += len(self._idempotency_records(sid))
-            counts["transcript_versions"] += len(self._versions(self.stores.transcripts_bucket, f"transcripts/{sid}/"))
             counts["export_versions"] += len(self._versions(self.stores.exports_bucket, f"exports/{sid}/"))
         return counts
-
-    @staticmethod
-    def _forward_keys(subject_id: str, subject_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The identifier-side items the subject's reverse entries point to."""
-        keys = []
-        for item in subject_items:
-            sk = item["sk"]["S"]
-            if sk.startswith("IDENT#"):
-                keys.append({"pk": {"S": sk}, "sk": {"S": "LINK"}})
-            elif sk.startswith("SEEN#"):
-                keys.append({"pk": {"S": "IDENT#" + sk.removeprefix("SEEN#")}, "sk": {"S": f"SEEN#{subject_id}"}})
-        return keys
 
     def call_inventory(self, calls: dict[str, str]) -> dict[str, int]:
         """How much of single calls (reached as evidence) each store still holds (counts only)."""
         counts = {"calls": 0, "subjects": 0, "transcript_versions": 0}
         for call_id, sid in calls.items():
-            counts["calls"] += len(self._items_under(self.stores.calls_table, f"CALL#{call_id}"))
+            counts["calls"] += len(self.calls.partition(self.calls.partition_of(call_id)).keys)
             counts["subjects"] += len(self._consent_keys(sid, {call_id}))
             key = self.transcripts.key_for(sid, call_id)
             counts["transcript_versions"] += len(self.object_versions(self.stores.transcripts_bucket, key))
         return counts
 
-    def _consent_keys(self, subject_id: str, call_ids: set[str]) -> list[dict[str, Any]]:
-        return [
-            {"pk": i["pk"], "sk": i["sk"]}
-            for i in self.subjects.subject_items(subject_id)
-            if i["sk"]["S"].startswith("CONSENT#") and i.get("call_id", {}).get("S") in call_ids
-        ]
+    def _consent_keys(self, subject_id: str, call_ids: set[str]) -> list[Any]:
+        return [e.key for e in self.subjects.consent_history(subject_id) if e.call_id in call_ids]
 
     def erase_calls(self, calls: dict[str, str]) -> dict[str, int]:
         """Erase single calls of other histories (reached as evidence): their items, transcript
         versions, consent entries and the identifier evidence — the owner's key stays, as the
         owner's other calls are not the requester's."""
         for call_id, sid in calls.items():
-            items = self._items_under(self.stores.calls_table, f"CALL#{call_id}")
-            call = next((i for i in items if i["sk"]["S"] == "CALL"), None)
-            for mac in (call or {}).get("seen_macs", {}).get("SS", []):
+            partition = self.calls.partition(self.calls.partition_of(call_id))
+            for mac in partition.call.seen_macs if partition.call else ():
                 self.subjects.forget_seen_call(mac, sid, call_id)
-            self._count("subjects", self.delete_items(self.stores.subjects_table, self._consent_keys(sid, {call_id})))
-            self._count(
-                "calls", self.delete_items(self.stores.calls_table, [{"pk": i["pk"], "sk": i["sk"]} for i in items])
-            )
+            self._count("subjects", self.deleting(self.subjects.delete, self._consent_keys(sid, {call_id})))
+            self._count("calls", self.deleting(self.calls.delete, list(partition.keys)))
             versions = self.object_versions(self.stores.transcripts_bucket, self.transcripts.key_for(sid, call_id))
             self._count("transcript_versions", self.delete_versions(self.stores.transcripts_bucket, versions))
         return dict(self.removed)
@@ -278,120 +228,91 @@ class SubjectData:
         Returns the part and whether another page follows."""
         if not isinstance(scope, SubjectScope):
             scope = SubjectScope.of_subjects(self.closure(scope))
-        subjects = list(scope.subjects)
         partitions = sorted(
-            [(pk, sid) for sid in subjects for pk in self._call_pks(sid)]
-            + [(f"CALL#{call_id}", sid) for call_id, sid in scope.calls.items()]
+            [(p, sid) for sid in scope.subjects for p in self.calls.partitions_of(sid)]
+            + [(self.calls.partition_of(call_id), sid) for call_id, sid in scope.calls.items()]
         )
-        chosen = partitions[page * size : (page + 1) * size]
         part: dict[str, list[Any]] = {section: [] for section in self.SECTIONS}
         if page == 0:
-            evidence: dict[str, set[str]] = {}
-            for call_id, sid in scope.calls.items():
-                evidence.setdefault(sid, set()).add(call_id)
-            part["consent_history"] = [
-                {
-                    "recorded_at": item["recorded_at"]["S"],
-                    "source": item["source"]["S"],
-                    "call_id": item.get("call_id", {}).get("S"),
-                    "consent": {k: v["BOOL"] for k, v in item["consent"]["M"].items()},
-                }
-                for sid in [*subjects, *sorted(evidence)]
-                for item in self.subjects.subject_items(sid)
-                if item["sk"]["S"].startswith("CONSENT#")
-                and (sid in scope.subjects or item.get("call_id", {}).get("S") in evidence[sid])
-            ]
-        for pk, sid in chosen:
-            items = {i["sk"]["S"]: i for i in self._items_under(self.stores.calls_table, pk)}
-            if "DECISION" in items:
-                decision = json.loads(items["DECISION"]["decision"]["S"])
-                part["routing_decisions"].append({"decided_at": items["DECISION"]["created_at"]["S"], **decision})
-            if "CALL" in items:
-                part["calls"].append(self._call_export(sid, items))
-            elif "ANALYSIS" in items:  # the call record's retention ended first: what is left is exported
-                part["calls"].append(
-                    {
-                        "call_id": pk.removeprefix("CALL#"),
-                        "call_record": "deleted at the end of its retention period",
-                        "analysis": json.loads(items["ANALYSIS"]["analysis"]["S"]),
-                    }
-                )
-            if "FOLLOWUP" in items:
-                f = items["FOLLOWUP"]
-                part["followups"].append(
-                    {
-                        "call_id": f["call_id"]["S"],
-                        "due_at": f["due_at"]["S"],
-                        "reason": f["reason"]["S"],
-                        "status": f["followup_status"]["S"],
-                    }
-                )
+            part["consent_history"] = self._consent_export(scope)
+        for name, sid in partitions[page * size : (page + 1) * size]:
+            self._export_partition(sid, self.calls.partition(name), part)
         return part, (page + 1) * size < len(partitions)
 
-    def _call_export(self, subject_id: str, items: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        call = items["CALL"]
-        call_id = call["call_id"]["S"]
+    def _consent_export(self, scope: SubjectScope) -> list[dict[str, Any]]:
+        """The consent history of the scope's subjects, and of single calls' owners the entries of those calls."""
+        evidence: dict[str, set[str]] = {}
+        for call_id, sid in scope.calls.items():
+            evidence.setdefault(sid, set()).add(call_id)
+        return [
+            {"recorded_at": e.recorded_at, "source": e.source, "call_id": e.call_id, "consent": dict(e.consent)}
+            for sid in [*scope.subjects, *sorted(evidence)]
+            for e in self.subjects.consent_history(sid)
+            if sid in scope.subjects or e.call_id in evidence[sid]
+        ]
+
+    def _export_partition(self, subject_id: str, partition: CallPartition, part: dict[str, list[Any]]) -> None:
+        if partition.decision is not None:
+            part["routing_decisions"].append({"decided_at": partition.decision.decided_at, **partition.decision.body})
+        if partition.call is not None:
+            part["calls"].append(self._call_export(subject_id, partition.call, partition.analysis))
+        elif partition.analysis is not None:  # the call record's retention ended first: what is left is exported
+            part["calls"].append(
+                {
+                    "call_id": partition.call_id,
+                    "call_record": "deleted at the end of its retention period",
+                    "analysis": partition.analysis,
+                }
+            )
+        if partition.followup is not None:
+            f = partition.followup
+            part["followups"].append({"call_id": f.call_id, "due_at": f.due_at, "reason": f.reason, "status": f.status})
+
+    def _call_export(self, subject_id: str, call: CallRecord, analysis: dict[str, Any] | None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "call_id": call_id,
-            "started_at": call["started_at"]["S"],
-            "ended_at": call.get("ended_at", {}).get("S"),
-            "channel": call["channel"]["S"],
-            "language": call.get("language", {}).get("S"),
-            "agent_id": call.get("agent_id", {}).get("S"),
-            "consent": {k: v["BOOL"] for k, v in call["consent"]["M"].items()},
+            "call_id": call.call_id,
+            "started_at": call.started_at,
+            "ended_at": call.ended_at,
+            "channel": call.channel,
+            "language": call.language,
+            "agent_id": call.agent_id,
+            "consent": dict(call.consent),
             "transcript": None,
             "metadata": None,
         }
         try:
-            if "transcript" in call:
-                pointer = {k: v["S"] for k, v in call["transcript"]["M"].items()}
-                out["transcript"] = json.loads(
-                    self.keyring.open(subject_id, self.transcripts.get(pointer), aad=call_id)
-                )
-            if "sealed_metadata" in call:
-                raw = self.keyring.open(subject_id, bytes(call["sealed_metadata"]["B"]), aad=f"{call_id}#metadata")
+            if call.transcript is not None:
+                sealed = self.transcripts.get(dict(call.transcript))
+                out["transcript"] = json.loads(self.keyring.open(subject_id, sealed, aad=call.call_id))
+            if call.sealed_metadata is not None:
+                raw = self.keyring.open(subject_id, call.sealed_metadata, aad=f"{call.call_id}#metadata")
                 out["metadata"] = json.loads(raw)
         except SubjectKeyShreddedError:
             out["transcript"] = "erased"
-        if "ANALYSIS" in items:
-            out["analysis"] = json.loads(items["ANALYSIS"]["analysis"]["S"])
+        if analysis is not None:
+            out["analysis"] = analysis
         return out
 
     # -- erasure -------------------------------------------------------------------------
     def shred_keys(self, subject_ids: Iterable[str]) -> int:
-        shredded = 0
-        for sid in subject_ids:
-            response = self.stores.dynamodb.delete_item(
-                TableName=self.stores.keys_table, Key={"subject_id": {"S": sid}}, ReturnValues="ALL_OLD"
-            )
-            shredded += 1 if "Attributes" in response else 0
+        shredded = sum(1 for sid in subject_ids if self.keyring.shred(sid))
         self.keyring.clear()
         self.removed["subject_keys"] = self.removed.get("subject_keys", 0) + shredded
         return shredded
 
-    def subject_record_keys(self, subject_id: str, *, keep_profile: bool = False) -> list[dict[str, Any]]:
-        """Keys of the subject's own record: profile, consent history, subject links, and the
-        identifier links and identifier evidence in both directions."""
-        subject_items = self.subjects.subject_items(subject_id)
-        keys = [
-            {"pk": i["pk"], "sk": i["sk"]} for i in subject_items if not (keep_profile and i["sk"]["S"] == "PROFILE")
-        ]
-        return keys + self._forward_keys(subject_id, subject_items)
+    def erase_subject_record(self, subject_id: str, *, keep_profile: bool = False) -> int:
+        """Delete the subject's own record (see :meth:`SubjectsRepository.record_keys`)."""
+        return self.deleting(self.subjects.delete, self.subjects.record_keys(subject_id, keep_profile=keep_profile))
 
     def delete_all(self, subject_ids: Iterable[str]) -> dict[str, int]:
         for sid in subject_ids:
-            keys = self.subject_record_keys(sid)
-            self._count("subjects", self.delete_items(self.stores.subjects_table, keys))
-            call_keys = [
-                {"pk": i["pk"], "sk": i["sk"]}
-                for pk in self._call_pks(sid)
-                for i in self._items_under(self.stores.calls_table, pk)
-            ]
-            self._count("calls", self.delete_items(self.stores.calls_table, call_keys))
-            idem = [{"id": i["id"]} for i in self._idempotency_records(sid)]
-            self._count("idempotency", self.delete_items(self.stores.idempotency_table, idem))
+            self._count("subjects", self.erase_subject_record(sid))
+            call_keys = [key for p in self.calls.partitions_of(sid) for key in self.calls.partition(p).keys]
+            self._count("calls", self.deleting(self.calls.delete, call_keys))
+            self._count("idempotency", self.deleting(self.idempotency.delete, self.idempotency.of_subject(sid)))
             self._count(
-                "transcript_versions", self._delete_versions(self.stores.transcripts_bucket, f"transcripts/{sid}/")
+                "transcript_versions",
+                self._delete_versions(self.stores.transcripts_bucket, self.transcripts.prefix_for(sid)),
             )
             self._count("export_versions", self._delete_versions(self.stores.exports_bucket, f"exports/{sid}/"))
         return dict(self.removed)
@@ -399,18 +320,13 @@ class SubjectData:
     def _count(self, store: str, n: int) -> None:
         self.removed[store] = self.removed.get(store, 0) + n
 
-    def delete_items(self, table: str, keys: list[dict[str, Any]]) -> int:
-        """Delete items by key in batches of 25, retrying unprocessed items (with backoff)."""
-        for start in range(0, len(keys), _BATCH):
-            request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + _BATCH]]}
-            for attempt in range(_MAX_ATTEMPTS):
-                request = self.stores.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off before the retry
-            else:
-                raise ErasureIncompleteError(f"{table}: items stayed unprocessed after {_MAX_ATTEMPTS} attempts")
-        return len(keys)
+    @staticmethod
+    def deleting(delete: Callable[[list[Any]], int], keys: list[Any]) -> int:
+        """A store's batched delete; items left unprocessed after every retry fail the erasure."""
+        try:
+            return int(delete(keys))
+        except UnprocessedItemsError as exc:
+            raise ErasureIncompleteError(str(exc)) from None
 
     def _delete_versions(self, bucket: str, prefix: str) -> int:
         return self.delete_versions(bucket, self._versions(bucket, prefix))
@@ -434,21 +350,7 @@ class SubjectData:
     @staticmethod
     def tombstones(dynamodb: Any, privacy_table: str) -> tuple[list[str], dict[str, str]]:
         """The erased subjects and single calls the privacy table's tombstones name."""
-        items = all_items(
-            dynamodb,
-            "scan",
-            TableName=privacy_table,
-            FilterExpression="begins_with(pk, :t)",
-            ExpressionAttributeValues={":t": {"S": "TOMBSTONE#"}},
-        )
-        subjects, calls = [], {}
-        for item in items:
-            key = item["pk"]["S"].removeprefix("TOMBSTONE#")
-            if key.startswith("call:"):
-                calls[key.removeprefix("call:")] = item["subject_id"]["S"]
-            else:
-                subjects.append(key)
-        return sorted(subjects), calls
+        return read_tombstones(dynamodb, privacy_table)
 
     def reapply_erasures(self, subjects: list[str], calls: dict[str, str]) -> dict[str, int]:
         """Erase again, in the stores this instance points at (a table restored from a backup),

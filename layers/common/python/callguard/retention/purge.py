@@ -18,7 +18,6 @@ Retention periods apply to items as written: shortening a period applies to new 
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -27,13 +26,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from callguard.names import ATTR_TTL, EXPIRY_SHARDS, GSI_BY_EXPIRY
 from callguard.privacy.subject_data import SubjectData
 from callguard.privacy.workflow import PrivacyRequests
 from callguard.retention.policy import DataCategory, RetentionPolicy
-from callguard.storage.repository import CallsRepository, SubjectsRepository, expiry_attributes, expiry_key
+from callguard.storage.calls import CallsRepository
+from callguard.storage.dynamo import ItemKey
+from callguard.storage.expiry import ExpiredItem, ExpiryIndex, PurgeReports
+from callguard.storage.subjects import SubjectsRepository
 
 __all__ = ["CategoryCounts", "PurgeReport", "PurgeTables", "RetentionPurge"]
 
@@ -93,7 +92,8 @@ class PurgeReport:
 
 @dataclass
 class RetentionPurge:
-    dynamodb: Any
+    index: ExpiryIndex
+    reports: PurgeReports
     tables: PurgeTables
     data: SubjectData
     calls: CallsRepository
@@ -127,7 +127,7 @@ class RetentionPurge:
         report = PurgeReport(run_id=uuid.uuid4().hex, as_of=as_of.isoformat(), started_at=started.isoformat())
         self._held.clear()
         self._holds = None
-        cutoff = str(int(as_of.timestamp()))
+        cutoff = int(as_of.timestamp())
         report.complete = True
         for category, table, kind in self.sources():
             counts = report.categories.setdefault(str(category), CategoryCounts())
@@ -144,47 +144,37 @@ class RetentionPurge:
         category: DataCategory,
         table: str,
         kind: _Kind,
-        cutoff: str,
+        cutoff: int,
         counts: CategoryCounts,
         report: PurgeReport,
         should_stop: Callable[[], bool],
     ) -> bool:
-        for shard in range(EXPIRY_SHARDS):
-            start: dict[str, Any] | None = None
-            while True:
-                if should_stop():
-                    return False
-                page = self.dynamodb.query(
-                    TableName=table,
-                    IndexName=GSI_BY_EXPIRY,
-                    KeyConditionExpression="expiry_key = :k AND expires_at <= :t",
-                    ExpressionAttributeValues={":k": {"S": expiry_key(category, shard)}, ":t": {"N": cutoff}},
-                    Limit=self.page_size,
-                    **({"ExclusiveStartKey": start} if start else {}),
-                )
-                report.items_read += int(page["ScannedCount"])
-                items = page["Items"]
-                counts.expired += len(items)
-                keep: list[dict[str, Any]] = []
-                held: list[dict[str, Any]] = []
-                if category is DataCategory.AUDIT:
-                    items = self._anchored_only(items, report)
-                for item in items:
-                    (held if self._is_held(item.get("subject_id", {}).get("S")) else keep).append(item)
-                counts.held += len(held)
-                self._push_backstop(table, held, cutoff)
-                if keep:
-                    self._delete(table, kind, keep, cutoff, counts)
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    break
-        return True
+        pages = self.index.expired(table, category, cutoff, self.page_size)
+        while True:
+            if should_stop():
+                return False
+            page = next(pages, None)
+            if page is None:
+                return True
+            report.items_read += page.scanned
+            items = page.items
+            counts.expired += len(items)
+            if category is DataCategory.AUDIT:
+                items = self._anchored_only(items, report)
+            held: list[ExpiredItem] = []
+            keep: list[ExpiredItem] = []
+            for item in items:
+                (held if self._is_held(item.subject_id) else keep).append(item)
+            counts.held += len(held)
+            self.index.push_backstop(table, [i.key for i in held], cutoff + HELD_BACKSTOP_SECONDS)
+            if keep:
+                self._delete(table, kind, keep, cutoff, counts)
 
-    def _anchored_only(self, items: list[dict[str, Any]], report: PurgeReport) -> list[dict[str, Any]]:
+    def _anchored_only(self, items: list[ExpiredItem], report: PurgeReport) -> list[ExpiredItem]:
         days: dict[str, bool] = {}
         kept = []
         for item in items:
-            day = item["pk"]["S"].removeprefix("AUDIT#")
+            day = item.key.pk.removeprefix("AUDIT#")
             if day not in days:
                 days[day] = self.anchored(day)
             if days[day]:
@@ -217,51 +207,38 @@ class RetentionPurge:
             self._held.setdefault(subject_id, held)
         return self._held[subject_id]
 
-    def _push_backstop(self, table: str, held: list[dict[str, Any]], cutoff: str) -> None:
-        """Held items must outlive the TTL backstop too: move it past the next nights' runs."""
-        later = str(int(cutoff) + HELD_BACKSTOP_SECONDS)
-        for item in held:
-            try:
-                self.dynamodb.update_item(
-                    TableName=table,
-                    Key={"pk": item["pk"], "sk": item["sk"]},
-                    UpdateExpression="SET #ttl = :later",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames={"#ttl": ATTR_TTL},
-                    ExpressionAttributeValues={":later": {"N": later}},
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-
     # -- deleting ----------------------------------------------------------------------------
-    def _delete(self, table: str, kind: _Kind, items: list[dict[str, Any]], cutoff: str, c: CategoryCounts) -> None:
-        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in items]
+    def _delete(self, table: str, kind: _Kind, items: list[ExpiredItem], cutoff: int, c: CategoryCounts) -> None:
+        keys = [i.key for i in items]
         if kind is _Kind.ITEMS:
-            c.deleted += self.data.delete_items(table, keys)
+            c.deleted += self._delete_items(table, keys)
         elif kind is _Kind.OBJECTS:
             c.object_versions += self._delete_objects(items)
             for item in items:  # whoever pointed at the object learns it is gone
                 self._forget(item)
-            c.deleted += self.data.delete_items(table, keys)
+            c.deleted += self._delete_items(table, keys)
         else:
             for item in items:
-                c.deleted += self._purge_subject(self.subjects.subject_id_of(item["pk"]["S"]), cutoff)
+                c.deleted += self._purge_subject(self.subjects.subject_id_of(item.key), cutoff)
 
-    def _delete_objects(self, markers: list[dict[str, Any]]) -> int:
+    def _delete_items(self, table: str, keys: list[ItemKey]) -> int:
+        return self.data.deleting(lambda batch: self.index.delete(table, batch), keys)
+
+    def _delete_objects(self, markers: list[ExpiredItem]) -> int:
         by_bucket: dict[str, list[dict[str, str]]] = {}
         for marker in markers:
-            bucket, key = marker["object_bucket"]["S"], marker["object_key"]["S"]
-            by_bucket.setdefault(bucket, []).extend(self.data.object_versions(bucket, key))
+            if marker.object_bucket is not None and marker.object_key is not None:
+                versions = self.data.object_versions(marker.object_bucket, marker.object_key)
+                by_bucket.setdefault(marker.object_bucket, []).extend(versions)
         return sum(self.data.delete_versions(bucket, versions) for bucket, versions in by_bucket.items())
 
-    def _forget(self, marker: dict[str, Any]) -> None:
-        if marker["sk"]["S"] == "TRANSCRIPT":
-            self.calls.forget_transcript(self.calls.call_id_of(marker["pk"]["S"]))
-        elif marker["sk"]["S"] == "EXPORT":
-            self.requests.mark_export_purged(marker["request_id"]["S"], self.clock())
+    def _forget(self, marker: ExpiredItem) -> None:
+        if marker.key.sk == "TRANSCRIPT":
+            self.calls.forget_purged_transcript(marker.key)
+        elif marker.key.sk == "EXPORT" and marker.request_id is not None:
+            self.requests.mark_export_purged(marker.request_id, self.clock())
 
-    def _purge_subject(self, subject_id: str, cutoff: str) -> int:
+    def _purge_subject(self, subject_id: str, cutoff: int) -> int:
         """Erase a subject not seen for its retention period: key, links, consent history, profile.
 
         The profile goes last and only if it is still expired, so a run that stops half-way
@@ -269,22 +246,13 @@ class RetentionPurge:
         keeps its profile.
         """
         expires = self.subjects.profile_expiry(subject_id)
-        if expires is None or expires > int(cutoff):
+        if expires is None or expires > cutoff:
             return 0  # gone already, or refreshed after the index was read
         self.data.shred_keys([subject_id])
-        self.data.delete_items(self.tables.subjects, self.data.subject_record_keys(subject_id, keep_profile=True))
+        self.data.erase_subject_record(subject_id, keep_profile=True)
         return int(self.subjects.delete_profile_if_expired(subject_id, cutoff))
 
     # -- accountability ----------------------------------------------------------------------
     def _record(self, report: PurgeReport) -> None:
         """Keep the report (counts only) with the privacy records, for the accountability period."""
-        now = self.clock()
-        self.dynamodb.put_item(
-            TableName=self.tables.privacy,
-            Item={
-                "pk": {"S": f"PURGE#{now.date().isoformat()}"},
-                "sk": {"S": f"{now.isoformat()}#{report.run_id}"},
-                "report": {"S": json.dumps(report.to_dict(), sort_keys=True, separators=(",", ":"))},
-                **expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, now),
-            },
-        )
+        self.reports.put(report.run_id, report.to_dict(), self.clock())

@@ -24,7 +24,8 @@ from callguard.policy.consent import CallConsent, ConsentDecision, Reason, Subje
 from callguard.policy.consent import decide as consent_policy
 from callguard.routing.rules import CallerHistory, Decision, RoutingConfig, RoutingInput, decide
 from callguard.security.identity import Pseudonymizer
-from callguard.storage.repository import CallsRepository, SubjectsRepository
+from callguard.storage.calls import CallsRepository
+from callguard.storage.subjects import SubjectsRepository
 
 __all__ = ["RoutingService"]
 

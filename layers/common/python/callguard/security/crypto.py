@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from callguard.storage.dynamo import BatchRead, Write
+from callguard.storage.keys import KeyTakenError, SubjectKeysStore, WrappedKey
 
 __all__ = ["SealedDataError", "SubjectKeyShreddedError", "SubjectKeyring"]
 
@@ -35,33 +37,38 @@ class SealedDataError(Exception):
 
 
 class SubjectKeyring:
-    """Creates, unwraps (cached for one invocation) and uses per-subject data keys."""
+    """Creates, unwraps (cached for one invocation) and uses per-subject data keys; the wrapped
+    copies live in the keys table (:class:`~callguard.storage.keys.SubjectKeysStore`)."""
 
-    def __init__(self, *, kms: Any, dynamodb: Any, keys_table: str, cmk_id: str) -> None:
+    def __init__(self, *, kms: Any, keys: SubjectKeysStore, cmk_id: str) -> None:
         self._kms = kms
-        self._ddb = dynamodb
-        self._table = keys_table
+        self._keys = keys
         self._cmk_id = cmk_id
         self._cache: dict[str, bytes] = {}
+        #: wrapped keys read ahead with other items (:meth:`prefetch`), unwrapped when first used
+        self._prefetched: dict[str, Callable[[], WrappedKey | None]] = {}
 
     def clear(self) -> None:
         """Forget unwrapped keys (called at the start of every invocation)."""
         self._cache.clear()
+        self._prefetched.clear()
 
     @staticmethod
     def _context(subject_id: str) -> dict[str, str]:
         return {"callguard:subject_id": subject_id}
 
+    def prefetch(self, batch: BatchRead, subject_id: str) -> None:
+        """Read the subject's wrapped key with the other items of ``batch`` (unwrapped on first use)."""
+        if subject_id not in self._cache:
+            self._prefetched[subject_id] = self._keys.prefetch(batch, subject_id)
+
     def _load(self, subject_id: str) -> bytes | None:
-        item = self._ddb.get_item(
-            TableName=self._table,
-            Key={"subject_id": {"S": subject_id}},
-            ConsistentRead=True,
-        ).get("Item")
-        if item is None:
+        read = self._prefetched.pop(subject_id, None)
+        stored = read() if read is not None else self._keys.get(subject_id)
+        if stored is None:
             return None
         response = self._kms.decrypt(
-            CiphertextBlob=item["wrapped_key"]["B"],
+            CiphertextBlob=stored.wrapped,
             KeyId=self._cmk_id,
             EncryptionContext=self._context(subject_id),
         )
@@ -75,6 +82,10 @@ class SubjectKeyring:
         self._cache[subject_id] = key
         return key
 
+    def has_key(self, subject_id: str) -> bool:
+        """Whether the subject's wrapped key is stored (read now, never from the cache)."""
+        return self._keys.get(subject_id) is not None
+
     def data_key(self, subject_id: str) -> bytes:
         """The subject's key, created on first use (race-safe)."""
         cached = self._cache.get(subject_id)
@@ -82,53 +93,43 @@ class SubjectKeyring:
             return cached
         key = self._load(subject_id)
         if key is None:
-            generated = self._kms.generate_data_key(
-                KeyId=self._cmk_id, KeySpec="AES_256", EncryptionContext=self._context(subject_id)
-            )
+            generated = self._generate(subject_id)
             try:
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item={
-                        "subject_id": {"S": subject_id},
-                        "wrapped_key": {"B": generated["CiphertextBlob"]},
-                        "created_at": {"S": datetime.now(UTC).isoformat()},
-                    },
-                    ConditionExpression="attribute_not_exists(subject_id)",
-                )
+                self._keys.put_new(subject_id, generated["CiphertextBlob"])
                 key = bytes(generated["Plaintext"])
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+            except KeyTakenError:
                 key = self._load(subject_id)  # another writer won the race: use its key
                 if key is None:  # pragma: no cover - deleted between the two calls
                     raise SubjectKeyShreddedError("the subject's data key was shredded") from None
         self._cache[subject_id] = key
         return key
 
-    def new_key_write(self, subject_id: str) -> dict[str, Any]:
-        """For a subject just created: a fresh data key, used (cached) from now on, and the
-        ``TransactWriteItems`` entry that stores its wrapped copy (only if the subject has none), for
-        the caller to write with the subject's other records. If that transaction is cancelled by this
-        entry, another writer's key won: :meth:`forget` this one and use :meth:`data_key`."""
-        generated = self._kms.generate_data_key(
+    def _generate(self, subject_id: str) -> dict[str, Any]:
+        generated: dict[str, Any] = self._kms.generate_data_key(
             KeyId=self._cmk_id, KeySpec="AES_256", EncryptionContext=self._context(subject_id)
         )
+        return generated
+
+    def new_key_write(self, subject_id: str) -> Write:
+        """For a subject just created: a fresh data key, used (cached) from now on, and the
+        transaction entry that stores its wrapped copy (only if the subject has none), for the
+        caller to write with the subject's other records. If that transaction is cancelled by this
+        entry, another writer's key won: :meth:`forget` this one and use :meth:`data_key`."""
+        generated = self._generate(subject_id)
         self._cache[subject_id] = bytes(generated["Plaintext"])
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": {
-                    "subject_id": {"S": subject_id},
-                    "wrapped_key": {"B": generated["CiphertextBlob"]},
-                    "created_at": {"S": datetime.now(UTC).isoformat()},
-                },
-                "ConditionExpression": "attribute_not_exists(subject_id)",
-            }
-        }
+        self._prefetched.pop(subject_id, None)
+        return self._keys.new_key_write(subject_id, generated["CiphertextBlob"])
 
     def forget(self, subject_id: str) -> None:
         """Drop one subject's cached key (a key of :meth:`new_key_write` that was never stored)."""
         self._cache.pop(subject_id, None)
+        self._prefetched.pop(subject_id, None)
+
+    def shred(self, subject_id: str) -> bool:
+        """Delete the subject's wrapped key (crypto-shredding): every sealed copy of its data is
+        unreadable from now on. True when there was one."""
+        self.forget(subject_id)
+        return self._keys.shred(subject_id)
 
     def seal(self, subject_id: str, plaintext: bytes, aad: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)

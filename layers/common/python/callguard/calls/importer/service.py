@@ -2,7 +2,7 @@
 
 The importer reads the object (never more than the size limit), parses it strictly, looks
 the contact up in Connect for the caller's identifiers and consent, and hands a
-:class:`~callguard.models.CallIn` to :class:`~callguard.calls.ingest.IngestService` — the service the
+:class:`~callguard.models.CallIn` to :class:`~callguard.ingest.IngestService` — the service the
 API's handler uses, so consent, sealing, idempotency and analysis are the API's own.
 
 * A bad file is copied to the quarantine prefix under its reason (nothing is ingested).
@@ -29,6 +29,7 @@ from callguard.calls.ingest import IngestService
 from callguard.errors import CallConflictError
 from callguard.models import CallIn, is_call_id
 from callguard.names import AGENT_ID_PATTERN
+from callguard.storage.calls import ImportedOrigin
 
 from .contacts import ContactDirectory, ContactFacts
 from .formats import CONTACT_LENS, FORMATS, ImportedTranscript, RejectedFileError, parse
@@ -102,7 +103,7 @@ class ImportService:
                 self._forget(bucket, key, version_id)  # the raw twin's event imports the call
                 return ImportOutcome(key, "skipped", "raw_twin_imported", redacted_input=True)
             call, imported = self._call(transcript, self._last_modified)
-            accepted = self.ingest.ingest(call, extra_attributes={"imported": imported})
+            accepted = self.ingest.ingest(call, imported=imported)
         except RejectedFileError as exc:
             return self._quarantine(bucket, key, version_id, exc.reason)
         except CallConflictError:
@@ -142,7 +143,7 @@ class ImportService:
         return raw, expected, version_id
 
     # -- mapping --------------------------------------------------------------------------
-    def _call(self, transcript: ImportedTranscript, written: datetime | None) -> tuple[CallIn, dict[str, Any]]:
+    def _call(self, transcript: ImportedTranscript, written: datetime | None) -> tuple[CallIn, ImportedOrigin]:
         contact_id = self._contact_id(transcript)
         facts = self._facts(transcript.instance_id or self.settings.instance_id, contact_id)
         turns = [t for t in transcript.turns if t.text.strip()]
@@ -182,7 +183,7 @@ class ImportService:
             first = exc.errors(include_url=False, include_input=False)[0]
             where = ".".join(str(p) for p in first["loc"])
             raise RejectedFileError("not_ingestible", f"{where}: {first['msg']}") from None
-        return call, _imported_attribute(transcript, [t.sentiment for t in turns], self.settings)
+        return call, _imported_origin(transcript, [t.sentiment for t in turns], self.settings)
 
     def _contact_id(self, transcript: ImportedTranscript) -> str:
         return contact_id_of(transcript, self.settings)
@@ -219,10 +220,9 @@ class ImportService:
         existing = self.ingest.calls.get(call_id)
         if existing is None:
             return False
-        imported = existing.extra.get("imported", {}).get("M", {})
-        output = imported.get("output", {}).get("S")
+        imported = existing.imported
         mine = "redacted" if transcript.redacted else "raw"
-        return imported.get("format", {}).get("S") == transcript.format and output is not None and output != mine
+        return imported is not None and imported.format == transcript.format and imported.output != mine
 
     def _quarantine(self, bucket: str, key: str, version_id: str | None, reason: str) -> ImportOutcome:
         source = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
@@ -255,27 +255,20 @@ def contact_id_of(transcript: ImportedTranscript, settings: ImportSettings) -> s
     return contact_id
 
 
-def _imported_attribute(
+def _imported_origin(
     transcript: ImportedTranscript, sentiments: list[str | None], settings: ImportSettings
-) -> dict[str, Any]:
-    """The call item's ``imported`` attribute (DynamoDB wire format): where the call came from
-    and what the provider already analysed — derived values only, no text."""
+) -> ImportedOrigin:
+    """Where the call came from and what the provider already analysed — derived values only, no text."""
     insights = transcript.insights
-    provider: dict[str, Any] = {
-        "sentiment_by_role": {"M": {role: {"N": str(score)} for role, score in insights.sentiment_by_role.items()}},
-        "categories": {"L": [{"S": c} for c in insights.categories]},
-        "issues": {"L": [{"N": str(i)} for i in insights.issues]},
-        "outcomes": {"L": [{"N": str(i)} for i in insights.outcomes]},
-        "action_items": {"L": [{"N": str(i)} for i in insights.action_items]},
-    }
     reuse = settings.reuse_provider_sentiment and bool(sentiments) and all(sentiments)
-    if reuse:
-        provider["turn_sentiment"] = {"L": [{"S": str(label)} for label in sentiments]}
-    return {
-        "M": {
-            "format": {"S": transcript.format},
-            "version": {"S": transcript.version},
-            "output": {"S": "redacted" if transcript.redacted else "raw"},
-            "provider": {"M": provider},
-        }
-    }
+    return ImportedOrigin(
+        format=transcript.format,
+        version=transcript.version,
+        output="redacted" if transcript.redacted else "raw",
+        sentiment_by_role=dict(insights.sentiment_by_role),
+        categories=tuple(insights.categories),
+        issues=tuple(insights.issues),
+        outcomes=tuple(insights.outcomes),
+        action_items=tuple(insights.action_items),
+        turn_sentiment=tuple(str(label) for label in sentiments) if reuse else None,
+    )

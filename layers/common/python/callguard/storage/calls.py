@@ -1,0 +1,704 @@
+"""The calls table: calls, their transcript markers, analyses, follow-ups, routing decisions and
+resolution statistics.
+
+* ``CALL#<call_id>``/``CALL`` — the call's metadata; transcript text only as a pointer to the
+  sealed S3 object; ``sealed_metadata`` sealed under the subject key.
+* ``CALL#<call_id>``/``TRANSCRIPT`` — marks the sealed object for the transcripts retention
+  category (the purge's handle on it).
+* ``CALL#<call_id>``/``ANALYSIS`` (redacted) and ``/FOLLOWUP``.
+* ``DECISION#<id>``/``DECISION`` — a routing decision; ``STATS#<intent>``/``RESOLUTION#<phrase>``
+  — how often agents closed calls of an intent with a phrase (aggregates only).
+
+Every key is built by one function of this module; items come back as typed records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from callguard.names import GSI_BY_DUE, GSI_BY_SUBJECT
+from callguard.retention.policy import DataCategory, RetentionPolicy
+from callguard.storage.dynamo import (
+    BatchRead,
+    ItemKey,
+    TransactionCanceledError,
+    Write,
+    all_items,
+    delete_keys,
+    from_item,
+    is_condition_failure,
+    partition_items,
+    write_together,
+)
+from callguard.storage.expiry import expiry_attributes
+
+__all__ = [
+    "CallPartition",
+    "CallRecord",
+    "CallsRepository",
+    "ImportedOrigin",
+    "NewCall",
+    "SegmentMeta",
+]
+
+_CALL = "CALL#"
+_DECISION = "DECISION#"
+_STATS = "STATS#"
+
+
+# -- keys: each built in exactly one place -----------------------------------------------------
+def _call_partition(call_id: str) -> str:
+    return f"{_CALL}{call_id}"
+
+
+def _call_key(call_id: str, sk: str = "CALL") -> ItemKey:
+    """``CALL#<id>`` with sort key ``CALL``, ``TRANSCRIPT``, ``ANALYSIS`` or ``FOLLOWUP``."""
+    return ItemKey(_call_partition(call_id), sk)
+
+
+def _decision_key(decision_id: str) -> ItemKey:
+    return ItemKey(f"{_DECISION}{decision_id}", "DECISION")
+
+
+def _stats_partition(intent: str) -> str:
+    return f"{_STATS}{intent}"
+
+
+def _resolution_key(intent: str, phrase: str) -> ItemKey:
+    return ItemKey(_stats_partition(intent), f"RESOLUTION#{phrase.lower()}")
+
+
+# -- records ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SegmentMeta:
+    """Speaker and timing of one turn (never its text)."""
+
+    speaker: str
+    start_ms: int
+    end_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"speaker": self.speaker, "start_ms": self.start_ms, "end_ms": self.end_ms}
+
+
+@dataclass(frozen=True)
+class ImportedOrigin:
+    """Where an imported call came from and what its provider (Contact Lens, Transcribe) already
+    analysed — derived values only, no text."""
+
+    format: str
+    version: str
+    #: ``"redacted"`` or ``"raw"``: which of the provider's outputs was read
+    output: str
+    sentiment_by_role: Mapping[str, float] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    issues: tuple[int, ...] = ()
+    outcomes: tuple[int, ...] = ()
+    action_items: tuple[int, ...] = ()
+    #: the provider's sentiment label of every turn, when it labelled them all
+    turn_sentiment: tuple[str, ...] | None = None
+
+    def _wire(self) -> dict[str, Any]:
+        provider: dict[str, Any] = {
+            "sentiment_by_role": {"M": {role: {"N": str(score)} for role, score in self.sentiment_by_role.items()}},
+            "categories": {"L": [{"S": c} for c in self.categories]},
+            "issues": {"L": [{"N": str(i)} for i in self.issues]},
+            "outcomes": {"L": [{"N": str(i)} for i in self.outcomes]},
+            "action_items": {"L": [{"N": str(i)} for i in self.action_items]},
+        }
+        if self.turn_sentiment is not None:
+            provider["turn_sentiment"] = {"L": [{"S": label} for label in self.turn_sentiment]}
+        return {
+            "M": {
+                "format": {"S": self.format},
+                "version": {"S": self.version},
+                "output": {"S": self.output},
+                "provider": {"M": provider},
+            }
+        }
+
+    @classmethod
+    def _of(cls, data: dict[str, Any]) -> ImportedOrigin:
+        provider = data.get("provider", {})
+        turns = provider.get("turn_sentiment")
+        return cls(
+            format=data["format"],
+            version=data["version"],
+            output=data["output"],
+            sentiment_by_role={k: float(v) for k, v in provider.get("sentiment_by_role", {}).items()},
+            categories=tuple(provider.get("categories", ())),
+            issues=tuple(int(i) for i in provider.get("issues", ())),
+            outcomes=tuple(int(i) for i in provider.get("outcomes", ())),
+            action_items=tuple(int(i) for i in provider.get("action_items", ())),
+            turn_sentiment=None if turns is None else tuple(turns),
+        )
+
+
+@dataclass(frozen=True)
+class NewCall:
+    """A call as ingestion stores it (the call item's own attributes)."""
+
+    call_id: str
+    subject_id: str
+    fingerprint: str
+    started_at: str
+    channel: str
+    live: bool
+    consent: Mapping[str, bool]
+    segments: tuple[SegmentMeta, ...]
+    analysis_status: str
+    ended_at: str | None = None
+    language: str | None = None
+    agent_id: str | None = None
+    caller_region: str | None = None
+    analysis_skip_reason: str | None = None
+    transcript: Mapping[str, str] | None = None
+    sealed_metadata: bytes | None = None
+    #: unproven identifiers (MACs) on the call: an erasure of the call takes them off
+    seen_macs: tuple[str, ...] = ()
+    authenticated_by: str | None = None
+    imported: ImportedOrigin | None = None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """The ``CALL`` item of a call."""
+
+    call_id: str
+    subject_id: str
+    fingerprint: str
+    #: the call's analysis status (``queued``, ``skipped``, ``done``, …)
+    analysis: str
+    enqueued: bool
+    started_at: str
+    channel: str
+    live: bool = False
+    consent: Mapping[str, bool] = field(default_factory=dict)
+    segments: tuple[SegmentMeta, ...] = ()
+    ended_at: str | None = None
+    language: str | None = None
+    agent_id: str | None = None
+    caller_region: str | None = None
+    analysis_skip_reason: str | None = None
+    transcript: Mapping[str, str] | None = None
+    sealed_metadata: bytes | None = None
+    seen_macs: tuple[str, ...] = ()
+    authenticated_by: str | None = None
+    imported: ImportedOrigin | None = None
+    live_intent: str | None = None
+    live_sentiments: tuple[str, ...] = ()
+    transcript_purged: bool = False
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> CallRecord:
+        data = from_item(item)
+        imported = data.get("imported")
+        return cls(
+            call_id=data["call_id"],
+            subject_id=data["subject_id"],
+            fingerprint=data["fingerprint"],
+            analysis=data["analysis_status"],
+            enqueued="enqueued_at" in data,
+            started_at=data["started_at"],
+            channel=data["channel"],
+            live=bool(data.get("live", False)),
+            consent={k: bool(v) for k, v in data.get("consent", {}).items()},
+            segments=tuple(
+                SegmentMeta(s["speaker"], int(s["start_ms"]), int(s["end_ms"])) for s in data.get("segments", [])
+            ),
+            ended_at=data.get("ended_at"),
+            language=data.get("language"),
+            agent_id=data.get("agent_id"),
+            caller_region=data.get("caller_region"),
+            analysis_skip_reason=data.get("analysis_skip_reason"),
+            transcript=data.get("transcript"),
+            sealed_metadata=data.get("sealed_metadata"),
+            seen_macs=tuple(sorted(data.get("seen_macs", ()))),
+            authenticated_by=data.get("authenticated_by"),
+            imported=None if imported is None else ImportedOrigin._of(imported),
+            live_intent=data.get("live_intent"),
+            live_sentiments=tuple(data.get("live_sentiments", ())),
+            transcript_purged=bool(data.get("transcript_purged", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Followup:
+    followup_id: str
+    call_id: str
+    due_at: str
+    reason: str
+    status: str
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> Followup:
+        data = from_item(item)
+        return cls(data["followup_id"], data["call_id"], data["due_at"], data["reason"], data["followup_status"])
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "followup_id": self.followup_id,
+            "call_id": self.call_id,
+            "due_at": self.due_at,
+            "reason": self.reason,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    decided_at: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CallPartition:
+    """Everything under one partition of the calls table that belongs to a subject: a call's items
+    (the call may be gone at the end of its retention while its analysis is kept) or a decision."""
+
+    partition: str
+    keys: tuple[ItemKey, ...]
+    call: CallRecord | None = None
+    analysis: dict[str, Any] | None = None
+    followup: Followup | None = None
+    decision: Decision | None = None
+
+    @property
+    def call_id(self) -> str | None:
+        return self.partition.removeprefix(_CALL) if self.partition.startswith(_CALL) else None
+
+
+def _segments_wire(segments: tuple[SegmentMeta, ...] | list[SegmentMeta]) -> dict[str, Any]:
+    """Speaker and timing of segments as a DynamoDB list (never their text)."""
+    return {
+        "L": [
+            {"M": {"speaker": {"S": s.speaker}, "start_ms": {"N": str(s.start_ms)}, "end_ms": {"N": str(s.end_ms)}}}
+            for s in segments
+        ]
+    }
+
+
+def _pointer_wire(pointer: Mapping[str, str]) -> dict[str, Any]:
+    return {"M": {k: {"S": v} for k, v in pointer.items()}}
+
+
+def _new_call_item(call: NewCall) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "call_id": {"S": call.call_id},
+        "subject_id": {"S": call.subject_id},
+        "fingerprint": {"S": call.fingerprint},
+        "started_at": {"S": call.started_at},
+        "channel": {"S": call.channel},
+        "live": {"BOOL": call.live},
+        "consent": {"M": {k: {"BOOL": v} for k, v in call.consent.items()}},
+        "segments": _segments_wire(call.segments),
+        "analysis_status": {"S": call.analysis_status},
+    }
+    optional = {
+        "ended_at": call.ended_at,
+        "language": call.language,
+        "agent_id": call.agent_id,
+        "caller_region": call.caller_region,
+        "analysis_skip_reason": call.analysis_skip_reason,
+    }
+    item.update({name: {"S": value} for name, value in optional.items() if value})
+    if call.transcript is not None:
+        item["transcript"] = _pointer_wire(call.transcript)
+    if call.sealed_metadata is not None:
+        item["sealed_metadata"] = {"B": call.sealed_metadata}
+    if call.seen_macs:
+        item["seen_macs"] = {"SS": list(call.seen_macs)}
+    if call.authenticated_by is not None:
+        item["authenticated_by"] = {"S": call.authenticated_by}
+    return item
+
+
+class CallsRepository:
+    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._retention = retention
+
+    @property
+    def dynamodb(self) -> Any:
+        """The DynamoDB client (for a transaction that spans this table and another)."""
+        return self._ddb
+
+    @staticmethod
+    def partition_of(call_id: str) -> str:
+        """The partition of a call's items (as :meth:`partitions_of` lists them)."""
+        return _call_partition(call_id)
+
+    # -- the call item -------------------------------------------------------------------------
+    def get(self, call_id: str) -> CallRecord | None:
+        item = self._ddb.get_item(TableName=self._table, Key=_call_key(call_id).wire(), ConsistentRead=True).get("Item")
+        return None if item is None else CallRecord.of(item)
+
+    def prefetch(self, batch: BatchRead, call_id: str) -> Callable[[], CallRecord | None]:
+        """The call, read with the other items of ``batch``."""
+        found = batch.add(self._table, _call_key(call_id).wire())
+        return lambda: None if (item := found()) is None else CallRecord.of(item)
+
+    def put_new(self, call: NewCall, now: datetime) -> CallRecord | None:
+        """Store a new call; returns the existing record instead when the id is taken."""
+        extra = {} if call.imported is None else {"imported": call.imported._wire()}
+        item = {
+            **_call_key(call.call_id).wire(),
+            **extra,
+            **_new_call_item(call),
+            "created_at": {"S": now.isoformat()},
+            **expiry_attributes(self._retention, DataCategory.CALLS, now),
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            old = (
+                exc.response.get("Item")
+                or self._ddb.get_item(TableName=self._table, Key=_call_key(call.call_id).wire(), ConsistentRead=True)[
+                    "Item"
+                ]
+            )
+            return CallRecord.of(old)
+        return None
+
+    def mark_enqueued(self, call_id: str, now: datetime) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_call_key(call_id).wire(),
+            UpdateExpression="SET enqueued_at = :now",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+        )
+
+    # -- the transcript -------------------------------------------------------------------------
+    def mark_transcript(self, call_id: str, subject_id: str, bucket: str, key: str, now: datetime) -> bool:
+        """Record the sealed transcript object for the transcripts retention category.
+
+        Written before the object, once per call (the first write's expiry holds), so no
+        transcript object exists that the purge cannot find. True when this call wrote it.
+        """
+        try:
+            self.transcript_marker_write(call_id, subject_id, bucket, key, now).run(self._ddb)
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    def transcript_marker_write(self, call_id: str, subject_id: str, bucket: str, key: str, now: datetime) -> Write:
+        """:meth:`mark_transcript` as a transaction entry (cancels the transaction when the call's
+        marker exists already)."""
+        return Write(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        **_call_key(call_id, "TRANSCRIPT").wire(),
+                        "call_id": {"S": call_id},
+                        "subject_id": {"S": subject_id},
+                        "object_bucket": {"S": bucket},
+                        "object_key": {"S": key},
+                        "created_at": {"S": now.isoformat()},
+                        **expiry_attributes(self._retention, DataCategory.TRANSCRIPTS, now),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+
+    def delete_transcript_marker(self, call_id: str) -> None:
+        self._ddb.delete_item(TableName=self._table, Key=_call_key(call_id, "TRANSCRIPT").wire())
+
+    def forget_transcript(self, call_id: str) -> None:
+        """Drop the call's pointer to a purged transcript (the call item may be gone already)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_call_key(call_id).wire(),
+                UpdateExpression="REMOVE transcript SET transcript_purged = :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def forget_purged_transcript(self, key: ItemKey) -> None:
+        """A transcript marker the purge removed (its key, as the expiry index gave it): the call
+        learns its transcript is gone."""
+        if key.sk == "TRANSCRIPT":
+            self.forget_transcript(key.pk.removeprefix(_CALL))
+
+    def append_segment_meta(self, call_id: str, segments: list[SegmentMeta]) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_call_key(call_id).wire(),
+            UpdateExpression="SET #segments = list_append(if_not_exists(#segments, :empty), :new)",
+            ExpressionAttributeNames={"#segments": "segments"},  # a reserved word in DynamoDB
+            ExpressionAttributeValues={":new": _segments_wire(segments), ":empty": {"L": []}},
+        )
+
+    def replace_transcript(
+        self,
+        call_id: str,
+        pointer: Mapping[str, str],
+        previous: Mapping[str, str] | None,
+        segments: list[SegmentMeta],
+    ) -> None:
+        """Point the call at the new sealed transcript version — only if nobody else did meanwhile
+        (``ConditionalCheckFailedException`` otherwise)."""
+        values: dict[str, Any] = {":p": _pointer_wire(pointer), ":new": _segments_wire(segments), ":empty": {"L": []}}
+        if previous is None:
+            condition = "attribute_not_exists(transcript)"
+        else:
+            condition = "transcript.#key = :old_key" + (
+                " AND transcript.version_id = :old" if "version_id" in previous else ""
+            )
+            values[":old_key"] = {"S": previous["key"]}
+            if "version_id" in previous:
+                values[":old"] = {"S": previous["version_id"]}
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_call_key(call_id).wire(),
+            UpdateExpression="SET transcript = :p, #segments = list_append(if_not_exists(#segments, :empty), :new)",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ExpressionAttributeNames={"#segments": "segments", **({"#key": "key"} if previous is not None else {})},
+        )
+
+    # -- live assistance -------------------------------------------------------------------------
+    def set_live_intent(self, call_id: str, intent: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_call_key(call_id).wire(),
+            UpdateExpression="SET live_intent = :i",
+            ExpressionAttributeValues={":i": {"S": intent}},
+        )
+
+    def append_live_sentiment(self, call_id: str, labels: list[str]) -> list[str]:
+        attributes = self._ddb.update_item(
+            TableName=self._table,
+            Key=_call_key(call_id).wire(),
+            UpdateExpression="SET live_sentiments = list_append(if_not_exists(live_sentiments, :empty), :new)",
+            ExpressionAttributeValues={":new": {"L": [{"S": label} for label in labels]}, ":empty": {"L": []}},
+            ReturnValues="UPDATED_NEW",
+        )["Attributes"]
+        return [str(label) for label in from_item(attributes)["live_sentiments"]]
+
+    def record_resolution(self, intent: str, phrases: list[str], now: datetime) -> None:
+        """Count, per intent, the phrases with which agents closed calls (aggregates only)."""
+        for phrase in phrases:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_resolution_key(intent, phrase).wire(),
+                UpdateExpression="ADD calls :one SET phrase = :p, updated_at = :now",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":p": {"S": phrase}, ":now": {"S": now.isoformat()}},
+            )
+
+    def resolutions(self, intent: str, limit: int = 50) -> list[tuple[str, int]]:
+        items = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":p": {"S": _stats_partition(intent)}, ":r": {"S": "RESOLUTION#"}},
+            Limit=limit,
+        )["Items"]
+        ranked = sorted(((d["phrase"], int(d["calls"])) for d in map(from_item, items)), key=lambda x: -x[1])
+        return ranked
+
+    # -- analysis and follow-ups -------------------------------------------------------------------
+    def get_analysis(self, call_id: str) -> dict[str, Any] | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key=_call_key(call_id, "ANALYSIS").wire(), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        analysis: dict[str, Any] = json.loads(item["analysis"]["S"])
+        return analysis
+
+    def put_analysis(
+        self,
+        call_id: str,
+        analysis: dict[str, Any],
+        now: datetime,
+        followup: dict[str, Any] | None = None,
+        subject_id: str | None = None,
+    ) -> bool:
+        """Store the (redacted) analysis, the call's analysis status and any follow-up
+        together, once. Returns False when an analysis already existed (a redelivery)."""
+        status = str(analysis["status"])
+        writes = [] if followup is None else [self._followup_write(call_id, followup, now)]
+        writes.append(self._analysis_write(call_id, analysis, status, now, subject_id))
+        writes.append(
+            Write(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _call_key(call_id).wire(),
+                        "UpdateExpression": "SET analysis_status = :s, analysed_at = :now",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":s": {"S": status}, ":now": {"S": now.isoformat()}},
+                    }
+                }
+            )
+        )
+        try:
+            write_together(self._ddb, writes)
+        except TransactionCanceledError:
+            return False
+        return True
+
+    def _followup_write(self, call_id: str, followup: dict[str, Any], now: datetime) -> Write:
+        return Write(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        **_call_key(call_id, "FOLLOWUP").wire(),
+                        "followup_id": {"S": followup["followup_id"]},
+                        "call_id": {"S": call_id},
+                        "subject_id": {"S": followup["subject_id"]},
+                        "created_at": {"S": now.isoformat()},
+                        "due_at": {"S": followup["due_at"]},
+                        "reason": {"S": followup["reason"]},
+                        "followup_status": {"S": "open"},
+                        **expiry_attributes(self._retention, DataCategory.FOLLOWUPS, now),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+
+    def _analysis_write(
+        self, call_id: str, analysis: dict[str, Any], status: str, now: datetime, subject_id: str | None
+    ) -> Write:
+        return Write(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        **_call_key(call_id, "ANALYSIS").wire(),
+                        "call_id": {"S": call_id},
+                        "status": {"S": status},
+                        "analysis": {"S": json.dumps(analysis, ensure_ascii=False, separators=(",", ":"))},
+                        "created_at": {"S": now.isoformat()},
+                        **expiry_attributes(self._retention, DataCategory.ANALYSES, now),
+                        # found by access/erasure requests and held by legal holds
+                        **({"subject_id": {"S": subject_id}} if subject_id else {}),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+
+    def close_followups(self, subject_id: str, except_call: str, now: datetime) -> int:
+        closed = 0
+        for key in self.subject_items(subject_id):
+            if key.sk != "FOLLOWUP" or key == _call_key(except_call, "FOLLOWUP"):
+                continue
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=key.wire(),
+                    UpdateExpression="SET followup_status = :closed, closed_at = :now",
+                    ConditionExpression="followup_status = :open",
+                    ExpressionAttributeValues={
+                        ":closed": {"S": "closed"},
+                        ":open": {"S": "open"},
+                        ":now": {"S": now.isoformat()},
+                    },
+                )
+                closed += 1
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+        return closed
+
+    def followups_due(self, due_before: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Open follow-ups due before ``due_before`` (ISO-8601), earliest first."""
+        page = self._ddb.query(
+            TableName=self._table,
+            IndexName=GSI_BY_DUE,
+            KeyConditionExpression="followup_status = :s AND due_at < :d",
+            ExpressionAttributeValues={":s": {"S": "open"}, ":d": {"S": due_before}},
+            Limit=limit,
+        )
+        items = [self._get_item(ItemKey.of(i)) for i in page["Items"]]
+        return [Followup.of(i).as_dict() for i in items if i is not None]
+
+    def _get_item(self, key: ItemKey) -> dict[str, Any] | None:
+        item = self._ddb.get_item(TableName=self._table, Key=key.wire()).get("Item")
+        return None if item is None else dict(item)
+
+    # -- a subject's items ----------------------------------------------------------------------------
+    def subject_items(self, subject_id: str, since: datetime | None = None) -> list[ItemKey]:
+        """Keys of the subject's items (created since ``since``, if given) via the by-subject index."""
+        condition, values = "subject_id = :s", {":s": {"S": subject_id}}
+        if since is not None:
+            condition += " AND created_at >= :t"
+            values[":t"] = {"S": since.isoformat()}
+        items = all_items(
+            self._ddb,
+            "query",
+            TableName=self._table,
+            IndexName=GSI_BY_SUBJECT,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+        return [ItemKey.of(i) for i in items]
+
+    def partitions_of(self, subject_id: str) -> list[str]:
+        """The partitions holding the subject's calls and decisions, sorted."""
+        return sorted({key.pk for key in self.subject_items(subject_id)})
+
+    def recent_activity(self, subject_id: str, since: datetime) -> tuple[list[str], int]:
+        """The ids of the subject's calls since ``since`` (sorted) and how many of its follow-ups are open."""
+        keys = self.subject_items(subject_id, since)
+        call_ids = sorted({key.pk.removeprefix(_CALL) for key in keys if key.sk == "CALL"})
+        open_followups = 0
+        for key in keys:
+            if key.sk == "FOLLOWUP" and (item := self._get_item(key)) and item["followup_status"]["S"] == "open":
+                open_followups += 1
+        return call_ids, open_followups
+
+    def partition(self, partition: str) -> CallPartition:
+        """Every item of one partition (as :meth:`partitions_of` or :meth:`partition_of` named it)."""
+        items = {i["sk"]["S"]: i for i in partition_items(self._ddb, self._table, partition)}
+        decision = items.get("DECISION")
+        return CallPartition(
+            partition=partition,
+            keys=tuple(ItemKey.of(i) for i in items.values()),
+            call=CallRecord.of(items["CALL"]) if "CALL" in items else None,
+            analysis=json.loads(items["ANALYSIS"]["analysis"]["S"]) if "ANALYSIS" in items else None,
+            followup=Followup.of(items["FOLLOWUP"]) if "FOLLOWUP" in items else None,
+            decision=None
+            if decision is None
+            else Decision(decision["created_at"]["S"], json.loads(decision["decision"]["S"])),
+        )
+
+    def delete(self, keys: list[ItemKey]) -> int:
+        """Delete items of this table by key (batched, unprocessed items retried)."""
+        return delete_keys(self._ddb, self._table, [k.wire() for k in keys])
+
+    # -- routing decisions ---------------------------------------------------------------------------
+    def put_decision(self, decision_id: str, subject_id: str | None, body: dict[str, Any], now: datetime) -> None:
+        item: dict[str, Any] = {
+            **_decision_key(decision_id).wire(),
+            "decision": {"S": json.dumps(body, ensure_ascii=False, separators=(",", ":"))},
+            "created_at": {"S": now.isoformat()},
+            **expiry_attributes(self._retention, DataCategory.ROUTING_DECISIONS, now),
+        }
+        if subject_id:
+            item["subject_id"] = {"S": subject_id}  # found again by access and erasure requests
+        self._ddb.put_item(TableName=self._table, Item=item)
