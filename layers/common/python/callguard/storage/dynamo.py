@@ -41,20 +41,23 @@ BATCH_WRITE = 25
 MAX_ATTEMPTS = 8
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class ItemKey:
-    """The primary key of an item of a ``pk``/``sk`` table. Opaque outside the store that made it:
-    it is handed back to that store (to delete, to count), never taken apart."""
+    """The primary key of an item of a ``pk``/``sk`` table (``sk`` a string, or a number as in the
+    audit log). Opaque outside the store that made it: handed back to a store (to delete, to count),
+    never taken apart."""
 
     pk: str
-    sk: str
+    sk: str | int
 
     def wire(self) -> dict[str, Any]:
-        return {"pk": {"S": self.pk}, "sk": {"S": self.sk}}
+        sk = {"S": self.sk} if isinstance(self.sk, str) else {"N": str(self.sk)}
+        return {"pk": {"S": self.pk}, "sk": sk}
 
     @classmethod
     def of(cls, item: Mapping[str, Any]) -> ItemKey:
-        return cls(str(item["pk"]["S"]), str(item["sk"]["S"]))
+        sk = item["sk"]
+        return cls(str(item["pk"]["S"]), str(sk["S"]) if "S" in sk else int(sk["N"]))
 
 
 _DESERIALIZER = TypeDeserializer()

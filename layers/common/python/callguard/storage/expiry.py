@@ -61,7 +61,7 @@ class ExpiredItem:
     def of(cls, item: dict[str, Any]) -> ExpiredItem:
         data = from_item(item)
         return cls(
-            key=ItemKey(data["pk"], data["sk"]),
+            key=ItemKey.of(item),
             expires_at=int(data["expires_at"]),
             subject_id=data.get("subject_id"),
             object_bucket=data.get("object_bucket"),

@@ -423,7 +423,11 @@ class SubjectsRepository:
     def identifiers_of(self, subject_id: str) -> list[str]:
         """MACs of the identifiers linked to or seen on the subject."""
         return sorted(
-            {key.sk.split("#", 1)[1] for key in self._subject_keys(subject_id) if key.sk.startswith((_IDENT, _SEEN))}
+            {
+                str(key.sk).split("#", 1)[1]
+                for key in self._subject_keys(subject_id)
+                if str(key.sk).startswith((_IDENT, _SEEN))
+            }
         )
 
     def latest_consent(self, subject_id: str) -> dict[str, bool] | None:
@@ -454,7 +458,9 @@ class SubjectsRepository:
 
     def linked_subjects(self, subject_id: str) -> list[str]:
         """Subjects linked to this one (two authenticated identifiers of both met on one call)."""
-        return [k.sk.removeprefix(_LINKED) for k in self._subject_keys(subject_id) if k.sk.startswith(_LINKED)]
+        return [
+            str(k.sk).removeprefix(_LINKED) for k in self._subject_keys(subject_id) if str(k.sk).startswith(_LINKED)
+        ]
 
     def _subject_items(self, subject_id: str) -> list[dict[str, Any]]:
         return partition_items(self._ddb, self._table, _subject_partition(subject_id))
@@ -591,10 +597,10 @@ class SubjectsRepository:
         """The identifier-side items the subject's reverse entries point to."""
         keys = []
         for key in own:
-            if key.sk.startswith(_IDENT):
-                keys.append(_link_key(key.sk.removeprefix(_IDENT)))
-            elif key.sk.startswith(_SEEN):
-                keys.append(_seen_key(key.sk.removeprefix(_SEEN), subject_id))
+            if str(key.sk).startswith(_IDENT):
+                keys.append(_link_key(str(key.sk).removeprefix(_IDENT)))
+            elif str(key.sk).startswith(_SEEN):
+                keys.append(_seen_key(str(key.sk).removeprefix(_SEEN), subject_id))
         return keys
 
     def count_records(self, subject_id: str) -> int:
