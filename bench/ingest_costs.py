@@ -146,18 +146,17 @@ def ingest_gap(measured: dict[str, tuple[tuple[int, int, int], tuple[int, int, i
         "- Ingest makes more AWS calls than the minimum + "
         f"{margin}: "
         + ", ".join(f"{name.split(' ', 1)[0]} {have} vs {least}" for name, (have, least) in above.items())
-        + ". Causes, from the calls listed above: a `GetItem` of the call before anything else (recognises "
-        "a replay after the one-hour idempotency record expired, before anything is written twice); the profile "
-        "`UpdateItem` on every call (it refreshes the subject's expiry and returns its objection and restriction "
-        "flags atomically, so it cannot join the transaction, which returns nothing); a keys-table `GetItem` for "
-        "a known subject; and `mark_enqueued`, the `UpdateItem` after the queue message that lets a retry (or "
-        "the same file imported again) tell a sent message from one never sent, so a call is queued once."
+        + ". Causes, from the calls listed above: `mark_enqueued`, the `UpdateItem` after the queue message "
+        "that lets a retry (or the same file imported again) tell a sent message from one never sent, so a call "
+        "is queued once; any read beyond the one `BatchGetItem` (call, identifier links and rights, the likely "
+        "subject's profile and wrapped key) comes from a subject other than the likely one (an authenticated "
+        "identifier linked elsewhere) or from an objection that arrived between that read and the transaction."
     )
     if kms_above:
         line += (
             " KMS above its minimum in "
             + ", ".join(name.split(" ", 1)[0] for name in kms_above)
-            + ": the known subject's wrapped key is read (`GetItem`) and unwrapped (`Decrypt`) on every "
+            + ": the known subject's wrapped key (read in the `BatchGetItem`) is unwrapped (`Decrypt`) on every "
             "invocation as the keyring cache is cleared at the start of each one, by design (a shredded key "
             "stops working at once)."
         )
