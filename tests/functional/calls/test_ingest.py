@@ -333,3 +333,30 @@ def test_an_invented_field_is_named_when_shaped_like_one_and_masked_otherwise(in
     text = json.dumps(payload, ensure_ascii=False)
     for value in (PLANTED["name"], "Erika", "iban42"):
         assert value not in text
+
+
+def test_an_objection_that_lands_between_the_read_and_the_write_is_honoured(
+    ingest: Any, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The profile is read once with the call and refreshed in step 1's transaction only if no objection or
+    restriction arrived meanwhile; one that did cancels the transaction, and the call is decided again."""
+    from callguard.storage.subjects import SubjectsRepository
+
+    _, first = post(ingest, call_body(call_id="race-1"))
+    resolve = SubjectsRepository.resolve
+    raced: list[str] = []
+
+    def resolve_then_object(self: SubjectsRepository, sighting: Any, now: Any) -> Any:
+        resolution = resolve(self, sighting, now)
+        if not raced:  # the objection is recorded right after this ingest read the profile
+            raced.append(resolution.profile.subject_id)
+            self.set_flag(resolution.profile.subject_id, "objected_at", now)
+        return resolution
+
+    monkeypatch.setattr(SubjectsRepository, "resolve", resolve_then_object)
+    status, second = post(ingest, call_body(call_id="race-2"))
+    assert (status, second["subject_id"]) == (202, first["subject_id"])
+    assert raced == [first["subject_id"]]
+    assert second["analysis"] == "skipped"
+    assert ingest.dependencies().service.calls.get("race-2").analysis_skip_reason == "objected"
+    assert [m["call_id"] for m in queued_messages(aws)] == ["race-1"]
