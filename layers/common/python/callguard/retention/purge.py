@@ -174,7 +174,7 @@ class RetentionPurge:
         days: dict[str, bool] = {}
         kept = []
         for item in items:
-            day = item.key.pk.removeprefix("AUDIT#")
+            day = item.audit_day
             if day not in days:
                 days[day] = self.anchored(day)
             if days[day]:

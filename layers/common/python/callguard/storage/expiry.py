@@ -57,6 +57,11 @@ class ExpiredItem:
     object_key: str | None = None
     request_id: str | None = None
 
+    @property
+    def audit_day(self) -> str:
+        """The day (yyyy-mm-dd) of an audit entry, from its partition ``AUDIT#<day>``."""
+        return self.key.pk.removeprefix("AUDIT#")
+
     @classmethod
     def of(cls, item: dict[str, Any]) -> ExpiredItem:
         data = from_item(item)
