@@ -7,13 +7,19 @@ audit) move into this package as well (issue 13, item 2); new code imports from 
 
 from __future__ import annotations
 
+from callguard.storage.calls import CallsRepository
 from callguard.storage.dynamo import all_items, partition_items
 from callguard.storage.expiry import expiry_attributes, expiry_key
+from callguard.storage.queue import AnalysisQueue
 from callguard.storage.subjects import IdentifierTakenError, SubjectsRepository
+from callguard.storage.transcripts import TranscriptStore
 
 __all__ = [
+    "AnalysisQueue",
+    "CallsRepository",
     "IdentifierTakenError",
     "SubjectsRepository",
+    "TranscriptStore",
     "all_items",
     "expiry_attributes",
     "expiry_key",
