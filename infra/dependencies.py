@@ -38,9 +38,11 @@ __all__ = [
     "top_level_names",
 ]
 
-#: Distributions the Lambda Python runtime ships (boto3 and what it needs).
+#: Distributions the Lambda Python runtime ships (boto3 and what it needs, and SnapStart's runtime hooks,
+#: ``snapshot-restore-py``, in the Python runtimes from 3.12 on).
 RUNTIME_PROVIDED = frozenset(
-    canonicalize_name(n) for n in ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
+    canonicalize_name(n)
+    for n in ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six", "snapshot-restore-py")
 )
 #: An extra of a distribution is needed only when the function imports one of these names from
 #: it: Powertools loads the X-Ray SDK for ``Tracer`` only.
@@ -263,7 +265,7 @@ def distributions_for(site: Path, imports: Imports) -> dict[str, set[str]]:
     installed = _distributions(site)
     provider = {top: name for name, dist in installed.items() for top in top_level_names(dist)}
     missing = sorted(p for p in imports.packages if p not in provider)
-    runtime_tops = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
+    runtime_tops = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py"}
     missing = [m for m in missing if m not in runtime_tops]
     if missing:
         raise LookupError(f"imported but in no distribution of the layer: {', '.join(missing)}")

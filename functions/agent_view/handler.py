@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.calls.agent_view import AgentViewService
-from callguard.clients import Lazy
+from callguard.clients import Lazy, register_snapstart_hooks
 from callguard.edge.resolver import actor_of, build_resolver, json_response
 from callguard.errors import NotFoundError, RequestValidationError
 from callguard.models import is_call_id
@@ -22,6 +22,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
 service: Lazy[AgentViewService] = Lazy(build_agent_view_service)
+register_snapstart_hooks(service)  # SnapStart: no invocation's state, clients or seeds in a snapshot
 
 
 @app.get("/v1/calls/<call_id>")

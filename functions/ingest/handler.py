@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import Lazy
+from callguard.clients import Lazy, register_snapstart_hooks
 from callguard.edge.resolver import build_resolver, json_response
 from callguard.edge.responses import parse_body
 from callguard.errors import CallConflictError, NotFoundError
@@ -50,6 +50,7 @@ app = build_resolver(
 
 
 dependencies: Lazy[IngestApi] = Lazy(build_ingest_api)
+register_snapstart_hooks(dependencies)  # SnapStart: no invocation's state, clients or seeds in a snapshot
 
 
 @app.post("/v1/calls")

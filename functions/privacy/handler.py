@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from callguard.clients import Lazy
+from callguard.clients import Lazy, register_snapstart_hooks
 from callguard.edge.resolver import actor_of, build_resolver, json_response
 from callguard.edge.responses import parse_body, raw_body, validation_details
 from callguard.errors import NotFoundError, RequestValidationError
@@ -29,6 +29,7 @@ _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 dependencies: Lazy[PrivacyApi] = Lazy(build_privacy_api)
+register_snapstart_hooks(dependencies)  # SnapStart: no invocation's state, clients or seeds in a snapshot
 
 
 def _checked(identifier: str) -> str:

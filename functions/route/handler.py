@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import Lazy
+from callguard.clients import Lazy, register_snapstart_hooks
 from callguard.edge.resolver import build_resolver, json_response
 from callguard.edge.responses import parse_body
 from callguard.models import RoutingRequest
@@ -21,6 +21,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = build_resolver(logger, metrics)
 service: Lazy[RoutingService] = Lazy(build_routing_service)
+register_snapstart_hooks(service)  # SnapStart: no invocation's state, clients or seeds in a snapshot
 
 
 @app.post("/v1/routing/decisions")

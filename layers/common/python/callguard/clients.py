@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+import random
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
 
-__all__ = ["RETRY_CONFIG", "AwsClients", "Lazy"]
+__all__ = ["RETRY_CONFIG", "AwsClients", "Lazy", "register_snapstart_hooks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -96,6 +98,11 @@ class Lazy(Generic[T]):
             self._clients = AwsClients()
         return self._clients
 
+    def forget(self) -> None:
+        """Drop the service graph and the clients (SnapStart hooks): a snapshot then holds no
+        invocation's state, no connection pool and no credentials resolved during init."""
+        self._value, self._clients = None, None
+
     def per_invocation(self, handler: Callable[P, R]) -> Callable[P, R]:
         """``handler`` with a service graph of its own for each invocation."""
 
@@ -108,3 +115,35 @@ class Lazy(Generic[T]):
                 self._value = None  # unwrapped keys and counters go with the invocation
 
         return invoke
+
+
+def register_snapstart_hooks(*dependencies: Lazy[Any]) -> bool:
+    """Register Lambda SnapStart's runtime hooks for a handler's ``dependencies``.
+
+    Before the snapshot and after each restore every :class:`Lazy` forgets its service graph and
+    clients (sockets and credentials of the initialising environment are not reused), and after a
+    restore ``random`` is seeded again (restored environments would otherwise share its state;
+    identifiers come from ``uuid4``, i.e. ``os.urandom``, which SnapStart keeps unique).
+    ``snapshot_restore_py`` ships with Lambda's Python runtimes (3.12 on); where it is absent
+    nothing is registered and ``False`` is returned (locally the hooks are registered and never run).
+    """
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:
+        return False
+    for dependency in dependencies:
+        # held weakly: the handler module keeps its dependencies; a registry must not (tests load handlers often)
+        forget = _forget_later(weakref.ref(dependency))
+        register_before_snapshot(forget)
+        register_after_restore(forget)
+    register_after_restore(random.seed)
+    return True
+
+
+def _forget_later(reference: weakref.ref[Lazy[Any]]) -> Callable[[], None]:
+    def forget() -> None:
+        dependency = reference()
+        if dependency is not None:
+            dependency.forget()
+
+    return forget
