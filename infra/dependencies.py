@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name
 __all__ = [
     "EXTRA_TRIGGERS",
     "RUNTIME_PROVIDED",
+    "RUNTIME_TOP_LEVEL",
     "Imports",
     "distribution_files",
     "distributions_for",
@@ -43,6 +44,10 @@ __all__ = [
 RUNTIME_PROVIDED = frozenset(
     canonicalize_name(n)
     for n in ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six", "snapshot-restore-py")
+)
+#: Their top-level packages (what a function's code imports by).
+RUNTIME_TOP_LEVEL = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py"}
 )
 #: An extra of a distribution is needed only when the function imports one of these names from
 #: it: Powertools loads the X-Ray SDK for ``Tracer`` only.
@@ -265,7 +270,7 @@ def distributions_for(site: Path, imports: Imports) -> dict[str, set[str]]:
     installed = _distributions(site)
     provider = {top: name for name, dist in installed.items() for top in top_level_names(dist)}
     missing = sorted(p for p in imports.packages if p not in provider)
-    runtime_tops = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py"}
+    runtime_tops = RUNTIME_TOP_LEVEL
     missing = [m for m in missing if m not in runtime_tops]
     if missing:
         raise LookupError(f"imported but in no distribution of the layer: {', '.join(missing)}")

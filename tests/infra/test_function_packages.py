@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from infra.dependencies import Imports, distributions_for, reached_imports, top_level_names
+from infra.dependencies import RUNTIME_TOP_LEVEL, Imports, distributions_for, reached_imports, top_level_names
 from tests.conftest import Synth
 from tests.support import ROOT
 
 pytestmark = pytest.mark.infra
 
 #: Shipped by the Lambda Python runtime: never in a layer.
-RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
+RUNTIME = set(RUNTIME_TOP_LEVEL)  # boto3 and its dependencies, SnapStart's runtime hooks
 
 
 def _asset(synth: Synth, resource: dict) -> Path:  # type: ignore[type-arg]

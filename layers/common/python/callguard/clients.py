@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -31,13 +32,20 @@ class AwsClients:
         self._session = session
         self._endpoint_url = endpoint_url
         self._clients: dict[str, Any] = dict(clients)
+        self._lock = threading.Lock()
 
     def _get(self, name: str) -> Any:
         client = self._clients.get(name)
         if client is None:
-            session = self._session or boto3.Session()
-            client = session.client(name, config=RETRY_CONFIG, endpoint_url=self._endpoint_url)
-            self._clients[name] = client
+            with self._lock:  # a boto3 session is not thread-safe (the local stack calls handlers from threads)
+                client = self._clients.get(name)
+                if client is None:
+                    # one session for all the clients: each new session loads botocore's endpoint
+                    # rules and data again (~40 ms of CPU per client in a cold start)
+                    if self._session is None:
+                        self._session = boto3.Session()
+                    client = self._session.client(name, config=RETRY_CONFIG, endpoint_url=self._endpoint_url)
+                    self._clients[name] = client
         return client
 
     @property

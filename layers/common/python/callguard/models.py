@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -90,6 +88,8 @@ def caller_region(phone: str | None) -> str | None:
     """The region (ISO country) of a caller's E.164 number, or None: a country, not the number."""
     if not phone:
         return None
+    import phonenumbers  # deferred: only routes that handle identifiers pay for its import (cold start, #17)
+
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or None
     except phonenumbers.NumberParseException:
@@ -102,6 +102,8 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
     The default region comes from ``CALLGUARD_DEFAULT_PHONE_REGION`` (set from the
     deployment settings), else ``DE``.
     """
+    import phonenumbers  # deferred: only routes that handle identifiers pay for its import (cold start, #17)
+
     region = default_region or os.environ.get(Env.DEFAULT_PHONE_REGION.value) or DEFAULT_PHONE_REGION
     try:
         number = phonenumbers.parse(raw, region)
@@ -120,6 +122,8 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
 
 def normalise_email(raw: str) -> str:
     """Lower-cased, syntax-checked e-mail address (no DNS lookup)."""
+    from email_validator import EmailNotValidError, validate_email  # deferred, as phonenumbers above
+
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:

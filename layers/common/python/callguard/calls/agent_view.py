@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from callguard.analysis.pii import detect_turns, redact
 from callguard.analysis.regions import phone_regions
 from callguard.errors import NotFoundError, RestrictedError
 from callguard.policy.consent import decide
@@ -110,6 +109,9 @@ class AgentViewService:
             raw = self.keyring.open(call.subject_id, self.transcripts.get(dict(call.transcript)), aad=call.call_id)
         except SubjectKeyShreddedError:
             return None
+        # deferred: only a call whose analysis is pending or skipped is redacted here (cold start, #17)
+        from callguard.analysis.pii import detect_turns, redact
+
         regions = phone_regions(language, self.default_region, call.caller_region)
         segments = json.loads(raw)
         texts = [s["text"] for s in segments]

@@ -21,7 +21,6 @@ from botocore.exceptions import ClientError
 
 from callguard.analysis.comprehend import LANGUAGES, ComprehendGateway
 from callguard.analysis.intents import DEFAULT_INTENTS, IntentConfig, classify
-from callguard.analysis.pii import detect_turns, redact
 from callguard.analysis.regions import phone_regions
 from callguard.errors import CallguardError, NotFoundError
 from callguard.models import Segment
@@ -83,6 +82,9 @@ class LiveService:
 
     def _customer_turns(self, call: CallRecord, segments: list[Segment]) -> list[str]:
         """The customer's new turns, redacted locally (nothing else ever leaves this service)."""
+        # deferred: the ingest function imports this module, and only this route detects PII (cold start, #17)
+        from callguard.analysis.pii import detect_turns, redact
+
         regions = phone_regions(call.language, self.default_region, call.caller_region)
         turns = zip(segments, detect_turns([s.text for s in segments], regions=regions), strict=True)
         return [redact(s.text, spans) for s, spans in turns if s.speaker == "customer"]
