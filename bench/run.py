@@ -139,13 +139,30 @@ def throughput_gap(throughput_text: str) -> str | None:
             cpu, load = cells[7], cells[8]
     stack, _, workers = cpu.partition(" + ")
     needed = 16 / (THROUGHPUT_P99_GOAL_MS / 1000)
-    return (
+    text = (
         f"- Embedded stack under load: p99 {p99[1] / 1000:.2f} s at 16 clients ({p99[0]:.1f} requests/s), goal "
         f"under 1 s. Sixteen clients that each wait for their answer get p99 under 1 s only above about "
         f"{needed:.0f} requests/s. Each ingest (with the analysis it queues) cost {stack} ms of CPU in the stack's "
         f"process (moto serving every AWS call, the gateway, the poller) and {workers} ms in the workers, on "
         f"{os.cpu_count()} cores whose load average was {load} during the run (other work on the shared "
         "machine): the stack's process, which moto's in-memory state keeps to one interpreter, is the bound."
+    )
+    try:
+        stack_s, workers_s = float(stack) / 1000, float(workers) / 1000
+    except ValueError:
+        return text
+    cores = os.cpu_count() or 1
+    return text + (
+        f" In CPU: {needed:.0f} requests/s need {needed * (stack_s + workers_s):.2f} CPU-seconds per second "
+        f"({needed:.0f} x {(stack_s + workers_s) * 1000:.0f} ms), {needed * stack_s:.2f} of them in the one "
+        f"interpreter that runs moto; this run got {p99[0] * (stack_s + workers_s):.2f} CPU-seconds per second "
+        f"({p99[0]:.1f} x {(stack_s + workers_s) * 1000:.0f} ms) of the {cores} cores, which other work kept "
+        f"at a load average of {load}. "
+        + (
+            "The serial part alone needs more than one core: out of reach on this stack whatever the load."
+            if needed * stack_s > 1
+            else "The goal needs both cores nearly to itself, or less CPU per request."
+        )
     )
 
 
@@ -229,7 +246,7 @@ def main() -> None:
     linear_text, growth = linear_table()
     unit_ratios: dict[tuple[str, str], float] = {}
     units_text = comprehend_units(unit_ratios)
-    cold_text, cold_ratios, snapstart_text = cold_starts(cdk_out)
+    cold_text, cold_ratios, snapstart_text, cold_floors = cold_starts(cdk_out)
     largest = largest_function(cdk_out)
     unused = unused_packages(cdk_out)
     sections = [
@@ -322,7 +339,7 @@ def main() -> None:
         gaps(
             purge_ratio,
             [
-                cold_start_gap(cold_ratios),
+                cold_start_gap(cold_ratios, cold_floors),
                 throughput_gap(throughput_text),
                 ingest_gap(ingest_measured, INGEST_CALLS_OVER_MINIMUM_GOAL),
                 erasure_gap(erasure_ratio),

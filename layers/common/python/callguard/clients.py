@@ -35,6 +35,13 @@ class AwsClients:
         self._lock = threading.Lock()
 
     def _get(self, name: str) -> Any:
+        """The client, or until it is first used a stand-in that builds it then: a service graph is
+        built per invocation and names every client its services might call, while one request
+        usually calls a few (a cold start pays for each client built: service model, endpoint rules)."""
+        client = self._clients.get(name)
+        return client if client is not None else _ClientOnFirstUse(self, name)
+
+    def _client(self, name: str) -> Any:
         client = self._clients.get(name)
         if client is None:
             with self._lock:  # a boto3 session is not thread-safe (the local stack calls handlers from threads)
@@ -75,6 +82,20 @@ class AwsClients:
     @property
     def connect(self) -> Any:
         return self._get("connect")
+
+
+class _ClientOnFirstUse:
+    """Stands in for ``clients.<name>`` until an attribute of the client is used; then it is built
+    (once per :class:`AwsClients`) and every attribute comes from the real client."""
+
+    __slots__ = ("_clients", "_name")
+
+    def __init__(self, clients: AwsClients, name: str) -> None:
+        self._clients = clients
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._clients._client(self._name), attribute)
 
 
 class Lazy(Generic[T]):
