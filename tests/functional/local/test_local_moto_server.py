@@ -7,7 +7,10 @@ behaviour a client of AWS relies on:
   reads (an unknown function's ``Invoke``) and a large one, never mix one request into the next;
 * ``TransactWriteItems`` backs up only the items it names: a cancelled transaction leaves every one
   of them as it was (a new item gone again, an updated one unchanged), and writes to other items of
-  the same table, made between, survive the rollback.
+  the same table, made between, survive the rollback;
+* SQS reads the retention period from the queue and counts its messages in one pass: the counts
+  ``GetQueueAttributes`` answers (visible, in flight, delayed) and receiving within the retention
+  period are as before.
 """
 
 from __future__ import annotations
@@ -188,3 +191,22 @@ def test_a_rollback_keeps_writes_to_other_items_made_meanwhile(endpoint: str) ->
         backend_class.put_item = patched  # type: ignore[method-assign]
     keys = {item["pk"]["S"] for item in ddb.scan(TableName=table)["Items"]}
     assert keys == {"meanwhile"}
+
+
+def test_queue_counts_and_receives_are_what_sqs_answers(endpoint: str) -> None:
+    sqs = _client(endpoint, "sqs")
+    url = sqs.create_queue(
+        QueueName=f"q-{uuid.uuid4().hex[:8]}", Attributes={"MessageRetentionPeriod": "60", "VisibilityTimeout": "30"}
+    )["QueueUrl"]
+    for n in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=30)
+
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, AttributeNames=["All"])["Messages"]
+
+    assert sorted(m["Body"] for m in received) == ["m0", "m1", "m2"]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "1"  # m3: the delayed one is not available yet
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "3"  # in flight
+    assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert counts["MessageRetentionPeriod"] == "60"
