@@ -56,6 +56,11 @@ def test_the_load_gap_is_written_from_the_measured_row() -> None:
     assert "70 ms of CPU in the stack's process" in gap
     assert "55 ms in the workers" in gap
     assert "load average was 7.9" in gap
+    # the CPU budget: 16 requests/s x (70 + 55) ms, 16 x 70 ms of it in moto's one interpreter
+    assert "16 requests/s need 2.00 CPU-seconds per second" in gap
+    assert "1.12 of them in the one interpreter that runs moto" in gap
+    assert "this run got 0.59 CPU-seconds per second" in gap
+    assert "more than one core" in gap
     met = THROUGHPUT.replace("| 3000.0 | 6200.0 |", "| 300.0 | 620.0 |")
     assert throughput_gap(met) is None
     assert _rows(goals(("F", 1), {}, {}, {}, {}, met))["embedded stack, 16 concurrent ingest clients"][-1] == "yes"
@@ -67,3 +72,18 @@ def test_a_package_shipped_but_never_imported_fails_the_size_goal_whatever_the_s
     assert "PreToken: pydantic" in size[0]
     assert size[-1] == "no"
     assert _rows(text)["embedded stack, 16 concurrent ingest clients"][0] == "not measured"
+
+
+def test_the_cold_start_gap_says_out_of_reach_only_where_boto3_alone_exceeds_the_goal() -> None:
+    from bench.cold_start import cold_start_gap
+
+    gap = cold_start_gap({"ingest": 3.96, "privacy": 3.04, "pre_token": 0.23}, {"ingest": 1.98, "privacy": 1.2})
+    assert gap is not None
+    assert "ingest 3.96, privacy 3.04" in gap
+    assert "pre_token" not in gap  # within the goal
+    assert "out of reach" in gap
+    assert "ingest 1.98 times" in gap
+    assert "privacy 1.2" not in gap  # its floor is under the goal: code could still get there
+    assert cold_start_gap({"ingest": 3.0}, {"ingest": 1.2}) is not None
+    assert "out of reach" not in (cold_start_gap({"ingest": 3.0}, {"ingest": 1.2}) or "")
+    assert cold_start_gap({"ingest": 1.4}, {"ingest": 1.1}) is None
