@@ -523,6 +523,34 @@ _DDB_TRANSACT = {
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
 }
+#: DynamoDB's expression grammar (keywords in any case, functions as written): not attribute names
+_DDB_KEYWORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN"})
+_DDB_FUNCTIONS = frozenset(
+    {"attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size",
+     "if_not_exists", "list_append"}
+)  # fmt: skip
+_DDB_EXPRESSIONS = ("UpdateExpression", "ConditionExpression", "ProjectionExpression", "FilterExpression",
+                    "KeyConditionExpression")  # fmt: skip
+#: the calls whose request context carries ``dynamodb:Attributes``
+_DDB_ATTRIBUTE_CALLS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
+
+
+def _ddb_attributes(params: Mapping[str, Any]) -> list[str]:
+    """The top-level attribute names a request names (condition key ``dynamodb:Attributes``): those of its
+    key or item, and every attribute its expressions name (``#placeholders`` resolved; nested paths count
+    by their top-level attribute)."""
+    names = params.get("ExpressionAttributeNames") or {}
+    found = set(params.get("Key") or {}) | set(params.get("Item") or {})
+    for field_name in _DDB_EXPRESSIONS:
+        text = re.sub(r":\w+|\.#?\w+|\[\d+\]", " ", params.get(field_name) or "")  # values, nested paths
+        for token in re.findall(r"#?[A-Za-z_]\w*", text):
+            if token.startswith("#"):
+                found.add(names.get(token, token))
+            elif token.upper() not in _DDB_KEYWORDS and token not in _DDB_FUNCTIONS:
+                found.add(token)
+    return sorted(found)
+
+
 _SFN_EXECUTION_DATA = {"StartExecution", "StartSyncExecution", "SendTaskSuccess", "SendTaskFailure"}
 _SFN_READS = {"DescribeExecution", "GetExecutionHistory", "DescribeStateMachine", "DescribeStateMachineForExecution"}
 
@@ -546,9 +574,11 @@ class CallMapper:
         arn = table if table.startswith("arn:") else f"arn:aws:dynamodb:{self.region}:{self.account}:table/{table}"
         return f"{arn}/index/{index}" if index else arn
 
-    def _dynamodb_table(self, action: str, table: str, index: str | None = None) -> list[Access]:
+    def _dynamodb_table(
+        self, action: str, table: str, index: str | None = None, context: Mapping[str, Any] | None = None
+    ) -> list[Access]:
         name = table.rsplit("/", 1)[-1]
-        out = [Access(f"dynamodb:{action}", self._table_arn(table, index))]
+        out = [Access(f"dynamodb:{action}", self._table_arn(table, index), context or {})]
         encrypted = self.model.tables.get(name)
         if encrypted and action not in {"DescribeTable", "ListTables", "DescribeTimeToLive"}:
             out.append(
@@ -574,7 +604,8 @@ class CallMapper:
             return out
         if operation == "ListTables":
             return [Access("dynamodb:ListTables", "*")]
-        return self._dynamodb_table(operation, params["TableName"], params.get("IndexName"))
+        context = {"dynamodb:Attributes": _ddb_attributes(params)} if operation in _DDB_ATTRIBUTE_CALLS else {}
+        return self._dynamodb_table(operation, params["TableName"], params.get("IndexName"), context)
 
     # S3: bucket or object resources, versioned actions, SSE-KMS data keys
     def _s3(self, operation: str, params: Mapping[str, Any]) -> list[Access]:

@@ -22,11 +22,12 @@ check: Lazy[DeadlineCheck] = Lazy(build_deadline_check)
 @metrics.log_metrics
 @check.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    listed = check().enlist_unlisted()  # requests from before the compliance queue's index existed
-    counts = check().count(datetime.now(UTC))
-    metrics.add_metric(name="PrivacyRequestsListedLate", unit=MetricUnit.Count, value=listed)
+    # one scan: the counts, and requests from before the compliance queue's index join it
+    report = check().run(datetime.now(UTC))
+    counts = report.counts()
+    metrics.add_metric(name="PrivacyRequestsListedLate", unit=MetricUnit.Count, value=report.listed_late)
     metrics.add_metric(name="PrivacyRequestsOpen", unit=MetricUnit.Count, value=counts["open"])
     metrics.add_metric(name="PrivacyRequestsDueSoon", unit=MetricUnit.Count, value=counts["due_soon"])
     metrics.add_metric(name="PrivacyRequestsOverdue", unit=MetricUnit.Count, value=counts["overdue"])
-    logger.info("privacy deadlines checked", extra=counts | {"listed_late": listed})
+    logger.info("privacy deadlines checked", extra=counts | {"listed_late": report.listed_late})
     return counts

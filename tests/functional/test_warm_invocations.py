@@ -123,7 +123,7 @@ def test_an_erasure_certificate_counts_only_its_own_request(
             handlers[name].lambda_handler({"request_id": request_id}, FakeContext())
         item = service.requests.get(request_id)
         assert item is not None
-        certificates.append(json.loads(item["result"]["S"]))
+        certificates.append(item.result)
     first, second = certificates
     assert sum(second["removed"].values()) > 0
     assert second["removed"] == first["removed"]  # the same data erased: not the first request's counts on top

@@ -99,7 +99,7 @@ def test_a_national_number_finds_the_callers_data_end_to_end(
             assert steps.collect_subject_data(request_id, 0)["next_page"] is None
         else:
             steps.assemble_export(request_id)
-    result = json.loads(steps.requests.get(request_id)["result"]["S"])  # type: ignore[index]
+    result = steps.requests.get(request_id).result  # type: ignore[union-attr]
     assert result["calls"] == 1  # the national number reached the call taken in international format
     # read as German the national number is another number (another pseudonym): the region decides
     assert normalise_phone(AUSTRIAN_NATIONAL, "DE") != normalise_phone(AUSTRIAN_NATIONAL, "AT") == "+436641234567"

@@ -56,7 +56,7 @@ def _audit_actions(aws: dict[str, Any]) -> list[str]:
     log = AuditLog(dynamodb=aws["session"].client("dynamodb"), table=aws["env"][Env.AUDIT_TABLE],
                    retention=RetentionPolicy.defaults())  # fmt: skip
     day = datetime.now(UTC).date().isoformat()
-    return [json.loads(i["entry"]["S"])["action"] for i in log.entries(f"AUDIT#{day}")]
+    return [record.entry["action"] for record in log.entries(day)]
 
 
 def _all_pages(privacy: Any, query: dict[str, str]) -> list[list[dict[str, Any]]]:

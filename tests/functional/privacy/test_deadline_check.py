@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from callguard.names import Env
-from callguard.privacy.workflow import deadline_key
+from callguard.names import SERVICE_NAME, Env
+from callguard.storage.requests import deadline_key
+from local import permissions
 from tests.support import FakeContext, LogCapture, load_handler
 
 pytestmark = pytest.mark.functional
@@ -37,12 +38,15 @@ def test_due_soon_and_overdue_requests_are_counted(aws: dict[str, Any], capsys: 
     ddb.put_item(TableName=aws["env"][Env.PRIVACY_TABLE], Item={"pk": {"S": "HOLD#x"}, "sk": {"S": "HOLD"}})
     module = load_handler("deadline_check")
     module.check(aws["clients"])
+    scans: list[str] = []
+    aws["clients"].dynamodb.meta.events.register("before-call.dynamodb.Scan", lambda **_: scans.append("scan"))
     logs = LogCapture()
     try:
         counts = module.lambda_handler({}, FakeContext())
     finally:
         logs.close()
     assert counts == {"open": 3, "due_soon": 1, "overdue": 1}
+    assert scans == ["scan"]  # one scan of the privacy table: the counts and the late listing together
     output = capsys.readouterr().out
     assert '"PrivacyRequestsOverdue":[1.0]' in output.replace(" ", "")
 
@@ -75,4 +79,33 @@ def test_requests_from_before_the_request_list_join_it_once(aws: dict[str, Any])
         datetime.fromisoformat(extended["extended_due_at"]["S"])
     )
     assert stored(listed)["deadline_at"]["S"] == "kept"
-    assert module.check().enlist_unlisted() == 0  # once: nothing left to list
+    assert module.check().run(now).listed_late == 0  # once: nothing left to list
+
+
+def test_the_check_may_set_the_two_list_keys_and_nothing_else(aws: dict[str, Any]) -> None:
+    """A compromised (or mistaken) deadline check: its role lets it give a request the two list keys,
+    never change its status or anything else (the template's dynamodb:Attributes condition)."""
+    ddb, table = aws["session"].client("dynamodb"), aws["env"][Env.PRIVACY_TABLE]
+    key = {"pk": {"S": "REQUEST#pr-0000000000000000tamper"}, "sk": {"S": "REQUEST"}}
+    ddb.put_item(TableName=table, Item={**key, "status": {"S": "received"}, "due_at": {"S": "2026-01-01T00:00:00"}})
+    real = permissions.active_model()
+    assert real is not None, "the suite runs with the permission hook active"
+    permissions.activate(real, log=False)  # the denials below are this test's point, not a failure
+    try:
+        with permissions.acting_as(f"service:{SERVICE_NAME}-deadline_check"):
+            ddb.update_item(TableName=table, Key=key, UpdateExpression="SET request_list = :l, deadline_at = :d",
+                            ExpressionAttributeValues={":l": {"S": "REQUESTS"}, ":d": {"S": "x"}})  # fmt: skip
+            allowed = permissions.take_violations()
+            ddb.update_item(TableName=table, Key=key, UpdateExpression="SET #s = :s",
+                            ExpressionAttributeNames={"#s": "status"},
+                            ExpressionAttributeValues={":s": {"S": "completed"}})  # fmt: skip
+            ddb.update_item(TableName=table, Key=key, UpdateExpression="SET deadline_at = :d, sealed_note = :n",
+                            ExpressionAttributeValues={":d": {"S": "y"}, ":n": {"B": b"x"}})  # fmt: skip
+            ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE history")
+            denied = permissions.take_violations()
+    finally:
+        permissions.activate(real)
+        permissions.take_violations()
+    assert allowed == []
+    assert [(v.call, v.action) for v in denied] == [("dynamodb:UpdateItem", "dynamodb:UpdateItem")] * 3
+    assert all("DeadlinesCheck" in v.who for v in denied)

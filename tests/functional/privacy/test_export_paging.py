@@ -36,7 +36,7 @@ def test_pages_stream_into_the_same_export_as_one_pass(aws: dict[str, Any]) -> N
         pages += 1
     assert pages == 3
     steps.assemble_export(request_id)
-    result = json.loads(steps.requests.get(request_id)["result"]["S"])  # type: ignore[index]
+    result = steps.requests.get(request_id).result  # type: ignore[union-attr]
     s3 = aws["session"].client("s3")
     export = json.loads(
         s3.get_object(**{"Bucket": result["export"]["bucket"], "Key": result["export"]["key"]})["Body"].read()

@@ -266,7 +266,7 @@ def test_an_export_at_day_91_holds_the_analyses_that_outlived_their_calls(world:
     )["request_id"]
     assert steps.collect_subject_data(request_id)["next_page"] is None
     steps.assemble_export(request_id)
-    result = json.loads(steps.requests.get(request_id)["result"]["S"])  # type: ignore[index]
+    result = steps.requests.get(request_id).result  # type: ignore[union-attr]
     body = world.s3.get_object(Bucket=result["export"]["bucket"], Key=result["export"]["key"])["Body"].read()
     exported = {c["call_id"]: c for c in json.loads(body)["data"]["calls"]}
     assert set(exported) == {"planted-0", "planted-1"}

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from callguard.privacy.desk import ComplianceDesk
     from callguard.privacy.steps import PrivacySteps
     from callguard.privacy.subject_data import SubjectData
-    from callguard.privacy.workflow import DeadlineCheck, PrivacyRequests, PrivacyService
+    from callguard.privacy.workflow import DeadlineCheck, PrivacyService
     from callguard.retention.policy import RetentionPolicy
     from callguard.retention.purge import RetentionPurge
     from callguard.routing.rules import RoutingConfig
@@ -37,7 +37,11 @@ if TYPE_CHECKING:
     from callguard.security.crypto import SubjectKeyring
     from callguard.security.identity import Pseudonymizer
     from callguard.storage.calls import CallsRepository
+    from callguard.storage.exports import DownloadTickets, ExportMarkers
+    from callguard.storage.holds import LegalHolds
+    from callguard.storage.requests import PrivacyRequests
     from callguard.storage.subjects import SubjectsRepository
+    from callguard.storage.tombstones import Tombstones
     from callguard.storage.transcripts import TranscriptStore
 
 __all__ = [
@@ -138,9 +142,33 @@ class Parts:
         return _routing(self.env.get(Env.ROUTING.value))
 
     def privacy_requests(self) -> PrivacyRequests:
-        from callguard.privacy.workflow import PrivacyRequests
+        from callguard.storage.requests import PrivacyRequests
 
         return PrivacyRequests(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
+        )
+
+    def legal_holds(self) -> LegalHolds:
+        from callguard.storage.holds import LegalHolds
+
+        return LegalHolds(dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env))
+
+    def export_markers(self) -> ExportMarkers:
+        from callguard.storage.exports import ExportMarkers
+
+        return ExportMarkers(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
+        )
+
+    def download_tickets(self) -> DownloadTickets:
+        from callguard.storage.exports import DownloadTickets
+
+        return DownloadTickets(dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env))
+
+    def tombstones(self) -> Tombstones:
+        from callguard.storage.tombstones import Tombstones
+
+        return Tombstones(
             dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
         )
 
@@ -296,6 +324,8 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
     p = parts(clients, environ)
     return PrivacyService(
         requests=p.privacy_requests(),
+        holds=p.legal_holds(),
+        downloads=p.download_tickets(),
         subjects=p.subjects(),
         pseudonymizer=p.pseudonymizer(),
         kms=clients.kms,
@@ -312,6 +342,7 @@ def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None
     p = parts(clients, environ)
     return ComplianceDesk(
         requests=p.privacy_requests(),
+        holds=p.legal_holds(),
         audit=p.audit_log(),
         kms=clients.kms,
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
@@ -325,6 +356,9 @@ def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None =
     p = parts(clients, environ)
     return PrivacySteps(
         requests=p.privacy_requests(),
+        holds=p.legal_holds(),
+        exports=p.export_markers(),
+        tombstones=p.tombstones(),
         subjects=p.subjects(),
         service=build_privacy_service(clients, p.env),
         data=p.subject_data(),
@@ -372,6 +406,7 @@ def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None
         calls=p.calls(),
         subjects=p.subjects(),
         requests=p.privacy_requests(),
+        holds=p.legal_holds(),
         retention=p.retention,
         anchored=_AnchorCheck(clients.s3, require_env(Env.AUDIT_ANCHORS_BUCKET, p.env)),
     )

@@ -6,7 +6,8 @@ with its id, date, reason (unsealed for compliance, who wrote it) and the kinds 
 covers, an audit day with counts and its verification result — never an identifier, a MAC or an
 audit entry's content. The handler puts each read on the audit record before it happens.
 
-The request list is a query of the privacy table's ``by_deadline`` index (never a scan). Its pages
+The request list is a query of the privacy table's ``by_deadline`` index (never a scan,
+:meth:`PrivacyRequests.list_by_deadline`). Its pages
 continue with an opaque cursor: the position (a request id and a deadline, nothing personal),
 bound to the filters and the page size, with an HMAC by the KMS HMAC key (``kms:GenerateMac``,
 a message domain of its own), so a cursor cannot be forged, altered, or replayed against
@@ -26,17 +27,14 @@ from typing import Any
 
 from callguard.errors import InvalidRequestError
 from callguard.models import RequestListQuery
-from callguard.names import GSI_BY_DEADLINE, REQUEST_LIST_KEY
-from callguard.privacy.workflow import CLOSED, PrivacyRequests, deadline_key
 from callguard.security.audit import AuditLog
+from callguard.storage.holds import LegalHolds
+from callguard.storage.requests import ListedRequest, PrivacyRequests
 
 __all__ = ["ComplianceDesk", "InvalidCursorError"]
 
 #: the cursor's MAC input starts with this; identifier MACs start with their kind (``phone:`` ...)
 _CURSOR_DOMAIN = b"callguard-request-list-cursor-v1:"
-_CURSOR_KEYS = ("pk", "sk", "request_list", "deadline_at")
-#: index pages read per list page at most (a selective filter yields short pages with a cursor)
-_MAX_READS = 10
 
 
 class InvalidCursorError(InvalidRequestError):
@@ -59,6 +57,7 @@ def _iso(value: str) -> str:
 @dataclass
 class ComplianceDesk:
     requests: PrivacyRequests
+    holds: LegalHolds
     audit: AuditLog
     kms: Any
     data_key_id: str
@@ -72,59 +71,29 @@ class ComplianceDesk:
         """One page of requests, newest deadline first; ``next_cursor`` while more may follow."""
         filters = query.filters()
         start = self._open_cursor(query.cursor, filters) if query.cursor else None
-        names: dict[str, str] = {"#l": "request_list"}
-        values: dict[str, Any] = {":l": {"S": REQUEST_LIST_KEY}}
-        condition = "#l = :l"
-        if query.due_before is not None:
-            condition += " AND #d < :d"
-            names["#d"] = "deadline_at"
-            values[":d"] = {"S": deadline_key(query.due_before)}
-        wanted = []
-        for field, value in (("status", query.status), ("type", query.type)):
-            if value is not None:
-                names[f"#{field}"], values[f":{field}"] = field, {"S": value}
-                wanted.append(f"#{field} = :{field}")
-        params: dict[str, Any] = {
-            "TableName": self.requests.table,
-            "IndexName": GSI_BY_DEADLINE,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "Limit": max(query.limit + 1, 50),
-        }
-        if wanted:
-            params["FilterExpression"] = " AND ".join(wanted)
-        found: list[dict[str, Any]] = []
-        last: dict[str, Any] | None = start
-        for _ in range(_MAX_READS):
-            page = self.requests.dynamodb.query(**params, **({"ExclusiveStartKey": last} if last else {}))
-            found.extend(page.get("Items", []))
-            last = page.get("LastEvaluatedKey")
-            if last is None or len(found) > query.limit:
-                break
-        if len(found) > query.limit:  # more follow: continue right after the last item shown
-            found = found[: query.limit]
-            last = {k: found[-1][k] for k in _CURSOR_KEYS}
+        page = self.requests.list_by_deadline(
+            limit=query.limit,
+            due_before=query.due_before,
+            equals={"status": query.status, "type": query.type},
+            start=start,
+        )
         now = self.clock()
         return {
-            "items": [self._list_item(item, now) for item in found],
-            "next_cursor": self._seal_cursor(last, filters) if last else None,
+            "items": [self._list_item(request, now) for request in page.items],
+            "next_cursor": self._seal_cursor(page.position, filters) if page.position else None,
         }
 
     @staticmethod
-    def _list_item(item: dict[str, Any], now: datetime) -> dict[str, Any]:
-        due = datetime.fromisoformat(item["deadline_at"]["S"].replace("Z", "+00:00"))
-        status = item["status"]["S"]
+    def _list_item(request: ListedRequest, now: datetime) -> dict[str, Any]:
         return {
-            "request_id": item["request_id"]["S"],
-            "type": item["type"]["S"],
-            "status": status,
-            "due_at": due.isoformat(),
-            "received_at": _iso(item["received_at"]["S"]),
-            "completed_at": _iso(item["completed_at"]["S"]) if "completed_at" in item else None,
+            "request_id": request.request_id,
+            "type": request.type,
+            "status": str(request.status),
+            "due_at": request.due.isoformat(),
+            "received_at": _iso(request.received_at),
+            "completed_at": _iso(request.completed_at) if request.completed_at is not None else None,
             # calendar days until the deadline (negative: overdue); none once the request is closed
-            "days_left": None if status in CLOSED else (due.date() - now.astimezone(UTC).date()).days,
+            "days_left": None if request.status.closed else (request.due.date() - now.astimezone(UTC).date()).days,
         }
 
     def _cursor_mac(self, payload: bytes) -> bytes:
@@ -156,30 +125,23 @@ class ComplianceDesk:
 
     def list_holds(self) -> dict[str, Any]:
         """Every legal hold in force, newest first: no identifier, only the kinds it covers."""
-        standing = self.requests.active_holds()
         items = []
-        for hold_id, identifiers in standing:
-            record = self._hold(hold_id)
-            if record is None or record["status"]["S"] != "active":
+        for standing in self.holds.standing():
+            hold = self.holds.get(standing.hold_id)
+            if hold is None or not hold.active:
                 continue  # lifted between the two reads
-            reason = record.get("sealed_reason", {}).get("B")
+            reason = hold.sealed_reason
             items.append(
                 {
-                    "hold_id": hold_id,
-                    "created_at": _iso(record["created_at"]["S"]),
-                    "placed_by": record.get("placed_by", {}).get("S"),
-                    "reason": None if reason is None else self._unseal(hold_id, reason),
-                    "identifier_kinds": sorted({kind for kind, _ in identifiers}),
+                    "hold_id": hold.hold_id,
+                    "created_at": _iso(hold.created_at),
+                    "placed_by": hold.placed_by,
+                    "reason": None if reason is None else self._unseal(hold.hold_id, reason),
+                    "identifier_kinds": sorted({kind for kind, _ in standing.identifiers}),
                 }
             )
         items.sort(key=lambda h: (h["created_at"], h["hold_id"]), reverse=True)
         return {"items": items}
-
-    def _hold(self, hold_id: str) -> dict[str, Any] | None:
-        item = self.requests.dynamodb.get_item(
-            TableName=self.requests.table, Key={"pk": {"S": f"HOLD#{hold_id}"}, "sk": {"S": "HOLD"}}
-        ).get("Item")
-        return None if item is None else dict(item)
 
     def _unseal(self, hold_id: str, blob: bytes) -> str:
         plaintext = self.kms.decrypt(
@@ -196,10 +158,9 @@ class ComplianceDesk:
         The result is the audit module's own :meth:`AuditLog.verify`; counts and times come
         from the day's entries."""
         name = day.isoformat()
-        entries = self.audit.entries(f"AUDIT#{name}")
+        entries = self.audit.entries(name)
         broken = self.audit.verify(name)
-        times = [json.loads(item["entry"]["S"]).get("at") for item in entries]
-        times = sorted(t for t in times if isinstance(t, str))
+        times = sorted(at for at in (record.entry.get("at") for record in entries) if isinstance(at, str))
         return {
             "day": name,
             "entries": len(entries),

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from callguard.errors import NotFoundError
-from callguard.models import RequestStatus
+from callguard.models import Caller, RequestStatus
 from callguard.privacy.export_writer import S3JsonWriter
 from callguard.privacy.subject_data import SubjectData, SubjectScope
-from callguard.privacy.workflow import PrivacyRequests, PrivacyService
+from callguard.privacy.workflow import PrivacyService
 from callguard.retention.policy import RetentionPolicy
 from callguard.security.audit import AuditLog
-from callguard.storage.repository import IdentifierTakenError, SubjectsRepository
+from callguard.storage.exports import ExportMarker, ExportMarkers
+from callguard.storage.holds import LegalHolds
+from callguard.storage.requests import PrivacyRequest, PrivacyRequests
+from callguard.storage.subjects import IdentifierTakenError, SubjectsRepository
+from callguard.storage.tombstones import Tombstones
 
 __all__ = ["ApprovalRecordedError", "PrivacySteps", "VerificationRecordedError", "art15_information"]
 
@@ -76,6 +80,9 @@ def art15_information(retention: RetentionPolicy) -> dict[str, Any]:
 @dataclass
 class PrivacySteps:
     requests: PrivacyRequests
+    holds: LegalHolds
+    exports: ExportMarkers
+    tombstones: Tombstones
     subjects: SubjectsRepository
     service: PrivacyService
     data: SubjectData
@@ -94,17 +101,20 @@ class PrivacySteps:
     four_eyes: bool = True
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def _request(self, request_id: str) -> dict[str, Any]:
-        item = self.requests.get(request_id)
-        if item is None:
+    def _request(self, request_id: str) -> PrivacyRequest:
+        request = self.requests.get(request_id)
+        if request is None:
             raise NotFoundError("No privacy request with this id.")
-        return item
+        return request
 
-    def _scope(self, item: dict[str, Any]) -> SubjectScope:
+    def _scope(self, request: PrivacyRequest) -> SubjectScope:
         """What the request's identifiers reach now (see :meth:`SubjectData.scope`)."""
-        kinds = [k["S"] for k in item["subject_kinds"]["L"]]
-        macs = [m["S"] for m in item["subject_macs"]["L"]]
-        return self.data.scope(zip(kinds, macs, strict=True))
+        return self.data.scope(request.identifiers)
+
+    @staticmethod
+    def _erasure(request: PrivacyRequest) -> dict[str, Any]:
+        """The erasure's progress as the earlier steps recorded it (empty before ``shred_subject_key``)."""
+        return dict(request.erasure or {})
 
     def scope_of(self, request_id: str) -> SubjectScope:
         return self._scope(self._request(request_id))
@@ -127,17 +137,14 @@ class PrivacySteps:
         """Four-eyes: wait for a second person's ``POST …/approve`` before the export is released or
         the erasure executed; an approval given earlier is honoured at once."""
         if not self.four_eyes:
-            self.requests.transition(
-                request_id, RequestStatus.IN_PROGRESS, self.clock(), approval={"M": {"by": {"S": "not_required"}}}
-            )
+            self.requests.approve_without_second_person(request_id, self.clock())
             raise ApprovalRecordedError("four-eyes approval is switched off in this deployment")
         if not self._wait(request_id, RequestStatus.AWAITING_APPROVAL, "approval_token", task_token, "approval"):
             raise ApprovalRecordedError("the approval was given before the workflow reached its wait")
         return {"request_id": request_id}
 
     def route_request(self, request_id: str) -> dict[str, Any]:
-        item = self._request(request_id)
-        return {"request_id": request_id, "type": item["type"]["S"]}
+        return {"request_id": request_id, "type": self._request(request_id).type}
 
     def _export_keys(self, scope: SubjectScope, request_id: str) -> tuple[str, str]:
         """The export's key and the prefix of its parts; under the subject's prefix, so an
@@ -156,15 +163,15 @@ class PrivacySteps:
         key, parts = self._export_keys(scope, request_id)
         if page == 0:
             # the marker comes first: no export object exists that the retention purge cannot find
-            self.requests.put_export_marker(request_id, self.exports_bucket, key, scope.owner(), self.clock())
+            self.exports.put(ExportMarker(request_id, self.exports_bucket, key, scope.owner()), self.clock())
         if not scope.empty:
             part, more = self.data.export_page(scope, page, self.export_page_calls)
         else:
             part, more = {section: [] for section in SubjectData.SECTIONS}, False
         if page == 0:
-            keys = [*scope.subjects, *(f"mac:{m['S']}" for m in item["subject_macs"]["L"])]
+            keys = [*scope.subjects, *(f"mac:{m}" for m in item.subject_macs)]
             ids = {r for key in keys for r in self.requests.subject_requests(key)} | {request_id}
-            summaries = [self._request_summary(r) for r in ids]
+            summaries = [asdict(self.requests.summary(r)) for r in ids]
             part["privacy_requests"] = sorted(summaries, key=lambda r: (r["received_at"] or "", r["request_id"]))
             part["scope"] = [scope.summary()]
         self.s3.put_object(
@@ -176,15 +183,6 @@ class PrivacySteps:
             SSEKMSKeyId=self.exports_key_id or self.data_key_id,
         )
         return {"request_id": request_id, "next_page": page + 1 if more else None}
-
-    def _request_summary(self, request_id: str) -> dict[str, Any]:
-        other = self.requests.get(request_id) or {}
-        return {
-            "request_id": request_id,
-            "type": other.get("type", {}).get("S"),
-            "received_at": other.get("received_at", {}).get("S"),
-            "status": other.get("status", {}).get("S"),
-        }
 
     def assemble_export(self, request_id: str) -> dict[str, Any]:
         """Stream the parts into one machine-readable JSON document (Art. 20), then remove them."""
@@ -232,8 +230,8 @@ class PrivacySteps:
         identifier, so a hold placed before a subject's first call reaches it from that call on)."""
         subjects: set[str] = set()
         calls: set[str] = set()
-        for _, identifiers in self.requests.active_holds():
-            scope = self.data.scope(identifiers)
+        for hold in self.holds.standing():
+            scope = self.data.scope(hold.identifiers)
             subjects.update(scope.subjects)
             calls.update(scope.calls)
         return subjects, calls
@@ -272,21 +270,21 @@ class PrivacySteps:
 
     def delete_subject_data(self, request_id: str) -> dict[str, Any]:
         item = self._request(request_id)
-        progress = json.loads(item["erasure"]["S"])
+        progress = self._erasure(item)
         subjects, calls = progress["subjects"], progress["calls"]
         self.data.delete_all(subjects)
         removed = self.data.erase_calls(calls)  # the counts of both
         progress["removed"] = {**progress["removed"], **{k: v for k, v in removed.items() if k != "subject_keys"}}
         # tombstones without personal data: a restored backup can be re-erased (docs/runbooks)
-        for key in [*subjects, *(f"call:{c}" for c in calls)]:
-            owner = calls[key[5:]] if key.startswith("call:") else None
-            self.requests.put_tombstone(key, request_id, self.clock(), subject_id=owner)
+        for subject_id in subjects:
+            self.tombstones.put_subject(subject_id, request_id, self.clock())
+        for call_id, owner in calls.items():
+            self.tombstones.put_call(call_id, owner, request_id, self.clock())
         self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), erasure=progress)
         return {"request_id": request_id}
 
     def verify_erasure(self, request_id: str) -> dict[str, Any]:
-        item = self._request(request_id)
-        progress = json.loads(item["erasure"]["S"])
+        progress = self._erasure(self._request(request_id))
         # raises, naming stores, if anything is left
         remaining = self.data.verify_gone(progress["subjects"], progress["calls"])
         certificate = {
@@ -306,13 +304,13 @@ class PrivacySteps:
         self.requests.record(request_id, RequestStatus.IN_PROGRESS, self.clock(), result=certificate)
         return {"request_id": request_id}
 
-    def _flag(self, item: dict[str, Any], flag: str) -> SubjectScope:
+    def _flag(self, item: PrivacyRequest, flag: str) -> SubjectScope:
         """Set ``flag`` on the histories in scope and on every identifier involved, so it also
         holds for later calls that show any of them (restriction and objection err on the side
         of processing less)."""
         now = self.clock()
         scope = self._scope(item)
-        macs = {m["S"] for m in item["subject_macs"]["L"]}
+        macs = set(item.subject_macs)
         for sid in scope.subjects:
             self.subjects.set_flag(sid, flag, now)
             macs.update(self.subjects.identifiers_of(sid))
@@ -341,20 +339,14 @@ class PrivacySteps:
         (:class:`IdentifierTakenError`; the workflow rejects the request)."""
         item = self._request(request_id)
         scope = self._scope(item)
-        subject_id = item.get("subject_id", {}).get("S") or scope.owner()
-        changes: dict[str, str] = self.service.unseal(request_id, bytes(item["sealed_changes"]["B"]))
+        subject_id = item.subject_id or scope.owner()
+        if item.sealed_changes is None:
+            raise KeyError("sealed_changes")  # a rectification is always filed with its changes
+        changes: dict[str, str] = self.service.unseal(request_id, item.sealed_changes)
         now = self.clock()
         changed = []
         if subject_id:
-            old = dict(
-                zip(
-                    [k["S"] for k in item["subject_kinds"]["L"]],
-                    [m["S"] for m in item["subject_macs"]["L"]],
-                    strict=True,
-                )
-            )
-            from callguard.models import Caller
-
+            old = dict(item.identifiers)
             normalised = Caller.model_validate(changes).identifiers()
             new = [(kind, self.service.pseudonymizer.mac(kind, value)) for kind, value in normalised]
             for _, mac in new:  # all or nothing: check every new identifier before changing any
@@ -373,7 +365,7 @@ class PrivacySteps:
 
     def _record(self, request_id: str, outcome: str) -> None:
         if self.audit is not None:
-            kind = self._request(request_id)["type"]["S"]
+            kind = self._request(request_id).type
             self.audit.append(actor="system:privacy-workflow", action=f"privacy_{kind}_{outcome}",
                               resource=f"privacy/{request_id}")  # fmt: skip
 

@@ -27,11 +27,12 @@ from enum import StrEnum
 from typing import Any
 
 from callguard.privacy.subject_data import SubjectData
-from callguard.privacy.workflow import PrivacyRequests
 from callguard.retention.policy import DataCategory, RetentionPolicy
 from callguard.storage.calls import CallsRepository
 from callguard.storage.dynamo import ItemKey
 from callguard.storage.expiry import ExpiredItem, ExpiryIndex, PurgeReports
+from callguard.storage.holds import LegalHolds
+from callguard.storage.requests import PrivacyRequests
 from callguard.storage.subjects import SubjectsRepository
 
 __all__ = ["CategoryCounts", "PurgeReport", "PurgeTables", "RetentionPurge"]
@@ -99,6 +100,7 @@ class RetentionPurge:
     calls: CallsRepository
     subjects: SubjectsRepository
     requests: PrivacyRequests
+    holds: LegalHolds
     retention: RetentionPolicy
     page_size: int = PAGE_SIZE
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -187,8 +189,8 @@ class RetentionPurge:
         """Subjects that a standing legal hold reaches (holds are stored by identifier; a single
         call a hold reaches keeps its whole history, the cautious side for a purge)."""
         held: set[str] = set()
-        for _, identifiers in self.requests.active_holds():
-            scope = self.data.scope(identifiers)
+        for hold in self.holds.standing():
+            scope = self.data.scope(hold.identifiers)
             held.update(scope.subjects)
             held.update(scope.calls.values())
         return held

@@ -32,10 +32,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from callguard.names import EXPIRY_SHARDS, GSI_BY_EXPIRY
 from callguard.retention.policy import DataCategory
 from callguard.security.audit import GENESIS, AuditLog
-from callguard.storage.repository import expiry_key
 
 __all__ = [
     "CLOSE_GRACE",
@@ -124,26 +122,16 @@ class AuditAnchors:
             raise AuditChainBrokenError(
                 f"the audit chain of {day} is broken at entry {broken.sequence}: {broken.problem}"
             )
-        hashes = tuple(item["hash"]["S"] for item in self.log.entries(f"AUDIT#{day}"))
+        hashes = tuple(record.hash for record in self.log.entries(day))
         return _Head(len(hashes), hashes[-1] if hashes else GENESIS, hashes)
 
     def _first_day(self) -> str | None:
         """The earliest day with entries: the earliest expiry in the expiry index (every entry of the
         audit category has the same retention, so the earliest to expire was written first)."""
-        firsts: list[int] = []
-        for shard in range(EXPIRY_SHARDS):
-            items = self.log.dynamodb.query(
-                TableName=self.log.table,
-                IndexName=GSI_BY_EXPIRY,
-                KeyConditionExpression="expiry_key = :k",
-                ExpressionAttributeValues={":k": {"S": expiry_key(DataCategory.AUDIT, shard)}},
-                ScanIndexForward=True,
-                Limit=1,
-            )["Items"]
-            firsts += [int(i["expires_at"]["N"]) for i in items]
-        if not firsts:
+        earliest = self.log.store.earliest_expiry()
+        if earliest is None:
             return None
-        written = datetime.fromtimestamp(min(firsts), UTC) - timedelta(days=self.log.retention.days(DataCategory.AUDIT))
+        written = datetime.fromtimestamp(earliest, UTC) - timedelta(days=self.log.retention.days(DataCategory.AUDIT))
         return (written.date() - timedelta(days=1)).isoformat()  # a day of slack for rounding
 
     def _last_closed_day(self, now: datetime) -> date:
@@ -285,7 +273,7 @@ class AuditAnchors:
         if broken is not None:
             verdict.problems.append(f"the chain breaks at entry {broken.sequence}: {broken.problem}")
             return verdict
-        hashes = [item["hash"]["S"] for item in self.log.entries(f"AUDIT#{day}")]
+        hashes = [record.hash for record in self.log.entries(day)]
         verdict.entries = len(hashes)
         head = hashes[-1] if hashes else GENESIS
         self._check_checkpoints(day, hashes, verdict)
@@ -370,7 +358,7 @@ class AuditAnchors:
     def _check_prior(self, previous_day: str, link: dict[str, Any], verdict: Verdict) -> None:
         """The day before must still hold exactly what its anchor signed (a deleted day shows here)."""
         prior = self.log.verify(previous_day)
-        prior_hashes = [item["hash"]["S"] for item in self.log.entries(f"AUDIT#{previous_day}")]
+        prior_hashes = [record.hash for record in self.log.entries(previous_day)]
         if (
             prior is not None
             or len(prior_hashes) != link.get("entries")
