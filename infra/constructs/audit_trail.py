@@ -14,7 +14,7 @@ from constructs import Construct
 from callguard.retention.policy import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
-from infra.constructs.secure_storage import acknowledge_residency
+from infra.constructs.secure_storage import LoggedBucket
 from infra.nag import acknowledge
 
 __all__ = ["AuditTrail"]
@@ -42,22 +42,18 @@ class AuditTrail(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         audit_days = settings.retention.days(DataCategory.AUDIT)
-        self.bucket = s3.Bucket(
+        self.bucket = LoggedBucket(
             self,
             "TrailBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=keys.audit,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
+            key=keys.audit,
+            ownership=None,
+            access_logs=access_logs,
+            log_prefix="trail/",
+            removal=removal,
             object_lock_enabled=True,
             object_lock_default_retention=s3.ObjectLockRetention.governance(
                 Duration.days(settings.trail_object_lock_days)
             ),
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="trail/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     transitions=[
@@ -69,9 +65,7 @@ class AuditTrail(Construct):
                     noncurrent_version_expiration=Duration.days(1),
                 )
             ],
-            removal_policy=removal,
         )
-        acknowledge_residency(self.bucket)
         self.log_group = logs.LogGroup(
             self,
             "TrailLogs",

@@ -34,6 +34,7 @@ from infra.console_policy import CONSOLE_PATH, FIXED_HEADERS, HSTS_SECONDS, cont
 from infra.constructs.api import PublicApi
 from infra.constructs.identity import Identity
 from infra.constructs.keys import ProjectKeys
+from infra.constructs.secure_storage import LoggedBucket
 from infra.nag import acknowledge, logical_id
 
 __all__ = ["CONSOLE_DIR", "ComplianceConsole"]
@@ -73,19 +74,14 @@ class ComplianceConsole(Construct):
         super().__init__(scope, construct_id)
         if not settings.web_acl_arn:
             raise ValueError("the console needs console.web_acl_arn (a CLOUDFRONT-scope web ACL in us-east-1)")
-        self.bucket = s3.Bucket(
+        self.bucket = LoggedBucket(  # SSE-S3: the console's code, nothing personal (acknowledged below)
             self,
             "Files",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="console-files/",
+            access_logs=access_logs,
+            log_prefix="console-files/",
+            removal=removal,
+            personal_data=False,
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
-            removal_policy=removal,
             auto_delete_objects=False,
         )
         cognito_domain = f"{identity.domain.domain_name}.auth.{Aws.REGION}.amazoncognito.com"

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from callguard.names import METRICS_NAMESPACE, SERVICE_NAME, Env
 from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
+from infra.constructs.schedule import run_on_schedule
 from infra.grants import apply_grants
-from infra.nag import acknowledge, logical_id, objects_wildcard
+from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["NightlyPurge"]
 
@@ -51,8 +50,6 @@ class NightlyPurge(Construct):
             extra_env={Env.AUDIT_ANCHORS_BUCKET.value: anchors.bucket_name},
         )  # fmt: skip
         apply_grants(fn, "purge", platform, anchors=anchors)
-        self.dlq = platform.failure_queue(self, "Failures")
-        fn.on_failure(self.dlq)
         acknowledge(
             fn.policy,
             "Transcripts and exports are keyed by subject under fixed prefixes; the purge removes every version "
@@ -60,40 +57,23 @@ class NightlyPurge(Construct):
             objects_wildcard(data.exports, "exports/"),
             objects_wildcard(data.transcripts, "transcripts/"),
         )
-        role = iam.Role(self, "ScheduleRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
-        self.schedule = scheduler.Schedule(
+        scheduled = run_on_schedule(
             self,
             "Nightly",
-            description="callguard retention purge (Art. 5(1)(e) GDPR)",
-            schedule=scheduler.ScheduleExpression.cron(
+            platform=platform,
+            fn=fn,
+            expression=scheduler.ScheduleExpression.cron(
                 minute="15", hour=settings.purge_hours, time_zone=TimeZone.EUROPE_BERLIN
             ),
-            target=scheduler_targets.LambdaInvoke(
-                fn.function,
-                role=role,
-                input=scheduler.ScheduleTargetInput.from_object({}),
-                retry_attempts=2,
-                max_event_age=Duration.hours(1),
-                dead_letter_queue=self.dlq,
-            ),
-        )
-        self.schedule.node.add_dependency(role)  # the role's policy (lambda:InvokeFunction) exists first
-        acknowledge(
-            role,
-            "The schedule target grants this role lambda:InvokeFunction on the purge function and its "
+            description="callguard retention purge (Art. 5(1)(e) GDPR)",
+            role_reason="The schedule target grants this role lambda:InvokeFunction on the purge function and its "
             "versions only (the ':*' suffix); the policy belongs to this one role.",
-            f"AwsSolutions-IAM5[Resource::<{logical_id(fn.function)}.Arn>:*]",
-            "HIPAA.Security-IAMNoInlinePolicy",
-            "NIST.800.53.R5-IAMNoInlinePolicy",
-        )
-        runbook_alarm(
-            self,
-            "Errors",
-            metric=fn.function.metric_errors(period=Duration.days(1), statistic="Sum"),
-            description="The retention purge failed; expired personal data may be kept too long.",
+            errors_period=Duration.days(1),
+            errors_description="The retention purge failed; expired personal data may be kept too long.",
             anchor="purge-failed",
             topic=alarm_topic,
         )
+        self.dlq, self.schedule = scheduled.dlq, scheduled.schedule
         runbook_alarm(
             self,
             "Incomplete",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -13,7 +14,7 @@ from constructs import Construct
 from callguard.names import ATTR_TTL
 from infra.nag import acknowledge
 
-__all__ = ["Index", "LogBucket", "SecureBucket", "SecureTable", "acknowledge_residency"]
+__all__ = ["Index", "LogBucket", "LoggedBucket", "SecureBucket", "SecureTable", "acknowledge_residency"]
 
 S = dynamodb.AttributeType.STRING
 N = dynamodb.AttributeType.NUMBER
@@ -137,8 +138,48 @@ def acknowledge_residency(bucket: s3.Bucket) -> None:
     )
 
 
-class SecureBucket(s3.Bucket):
-    """SSE-KMS with bucket keys, versioning, no public access, TLS only, access logs."""
+class LoggedBucket(s3.Bucket):
+    """A private bucket: no public access, TLS 1.2+ only, versioned, its server access logs delivered to
+    ``access_logs`` under ``log_prefix``. Encrypted with ``key`` (SSE-KMS with an S3 bucket key) or,
+    without a key, SSE-S3. A bucket of ``personal_data`` says why it is
+    not replicated out of the region. ``props`` are what the bucket needs besides (Object Lock, lifecycle)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        access_logs: s3.IBucket,
+        log_prefix: str,
+        removal: RemovalPolicy,
+        key: kms.IKey | None = None,
+        ownership: s3.ObjectOwnership | None = s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        personal_data: bool = True,
+        **props: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=key,
+            bucket_key_enabled=True if key else None,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            object_ownership=ownership,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix=log_prefix,
+            removal_policy=removal,
+            **props,
+        )
+        if personal_data:
+            acknowledge_residency(self)
+
+
+class SecureBucket(LoggedBucket):
+    """A bucket of personal data: SSE-KMS with bucket keys, access logs under its construct id, a lifecycle
+    that expires old versions (and, with ``expire_days``, the objects)."""
 
     def __init__(
         self,
@@ -154,16 +195,10 @@ class SecureBucket(s3.Bucket):
         super().__init__(
             scope,
             construct_id,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"{construct_id}/",
+            key=key,
+            access_logs=access_logs,
+            log_prefix=f"{construct_id}/",
+            removal=removal,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     expiration=Duration.days(expire_days) if expire_days else None,
@@ -172,6 +207,4 @@ class SecureBucket(s3.Bucket):
                     expired_object_delete_marker=None if expire_days else True,
                 )
             ],
-            removal_policy=removal,
         )
-        acknowledge_residency(self)
