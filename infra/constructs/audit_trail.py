@@ -92,37 +92,12 @@ class AuditTrail(Construct):
             raise TypeError("the trail's default child is not a CfnTrail")
         cfn.event_selectors = None
         cfn.advanced_event_selectors = [
-            cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
-                name="Management events",
-                field_selectors=[
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Management"])
-                ],
-            ),
-            cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
-                name="S3 data events on callguard buckets",
-                field_selectors=[
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Data"]),
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
-                        field="resources.type", equal_to=["AWS::S3::Object"]
-                    ),
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
-                        field="resources.ARN", starts_with=[f"{b.bucket_arn}/" for b in buckets]
-                    ),
-                ],
-            ),
-            cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
-                name="DynamoDB data events on callguard tables",
-                field_selectors=[
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Data"]),
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
-                        field="resources.type", equal_to=["AWS::DynamoDB::Table"]
-                    ),
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
-                        field="resources.ARN", equal_to=[t.table_arn for t in tables]
-                    ),
-                ],
-            ),
-        ]
+            _selector("Management events", "Management"),
+            _selector("S3 data events on callguard buckets", "Data", "AWS::S3::Object",
+                      starts_with=[f"{b.bucket_arn}/" for b in buckets]),
+            _selector("DynamoDB data events on callguard tables", "Data", "AWS::DynamoDB::Table",
+                      equal_to=[t.table_arn for t in tables]),
+        ]  # fmt: skip
         acknowledge(
             self.trail.node.find_child("LogsRole"),
             "CloudTrail's delivery role is created by the Trail construct with one statement (CreateLogStream/"
@@ -136,3 +111,17 @@ class AuditTrail(Construct):
             "trail that holds the full audit retention period.",
             "NIST.800.53.R5-CloudWatchLogGroupRetentionPeriod",
         )
+
+
+_Field = cloudtrail.CfnTrail.AdvancedFieldSelectorProperty
+
+
+def _selector(
+    name: str, category: str, resource_type: str | None = None, **arns: list[str]
+) -> cloudtrail.CfnTrail.AdvancedEventSelectorProperty:
+    """Events of ``category``; data events only on ``resource_type`` resources whose ARN matches ``arns``
+    (``equal_to=`` or ``starts_with=``)."""
+    fields = [_Field(field="eventCategory", equal_to=[category])]
+    if resource_type:
+        fields += [_Field(field="resources.type", equal_to=[resource_type]), _Field(field="resources.ARN", **arns)]
+    return cloudtrail.CfnTrail.AdvancedEventSelectorProperty(name=name, field_selectors=fields)

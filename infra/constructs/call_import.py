@@ -19,8 +19,8 @@ from constructs import Construct
 
 from callguard.names import Env
 from infra.constructs.data_access import allow_table_key
-from infra.constructs.platform import Platform
-from infra.constructs.secure_storage import SecureBucket
+from infra.constructs.platform import STORE_CALL_ENV, Platform
+from infra.constructs.secure_storage import SecureBucket, SecureQueue
 from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
 
@@ -54,26 +54,22 @@ class CallImport(Construct):
         else:
             self.bucket = s3.Bucket.from_bucket_name(self, "Drop", config.bucket_name)
 
-        self.dlq = sqs.Queue(
+        self.dlq = SecureQueue(
             self,
             "Dlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=keys.data,
-            enforce_ssl=True,
+            key=keys.data,
+            removal=platform.removal,
+            data_key_reuse=None,
             retention_period=Duration.days(14),
-            removal_policy=platform.removal,
         )
-        self.queue = sqs.Queue(
+        self.queue = SecureQueue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=keys.data,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
+            key=keys.data,
+            removal=platform.removal,
             visibility_timeout=Duration.seconds(6 * _TIMEOUT_SECONDS),
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.dlq),
-            removal_policy=platform.removal,
         )
         self.rule = events.Rule(
             self,
@@ -98,18 +94,7 @@ class CallImport(Construct):
             memory_mb=1024,
             timeout_seconds=_TIMEOUT_SECONDS,
             synchronous=False,
-            env=(
-                Env.CALLS_TABLE,
-                Env.SUBJECTS_TABLE,
-                Env.KEYS_TABLE,
-                Env.TRANSCRIPTS_BUCKET,
-                Env.ANALYSIS_QUEUE_URL,
-                Env.DATA_KEY_ID,
-                Env.HMAC_KEY_ID,
-                Env.RETENTION,
-                Env.DEFAULT_PHONE_REGION,
-                Env.IMPORT_SETTINGS,
-            ),
+            env=(*STORE_CALL_ENV, Env.IMPORT_SETTINGS),
             extra_env={Env.IMPORT_BUCKET.value: self.bucket.bucket_name},
         )
         self._grant(platform)

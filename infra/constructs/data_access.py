@@ -14,7 +14,7 @@ from infra.constructs.keys import ProjectKeys
 from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
 
-__all__ = ["allow_read_transcripts", "allow_table_key", "allow_unseal"]
+__all__ = ["acknowledge_subject_objects", "allow_read_transcripts", "allow_table_key", "allow_unseal"]
 
 
 def allow_table_key(fn: CallguardFunction, keys: ProjectKeys) -> None:
@@ -37,5 +37,16 @@ def allow_read_transcripts(fn: CallguardFunction, data: DataPlane, keys: Project
         fn.policy,
         "Sealed transcripts are keyed transcripts/<subject>/<call>; the function reads the one object version "
         "the call item points to and can open it only with that subject's data key.",
+        objects_wildcard(data.transcripts, "transcripts/"),
+    )
+
+
+def acknowledge_subject_objects(fn: CallguardFunction, data: DataPlane, reason: str) -> None:
+    """A function that removes a subject's objects (purge, erasure) holds the object wildcards under the
+    exports/ and transcripts/ prefixes: the keys name the subject, and the function learns them at run time."""
+    acknowledge(
+        fn.policy,
+        reason,
+        objects_wildcard(data.exports, "exports/"),
         objects_wildcard(data.transcripts, "transcripts/"),
     )

@@ -18,7 +18,7 @@ from callguard.names import (
 from callguard.retention.policy import DataCategory
 from infra.config import Settings
 from infra.constructs.keys import ProjectKeys
-from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket, SecureTable
+from infra.constructs.secure_storage import Index, LogBucket, N, S, SecureBucket, SecureQueue, SecureTable
 
 __all__ = ["DataPlane"]
 
@@ -130,27 +130,21 @@ class DataPlane(Construct):
         )
 
         queue = settings.queue
-        self.analysis_dlq = sqs.Queue(
+        self.analysis_dlq = SecureQueue(
             self,
             "AnalysisDlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=keys.data,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
+            key=keys.data,
+            removal=removal,
             retention_period=Duration.days(queue.dlq_retention_days),
-            removal_policy=removal,
         )
-        self.analysis_queue = sqs.Queue(
+        self.analysis_queue = SecureQueue(
             self,
             "AnalysisQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=keys.data,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
+            key=keys.data,
+            removal=removal,
             visibility_timeout=Duration.seconds(queue.visibility_timeout_seconds),
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=queue.max_receive_count, queue=self.analysis_dlq),
-            removal_policy=removal,
         )
 
     @property

@@ -8,7 +8,7 @@ from constructs import Construct
 from callguard.names import ROUTES, Env
 from infra.api_contract import request_model
 from infra.constructs.data_access import allow_table_key
-from infra.constructs.platform import Platform
+from infra.constructs.platform import STORE_CALL_ENV, Platform
 from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
 
@@ -27,21 +27,7 @@ class IngestApi(Construct):
             name="ingest",
             memory_mb=1024,
             timeout_seconds=15,
-            env=(
-                Env.CALLS_TABLE,
-                Env.SUBJECTS_TABLE,
-                Env.KEYS_TABLE,
-                Env.IDEMPOTENCY_TABLE,
-                Env.TRANSCRIPTS_BUCKET,
-                Env.ANALYSIS_QUEUE_URL,
-                Env.DATA_KEY_ID,
-                Env.HMAC_KEY_ID,
-                Env.RETENTION,
-                Env.DEFAULT_PHONE_REGION,
-                Env.IDEMPOTENCY_TTL_SECONDS,
-                Env.INTENTS,
-                Env.ROUTING,
-            ),
+            env=(*STORE_CALL_ENV, Env.IDEMPOTENCY_TABLE, Env.IDEMPOTENCY_TTL_SECONDS, Env.INTENTS, Env.ROUTING),
         )
         fn = self.handler.function
         allow = self.handler.allow

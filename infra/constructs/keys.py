@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -40,6 +42,13 @@ _SYMMETRIC_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:Gene
 _MAC_USE = ["kms:GenerateMac", "kms:VerifyMac"]
 
 
+def _key_statement(
+    sid: str, principal: iam.IPrincipal, actions: list[str], conditions: dict[str, Any] | None = None
+) -> iam.PolicyStatement:
+    """A key policy statement: in a key's own policy the resource is always the key itself (``*``)."""
+    return iam.PolicyStatement(sid=sid, principals=[principal], actions=actions, resources=["*"], conditions=conditions)
+
+
 def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
     """A key policy in which the account's administrators manage the key but cannot use it.
 
@@ -52,25 +61,18 @@ def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
     deployer = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/cdk-*-cfn-exec-role-*"
     return iam.PolicyDocument(
         statements=[
-            iam.PolicyStatement(
-                sid="AdministratorsManageButCannotUse",
-                principals=[account],
-                actions=list(KEY_ADMIN_ACTIONS),
-                resources=["*"],
+            _key_statement("AdministratorsManageButCannotUse", account, list(KEY_ADMIN_ACTIONS)),
+            _key_statement(
+                "AwsServicesGrantThemselvesForTheirResources",
+                account,
+                ["kms:CreateGrant"],
+                {"Bool": {"kms:GrantIsForAWSResource": "true"}},
             ),
-            iam.PolicyStatement(
-                sid="AwsServicesGrantThemselvesForTheirResources",
-                principals=[account],
-                actions=["kms:CreateGrant"],
-                resources=["*"],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            ),
-            iam.PolicyStatement(
-                sid="UseByTheDeploymentOnlyThroughCloudFormation",
-                principals=[account],
-                actions=usage,
-                resources=["*"],
-                conditions={
+            _key_statement(
+                "UseByTheDeploymentOnlyThroughCloudFormation",
+                account,
+                usage,
+                {
                     "ArnLike": {"aws:PrincipalArn": deployer},
                     "ForAnyValue:StringEquals": {"aws:CalledVia": ["cloudformation.amazonaws.com"]},
                 },
@@ -150,29 +152,18 @@ class ProjectKeys(Construct):
             removal_policy=removal,
             policy=iam.PolicyDocument(
                 statements=[
-                    iam.PolicyStatement(
-                        sid="AdministratorsManageButCannotSign",
-                        principals=[account],
-                        actions=list(KEY_ADMIN_ACTIONS),
-                        resources=["*"],
-                    ),
-                    iam.PolicyStatement(
-                        sid="AccountPrincipalsMayVerify",
-                        principals=[account],
-                        actions=["kms:Verify", "kms:GetPublicKey"],
-                        resources=["*"],
-                    ),
+                    _key_statement("AdministratorsManageButCannotSign", account, list(KEY_ADMIN_ACTIONS)),
+                    _key_statement("AccountPrincipalsMayVerify", account, ["kms:Verify", "kms:GetPublicKey"]),
                 ]
             ),
         )
         region = Stack.of(self).region
         self.audit.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsUseForThisAccountOnly",
-                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
+            _key_statement(
+                "CloudWatchLogsUseForThisAccountOnly",
+                iam.ServicePrincipal(f"logs.{region}.amazonaws.com"),
+                ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                {
                     "ArnLike": {
                         "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{region}:{Aws.ACCOUNT_ID}:*"
                     }
@@ -180,12 +171,11 @@ class ProjectKeys(Construct):
             )
         )
         self.audit.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudTrailEncryptForThisAccountOnly",
-                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
-                actions=["kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={
+            _key_statement(
+                "CloudTrailEncryptForThisAccountOnly",
+                iam.ServicePrincipal("cloudtrail.amazonaws.com"),
+                ["kms:GenerateDataKey*"],
+                {
                     "StringLike": {
                         "kms:EncryptionContext:aws:cloudtrail:arn": (
                             f"arn:{Aws.PARTITION}:cloudtrail:*:{Aws.ACCOUNT_ID}:trail/*"
@@ -196,21 +186,19 @@ class ProjectKeys(Construct):
             )
         )
         self.audit.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublishToEncryptedTopics",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            _key_statement(
+                "CloudWatchAlarmsPublishToEncryptedTopics",
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             )
         )
         self.audit.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudTrailDescribeKey",
-                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
-                actions=["kms:DescribeKey"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            _key_statement(
+                "CloudTrailDescribeKey",
+                iam.ServicePrincipal("cloudtrail.amazonaws.com"),
+                ["kms:DescribeKey"],
+                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             )
         )
 
@@ -225,12 +213,11 @@ class ProjectKeys(Construct):
         for document, usage in ((self._data_policy, _SYMMETRIC_USE), (self._exports_policy, _SYMMETRIC_USE),
                                 (self._subject_ids_policy, _MAC_USE)):  # fmt: skip
             document.add_statements(
-                iam.PolicyStatement(
-                    sid="UseByThisStacksRolesThroughTheirPolicies",
-                    principals=[iam.AccountRootPrincipal()],
-                    actions=usage,
-                    resources=["*"],
-                    conditions={"ArnEquals": {"aws:PrincipalArn": arns}},
+                _key_statement(
+                    "UseByThisStacksRolesThroughTheirPolicies",
+                    iam.AccountRootPrincipal(),
+                    usage,
+                    {"ArnEquals": {"aws:PrincipalArn": arns}},
                 )
             )
         cfn = self.data.node.default_child
@@ -250,10 +237,6 @@ class ProjectKeys(Construct):
     def allow_anchor_signing(self, role: iam.IRole) -> None:
         """The anchoring function's role, and only it, may sign with the anchor key."""
         self.audit_anchor.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheAnchoringFunctionSigns",
-                principals=[iam.ArnPrincipal(role.role_arn)],
-                actions=["kms:Sign"],
-                resources=["*"],  # an ECC_NIST_P256 key signs with ECDSA_SHA_256 only
-            )
+            # an ECC_NIST_P256 key signs with ECDSA_SHA_256 only
+            _key_statement("OnlyTheAnchoringFunctionSigns", iam.ArnPrincipal(role.role_arn), ["kms:Sign"])
         )

@@ -13,11 +13,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from callguard.names import METRICS_NAMESPACE, SERVICE_NAME, Env
+from infra.constructs.data_access import acknowledge_subject_objects
 from infra.constructs.operations import runbook_alarm
 from infra.constructs.platform import Platform
 from infra.constructs.schedule import run_on_schedule
 from infra.grants import apply_grants
-from infra.nag import acknowledge, objects_wildcard
 
 __all__ = ["NightlyPurge"]
 
@@ -43,19 +43,18 @@ class NightlyPurge(Construct):
         self, scope: Construct, construct_id: str, *, platform: Platform, alarm_topic: sns.ITopic, anchors: s3.IBucket
     ) -> None:
         super().__init__(scope, construct_id)
-        data, settings = platform.data, platform.settings
+        settings = platform.settings
         self.handler = fn = platform.function(
             self, "Purge", name="purge", env=_ENV, memory_mb=1024, timeout_seconds=900, synchronous=False,
             reserved_concurrency=1,  # one run at a time; the next hourly run carries on
             extra_env={Env.AUDIT_ANCHORS_BUCKET.value: anchors.bucket_name},
         )  # fmt: skip
         apply_grants(fn, "purge", platform, anchors=anchors)
-        acknowledge(
-            fn.policy,
+        acknowledge_subject_objects(
+            fn,
+            platform.data,
             "Transcripts and exports are keyed by subject under fixed prefixes; the purge removes every version "
             "of the expired objects, which the expiry index names at run time.",
-            objects_wildcard(data.exports, "exports/"),
-            objects_wildcard(data.transcripts, "transcripts/"),
         )
         scheduled = run_on_schedule(
             self,

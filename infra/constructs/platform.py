@@ -22,10 +22,25 @@ from infra.constructs.function import CallguardFunction, SharedLayers
 from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge
 
-__all__ = ["Platform"]
+__all__ = ["STORE_CALL_ENV", "Platform"]
 
 #: the functions behind API routes: the edge in each resolves the caller's tenant
 _API_FUNCTIONS = frozenset(r.function for r in ROUTES if r.function)
+
+
+#: what a function that stores calls needs (the ingest API and the importer): the call, subject and key
+#: tables, the transcripts bucket, the analysis queue, the data and subject-id keys, retention, phone region
+STORE_CALL_ENV = (
+    Env.CALLS_TABLE,
+    Env.SUBJECTS_TABLE,
+    Env.KEYS_TABLE,
+    Env.TRANSCRIPTS_BUCKET,
+    Env.ANALYSIS_QUEUE_URL,
+    Env.DATA_KEY_ID,
+    Env.HMAC_KEY_ID,
+    Env.RETENTION,
+    Env.DEFAULT_PHONE_REGION,
+)
 
 
 @dataclass(frozen=True)

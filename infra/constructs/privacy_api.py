@@ -10,7 +10,7 @@ from constructs import Construct
 
 from callguard.names import GSI_BY_DEADLINE, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.api_contract import request_model
-from infra.constructs.data_access import allow_table_key
+from infra.constructs.data_access import acknowledge_subject_objects, allow_table_key
 from infra.constructs.function import log_retention
 from infra.constructs.operations import alarm_topic, runbook_alarm
 from infra.constructs.platform import Platform
@@ -53,12 +53,11 @@ class PrivacyApi(Construct):
         for step, fn in steps.items():
             # each step holds exactly its row of the grants table (infra/grants.py)
             apply_grants(fn, PRIVACY_STEP_ROLES.get(step, f"privacy_steps.{step}"), platform)
-            acknowledge(
-                fn.policy,
+            acknowledge_subject_objects(
+                fn,
+                data,
                 "Exports and transcripts are keyed by subject under fixed prefixes; erasure must remove every "
                 "object version under the subject's prefix, and the index statement covers the by-subject index.",
-                objects_wildcard(data.exports, "exports/"),
-                objects_wildcard(data.transcripts, "transcripts/"),
             )
         self.workflow = PrivacyWorkflow(
             self,

@@ -9,12 +9,13 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from callguard.names import ATTR_TTL
 from infra.nag import acknowledge
 
-__all__ = ["Index", "LogBucket", "LoggedBucket", "SecureBucket", "SecureTable", "acknowledge_residency"]
+__all__ = ["Index", "LogBucket", "LoggedBucket", "SecureBucket", "SecureQueue", "SecureTable", "acknowledge_residency"]
 
 S = dynamodb.AttributeType.STRING
 N = dynamodb.AttributeType.NUMBER
@@ -207,4 +208,34 @@ class SecureBucket(LoggedBucket):
                     expired_object_delete_marker=None if expire_days else True,
                 )
             ],
+        )
+
+
+_DATA_KEY_REUSE = Duration.minutes(5)
+
+
+class SecureQueue(sqs.Queue):
+    """A queue of messages that may name personal data: SSE-KMS with ``key`` (the data key reused for
+    ``data_key_reuse``, SQS's own default when ``None``), TLS only. ``props`` set retention, visibility and
+    the dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        removal: RemovalPolicy,
+        data_key_reuse: Duration | None = _DATA_KEY_REUSE,
+        **props: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=data_key_reuse,
+            enforce_ssl=True,
+            removal_policy=removal,
+            **props,
         )
