@@ -189,82 +189,122 @@ _CONNECTORS = frozenset(
 )
 
 
-def _names(text: str) -> Found:  # noqa: C901 - one branch per kind of name context
-    lex = _lexicon()
-    lower_text = not any(c.isupper() for c in text)
-    tokens = [(m.start(), m.end(), m.group().rstrip(".")) for m in _NAME_TOKEN.finditer(text)]
-    words = [t[2].lower() for t in tokens]
+class _NameTokens:
+    """The word tokens of a text and what each may be: a name, a known name, a surname."""
 
-    def known(k: int) -> bool:
-        return (words[k] in lex.first or words[k] in lex.last) and words[k] not in _NOT_NAMES
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lex = _lexicon()
+        self.lower_text = not any(c.isupper() for c in text)
+        self.tokens = [(m.start(), m.end(), m.group().rstrip(".")) for m in _NAME_TOKEN.finditer(text)]
+        self.words = [t[2].lower() for t in self.tokens]
 
-    def nameish(k: int) -> bool:
-        if words[k] in _NOT_NAMES or (lower_text and words[k] in _LOWER_NOT_NAMES):
-            # a stop-listed word is still a first name right before a known surname ("Rosa Vogt")
-            nxt = k + 1 < len(tokens) and text[tokens[k][1] : tokens[k + 1][0]] == " "
-            return bool(
-                not lower_text
-                and tokens[k][2][0].isupper()
-                and words[k] in lex.first
-                and nxt
-                and words[k + 1] in lex.last
-                and words[k + 1] not in _NOT_NAMES
-            )
-        if lower_text or (len(tokens[k][2]) > 2 and tokens[k][2].isupper()):  # "iban", "IBAN", "SEPA"
-            return known(k)
-        return tokens[k][2][0].isupper()
+    def known(self, k: int) -> bool:
+        word = self.words[k]
+        return (word in self.lex.first or word in self.lex.last) and word not in _NOT_NAMES
 
-    def surname(k: int) -> bool:
+    def nameish(self, k: int) -> bool:
+        token, word = self.tokens[k][2], self.words[k]
+        if word in _NOT_NAMES or (self.lower_text and word in _LOWER_NOT_NAMES):
+            return self._first_before_surname(k)
+        if self.lower_text or (len(token) > 2 and token.isupper()):  # "iban", "IBAN", "SEPA"
+            return self.known(k)
+        return token[0].isupper()
+
+    def _first_before_surname(self, k: int) -> bool:
+        """A stop-listed word is still a first name right before a known surname ("Rosa Vogt")."""
+        tokens, words = self.tokens, self.words
+        nxt = k + 1 < len(tokens) and self.text[tokens[k][1] : tokens[k + 1][0]] == " "
+        return bool(
+            not self.lower_text
+            and tokens[k][2][0].isupper()
+            and words[k] in self.lex.first
+            and nxt
+            and words[k + 1] in self.lex.last
+            and words[k + 1] not in _NOT_NAMES
+        )
+
+    def surname(self, k: int) -> bool:
         """After a name: a known surname even if it is also a word ("Karina Frank", "Domingo")."""
-        token = tokens[k][2]
-        return words[k] in lex.last and (lower_text or token[0].isupper()) and len(token) > 2
+        token = self.tokens[k][2]
+        return self.words[k] in self.lex.last and (self.lower_text or token[0].isupper()) and len(token) > 2
 
-    def adjacent(k: int) -> bool:
-        return k + 1 < len(tokens) and text[tokens[k][1] : tokens[k + 1][0]] in (" ", "  ")
+    def adjacent(self, k: int) -> bool:
+        tokens = self.tokens
+        return k + 1 < len(tokens) and self.text[tokens[k][1] : tokens[k + 1][0]] in (" ", "  ")
 
-    def group(k: int, limit: int = 4) -> int:
+    def group(self, k: int, limit: int = 4) -> int:
         """Index after the last token of the name starting at ``k``."""
         end, j = k + 1, k
-        while end - k < limit and adjacent(j):
+        while end - k < limit and self.adjacent(j):
             nxt = j + 1
-            if words[nxt] in _CONNECTORS and adjacent(nxt) and nameish(nxt + 1):
+            if self.words[nxt] in _CONNECTORS and self.adjacent(nxt) and self.nameish(nxt + 1):
                 j, end = nxt + 1, nxt + 2
-            elif nameish(nxt) or surname(nxt):
+            elif self.nameish(nxt) or self.surname(nxt):
                 j, end = nxt, nxt + 1
             else:
                 break
         return end
 
-    found: Found = []
-    for k, (start, _end, token) in enumerate(tokens):
-        if not nameish(k):
-            continue
-        before = text[max(0, start - 48) : start]
+    def name_end(self, k: int) -> int:
+        """Index after the name that starts at token ``k`` (0: none starts there)."""
+        start, token = self.tokens[k][0], self.tokens[k][2]
+        before = self.text[max(0, start - 48) : start]
         capital = token[0].isupper()
-        first = words[k] in lex.first
-        stop = 0
-        cued = (_STRONG_CUE.search(before) and (capital or known(k))) or (
-            _WEAK_CUE.search(before) and known(k) and (capital or first)
+        if self._cued(k, before, capital) or self._paired(k, capital):
+            return self.group(k)
+        return self._uncued_end(k, before, capital)
+
+    def _cued(self, k: int, before: str, capital: bool) -> bool:
+        """After a strong cue ("mein Name ist", "Frau") any capitalised word; after a weak one
+        ("ich bin", "mit") a known name."""
+        strong = _STRONG_CUE.search(before) and (capital or self.known(k))
+        weak = _WEAK_CUE.search(before) and self.known(k) and (capital or self.words[k] in self.lex.first)
+        return bool(strong or weak)
+
+    def _paired(self, k: int, capital: bool) -> bool:
+        """A first name followed by a name ("Erika Mustermann", "Ana de la Fuente")."""
+        words = self.words
+        connected = self.adjacent(k) and words[k + 1] in _CONNECTORS and self.adjacent(k + 1)
+        nxt = k + 2 if connected else k + 1
+        return bool(
+            words[k] in self.lex.first
+            and self.adjacent(nxt - 1)
+            and self.nameish(nxt)
+            and (capital or words[nxt] in self.lex.last)
         )
-        nxt = k + 2 if adjacent(k) and words[k + 1] in _CONNECTORS and adjacent(k + 1) else k + 1
-        paired = first and adjacent(nxt - 1) and nameish(nxt) and (capital or words[nxt] in lex.last)
-        if cued or paired:
-            stop = group(k)
-        else:
-            end = group(k, 3)
-            after = _AFTER_CUE.match(text, tokens[end - 1][1])
-            lead = text[:start].strip(" ,.;:!?-")
-            turn_start = not lead or re.fullmatch(rf"(?i:{_GREETING})", lead) is not None
-            if after and (turn_start or before.rstrip().endswith(",")) and (capital or known(k)):
-                stop = end
-            elif turn_start and not lead and capital and _TURN_START_GREETING.match(text, tokens[k][1]):
-                stop = k + 1
-            elif re.search(rf"(?i:{_GREETING}),?\s{{1,3}}$", before) and known(k) and first:
-                stop = group(k)
+
+    def _uncued_end(self, k: int, before: str, capital: bool) -> int:
+        """Without a cue: before "am Apparat"/"speaking", at a turn start before a greeting, or a known
+        first name after a greeting."""
+        text, start = self.text, self.tokens[k][0]
+        end = self.group(k, 3)
+        after = _AFTER_CUE.match(text, self.tokens[end - 1][1])
+        lead = text[:start].strip(" ,.;:!?-")
+        turn_start = not lead or re.fullmatch(rf"(?i:{_GREETING})", lead) is not None
+        if after and (turn_start or before.rstrip().endswith(",")) and (capital or self.known(k)):
+            return end
+        if turn_start and not lead and capital and _TURN_START_GREETING.match(text, self.tokens[k][1]):
+            return k + 1
+        if re.search(rf"(?i:{_GREETING}),?\s{{1,3}}$", before) and self.known(k) and self.words[k] in self.lex.first:
+            return self.group(k)
+        return 0
+
+    def span(self, k: int, stop: int) -> tuple[int, int, str]:
+        """The name from token ``k`` to before ``stop``, with a title before and a degree after it."""
+        start = self.tokens[k][0]
+        title = _TITLE_BEFORE.search(self.text, max(0, start - 24), start)
+        degree = _DEGREE_AFTER.match(self.text, self.tokens[stop - 1][1])
+        return (title.start() if title else start, degree.end() if degree else self.tokens[stop - 1][1], "NAME")
+
+
+def _names(text: str) -> Found:
+    names = _NameTokens(text)
+    found: Found = []
+    for k in range(len(names.tokens)):
+        stop = names.name_end(k) if names.nameish(k) else 0
         if stop:
-            title = _TITLE_BEFORE.search(text, max(0, start - 24), start)
-            degree = _DEGREE_AFTER.match(text, tokens[stop - 1][1])
-            found.append((title.start() if title else start, degree.end() if degree else tokens[stop - 1][1], "NAME"))
+            found.append(names.span(k, stop))
     return found
 
 
@@ -546,58 +586,99 @@ _PLACE_BEFORE = re.compile(r"(?:[A-Z][\w'\-]{1,30},?\s){1,3}$")
 _PLACE_BEFORE_LOWER = re.compile(r"(?:[a-z][\w'\-]{1,30},?\s){1,2}$")
 
 
-def _addresses(text: str) -> Found:  # noqa: C901 - one branch per address form
-    lex = _lexicon()
+def _addresses(text: str) -> Found:
+    lower_text = not any(c.isupper() for c in text)
     found: Found = [(m.start(), m.end(), "ADDRESS") for m in _ES_ABBREVIATED_STREET.finditer(text)]
+    found += _streets(text)
+    found += [
+        (m.start(), m.end(), "ADDRESS")
+        for m in _POSTCODE_PLACE.finditer(text)
+        if _is_postcode_place(text, m, lower_text)
+    ]
+    found += [(m.start(), m.end(), "ADDRESS") for m in _PLACE_POSTCODE.finditer(text)]
+    found += _uk_us_postcodes(text, lower_text)
+    return found
+
+
+def _streets(text: str) -> Found:
+    """Street names with a house number, in the first of the forms that fits at each word."""
+    lex = _lexicon()
     tokens = list(_WORD_TOKEN.finditer(text))
+    found: Found = []
     for k, m in enumerate(tokens):
         word = m.group().lower().rstrip(",;:!?")
         if not word.endswith("str."):
             word = word.rstrip(".")
-        end = m.start() + len(word)
-        # German: "...straße 5", "Theo-Spieß-Weg 92", "Am Markt 3" (suffix test on the token, no regex backtracking)
-        if len(word) > 2 and word.endswith(_DE_STREET_SUFFIXES):
-            number = _HOUSE_NUMBER.match(text, end)
-            if number:
-                start = m.start()
-                before = tokens[k - 1] if k and tokens[k - 1].end() >= m.start() - 2 else None
-                if before and (word in _DE_STREET_SUFFIXES or _is_street_adjective(before.group())):
-                    start = before.start()  # "Berliner Straße 5", "Alte Landstraße 3"
-                found.append((start, number.end(), "ADDRESS"))
-                continue
-        # English: "228 Tina Trail", "Studio 12 O'Neill Isle"
-        if word in lex.street_suffixes_en and k:
-            lead = _LEAD_NUMBER.search(text, max(0, tokens[max(0, k - 4)].start() - 12), tokens[k - 1].start() + 1)
-            if lead and "," not in text[lead.end() : m.start()]:
-                unit = _EN_UNIT.match(text, end)
-                found.append((lead.start(), unit.end() if unit else end, "ADDRESS"))
-                continue
-        # Spanish: "Calle Mayor 5", "Paseo de Joaquín Feliu 98"
-        if word in lex.street_prefixes_es or word + "." in lex.street_prefixes_es:
-            j, last = k, m
-            while j + 1 < len(tokens) and j - k < 6 and tokens[j + 1].start() - last.end() <= 2:
-                j += 1
-                last = tokens[j]
-            number = _HOUSE_NUMBER.match(text, tokens[j].end())
-            if j > k and number:
-                floor = _ES_FLOOR.match(text, number.end())
-                found.append((m.start(), floor.end() if floor else number.end(), "ADDRESS"))
-    for match in _POSTCODE_PLACE.finditer(text):
-        code, place = match.group(1), match.group(2)
-        first = place.split()[0].lower()
-        if (
-            first in _NOT_PLACES
-            or (first in _NOT_NAMES and not place[0].isupper())
-            or (not place[0].isupper() and any(c.isupper() for c in text))
-        ):
-            continue
-        year_like = 1900 <= int(code) <= 2039 and _YEAR_CUE.search(text[max(0, match.start() - 12) : match.start()])
-        if len(code) == 4 and (code[0] == "0" or year_like):
-            continue
-        found.append((match.start(), match.end(), "ADDRESS"))
-    lower_text = not any(c.isupper() for c in text)
+        span = next((span for form in _STREET_FORMS if (span := form(text, tokens, k, word, lex))), None)
+        if span:
+            found.append((*span, "ADDRESS"))
+    return found
+
+
+_Tokens = list[re.Match[str]]
+
+
+def _german_street(text: str, tokens: _Tokens, k: int, word: str, _lex: _Lexicon) -> tuple[int, int] | None:
+    """ "...straße 5", "Theo-Spieß-Weg 92", "Am Markt 3" (suffix test on the token, no regex backtracking)."""
+    m = tokens[k]
+    number = (
+        _HOUSE_NUMBER.match(text, m.start() + len(word))
+        if len(word) > 2 and word.endswith(_DE_STREET_SUFFIXES)
+        else None
+    )
+    if not number:
+        return None
+    before = tokens[k - 1] if k and tokens[k - 1].end() >= m.start() - 2 else None
+    if before and (word in _DE_STREET_SUFFIXES or _is_street_adjective(before.group())):
+        return before.start(), number.end()  # "Berliner Straße 5", "Alte Landstraße 3"
+    return m.start(), number.end()
+
+
+def _english_street(text: str, tokens: _Tokens, k: int, word: str, lex: _Lexicon) -> tuple[int, int] | None:
+    """ "228 Tina Trail", "Studio 12 O'Neill Isle"."""
+    if word not in lex.street_suffixes_en or not k:
+        return None
+    m = tokens[k]
+    lead = _LEAD_NUMBER.search(text, max(0, tokens[max(0, k - 4)].start() - 12), tokens[k - 1].start() + 1)
+    if not lead or "," in text[lead.end() : m.start()]:
+        return None
+    end = m.start() + len(word)
+    unit = _EN_UNIT.match(text, end)
+    return lead.start(), unit.end() if unit else end
+
+
+def _spanish_street(text: str, tokens: _Tokens, k: int, word: str, lex: _Lexicon) -> tuple[int, int] | None:
+    """ "Calle Mayor 5", "Paseo de Joaquín Feliu 98"."""
+    if word not in lex.street_prefixes_es and word + "." not in lex.street_prefixes_es:
+        return None
+    j = k
+    while j + 1 < len(tokens) and j - k < 6 and tokens[j + 1].start() - tokens[j].end() <= 2:
+        j += 1
+    number = _HOUSE_NUMBER.match(text, tokens[j].end())
+    if j == k or not number:
+        return None
+    floor = _ES_FLOOR.match(text, number.end())
+    return tokens[k].start(), floor.end() if floor else number.end()
+
+
+_STREET_FORMS = (_german_street, _english_street, _spanish_street)
+
+
+def _is_postcode_place(text: str, match: re.Match[str], lower_text: bool) -> bool:
+    """ "10115 Berlin": not a word that is no place, not a year ("1990 Berlin" after "seit")."""
+    code, place = match.group(1), match.group(2)
+    first = place.split()[0].lower()
+    capital = place[0].isupper()
+    if first in _NOT_PLACES or (first in _NOT_NAMES and not capital) or (not capital and not lower_text):
+        return False
+    year_like = 1900 <= int(code) <= 2039 and _YEAR_CUE.search(text[max(0, match.start() - 12) : match.start()])
+    return not (len(code) == 4 and (code[0] == "0" or year_like))
+
+
+def _uk_us_postcodes(text: str, lower_text: bool) -> Found:
+    """UK postcodes and US state + ZIP, with the place names before them."""
     place_before = _PLACE_BEFORE_LOWER if lower_text else _PLACE_BEFORE
-    found += [(m.start(), m.end(), "ADDRESS") for m in _PLACE_POSTCODE.finditer(text)]
+    found: Found = []
     for pattern in (_UK_POSTCODE, _US_STATE_ZIP):
         for match in pattern.finditer(text):
             if pattern is _US_STATE_ZIP and not lower_text and not match.group()[:2].isupper():

@@ -93,42 +93,69 @@ _EN_ORDINALS = {
 _ES_ORDINALS = {"primero": 1, "primer": 1}
 
 
-def _german_compound(word: str) -> int | None:  # noqa: C901 - a small morpheme parser
+def _german_compound(word: str) -> int | None:
     """Value of a German number word written as one compound, or None."""
     if len(word) > 60:
         return None
-    total, current, pos, parts = 0, 0, 0, 0
-    pending_unit = 0
-    while pos < len(word):
-        for morpheme, value in _DE_MORPHEMES:  # noqa: B007 - the matching pair is used after the loop
-            if word.startswith(morpheme, pos):
-                break
-        else:
-            return None
-        pos += len(morpheme)
-        parts += 1
-        if value == -1:  # "und": the unit before it is added to the tens after it
-            if not current and not pending_unit:
-                return None
-            pending_unit, current = current % 10 if current % 100 < 10 else 0, current - (current % 10)
-            if not pending_unit:
-                return None
-            continue
-        if value == -100:
-            current = (current or 1) * 100
-        elif value == -1000:
-            total += (current or 1) * 1000
-            current = 0
-        else:
-            if pending_unit:
-                if value % 10 or value < 20:
-                    return None
-                value += pending_unit
-                pending_unit = 0
-            current += value
-    if pending_unit or (parts == 1 and word in {"ein", "sech", "sieb", "und"}):
+    values = _morpheme_values(word)
+    if values is None or (len(values) == 1 and word in {"ein", "sech", "sieb", "und"}):
         return None
-    return total + current
+    compound = _Compound()
+    for value in values:
+        step = _COMPOUND_STEPS.get(value)
+        if not (step(compound) if step else compound.add(value)):
+            return None
+    return None if compound.pending_unit else compound.total + compound.current
+
+
+def _morpheme_values(word: str) -> list[int] | None:
+    """The values of the morphemes ``word`` is made of, longest match first; None if one is not a number's."""
+    values: list[int] = []
+    pos = 0
+    while pos < len(word):
+        match = next(((m, v) for m, v in _DE_MORPHEMES if word.startswith(m, pos)), None)
+        if match is None:
+            return None
+        values.append(match[1])
+        pos += len(match[0])
+    return values
+
+
+class _Compound:
+    """The running value of a German compound, one morpheme at a time; each step says whether the
+    morpheme may stand where it does ("und" needs a unit before it and tens after it)."""
+
+    def __init__(self) -> None:
+        self.total = self.current = self.pending_unit = 0
+
+    def und(self) -> bool:
+        """The unit before "und" is added to the tens after it ("fünfundsechzig")."""
+        current = self.current
+        self.pending_unit = current % 10 if current % 100 < 10 else 0
+        self.current = current - current % 10
+        return bool(self.pending_unit)
+
+    def hundred(self) -> bool:
+        self.current = (self.current or 1) * 100
+        return True
+
+    def thousand(self) -> bool:
+        self.total += (self.current or 1) * 1000
+        self.current = 0
+        return True
+
+    def add(self, value: int) -> bool:
+        if self.pending_unit:
+            if value % 10 or value < 20:
+                return False
+            value += self.pending_unit
+            self.pending_unit = 0
+        self.current += value
+        return True
+
+
+#: the morphemes with a meaning of their own (their ``_DE_MORPHEMES`` value is a marker, not a number)
+_COMPOUND_STEPS = {-1: _Compound.und, -100: _Compound.hundred, -1000: _Compound.thousand}
 
 
 def _word_value(word: str) -> int | None:
@@ -193,100 +220,166 @@ def _join(values: list[tuple[int, bool]]) -> str:
     return "".join(str(p) for p in parts)
 
 
-def _numbers(text: str) -> tuple[str, Index]:  # noqa: C901 - one loop over tokens
+class _Out:
+    """The normalised text, piece by piece, and per character of it the original range."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.index: Index = []
+
+    def emit(self, piece: str, start: int, end: int, *, spread: bool) -> None:
+        """``spread``: every character of ``piece`` stands for all of ``start:end`` (a number written
+        differently); otherwise ``piece`` is the original text, character for character."""
+        self.pieces.append(piece)
+        if spread:
+            self.index.extend((start, end) for _ in piece)
+        else:
+            self.index.extend((k, k + 1) for k in range(start, end))
+
+
+_Token = tuple[int, int, str]
+
+
+class _Run:
+    """A run of number tokens from ``first``: ``j`` is the next token to read, ``end`` where the
+    run's number words end in the text, ``values`` (value, spoken as a word) and how many words."""
+
+    def __init__(self, tokens: list[_Token], first: int) -> None:
+        self.tokens, self.first = tokens, first
+        n = len(tokens)
+        self.plus = (
+            tokens[first][2].lower() == "plus"
+            and first + 2 < n
+            and tokens[first + 1][2].isspace()
+            and _is_number_token(tokens, first + 2)
+        )
+        self.j = first + 2 if self.plus else first
+        self.end = tokens[first][1]
+        self.values: list[tuple[int, bool]] = []
+        self.words = 0
+
+    def take(self, values: list[tuple[int, bool]], *, last: int, words: int) -> bool:
+        """Tokens up to ``last`` (inclusive) read as ``values``."""
+        self.values.extend(values)
+        self.words += words
+        self.end = self.tokens[last][1]
+        self.j = last + 1
+        return True
+
+    def spaced_word(self) -> str | None:
+        """The word after a single space following the current token ("double _five_")."""
+        j, tokens = self.j, self.tokens
+        return tokens[j + 2][2] if j + 2 < len(tokens) and tokens[j + 1][2].isspace() else None
+
+    def extend(self) -> bool:
+        """Read the next form of a number; False where the run ends."""
+        token = self.tokens[self.j][2]
+        lower = token.lower()
+        for form in _FORMS:
+            taken = form(self, lower, token)
+            if taken is not None:
+                return taken
+        return False
+
+
+# Each form of a number: True when it read tokens, False when the run ends there, None when the
+# token is not of this form (the next form is tried). The last form decides.
+
+
+def _gap_form(run: _Run, _lower: str, token: str) -> bool | None:
+    """A gap (spaces, a comma, dash, dot or slash) continues the run only when a number follows it."""
+    if run.j == run.first or not _GAP.match(token):
+        return None
+    if run.j + 1 < len(run.tokens) and _is_number_token(run.tokens, run.j + 1):
+        run.j += 1
+        return True
+    return False
+
+
+def _repeat_form(run: _Run, lower: str, _token: str) -> bool | None:
+    """ "double five", "doppel null", "triple seven"."""
+    word = run.spaced_word() if lower in _REPEAT else None
+    if word is None:
+        return None
+    value = _word_value(word) if word.lower() != _OH else 0
+    if value is None or value >= 10:
+        return None
+    return run.take([(value, True)] * _REPEAT[lower], last=run.j + 2, words=1)
+
+
+def _joiner_form(run: _Run, lower: str, _token: str) -> bool | None:
+    """ "sesenta y cinco", "hundred and five": the joined word fits into the zeros before it."""
+    word = run.spaced_word() if lower in _JOINERS and run.values else None
+    if word is None:
+        return None
+    nxt, last = _word_value(word), run.values[-1][0]
+    tens_unit = nxt is not None and nxt < 10 and last % 10 == 0 and 20 <= last < 100
+    if nxt is None or not (tens_unit or (last >= 100 and last % 100 == 0)):
+        return False
+    return run.take([(nxt, True)], last=run.j + 2, words=0)
+
+
+def _multiplier_form(run: _Run, lower: str, _token: str) -> bool | None:
+    if lower not in _MULTIPLIERS or not run.values:
+        return None
+    return run.take([(_MULTIPLIERS[lower], True)], last=run.j, words=0)
+
+
+def _digits_form(run: _Run, _lower: str, token: str) -> bool | None:
+    """Digits as written; with a leading zero, each digit on its own."""
+    if not token.isdigit() or len(token) > 19:
+        return None
+    values = [(int(c), False) for c in token] if token.startswith("0") else [(int(token), False)]
+    return run.take(values, last=run.j, words=0)
+
+
+def _word_form(run: _Run, lower: str, token: str) -> bool:
+    """A number word; "oh" is zero only next to other number words."""
+    value = _word_value(token)
+    tokens, j = run.tokens, run.j
+    if value is None and lower == _OH and (run.values or (j + 2 < len(tokens) and _is_number_token(tokens, j + 2))):
+        value = 0
+    if value is None:
+        return False
+    return run.take([(value, True)], last=j, words=1)
+
+
+_FORMS = (_gap_form, _repeat_form, _joiner_form, _multiplier_form, _digits_form, _word_form)
+
+
+def _numbers(text: str) -> tuple[str, Index]:
     """Number words and runs of them as digits; map into ``text``."""
     tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
-    out: list[str] = []
-    index: Index = []
-
-    def emit(piece: str, start: int, end: int, spread: bool) -> None:
-        out.append(piece)
-        if spread:
-            index.extend((start, end) for _ in piece)
-        else:
-            index.extend((k, k + 1) for k in range(start, end))
-
+    out = _Out()
     i = 0
-    n = len(tokens)
-    while i < n:
-        start, end, token = tokens[i]
-        values: list[tuple[int, bool]] = []
-        words = 0
-        j = i
-        run_end = end
-        plus = token.lower() == "plus" and i + 2 < n and tokens[i + 1][2].isspace() and _is_number_token(tokens, i + 2)
-        if plus:
-            j = i + 2
-        while j < n:
-            _, e, t = tokens[j]
-            lower = t.lower()
-            if j > i and _GAP.match(t):
-                # a gap continues the run only when a number follows it
-                if j + 1 < n and _is_number_token(tokens, j + 1):
-                    j += 1
-                    continue
-                break
-            if lower in _REPEAT and j + 2 < n and tokens[j + 1][2].isspace():
-                value = _word_value(tokens[j + 2][2]) if tokens[j + 2][2].lower() != _OH else 0
-                if value is not None and value < 10:
-                    values.extend((value, True) for _ in range(_REPEAT[lower]))
-                    words += 1
-                    run_end = tokens[j + 2][1]
-                    j += 3
-                    continue
-            if lower in _JOINERS and values and j + 2 < n and tokens[j + 1][2].isspace():
-                nxt = _word_value(tokens[j + 2][2])
-                last = values[-1][0]
-                tens_unit = nxt is not None and nxt < 10 and last % 10 == 0 and 20 <= last < 100
-                if nxt is not None and (tens_unit or (last >= 100 and last % 100 == 0)):
-                    values.append((nxt, True))
-                    run_end = tokens[j + 2][1]
-                    j += 3
-                    continue
-                break
-            if lower in _MULTIPLIERS and values:
-                values.append((_MULTIPLIERS[lower], True))
-                run_end = e
-                j += 1
-                continue
-            if t.isdigit() and len(t) <= 19:
-                values.append((int(t), False)) if not t.startswith("0") else values.extend((int(c), False) for c in t)
-                run_end = e
-                j += 1
-                continue
-            value = _word_value(t)
-            if value is None and lower == _OH and (values or (j + 2 < n and _is_number_token(tokens, j + 2))):
-                value = 0
-            if value is None:
-                break
-            values.append((value, True))
-            words += 1
-            run_end = e
-            j += 1
-        if words:
-            digits = ("+" if plus else "") + _join(values)
-            emit(digits, start, run_end, spread=True)
-            i = j if j > i else i + 1
-            # re-emit a gap token that ended the run is handled by the loop below
-            while i < n and tokens[i][0] < run_end:
-                i += 1
-            continue
-        if j > i + 1:
-            # a run of digits and gaps without number words: kept as it is, and not scanned again
-            # from each of its tokens (that would be quadratic in the run's length)
-            emit(text[start : tokens[j - 1][1]], start, tokens[j - 1][1], spread=False)
-            i = j
-            continue
-        ordinal = _ordinal(token) if token.isalpha() or "-" in token else None
-        if ordinal is not None:
-            emit(ordinal, start, end, spread=True)
-        else:
-            emit(token, start, end, spread=False)
-        i += 1
-    return "".join(out), index
+    while i < len(tokens):
+        i = _emit_from(text, tokens, i, out)
+    return "".join(out.pieces), out.index
 
 
-def _is_number_token(tokens: list[tuple[int, int, str]], j: int) -> bool:
+def _emit_from(text: str, tokens: list[_Token], i: int, out: _Out) -> int:
+    """Emit what starts at token ``i``; the index of the next token to read."""
+    start, end, token = tokens[i]
+    run = _Run(tokens, i)
+    while run.j < len(tokens) and run.extend():
+        pass
+    if run.words:
+        out.emit(("+" if run.plus else "") + _join(run.values), start, run.end, spread=True)
+        i = run.j if run.j > i else i + 1
+        while i < len(tokens) and tokens[i][0] < run.end:  # past the tokens the run stands for
+            i += 1
+        return i
+    if run.j > i + 1:
+        # a run of digits and gaps without number words: kept as it is, and not scanned again
+        # from each of its tokens (that would be quadratic in the run's length)
+        out.emit(text[start : tokens[run.j - 1][1]], start, tokens[run.j - 1][1], spread=False)
+        return run.j
+    ordinal = _ordinal(token) if token.isalpha() or "-" in token else None
+    out.emit(token if ordinal is None else ordinal, start, end, spread=ordinal is not None)
+    return i + 1
+
+
+def _is_number_token(tokens: list[_Token], j: int) -> bool:
     token = tokens[j][2]
     lower = token.lower()
     if token.isdigit() or lower in _REPEAT or lower == _OH or lower in _MULTIPLIERS:
