@@ -491,46 +491,60 @@ def national_id(fake: Faker, rng: random.Random, locale: str) -> tuple[str, str]
     return fake.ssn(), "NATIONAL_ID"
 
 
-def render_value(  # noqa: C901 - one branch per slot
-    slot: str, fake: Faker, rng: random.Random, locale: str, language: str, mode: str
-) -> tuple[str, str]:
-    lower = mode == "lower"
-    if slot in ("NAME", "FIRST", "LAST"):
-        raise AssertionError("names are rendered together")
-    if slot == "PHONE":
-        phone = fake.phone_number()
-        if mode == "spoken_phone":
-            number = digits_of(phone)
-            if not number.startswith("0") and language != "en":
-                number = "0" + number[-10:]
-            return spoken_digits(rng, language, number), "PHONE"
-        return phone, "PHONE"
-    if slot == "EMAIL":
-        email = rng.choice([fake.email, fake.free_email, fake.company_email])()
-        if mode == "spoken_email":
-            return spelled_email(rng, language, email), "EMAIL"
-        return (email.replace("@", ZW + "@") if rng.random() < 0.15 else email), "EMAIL"
-    if slot == "IBAN":
-        return iban_variant(rng, fake.iban()), "IBAN"
-    if slot == "CARD":
-        kind = rng.choice(["faker", "faker", "maestro12", "unknown_issuer"])
-        if kind == "maestro12":
-            number = luhn_complete(rng.choice(["5018", "5020", "6304", "6759"]), 12, rng)
-        elif kind == "unknown_issuer":
-            number = luhn_complete(rng.choice(["1", "7", "8", "9"]), rng.choice([15, 16]), rng)
-        else:
-            number = fake.credit_card_number()
-        return card_variant(rng, number), "CREDIT_CARD"
-    if slot == "DOB":
-        return date_text(rng, language, locale, fake.date_of_birth(minimum_age=18, maximum_age=90)), "DATE_OF_BIRTH"
-    if slot == "STREET":
-        return street(fake, rng, lower), "ADDRESS"
-    if slot == "POSTCITY":
-        value = postcity(fake, locale)
-        return (value.lower() if lower else value), "ADDRESS"
-    if slot == "ID":
-        return national_id(fake, rng, locale)
-    raise AssertionError(slot)
+def _phone(fake: Faker, rng: random.Random, _locale: str, language: str, mode: str) -> tuple[str, str]:
+    phone = fake.phone_number()
+    if mode == "spoken_phone":
+        number = digits_of(phone)
+        if not number.startswith("0") and language != "en":
+            number = "0" + number[-10:]
+        return spoken_digits(rng, language, number), "PHONE"
+    return phone, "PHONE"
+
+
+def _email(fake: Faker, rng: random.Random, _locale: str, language: str, mode: str) -> tuple[str, str]:
+    email = rng.choice([fake.email, fake.free_email, fake.company_email])()
+    if mode == "spoken_email":
+        return spelled_email(rng, language, email), "EMAIL"
+    return (email.replace("@", ZW + "@") if rng.random() < 0.15 else email), "EMAIL"
+
+
+def _card(fake: Faker, rng: random.Random, _locale: str, _language: str, _mode: str) -> tuple[str, str]:
+    kind = rng.choice(["faker", "faker", "maestro12", "unknown_issuer"])
+    if kind == "maestro12":
+        number = luhn_complete(rng.choice(["5018", "5020", "6304", "6759"]), 12, rng)
+    elif kind == "unknown_issuer":
+        number = luhn_complete(rng.choice(["1", "7", "8", "9"]), rng.choice([15, 16]), rng)
+    else:
+        number = fake.credit_card_number()
+    return card_variant(rng, number), "CREDIT_CARD"
+
+
+def _postcity(fake: Faker, _rng: random.Random, locale: str, _language: str, mode: str) -> tuple[str, str]:
+    value = postcity(fake, locale)
+    return (value.lower() if mode == "lower" else value), "ADDRESS"
+
+
+#: slot → its value and label (names are rendered together, not here)
+_SLOTS: dict[str, Callable[[Faker, random.Random, str, str, str], tuple[str, str]]] = {
+    "PHONE": _phone,
+    "EMAIL": _email,
+    "IBAN": lambda fake, rng, _locale, _language, _mode: (iban_variant(rng, fake.iban()), "IBAN"),
+    "CARD": _card,
+    "DOB": lambda fake, rng, locale, language, _mode: (
+        date_text(rng, language, locale, fake.date_of_birth(minimum_age=18, maximum_age=90)),
+        "DATE_OF_BIRTH",
+    ),
+    "STREET": lambda fake, rng, _locale, _language, mode: (street(fake, rng, mode == "lower"), "ADDRESS"),
+    "POSTCITY": _postcity,
+    "ID": lambda fake, rng, locale, _language, _mode: national_id(fake, rng, locale),
+}
+
+
+def render_value(slot: str, fake: Faker, rng: random.Random, locale: str, language: str, mode: str) -> tuple[str, str]:
+    render = _SLOTS.get(slot)
+    if render is None:
+        raise AssertionError("names are rendered together" if slot in ("NAME", "FIRST", "LAST") else slot)
+    return render(fake, rng, locale, language, mode)
 
 
 def strip_title(name: str) -> str:

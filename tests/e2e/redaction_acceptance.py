@@ -127,7 +127,7 @@ def _forms(value: str) -> set[str]:
     return forms
 
 
-def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:  # noqa: C901 - one scripted run
+def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:
     stack = LocalStack(Path(cdk_out), api_port, aws_port, state_file=Path(state_file))
     stack.start()
     sent: list[str] = []
@@ -149,48 +149,65 @@ def main(cdk_out: str, api_port: int, aws_port: int, state_file: str) -> None:  
     try:
         api = stack.api_url
         platform, agent = fetch_token("platform", stack.state_file), fetch_token("agent", stack.state_file)
-        ids = {}
-        for n, (kind, (language, turns, _values)) in enumerate(CALLS.items()):
-            call_id = f"acceptance-{n:02d}"
-            segments = [
-                {"speaker": speaker, "start_ms": i * 3000, "end_ms": i * 3000 + 2500, "text": text}
-                for i, (speaker, text) in enumerate(turns)
-            ]
-            body = call_body(call_id=call_id, language=language, segments=segments, metadata={})
-            answer = http("POST", f"{api}/v1/calls", body, platform)
-            report.setdefault("ingest_status", {})[kind] = answer.status
-            ids[kind] = call_id
-        views: dict[str, str] = {}
-        deadline = time.monotonic() + 120
-        for kind, call_id in ids.items():
-            while True:
-                view = http("GET", f"{api}/v1/calls/{call_id}", token=agent)
-                done = view.body.get("analysis", {}).get("status") == "done"
-                if done or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-            report["done"] += done
-            views[kind] = json.dumps(view.body, ensure_ascii=False)
+        ids = _ingest(api, platform, report)
+        views = _agent_views(api, agent, ids, report)
         items = _analysis_items(stack)
-        sent_text = json.dumps(sent, ensure_ascii=False)
         report["comprehend_documents"] = len(sent)
-        for kind, (_language, _turns, values) in CALLS.items():
-            places = []
-            forms = {f for value in values for f in _forms(value)}
-            if any(f in views[kind] for f in forms):
-                places.append("agent view")
-            if any(f in items.get(ids[kind], "") for f in forms):
-                places.append("analysis item")
-            if any(f in sent_text for f in forms):
-                places.append("comprehend")
-            if places:
-                report["leaks"][kind] = places
+        report["leaks"] = _leaks(ids, views, items, json.dumps(sent, ensure_ascii=False))
         report["analysis_items"] = sum(1 for k in ids.values() if k in items)
     finally:
         emulator.call = original  # type: ignore[method-assign]
         stack.stop()
     sys.stdout.write("RESULT " + json.dumps(report) + "\n")
     sys.stdout.flush()
+
+
+def _ingest(api: str, platform: str, report: dict[str, Any]) -> dict[str, str]:
+    """Each kind's call through ``POST /v1/calls``; kind → call id."""
+    ids = {}
+    for n, (kind, (language, turns, _values)) in enumerate(CALLS.items()):
+        call_id = f"acceptance-{n:02d}"
+        segments = [
+            {"speaker": speaker, "start_ms": i * 3000, "end_ms": i * 3000 + 2500, "text": text}
+            for i, (speaker, text) in enumerate(turns)
+        ]
+        body = call_body(call_id=call_id, language=language, segments=segments, metadata={})
+        answer = http("POST", f"{api}/v1/calls", body, platform)
+        report.setdefault("ingest_status", {})[kind] = answer.status
+        ids[kind] = call_id
+    return ids
+
+
+def _agent_views(api: str, agent: str, ids: dict[str, str], report: dict[str, Any]) -> dict[str, str]:
+    """kind → the agent view once its analysis is done (or after two minutes), as text."""
+    views: dict[str, str] = {}
+    deadline = time.monotonic() + 120
+    for kind, call_id in ids.items():
+        while True:
+            view = http("GET", f"{api}/v1/calls/{call_id}", token=agent)
+            done = view.body.get("analysis", {}).get("status") == "done"
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        report["done"] += done
+        views[kind] = json.dumps(view.body, ensure_ascii=False)
+    return views
+
+
+def _leaks(ids: dict[str, str], views: dict[str, str], items: dict[str, str], sent_text: str) -> dict[str, list[str]]:
+    """kind → where any form of its planted values was found (agent view, analysis item, Comprehend)."""
+    leaks: dict[str, list[str]] = {}
+    for kind, (_language, _turns, values) in CALLS.items():
+        forms = {f for value in values for f in _forms(value)}
+        places = [
+            place
+            for place, seen in (("agent view", views[kind]), ("analysis item", items.get(ids[kind], "")),
+                                ("comprehend", sent_text))
+            if any(f in seen for f in forms)
+        ]  # fmt: skip
+        if places:
+            leaks[kind] = places
+    return leaks
 
 
 def _analysis_items(stack: LocalStack) -> dict[str, str]:
