@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -307,19 +308,47 @@ def _overall(characteristics: _Characteristics | None) -> dict[str, float]:
     return {role.upper(): float(score) for role, score in characteristics.Sentiment.OverallSentiment.items()}
 
 
-def _marked(turns: list[_VoiceTurn] | list[_TcaTurn], attribute: str) -> tuple[int, ...]:
+def _categories(categories: _Categories | None) -> tuple[str, ...]:
+    return tuple(categories.MatchedCategories) if categories else ()
+
+
+def _marked(turns: Sequence[_AnalysedTurn], attribute: str) -> tuple[int, ...]:
     return tuple(i for i, t in enumerate(turns) if getattr(t, attribute))
+
+
+_Spoken = TypeVar("_Spoken", bound=_AnalysedTurn)
+
+
+def _analysed_turns(
+    transcript: Sequence[_Spoken],
+    role_of: Callable[[_Spoken], str],
+    characteristics: _Characteristics | None,
+    categories: _Categories | None,
+) -> tuple[tuple[Turn, ...], ProviderInsights]:
+    """The turns of a voice transcript (Contact Lens or Transcribe Call Analytics: the same per-turn
+    fields) and the provider's findings on them. Turns without words are left out, and the findings'
+    turn indexes count the spoken turns only."""
+    spoken = [t for t in transcript if t.Content.strip()]
+    turns = tuple(_turn(role_of(t), t.BeginOffsetMillis, t.EndOffsetMillis, t.Content, t.Sentiment) for t in spoken)
+    insights = ProviderInsights(
+        sentiment_by_role=_overall(characteristics),
+        categories=_categories(categories),
+        issues=_marked(spoken, "IssuesDetected"),
+        outcomes=_marked(spoken, "OutcomesDetected"),
+        action_items=_marked(spoken, "ActionItemsDetected"),
+    )
+    return turns, insights
 
 
 def _voice(file: _ContactLensVoice) -> ImportedTranscript:
     roles = _participants(file.Participants)
-    spoken = [t for t in file.Transcript if t.Content.strip()]  # turn indexes count spoken turns only
-    turns = []
-    for turn in spoken:
+
+    def role_of(turn: _VoiceTurn) -> str:
         if turn.ParticipantId not in roles:
             raise RejectedFileError("missing_participants", "A turn names a participant the file does not list.")
-        role = roles[turn.ParticipantId]
-        turns.append(_turn(role, turn.BeginOffsetMillis, turn.EndOffsetMillis, turn.Content, turn.Sentiment))
+        return roles[turn.ParticipantId]
+
+    turns, insights = _analysed_turns(file.Transcript, role_of, file.ConversationCharacteristics, file.Categories)
     return ImportedTranscript(
         format=CONTACT_LENS,
         version=file.Version,
@@ -328,14 +357,8 @@ def _voice(file: _ContactLensVoice) -> ImportedTranscript:
         instance_id=file.CustomerMetadata.InstanceId,
         language_code=file.LanguageCode,
         redacted=file.ContentMetadata.Output == "Redacted",
-        turns=tuple(turns),
-        insights=ProviderInsights(
-            sentiment_by_role=_overall(file.ConversationCharacteristics),
-            categories=tuple(file.Categories.MatchedCategories) if file.Categories else (),
-            issues=_marked(spoken, "IssuesDetected"),
-            outcomes=_marked(spoken, "OutcomesDetected"),
-            action_items=_marked(spoken, "ActionItemsDetected"),
-        ),
+        turns=turns,
+        insights=insights,
         duration_ms=max((t.end_ms for t in turns), default=0),
     )
 
@@ -391,7 +414,7 @@ def _chat(file: _ContactLensChat, key_says_redacted: bool) -> ImportedTranscript
         turns=tuple(turns),
         insights=ProviderInsights(
             sentiment_by_role=by_role,
-            categories=tuple(file.Categories.MatchedCategories) if file.Categories else (),
+            categories=_categories(file.Categories),
             issues=indexes(found.IssuesDetected),
             outcomes=indexes(found.OutcomesDetected),
             action_items=indexes(found.ActionItemsDetected),
@@ -406,9 +429,8 @@ def _transcribe(document: dict[str, Any]) -> ImportedTranscript:
         raise RejectedFileError("unsupported_version", "This Transcribe result version is not supported.")
     file = _TranscribeCallAnalytics.model_validate(document)
     _participants(file.Participants)
-    spoken = [t for t in file.Transcript if t.Content.strip()]  # turn indexes count spoken turns only
-    turns = tuple(
-        _turn(t.ParticipantRole.upper(), t.BeginOffsetMillis, t.EndOffsetMillis, t.Content, t.Sentiment) for t in spoken
+    turns, insights = _analysed_turns(
+        file.Transcript, lambda t: t.ParticipantRole.upper(), file.ConversationCharacteristics, file.Categories
     )
     return ImportedTranscript(
         format=TRANSCRIBE,
@@ -419,13 +441,7 @@ def _transcribe(document: dict[str, Any]) -> ImportedTranscript:
         language_code=file.LanguageCode,
         redacted=file.ContentMetadata.Output == "Redacted",
         turns=turns,
-        insights=ProviderInsights(
-            sentiment_by_role=_overall(file.ConversationCharacteristics),
-            categories=tuple(file.Categories.MatchedCategories) if file.Categories else (),
-            issues=_marked(spoken, "IssuesDetected"),
-            outcomes=_marked(spoken, "OutcomesDetected"),
-            action_items=_marked(spoken, "ActionItemsDetected"),
-        ),
+        insights=insights,
         duration_ms=max((t.end_ms for t in turns), default=0),
         job_name=file.JobName,
     )
