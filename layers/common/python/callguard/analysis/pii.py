@@ -609,9 +609,11 @@ def _streets(text: str) -> Found:
         word = m.group().lower().rstrip(",;:!?")
         if not word.endswith("str."):
             word = word.rstrip(".")
-        span = next((span for form in _STREET_FORMS if (span := form(text, tokens, k, word, lex))), None)
-        if span:
-            found.append((*span, "ADDRESS"))
+        for form in _STREET_FORMS:
+            span = form(text, tokens, k, word, lex)
+            if span:
+                found.append((*span, "ADDRESS"))
+                break
     return found
 
 

@@ -360,6 +360,9 @@ def _numbers(text: str) -> tuple[str, Index]:
 def _emit_from(text: str, tokens: list[_Token], i: int, out: _Out) -> int:
     """Emit what starts at token ``i``; the index of the next token to read."""
     start, end, token = tokens[i]
+    if token.isspace():  # no form of a number starts with a space: kept as it is
+        out.emit(token, start, end, spread=False)
+        return i + 1
     run = _Run(tokens, i)
     while run.j < len(tokens) and run.extend():
         pass
