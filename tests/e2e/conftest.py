@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_script_report(
+    module: str, synth: Synth, state_dir: Path, *, timeout: int, show_output: bool = False
+) -> dict[str, object]:
+    """Run ``python -m <module> <cdk.out> <api port> <aws port> <state file>`` (a script that starts its
+    own embedded stack on free ports) and return the JSON of its last ``RESULT {...}`` line.
+
+    Without a report the test fails with the exit code; the script's output is shown only with
+    ``show_output`` — never for a script that plants personal data, whose output could carry it."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, str(synth.outdir), str(free_port()), str(free_port()),
+         str(state_dir / "state.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        shown = f":\n{result.stdout[-3000:]}{result.stderr[-3000:]}" if show_output else ""
+        pytest.fail(f"{module} ended without a report (exit {result.returncode}){shown}")
+    return dict(json.loads(lines[-1].removeprefix("RESULT ")))
 
 
 @dataclass

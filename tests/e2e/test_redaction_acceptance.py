@@ -5,41 +5,19 @@ The report names kinds and places only, so no assertion message can print a plan
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from tests.conftest import Synth
-from tests.e2e.conftest import free_port
-from tests.support import ROOT
+from tests.e2e.conftest import run_script_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def report(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    state = tmp_path_factory.mktemp("acceptance") / "state.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.e2e.redaction_acceptance",
-            str(synth.outdir),
-            str(free_port()),
-            str(free_port()),
-            str(state),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
+    return run_script_report(
+        "tests.e2e.redaction_acceptance", synth, tmp_path_factory.mktemp("acceptance"), timeout=400
     )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"the acceptance run ended without a report (exit {result.returncode})"
-    return dict(json.loads(lines[-1].removeprefix("RESULT ")))
 
 
 def test_every_call_was_accepted_and_analysed(report: dict[str, object]) -> None:
