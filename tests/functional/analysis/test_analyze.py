@@ -288,3 +288,86 @@ def test_followups_of_a_restricted_subject_are_not_listed(handlers: dict[str, An
     subjects.set_flag(held["subject_id"], "restricted_at", datetime.now(UTC))
     assert listed() == ["fu-keep"]
     assert kept["subject_id"] != held["subject_id"]
+
+
+def _listed_followups(handlers: dict[str, Any]) -> list[str]:
+    event = api_event("GET", "/v1/followups", scopes="callguard/calls:read")
+    event["resource"] = "/v1/followups"
+    event["queryStringParameters"] = {"due_before": "2999-01-01T00:00:00Z"}
+    response = handlers["agent_view"].lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    return [item["call_id"] for item in json.loads(response["body"])["items"]]
+
+
+def _seen_macs(aws: dict[str, Any], call_id: str) -> set[str]:
+    item = (
+        aws["session"]
+        .client("dynamodb")
+        .get_item(TableName=aws["env"][Env.CALLS_TABLE], Key={"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "CALL"}})
+        .get("Item", {})
+    )
+    return set(item.get("seen_macs", {}).get("SS", []))
+
+
+def test_the_followup_list_reads_each_subjects_state_once(
+    handlers: dict[str, Any], aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many follow-ups of few subjects: the subject's state (profile and identifier rights) is read
+    once per subject and identifiers, not once per follow-up — and again in the next listing."""
+    callers = {
+        "a": {"phone": "+49 30 5550011", "customer_id": "C-A"},
+        "b": {"phone": "+49 30 5550012", "customer_id": "C-B"},
+    }
+    plan = {"fu-a1": "a", "fu-a2": "a", "fu-a3": "a", "fu-b1": "b", "fu-b2": "b"}
+    subject_of = {}
+    for call_id, who in plan.items():
+        subject_of[call_id] = ingest(handlers, call_id=call_id, segments=GERMAN_SEGMENTS, caller=callers[who])[
+            "subject_id"
+        ]
+        handlers["analyze"].lambda_handler(sqs_event(call_id), FakeContext())
+    repository = type(handlers["agent_view"].service().subjects)
+    reads: list[str] = []
+    state = repository.state
+
+    def counted(self: Any, subject_id: str, seen_macs: Any = ()) -> Any:
+        reads.append(subject_id)
+        return state(self, subject_id, seen_macs)
+
+    monkeypatch.setattr(repository, "state", counted)
+    listed = _listed_followups(handlers)
+    assert len(listed) > len(set(subject_of.values())) == 2, listed  # more follow-ups than subjects
+    assert sorted(reads) == sorted({subject_of[c] for c in listed})  # one read per subject
+    _listed_followups(handlers)
+    assert len(reads) == 2 * len({subject_of[c] for c in listed})  # nothing is remembered across listings
+
+
+def test_a_restricted_identifier_hides_only_the_followups_of_calls_that_show_it(
+    handlers: dict[str, Any], aws: dict[str, Any]
+) -> None:
+    """The same subject on two calls with different identifiers: a restriction recorded against the
+    identifier seen on one call hides that call's follow-up, not the other's (as the view does)."""
+    proven = {"identifiers": ["customer_id"], "method": "app_login"}  # joins both calls to one subject
+    first = ingest(
+        handlers,
+        call_id="fu-id1",
+        segments=GERMAN_SEGMENTS,
+        caller={"customer_id": "C-ID", "phone": "+49 30 5550021", "verification": proven},
+    )
+    second = ingest(
+        handlers,
+        call_id="fu-id2",
+        segments=GERMAN_SEGMENTS,
+        caller={"customer_id": "C-ID", "phone": "+49 30 5550022", "verification": proven},
+    )
+    handlers["analyze"].lambda_handler(sqs_event("fu-id1", "fu-id2"), FakeContext())
+    assert first["subject_id"] == second["subject_id"]
+    only_second = _seen_macs(aws, "fu-id2") - _seen_macs(aws, "fu-id1")
+    assert only_second, "the second call shows an identifier the first does not"
+    listed = _listed_followups(handlers)
+    assert {"fu-id1", "fu-id2"} <= set(listed), listed
+    subjects = handlers["agent_view"].service().subjects
+    for mac in only_second:
+        subjects.set_identifier_flag(mac, "restricted_at", datetime.now(UTC))
+    after = _listed_followups(handlers)
+    assert "fu-id2" not in after
+    assert [c for c in listed if c != "fu-id2"] == after

@@ -96,11 +96,21 @@ class AgentViewService:
         """Open follow-ups due before ``due_before``; those of a restricted subject (Art. 18) are left
         out, as their calls are (a follow-up names its call and why it is due)."""
         self.audit.append(actor=actor, action="list_followups", resource=f"followups/due_before/{due_before}")
-        return {"items": [item for item in self.calls.followups_due(due_before) if self._shown(item["call_id"])]}
+        restricted: dict[tuple[str, frozenset[str]], bool] = {}  # this listing's answers, per subject
+        items = self.calls.followups_due(due_before)
+        return {"items": [item for item in items if self._shown(item["call_id"], restricted)]}
 
-    def _shown(self, call_id: str) -> bool:
+    def _shown(self, call_id: str, restricted: dict[tuple[str, frozenset[str]], bool]) -> bool:
+        """Whether a follow-up's call may be listed. The subject's state is read once per subject and
+        set of identifiers seen on its calls (``restricted`` remembers it for one listing only): a
+        restriction recorded against an identifier hides exactly the calls that show it, as in the view."""
         call = self.calls.get(call_id)
-        return call is not None and not self._restricted(call)
+        if call is None:
+            return False
+        key = (call.subject_id, frozenset(call.seen_macs))
+        if key not in restricted:
+            restricted[key] = self._restricted(call)
+        return not restricted[key]
 
     def _redacted_on_read(self, call: CallRecord, language: str | None) -> list[dict[str, Any]] | None:
         if call.transcript is None:  # no recording consent: no text exists
