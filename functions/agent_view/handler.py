@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.calls.agent_view import AgentViewService
-from callguard.clients import Lazy, register_snapstart_hooks
+from callguard.clients import Lazy, entry_point, register_snapstart_hooks
 from callguard.edge.resolver import actor_of, build_resolver, json_response
 from callguard.errors import NotFoundError, RequestValidationError
 from callguard.models import is_call_id
@@ -62,9 +62,6 @@ def get_followups() -> Response[str]:
     return json_response(200, result)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
-@service.per_invocation
+@entry_point(logger, metrics, service, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callguard.analysis.service import AnalysisService
-from callguard.clients import Lazy
+from callguard.clients import Lazy, entry_point
 from callguard.names import CALL_ID_PATTERN
 from callguard.wiring import build_analysis_service
 
@@ -60,9 +60,6 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="ComprehendUnits", unit=MetricUnit.Count, value=units)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
-@service.per_invocation
+@entry_point(logger, metrics, service, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

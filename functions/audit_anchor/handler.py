@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import Lazy
+from callguard.clients import Lazy, entry_point
 from callguard.security.audit_anchor import AuditAnchors
 from callguard.wiring import build_audit_anchors
 
@@ -22,9 +22,7 @@ metrics = Metrics()
 anchors: Lazy[AuditAnchors] = Lazy(build_audit_anchors)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@metrics.log_metrics
-@anchors.per_invocation
+@entry_point(logger, metrics, anchors)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = anchors().anchor()
     metrics.add_metric(name="AuditDaysAnchored", unit=MetricUnit.Count, value=len(report.days))

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import Lazy
+from callguard.clients import Lazy, entry_point
 from callguard.privacy.workflow import DeadlineCheck
 from callguard.wiring import build_deadline_check
 
@@ -18,9 +18,7 @@ metrics = Metrics()
 check: Lazy[DeadlineCheck] = Lazy(build_deadline_check)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@metrics.log_metrics
-@check.per_invocation
+@entry_point(logger, metrics, check)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # one scan: the counts, and requests from before the compliance queue's index join it
     report = check().run(datetime.now(UTC))

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.calls.importer import ImportService
-from callguard.clients import Lazy
+from callguard.clients import Lazy, entry_point
 from callguard.names import METRICS_NAMESPACE
 from callguard.wiring import build_import_service
 
@@ -74,9 +74,6 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     return results
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
-@service.per_invocation
+@entry_point(logger, metrics, service, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

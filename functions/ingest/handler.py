@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import Lazy, register_snapstart_hooks
+from callguard.clients import Lazy, entry_point, register_snapstart_hooks
 from callguard.edge.resolver import build_resolver, json_response
 from callguard.edge.responses import parse_body
 from callguard.errors import CallConflictError, NotFoundError
@@ -79,10 +79,7 @@ def post_segments(call_id: str) -> Response[str]:
     return json_response(200, result)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@dependencies.per_invocation
+@entry_point(logger, metrics, dependencies, tracer, cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     dependencies().idempotency_config.register_lambda_context(context)
     return app.resolve(event, context)

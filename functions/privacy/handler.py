@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from callguard.clients import Lazy, register_snapstart_hooks
+from callguard.clients import Lazy, entry_point, register_snapstart_hooks
 from callguard.edge.resolver import actor_of, build_resolver, json_response
 from callguard.edge.responses import parse_body, raw_body, validation_details
 from callguard.errors import NotFoundError, RequestValidationError
@@ -164,9 +164,6 @@ def get_audit_day(day: str) -> Response[str]:
     return json_response(200, dependencies().desk.audit_day(when))
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
-@dependencies.per_invocation
+@entry_point(logger, metrics, dependencies, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

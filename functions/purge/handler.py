@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from callguard.clients import Lazy
+from callguard.clients import Lazy, entry_point
 from callguard.models import PurgeRequest, PurgeRequestError
 from callguard.names import Env
 from callguard.retention.purge import RetentionPurge
@@ -29,9 +29,7 @@ STOP_MARGIN_MS = 60_000
 purge: Lazy[RetentionPurge] = Lazy(build_retention_purge)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@metrics.log_metrics
-@purge.per_invocation
+@entry_point(logger, metrics, purge)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         request = PurgeRequest.model_validate(event or {})

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callguard.clients import Lazy, register_snapstart_hooks
+from callguard.clients import Lazy, entry_point, register_snapstart_hooks
 from callguard.edge.resolver import build_resolver, json_response
 from callguard.edge.responses import parse_body
 from callguard.models import RoutingRequest
@@ -41,9 +41,6 @@ def post_decision() -> Response[str]:
     return json_response(200, decision.public())
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
-@service.per_invocation
+@entry_point(logger, metrics, service, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -131,12 +131,15 @@ def test_an_erasure_certificate_counts_only_its_own_request(
 
 
 def test_every_handler_builds_its_services_per_invocation() -> None:
-    """Structural: each handler module's entry point is wrapped by ``per_invocation``."""
+    """Structural: each handler module's entry point is wrapped by ``per_invocation`` (through the one
+    entry-point shape, ``callguard.clients.entry_point``, or the privacy steps' runner)."""
     for path in sorted((ROOT / "functions").glob("*/*.py")):
         source = path.read_text()
         if "lambda_handler" not in source or path.parent.name == "pre_token":
             continue
-        wrapped = ".per_invocation" in source or "step_handler(" in source
+        wrapped = "@entry_point(" in source or "step_handler(" in source
         assert wrapped, f"{path.relative_to(ROOT)} does not build its services per invocation"
+    entry = ROOT / "layers/common/python/callguard/clients.py"
+    assert entry.read_text().count("deps.per_invocation(handler)") == 1
     runner = ROOT / "layers/common/python/callguard/privacy/step_runner.py"
     assert runner.read_text().count("self.deps.per_invocation(self._run)") == 1

@@ -7,15 +7,19 @@ import random
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
 
-__all__ = ["RETRY_CONFIG", "AwsClients", "Lazy", "register_snapstart_hooks"]
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+__all__ = ["RETRY_CONFIG", "AwsClients", "Lazy", "entry_point", "register_snapstart_hooks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 P = ParamSpec("P")
 
 #: Standard retry mode: exponential backoff with full jitter, throttling aware.
@@ -176,3 +180,23 @@ def _forget_later(reference: weakref.ref[Lazy[Any]]) -> Callable[[], None]:
             dependency.forget()
 
     return forget
+
+
+def entry_point(
+    logger: Logger, metrics: Metrics, deps: Lazy[Any], tracer: Tracer | None = None, *, cold_start_metric: bool = False
+) -> Callable[[Handler], Handler]:
+    """The one shape of every function's entry point, on ``lambda_handler``: Powertools' Lambda context
+    in the logs (state cleared for each invocation, the event never logged), the invocation traced where
+    the function traces (never its response or exception: either could carry what the request did), its
+    metrics flushed (``cold_start_metric``: with Powertools' ColdStart metric), and the service graph
+    ``deps`` built for this invocation only (:meth:`Lazy.per_invocation`)."""
+
+    def wrap(handler: Handler) -> Handler:
+        wrapped: Any = deps.per_invocation(handler)
+        wrapped = metrics.log_metrics(wrapped, capture_cold_start_metric=cold_start_metric)
+        if tracer is not None:
+            wrapped = tracer.capture_lambda_handler(wrapped, capture_response=False, capture_error=False)
+        wrapped = logger.inject_lambda_context(wrapped, clear_state=True, log_event=False)
+        return wrapped
+
+    return wrap
