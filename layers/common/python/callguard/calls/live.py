@@ -37,9 +37,8 @@ __all__ = ["RESOLUTION_MIN_CALLS", "CallNotLiveError", "LiveService"]
 RESOLUTION_MIN_CALLS = 3
 
 
-class CallNotLiveError(CallguardError):
-    status = 409
-    code = "call_not_live"
+class CallNotLiveError(CallguardError, status=409, code="call_not_live"):
+    """Segments were sent for a call that has ended (or was never live)."""
 
 
 @dataclass

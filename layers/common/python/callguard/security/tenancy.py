@@ -52,11 +52,8 @@ TENANT_CLAIM: Final = "tenant"
 GROUP_SEPARATOR: Final = ":"
 
 
-class UnknownTenantError(CallguardError):
+class UnknownTenantError(CallguardError, status=403, code="unknown_tenant"):
     """The token is valid but acts for no tenant of this deployment."""
-
-    status = 403
-    code = "unknown_tenant"
 
 
 def group_name(tenant: str, role: str) -> str:
