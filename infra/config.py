@@ -38,6 +38,9 @@ EU_REGIONS = frozenset({"eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1", 
 #: EU regions in which Amazon Comprehend (real-time analysis APIs) is offered.
 COMPREHEND_REGIONS = frozenset({"eu-central-1", "eu-west-1"})
 DEFAULT_REGION = "eu-central-1"
+#: what ``CALLGUARD_TENANT_SETTINGS`` may take: Lambda allows 4 KB of environment per function, and the
+#: API functions carry v1's variables (intents, routing: about 1.5 KB) beside it
+TENANT_SETTINGS_MAX_BYTES = 2048
 
 
 class ConfigError(ValueError):
@@ -322,6 +325,7 @@ class Settings(BaseModel):
                 raise ConfigError(f"Tenant id {tenant.id!r} is listed twice; each tenant needs its own id.")
             seen.add(tenant.id)
         self.tenant_list()  # per-tenant retention errors surface at synth, in one sentence
+        self.tenant_settings_env()  # and so does a settings document too large for the functions
         return self
 
     def tenant_list(self) -> tuple[Tenant, ...]:
@@ -355,6 +359,37 @@ class Settings(BaseModel):
     @property
     def multi_tenant(self) -> bool:
         return bool(self.tenants)
+
+    def tenant_settings_env(self) -> str | None:
+        """``CALLGUARD_TENANT_SETTINGS``: each listed tenant's runtime settings, ``None`` without a list.
+
+        One entry per listed tenant (:class:`callguard.tenant_settings.TenantSettingsDocument`): its
+        resolved ``retention`` (days per data category) and, only where it overrides the deployment's,
+        its ``intents`` and ``routing``. The default tenant
+        is not in it: it keeps v1's ``CALLGUARD_RETENTION`` / ``CALLGUARD_INTENTS`` / ``CALLGUARD_ROUTING``,
+        so a single-tenant deployment's environment is v1's. Alarm contacts stay out of the functions
+        (they are SNS subscriptions, ``Operations``): no function needs an e-mail address.
+        """
+        if not self.tenants:
+            return None
+        document = TenantSettingsDocument(
+            tenants={
+                tenant.id: TenantRuntimeSettings(
+                    retention=json.loads(tenant.retention.to_env()),
+                    intents=tenant.intents if listed.intents is not None else None,
+                    routing=tenant.routing if listed.routing is not None else None,
+                )
+                for listed, tenant in zip(self.tenants, self.tenant_list()[1:], strict=True)
+            }
+        )
+        text = document.to_env()
+        if len(text.encode()) > TENANT_SETTINGS_MAX_BYTES:
+            raise ConfigError(
+                f"The tenants' runtime settings take {len(text.encode())} bytes, more than the "
+                f"{TENANT_SETTINGS_MAX_BYTES} a Lambda environment can carry beside the rest; override fewer "
+                "intents or routing rules per tenant, or give the tenant a deployment of its own."
+            )
+        return text
 
     @field_validator("region")
     @classmethod

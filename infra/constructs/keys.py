@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import Aws, RemovalPolicy, Stack
@@ -9,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["KEY_ADMIN_ACTIONS", "ProjectKeys"]
+__all__ = ["KEY_ADMIN_ACTIONS", "TENANT_CONTEXT_KEY", "ProjectKeys"]
 
 #: What the account's administrators may do with a key whose use they must not have: manage its
 #: lifecycle and policy, never encrypt, decrypt, sign or create grants for themselves.
@@ -81,6 +82,26 @@ def _managed_not_used(stack: Stack, usage: list[str]) -> iam.PolicyDocument:
     )
 
 
+#: the encryption-context key that binds a listed tenant's subject data keys to that tenant
+#: (``callguard.security.crypto``; the default tenant's keys carry v1's context, without it)
+TENANT_CONTEXT_KEY = "kms:EncryptionContext:callguard:tenant"
+
+
+def _tenant_context_guard(tenants: Sequence[str]) -> iam.PolicyStatement:
+    """Nobody (any principal, this stack's roles included) may wrap or unwrap a key under a tenant
+    context that names no listed tenant: a tenant removed from the configuration loses every use
+    of its subject keys at the next deploy, before anything is deleted (offboarding's first step),
+    and no code path can mint keys for a tenant the deployment does not serve."""
+    return iam.PolicyStatement(
+        sid="SubjectKeysOnlyForTheListedTenants",
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=_SYMMETRIC_USE,
+        resources=["*"],
+        conditions={"Null": {TENANT_CONTEXT_KEY: "false"}, "StringNotEquals": {TENANT_CONTEXT_KEY: sorted(tenants)}},
+    )
+
+
 class ProjectKeys(Construct):
     """Customer-managed keys, rotation on where KMS supports it.
 
@@ -91,7 +112,11 @@ class ProjectKeys(Construct):
     * ``exports`` (symmetric): the exports bucket only, so the functions that may decrypt transcripts
       through S3 (agent view, analysis) cannot read a subject's complete export.
     * ``subject_ids`` (HMAC_256): ``GenerateMac`` over normalised identifiers; administrators
-      cannot compute pseudonyms either.
+      cannot compute pseudonyms either. A listed tenant's identifiers are MACed with the tenant in
+      the message (``callguard.security.identity``), so one phone number is one subject per tenant.
+    * with tenants listed, the data key's policy denies every use under a ``callguard:tenant``
+      encryption context that names no listed tenant (:func:`_tenant_context_guard`); each listed
+      tenant's subject keys are wrapped with its id in that context (README "Tenants", "Keys").
     * ``audit`` (symmetric): CloudTrail logs and CloudWatch log groups, kept apart so
       that those who may read data cannot read or alter the audit trail's key.
     * ``audit_anchor`` (ECC NIST P-256, ``SIGN_VERIFY``): signs the audit chain's anchors. Its
@@ -99,10 +124,14 @@ class ProjectKeys(Construct):
       (and read the public key); :meth:`allow_anchor_signing` names the one role that may sign.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, removal: RemovalPolicy) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, removal: RemovalPolicy, tenants: Sequence[str] = ()
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self._data_policy = _managed_not_used(stack, _SYMMETRIC_USE)
+        if tenants:
+            self._data_policy.add_statements(_tenant_context_guard(tenants))
         self._exports_policy = _managed_not_used(stack, _SYMMETRIC_USE)
         self._subject_ids_policy = _managed_not_used(stack, _MAC_USE)
         self.data = kms.Key(

@@ -7,7 +7,7 @@ their alarms on :attr:`Operations.topic` too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Aws, Duration, Stack
@@ -92,12 +92,48 @@ def _sum(metrics: dict[str, cw.IMetric]) -> cw.MathExpression:
 
 
 class Operations(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, keys: ProjectKeys, emails: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        keys: ProjectKeys,
+        emails: Sequence[str] = (),
+        tenant_emails: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         #: on-call subscribes here (e-mail from settings; chat or ticketing integrations alike)
         self.topic = alarm_topic(self, "Alarms", key=keys.audit, display_name="callguard operations alarms")
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        #: each listed tenant's own alarm topic with its ``alarm_emails`` (the default tenant's contacts
+        #: are v1's, on :attr:`topic`); :meth:`notify_tenants` puts every alarm of the stack on them
+        self.tenant_topics: dict[str, sns.Topic] = {}
+        for tenant, addresses in (tenant_emails or {}).items():
+            topic = alarm_topic(
+                Construct(self, f"Tenant-{tenant}"),
+                "Alarms",
+                key=keys.audit,
+                display_name=f"callguard operations alarms for tenant {tenant}",
+            )
+            for email in addresses:
+                topic.add_subscription(subscriptions.EmailSubscription(email))
+            self.tenant_topics[tenant] = topic
+
+    def notify_tenants(self) -> None:
+        """Once every alarm exists: each also notifies every listed tenant's topic, in alarm and when
+        it clears. The alarms watch what all controllers share (queues, API, functions, tables, the
+        workflow), so each controller hears of an incident of its processor (Art. 28(3)(f), 33(2)
+        GDPR); alarm descriptions name a runbook, never personal data."""
+        if not self.tenant_topics:
+            return
+        alarms = sorted(
+            (c for c in Stack.of(self).node.find_all() if isinstance(c, cw.Alarm)), key=lambda c: c.node.path
+        )
+        for alarm in alarms:
+            for topic in self.tenant_topics.values():
+                alarm.add_alarm_action(cw_actions.SnsAction(topic))
+                alarm.add_ok_action(cw_actions.SnsAction(topic))
 
     def alarm(self, construct_id: str, **kwargs: Any) -> cw.Alarm:
         """A :func:`runbook_alarm` on the operations topic that also reports when it clears."""

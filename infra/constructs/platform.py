@@ -22,10 +22,13 @@ from infra.constructs.function import CallguardFunction, SharedLayers
 from infra.constructs.keys import ProjectKeys
 from infra.nag import acknowledge
 
-__all__ = ["STORE_CALL_ENV", "Platform"]
+__all__ = ["STORE_CALL_ENV", "TENANT_AWARE_FUNCTIONS", "Platform"]
 
 #: the functions behind API routes: the edge in each resolves the caller's tenant
 _API_FUNCTIONS = frozenset(r.function for r in ROUTES if r.function)
+#: the functions that act for a tenant at runtime, so read its settings: the API functions (tenant from
+#: the token) and the analysis (tenant from the queue message ingest wrote for the token's tenant)
+TENANT_AWARE_FUNCTIONS = _API_FUNCTIONS | {"analyze"}
 
 
 #: what a function that stores calls needs (the ingest API and the importer): the call, subject and key
@@ -115,11 +118,17 @@ class Platform:
                     if self.tenant_directory and name in _API_FUNCTIONS
                     else {}
                 ),
+                **self._tenant_settings(name),
             },
             removal=self.removal,
             module=module,
             reserved_concurrency=reserved_concurrency,
         )
+
+    def _tenant_settings(self, name: str) -> dict[str, str]:
+        """``CALLGUARD_TENANT_SETTINGS`` for a tenant-aware function of a deployment with tenants (v1: none)."""
+        document = self.settings.tenant_settings_env()
+        return {Env.TENANT_SETTINGS.value: document} if document and name in TENANT_AWARE_FUNCTIONS else {}
 
     def failure_queue(self, scope: Construct, construct_id: str) -> sqs.Queue:
         """A dead-letter queue for a scheduled function's failed asynchronous invocations."""

@@ -43,7 +43,7 @@ class CallguardStack(Stack):
         Tags.of(self).add("project", "callguard")
         Tags.of(self).add("data-classification", "personal")
 
-        self.keys = ProjectKeys(self, "Keys", removal=removal)
+        self.keys = ProjectKeys(self, "Keys", removal=removal, tenants=[t.id for t in settings.tenants])
         self.data = DataPlane(self, "Data", keys=self.keys, settings=settings, removal=removal)
         self.layers = SharedLayers(self, "Layers")
         self.identity = Identity(
@@ -60,7 +60,13 @@ class CallguardStack(Stack):
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
-        self.operations = Operations(self, "Operations", keys=self.keys, emails=settings.alarm_emails)
+        self.operations = Operations(
+            self,
+            "Operations",
+            keys=self.keys,
+            emails=settings.alarm_emails,
+            tenant_emails={t.id: t.alarm_emails for t in settings.tenants},
+        )
         self.anchoring = AuditAnchoring(self, "AuditAnchoring", platform=platform, alarm_topic=self.operations.topic)
         self.retention = NightlyPurge(
             self, "Retention", platform=platform, alarm_topic=self.operations.topic, anchors=self.anchoring.bucket
@@ -85,6 +91,10 @@ class CallguardStack(Stack):
         )
         self.operations.watch_workflow(self.privacy.workflow.state_machine)
         self.scorecard = Scorecard(self, "Scorecard")
+        #: each listed tenant's scorecard: the same widgets over the metrics its requests emit
+        self.tenant_scorecards = {
+            t.id: Scorecard(self, f"Scorecard-{t.id}", tenant=t.id) for t in settings.tenants
+        }
         #: ``organization_trail``: an AWS Organizations trail records every region of the account already
         self.audit = (
             None
@@ -121,6 +131,7 @@ class CallguardStack(Stack):
             else None
         )
 
+        self.operations.notify_tenants()
         self.keys.finalize()
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
