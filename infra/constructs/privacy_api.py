@@ -65,6 +65,7 @@ class PrivacyApi(Construct):
             functions={name: fn.function for name, fn in steps.items()},
             keys=keys,
             log_retention=log_retention(platform.settings.log_retention_days),
+            tenant_aware=platform.settings.multi_tenant,
         )
         machine = self.workflow.state_machine
         self.handler = platform.function(

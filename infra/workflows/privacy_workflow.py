@@ -4,7 +4,8 @@ Fragments per phase: verification (a task-token wait with a timeout), the type
 branches, and a shared ending (complete / reject / fail). Every task retries with
 jittered exponential backoff and is caught into the failure fragment, which marks
 the request ``failed`` with the error's name. The execution input carries only the
-request id (and the verification timeout), so no identifier ever enters the history.
+request id (and the verification timeout; with tenants listed, the request's tenant id), so no
+identifier ever enters the history.
 
 :class:`_Tasks` makes the states (a step's task with its retries and catches, the ending
 fragments, the task-token waits); :class:`PrivacyWorkflow` puts the phases together from it.
@@ -74,9 +75,12 @@ def _retry_throttling(task: tasks.LambdaInvoke) -> None:
 class _Tasks:
     """The states of the workflow, made in ``scope`` from the step functions."""
 
-    def __init__(self, scope: Construct, functions: dict[str, lambda_.IFunction]) -> None:
+    def __init__(self, scope: Construct, functions: dict[str, lambda_.IFunction], tenant_aware: bool = False) -> None:
         self.scope = scope
         self.functions = functions
+        #: with tenants listed, the execution input names the request's tenant (the privacy API writes it
+        #: from the filer's token) and every step gets it, so its keys and pseudonyms are that tenant's
+        self.tenant: dict[str, object] = {"tenant": sfn.JsonPath.string_at("$['tenant']")} if tenant_aware else {}
         # the shared ending every guarded task is caught into
         self.failed = self.task(
             "mark_failed",
@@ -96,7 +100,7 @@ class _Tasks:
             self.scope,
             _state_id(step, suffix),
             lambda_function=self.functions[step],
-            payload=sfn.TaskInput.from_object(payload or REQUEST),
+            payload=sfn.TaskInput.from_object({**(payload or REQUEST), **self.tenant}),
             payload_response_only=True,
             result_path=result_path or sfn.JsonPath.DISCARD,
             retry_on_service_exceptions=False,
@@ -142,7 +146,7 @@ class _Tasks:
             name,
             lambda_function=self.functions[step],
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object(WAIT_PAYLOAD),
+            payload=sfn.TaskInput.from_object({**WAIT_PAYLOAD, **self.tenant}),
             task_timeout=sfn.Timeout.at("$.verification_timeout_seconds"),
             result_path=sfn.JsonPath.DISCARD,
             retry_on_service_exceptions=False,
@@ -169,9 +173,10 @@ class PrivacyWorkflow(Construct):
         functions: dict[str, lambda_.IFunction],
         keys: ProjectKeys,
         log_retention: logs.RetentionDays,
+        tenant_aware: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        states = _Tasks(self, functions)
+        states = _Tasks(self, functions, tenant_aware)
         verification, route = self._verification(states)
         by_type = self._by_type(states)
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=keys.audit, retention=log_retention)
