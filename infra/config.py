@@ -20,7 +20,13 @@ from callguard.calls.importer.settings import ImportSettings
 from callguard.names import Scope
 from callguard.retention.policy import DataCategory, RetentionPolicy
 from callguard.routing.rules import DEFAULT_ROUTING, RoutingConfig
-from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, group_name
+from callguard.security.tenancy import (
+    DEFAULT_TENANT,
+    TENANT_ID_PATTERN,
+    TenantRuntimeSettings,
+    TenantSettingsDocument,
+    group_name,
+)
 
 __all__ = [
     "COMPREHEND_REGIONS",
@@ -227,6 +233,11 @@ class Tenant(BaseModel):
         return self.id == DEFAULT_TENANT
 
 
+def _compact(config: BaseModel) -> dict[str, Any]:
+    """The fields of ``config`` that differ from its model's defaults (they parse back to ``config``)."""
+    return config.model_dump(mode="json", exclude_defaults=True)
+
+
 def _overridden(base: RetentionPolicy, tenant: str, overrides: Mapping[str, int]) -> RetentionPolicy:
     rules = dict(base.rules)
     for name, days in overrides.items():
@@ -363,7 +374,7 @@ class Settings(BaseModel):
     def tenant_settings_env(self) -> str | None:
         """``CALLGUARD_TENANT_SETTINGS``: each listed tenant's runtime settings, ``None`` without a list.
 
-        One entry per listed tenant (:class:`callguard.tenant_settings.TenantSettingsDocument`): its
+        One entry per listed tenant (:class:`callguard.security.tenancy.TenantSettingsDocument`): its
         resolved ``retention`` (days per data category) and, only where it overrides the deployment's,
         its ``intents`` and ``routing``. The default tenant
         is not in it: it keeps v1's ``CALLGUARD_RETENTION`` / ``CALLGUARD_INTENTS`` / ``CALLGUARD_ROUTING``,
@@ -374,10 +385,12 @@ class Settings(BaseModel):
             return None
         document = TenantSettingsDocument(
             tenants={
+                # intents and routing as the fields that differ from their models' defaults: they parse back
+                # to the same configuration, and the document stays well inside Lambda's 4 KB of environment
                 tenant.id: TenantRuntimeSettings(
                     retention=json.loads(tenant.retention.to_env()),
-                    intents=tenant.intents if listed.intents is not None else None,
-                    routing=tenant.routing if listed.routing is not None else None,
+                    intents=None if listed.intents is None else _compact(listed.intents),
+                    routing=None if listed.routing is None else _compact(listed.routing),
                 )
                 for listed, tenant in zip(self.tenants, self.tenant_list()[1:], strict=True)
             }

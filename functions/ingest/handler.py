@@ -57,7 +57,9 @@ register_snapstart_hooks(dependencies)  # SnapStart: no invocation's state, clie
 def post_call() -> Response[str]:
     call = parse_body(app.current_event.raw_event, CallIn)
     logger.append_keys(call_id=call.call_id)
-    accepted: CallAccepted = dependencies().ingest(call=call)
+    deps = dependencies()  # built for the tenant the edge resolved from the token
+    deps.idempotency_config.register_lambda_context(app.lambda_context)
+    accepted: CallAccepted = deps.ingest(call=call)
     metrics.add_metric(name="CallsAccepted", unit=MetricUnit.Count, value=1)
     if accepted.analysis == "queued":
         metrics.add_metric(name="AnalysisQueued", unit=MetricUnit.Count, value=1)
@@ -81,5 +83,4 @@ def post_segments(call_id: str) -> Response[str]:
 
 @entry_point(logger, metrics, dependencies, tracer, cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    dependencies().idempotency_config.register_lambda_context(context)
     return app.resolve(event, context)

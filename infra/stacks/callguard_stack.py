@@ -92,9 +92,7 @@ class CallguardStack(Stack):
         self.operations.watch_workflow(self.privacy.workflow.state_machine)
         self.scorecard = Scorecard(self, "Scorecard")
         #: each listed tenant's scorecard: the same widgets over the metrics its requests emit
-        self.tenant_scorecards = {
-            t.id: Scorecard(self, f"Scorecard-{t.id}", tenant=t.id) for t in settings.tenants
-        }
+        self.tenant_scorecards = {t.id: Scorecard(self, f"Scorecard-{t.id}", tenant=t.id) for t in settings.tenants}
         #: ``organization_trail``: an AWS Organizations trail records every region of the account already
         self.audit = (
             None

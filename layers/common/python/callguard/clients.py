@@ -104,27 +104,37 @@ class _ClientOnFirstUse:
 
 class Lazy(Generic[T]):
     """A handler's dependencies: the AWS clients live as long as the execution environment, the
-    service graph built from them lives for one invocation.
+    service graph built from them lives for one invocation, and is built for one tenant.
 
-    ``lambda_handler`` is wrapped in :meth:`per_invocation`, which builds a new graph when an
-    invocation starts and drops it when it ends: key caches, pseudonym caches and counters are
-    created per invocation by construction, and never outlive it (nothing is cleared by hand).
-    ``deps()`` returns the current graph (building one outside an invocation: tests, the local
-    stack); ``deps(clients)`` injects clients — how tests and the local stack wire a handler
-    without patching module globals.
+    ``lambda_handler`` is wrapped in :meth:`per_invocation`, which drops every graph when an
+    invocation starts and when it ends: key caches, pseudonym caches and counters are created per
+    invocation by construction, and never outlive it (nothing is cleared by hand). ``deps()``
+    returns the graph of the tenant the current request or message acts for
+    (:func:`callguard.security.tenancy.current_tenant`, set by the API edge from the verified token
+    and by the analysis from its message), built on first use: ``build(clients)`` for the default
+    tenant (v1's wiring), ``build(clients, tenant=<id>)`` for a listed one, so a builder that takes no
+    tenant fails loudly rather than serve a listed tenant with the default tenant's keys.
+    ``deps(clients)`` injects clients — how tests and the local stack wire a handler without
+    patching module globals.
     """
 
-    def __init__(self, build: Callable[[AwsClients], T]) -> None:
+    def __init__(self, build: Callable[..., T]) -> None:
         self._build = build
         self._clients: AwsClients | None = None
-        self._value: T | None = None
+        self._values: dict[str, T] = {}
 
-    def __call__(self, clients: AwsClients | None = None) -> T:
+    def __call__(self, clients: AwsClients | None = None, *, tenant: str | None = None) -> T:
+        from callguard.security.tenancy import DEFAULT_TENANT, current_tenant
+
         if clients is not None:
-            self._clients, self._value = clients, None
-        if self._value is None:
-            self._value = self._build(self._environment())
-        return self._value
+            self._clients, self._values = clients, {}
+        acting = tenant if tenant is not None else current_tenant()
+        value = self._values.get(acting)
+        if value is None:
+            environment = self._environment()
+            value = self._build(environment) if acting == DEFAULT_TENANT else self._build(environment, tenant=acting)
+            self._values[acting] = value
+        return value
 
     def _environment(self) -> AwsClients:
         if self._clients is None:
@@ -137,15 +147,15 @@ class Lazy(Generic[T]):
         self._value, self._clients = None, None
 
     def per_invocation(self, handler: Callable[P, R]) -> Callable[P, R]:
-        """``handler`` with a service graph of its own for each invocation."""
+        """``handler`` with service graphs of its own for each invocation (built when first used)."""
 
         @functools.wraps(handler)
         def invoke(*args: P.args, **kwargs: P.kwargs) -> R:
-            self._value = self._build(self._environment())
+            self._values = {}
             try:
                 return handler(*args, **kwargs)
             finally:
-                self._value = None  # unwrapped keys and counters go with the invocation
+                self._values = {}  # unwrapped keys and counters go with the invocation
 
         return invoke
 

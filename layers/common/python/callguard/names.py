@@ -29,6 +29,7 @@ __all__ = [
     "RESOURCE_SERVER_ID",
     "ROUTES",
     "SERVICE_NAME",
+    "TENANT_DIMENSION",
     "TTL_GRACE_SECONDS",
     "Env",
     "Route",
@@ -38,6 +39,8 @@ __all__ = [
 
 SERVICE_NAME: Final = "callguard"
 METRICS_NAMESPACE: Final = "Callguard"
+#: the metric dimension a listed tenant's metrics carry (its scorecard); the default tenant's keep v1's
+TENANT_DIMENSION: Final = "tenant"
 API_PREFIX: Final = "/v1"
 MAX_BODY_BYTES: Final = 256 * 1024
 #: The privacy workflow's state machine is ``<stack name>-<this>``: a fixed name, because the
@@ -112,6 +115,9 @@ class Env(StrEnum):
     IMPORT_REUSE_SENTIMENT = "CALLGUARD_IMPORT_REUSE_SENTIMENT"
     #: tenants and the machine client id → tenant map (JSON); set only when the config lists tenants
     TENANTS = "CALLGUARD_TENANTS"
+    #: each listed tenant's runtime settings (JSON, ``callguard.security.tenancy.TenantSettingsDocument``);
+    #: set only on the functions that act for a tenant, and only when the config lists tenants
+    TENANT_SETTINGS = "CALLGUARD_TENANT_SETTINGS"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 

@@ -8,6 +8,7 @@ modules are imported inside the builders, so a handler loads only what its servi
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from callguard.clients import AwsClients
 from callguard.names import Env
+from callguard.security.tenancy import DEFAULT_TENANT, TenantSettingsDocument
+from callguard.storage.repository import AnalysisQueue
 
 if TYPE_CHECKING:
     from callguard.analysis.intents import IntentConfig
@@ -79,15 +82,36 @@ def require_env(name: Env, environ: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class _TenantConfig:
+    """A listed tenant's parsed runtime settings (``None``: the deployment's)."""
+
+    retention: RetentionPolicy
+    intents: IntentConfig | None
+    routing: RoutingConfig | None
+
+
+@dataclass(frozen=True)
 class Parts:
-    """The repositories and key handling every service is built from, read from the environment."""
+    """The repositories and key handling every service is built from, read from the environment,
+    for one tenant: its retention, intents and routing (a listed tenant's from
+    ``CALLGUARD_TENANT_SETTINGS``, the default tenant's from v1's variables), its pseudonyms and its
+    subject keys."""
 
     clients: AwsClients
     env: Mapping[str, str]
+    tenant: str = DEFAULT_TENANT
+
+    def _own(self) -> _TenantConfig | None:
+        """A listed tenant's settings; ``None`` for the default tenant (v1's variables).
+        :class:`~callguard.security.tenancy.UnknownTenantError` for a tenant the deployment does not list."""
+        if self.tenant == DEFAULT_TENANT:
+            return None
+        return _tenant_config(self.env.get(Env.TENANT_SETTINGS.value), self.tenant)
 
     @property
     def retention(self) -> RetentionPolicy:
-        return _retention(self.env.get(Env.RETENTION.value))
+        own = self._own()
+        return own.retention if own is not None else _retention(self.env.get(Env.RETENTION.value))
 
     def audit_log(self) -> AuditLog:
         """The hash-chained audit log, with the configured audit retention: the one way it is built."""
@@ -128,18 +152,37 @@ class Parts:
             kms=self.clients.kms,
             keys=SubjectKeysStore(dynamodb=self.clients.dynamodb, table=require_env(Env.KEYS_TABLE, self.env)),
             cmk_id=require_env(Env.DATA_KEY_ID, self.env),
+            tenant=self.tenant,
         )
 
     def pseudonymizer(self) -> Pseudonymizer:
         from callguard.security.identity import Pseudonymizer
 
-        return Pseudonymizer(self.clients.kms, require_env(Env.HMAC_KEY_ID, self.env))
+        return Pseudonymizer(self.clients.kms, require_env(Env.HMAC_KEY_ID, self.env), tenant=self.tenant)
 
     def intents(self) -> IntentConfig:
+        own = self._own()
+        if own is not None and own.intents is not None:
+            return own.intents
         return _intents(self.env.get(Env.INTENTS.value))
 
     def routing(self) -> RoutingConfig:
+        own = self._own()
+        if own is not None and own.routing is not None:
+            return own.routing
         return _routing(self.env.get(Env.ROUTING.value))
+
+    def analysis_queue(self) -> AnalysisQueue:
+        """The analysis queue; a listed tenant's messages name it (:class:`TenantAnalysisQueue`)."""
+        url = require_env(Env.ANALYSIS_QUEUE_URL, self.env)
+        if self.tenant == DEFAULT_TENANT:
+            return AnalysisQueue(sqs=self.clients.sqs, queue_url=url)
+        return TenantAnalysisQueue(sqs=self.clients.sqs, queue_url=url, tenant=self.tenant)
+
+    @property
+    def lists_tenants(self) -> bool:
+        """Whether the deployment lists tenants (the tenant-aware functions then carry their settings)."""
+        return bool(self.env.get(Env.TENANT_SETTINGS.value))
 
     def privacy_requests(self) -> PrivacyRequests:
         from callguard.storage.requests import PrivacyRequests
@@ -215,23 +258,58 @@ def _routing(value: str | None) -> RoutingConfig:
     return RoutingConfig.from_env(value)
 
 
-def parts(clients: AwsClients, environ: Mapping[str, str] | None = None) -> Parts:
-    """The repositories and key handling services are built from (the bench builds single ones)."""
-    return Parts(clients, environ if environ is not None else os.environ)
+@functools.lru_cache(maxsize=32)
+def _tenant_config(document: str | None, tenant: str) -> _TenantConfig:
+    from callguard.analysis.intents import IntentConfig
+    from callguard.retention.policy import RetentionPolicy
+    from callguard.routing.rules import RoutingConfig
+
+    own = TenantSettingsDocument.from_env(document).settings_of(tenant)
+    return _TenantConfig(
+        retention=RetentionPolicy.defaults(own.retention),
+        intents=None if own.intents is None else IntentConfig.model_validate(own.intents),
+        routing=None if own.routing is None else RoutingConfig.model_validate(own.routing),
+    )
 
 
-def build_ingest_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestService:
+class TenantAnalysisQueue(AnalysisQueue):
+    """The analysis queue of a listed tenant's calls: the message names the tenant (``{"call_id",
+    "tenant"}``), so the analysis acts for it. The tenant comes from the verified token of the ingest
+    request, never from its body; the default tenant's messages stay v1's (``{"call_id"}``)."""
+
+    def __init__(self, *, sqs: Any, queue_url: str, tenant: str) -> None:
+        super().__init__(sqs=sqs, queue_url=queue_url)
+        self._tenant_sqs = sqs
+        self._tenant_queue_url = queue_url
+        self._tenant = tenant
+
+    def enqueue(self, call_id: str) -> None:
+        self._tenant_sqs.send_message(
+            QueueUrl=self._tenant_queue_url, MessageBody=json.dumps({"call_id": call_id, "tenant": self._tenant})
+        )
+
+
+def parts(clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT) -> Parts:
+    """The repositories and key handling services are built from (the bench builds single ones), for
+    ``tenant``: :class:`~callguard.security.tenancy.UnknownTenantError` for one the deployment does not list."""
+    built = Parts(clients, environ if environ is not None else os.environ, tenant)
+    built._own()  # an unknown tenant fails here, before anything is built for it
+    return built
+
+
+def build_ingest_service(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> IngestService:
     from callguard.calls.ingest import IngestService
-    from callguard.storage.queue import AnalysisQueue
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return IngestService(
         pseudonymizer=p.pseudonymizer(),
         keyring=p.keyring(),
         subjects=p.subjects(),
         calls=p.calls(),
         transcripts=p.transcripts(),
-        queue=AnalysisQueue(sqs=clients.sqs, queue_url=require_env(Env.ANALYSIS_QUEUE_URL, p.env)),
+        queue=p.analysis_queue(),
     )
 
 
@@ -252,11 +330,13 @@ def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None 
     )
 
 
-def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AnalysisService:
+def build_analysis_service(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> AnalysisService:
     from callguard.analysis.comprehend import ComprehendGateway
     from callguard.analysis.service import AnalysisService
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return AnalysisService(
         calls=p.calls(),
         subjects=p.subjects(),
@@ -271,10 +351,12 @@ def build_analysis_service(clients: AwsClients, environ: Mapping[str, str] | Non
     )
 
 
-def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AgentViewService:
+def build_agent_view_service(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> AgentViewService:
     from callguard.calls.agent_view import AgentViewService
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return AgentViewService(
         calls=p.calls(),
         transcripts=p.transcripts(),
@@ -285,11 +367,13 @@ def build_agent_view_service(clients: AwsClients, environ: Mapping[str, str] | N
     )
 
 
-def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RoutingService:
+def build_routing_service(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> RoutingService:
     from callguard.analysis.comprehend import ComprehendGateway
     from callguard.routing.service import RoutingService
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return RoutingService(
         pseudonymizer=p.pseudonymizer(),
         subjects=p.subjects(),
@@ -301,11 +385,13 @@ def build_routing_service(clients: AwsClients, environ: Mapping[str, str] | None
     )
 
 
-def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> LiveService:
+def build_live_service(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> LiveService:
     from callguard.analysis.comprehend import ComprehendGateway
     from callguard.calls.live import LiveService
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return LiveService(
         calls=p.calls(),
         subjects=p.subjects(),
@@ -318,10 +404,12 @@ def build_live_service(clients: AwsClients, environ: Mapping[str, str] | None = 
     )
 
 
-def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyService:
+def build_privacy_service(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> PrivacyService:
     from callguard.privacy.workflow import PrivacyService
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return PrivacyService(
         requests=p.privacy_requests(),
         holds=p.legal_holds(),
@@ -333,13 +421,16 @@ def build_privacy_service(clients: AwsClients, environ: Mapping[str, str] | None
         data_key_id=require_env(Env.DATA_KEY_ID, p.env),
         state_machine_arn=p.env.get(Env.PRIVACY_STATE_MACHINE.value, ""),
         verification_timeout_seconds=int(p.env.get(Env.VERIFICATION_TIMEOUT_SECONDS.value, str(30 * 86400))),
+        workflow_tenant=p.tenant if p.lists_tenants else None,
     )
 
 
-def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ComplianceDesk:
+def build_compliance_desk(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> ComplianceDesk:
     from callguard.privacy.desk import ComplianceDesk
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return ComplianceDesk(
         requests=p.privacy_requests(),
         holds=p.legal_holds(),
@@ -350,17 +441,19 @@ def build_compliance_desk(clients: AwsClients, environ: Mapping[str, str] | None
     )
 
 
-def build_privacy_steps(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacySteps:
+def build_privacy_steps(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> PrivacySteps:
     from callguard.privacy.steps import PrivacySteps
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return PrivacySteps(
         requests=p.privacy_requests(),
         holds=p.legal_holds(),
         exports=p.export_markers(),
         tombstones=p.tombstones(),
         subjects=p.subjects(),
-        service=build_privacy_service(clients, p.env),
+        service=build_privacy_service(clients, p.env, tenant=tenant),
         data=p.subject_data(),
         s3=clients.s3,
         exports_bucket=require_env(Env.EXPORTS_BUCKET, p.env),
@@ -438,7 +531,9 @@ class IngestApi:
     ingest: Callable[..., CallAccepted]
 
 
-def build_ingest_api(clients: AwsClients, environ: Mapping[str, str] | None = None) -> IngestApi:
+def build_ingest_api(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> IngestApi:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -448,8 +543,8 @@ def build_ingest_api(clients: AwsClients, environ: Mapping[str, str] | None = No
 
     from callguard.models import CallAccepted, CallIn
 
-    p = parts(clients, environ)
-    service = build_ingest_service(clients, p.env)
+    p = parts(clients, environ, tenant=tenant)
+    service = build_ingest_service(clients, p.env, tenant=tenant)
     config = IdempotencyConfig(
         event_key_jmespath="call_id",
         payload_validation_jmespath="@",
@@ -469,7 +564,12 @@ def build_ingest_api(clients: AwsClients, environ: Mapping[str, str] | None = No
     def ingest(call: CallIn) -> CallAccepted:
         return service.ingest(call)
 
-    return IngestApi(service=service, live=build_live_service(clients, p.env), idempotency_config=config, ingest=ingest)
+    return IngestApi(
+        service=service,
+        live=build_live_service(clients, p.env, tenant=tenant),
+        idempotency_config=config,
+        ingest=ingest,
+    )
 
 
 @dataclass
@@ -490,11 +590,13 @@ class PrivacyApi:
         return url
 
 
-def build_privacy_api(clients: AwsClients, environ: Mapping[str, str] | None = None) -> PrivacyApi:
-    p = parts(clients, environ)
+def build_privacy_api(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> PrivacyApi:
+    p = parts(clients, environ, tenant=tenant)
     return PrivacyApi(
-        service=build_privacy_service(clients, p.env),
-        desk=build_compliance_desk(clients, p.env),
+        service=build_privacy_service(clients, p.env, tenant=tenant),
+        desk=build_compliance_desk(clients, p.env, tenant=tenant),
         audit=p.audit_log(),
         s3=clients.s3,
     )

@@ -4,7 +4,9 @@ Every error leaves in the contract's shape; unexpected exceptions are logged by 
 only (their text may quote data) and answered 500 without detail. Before any route runs,
 the caller's tenant is resolved from the verified token (never from the body, query or
 headers) into the resolver's context (:func:`tenant_of`); a token of no tenant of this
-deployment is answered 403 ``unknown_tenant``.
+deployment is answered 403 ``unknown_tenant``. The route runs acting for that tenant
+(:func:`~callguard.security.tenancy.acting_for`): the services it asks for are built with the
+tenant's settings, pseudonyms and keys; a listed tenant's metrics carry the ``tenant`` dimension.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callguard.edge.responses import error_body, json_body
 from callguard.errors import CallguardError, NotFoundError
-from callguard.names import API_PREFIX
-from callguard.security.tenancy import TenantDirectory
+from callguard.names import API_PREFIX, TENANT_DIMENSION
+from callguard.security.tenancy import DEFAULT_TENANT, TenantDirectory, acting_for
 
 __all__ = ["ContractResolver", "actor_of", "build_resolver", "json_response", "tenant_of"]
 
@@ -38,9 +40,19 @@ class ContractResolver(APIGatewayRestResolver):
     (the invoke URL ends in ``/v1/``, the resources below it are ``/calls``, …), and a proxy
     event's ``path`` is then relative to the stage, so the prefix is put back here. Behind a
     custom domain whose base path ``v1`` maps to the stage, ``path`` already carries it (no
-    resource itself starts with ``/v1``), and is taken as it is."""
+    resource itself starts with ``/v1``), and is taken as it is.
+
+    ``metrics``: the tenant dimension the previous request of this (warm) container may have left on
+    the shared metric set — Powertools clears dimensions only when metrics were flushed — is dropped
+    before every request, so a request's metrics never carry another request's tenant."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        super().__init__()
+        self._metrics = metrics
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if self._metrics is not None:
+            self._metrics.dimension_set.pop(TENANT_DIMENSION, None)
         path = event.get("path")
         if isinstance(path, str) and not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
             event = {**event, "path": API_PREFIX + path}
@@ -52,7 +64,7 @@ def build_resolver(
     metrics: Metrics,
     extra_errors: dict[type[Exception], Callable[[Exception], CallguardError]] | None = None,
 ) -> APIGatewayRestResolver:
-    app = ContractResolver()
+    app = ContractResolver(metrics)
 
     def respond(error: CallguardError) -> Response[str]:
         logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
@@ -85,8 +97,12 @@ def build_resolver(
         tenant = TenantDirectory.from_env().resolve(resolver.current_event.raw_event)
         resolver.append_context(**{_TENANT_KEY: tenant})
         logger.append_keys(tenant=tenant)
+        if tenant != DEFAULT_TENANT:  # a listed tenant's metrics feed its scorecard; the default's stay v1's
+            metrics.add_dimension(name=TENANT_DIMENSION, value=tenant)
         try:
-            return next_middleware(resolver)
+            # the route's services are built for this tenant (callguard.clients.Lazy), and only inside it
+            with acting_for(tenant):
+                return next_middleware(resolver)
         finally:
             logger.remove_keys(["tenant"])
 

@@ -9,6 +9,10 @@ service name and never sees another step's invocation.
 A new invocation gets a new service graph (:meth:`callguard.clients.Lazy.per_invocation`): the
 subject keys the keyring unwrapped and the counts an erasure certificate reports never reach the
 next request's steps.
+
+With tenants listed, the step input names the request's tenant (the privacy API put it into the
+execution input from the filer's token); the step acts for it (:func:`tenant_of`), so its subject keys
+and pseudonyms are that tenant's. Without it (v1's input) the step acts for the default tenant.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from aws_lambda_powertools import Logger
 
 from callguard.clients import Lazy
 from callguard.privacy.steps import PrivacySteps
+from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, acting_for
 from callguard.wiring import build_privacy_steps
 
-__all__ = ["STEPS", "StepHandler", "request_id_of", "step_handler"]
+__all__ = ["STEPS", "StepHandler", "request_id_of", "step_handler", "tenant_of"]
+
+_TENANT = re.compile(TENANT_ID_PATTERN)
 
 _REQUEST_ID = re.compile(r"^pr-[0-9a-f]{20}$")
 
@@ -36,6 +43,15 @@ def request_id_of(event: Event) -> str:
     if not _REQUEST_ID.match(request_id):
         raise ValueError("the step input holds no valid request id")
     return request_id
+
+
+def tenant_of(event: Event) -> str:
+    """The tenant the step acts for: the execution input's (written by the privacy API from the filer's
+    token), the default tenant when the input names none (v1)."""
+    tenant = event.get("tenant", DEFAULT_TENANT)
+    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+        raise ValueError("the step input holds no valid tenant")
+    return tenant
 
 
 def _page(event: Event) -> int:
@@ -90,8 +106,10 @@ class StepHandler:
     def _run(self, event: Event, context: Any) -> dict[str, Any]:
         request_id = request_id_of(event)
         page = {"page": event["page"]} if "page" in event else {}
-        self.logger.append_keys(request_id=request_id, step=self.name, **page)
-        result = self.step(self.deps(), request_id, event)
+        tenant = tenant_of(event)
+        self.logger.append_keys(request_id=request_id, step=self.name, tenant=tenant, **page)
+        with acting_for(tenant):
+            result = self.step(self.deps(), request_id, event)
         self.logger.info("step done", extra={"more": result["next_page"] is not None} if "next_page" in result else {})
         return result
 

@@ -132,6 +132,9 @@ class PrivacyService:
     state_machine_arn: str
     verification_timeout_seconds: int
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: with tenants listed, the tenant the request is filed for (the filer's, from the token): named in the
+    #: workflow's input, so every step acts for it; ``None`` (v1): the input carries no tenant
+    workflow_tenant: str | None = None
 
     def _seal(self, request_id: str, value: Any) -> bytes:
         return bytes(
@@ -176,7 +179,12 @@ class PrivacyService:
         )
         record(f"privacy_request_{body.type}", f"privacy/{request_id}")
         self.requests.create(request, now)
-        execution_input = {"request_id": request_id, "verification_timeout_seconds": self.verification_timeout_seconds}
+        execution_input: dict[str, Any] = {
+            "request_id": request_id,
+            "verification_timeout_seconds": self.verification_timeout_seconds,
+        }
+        if self.workflow_tenant is not None:
+            execution_input["tenant"] = self.workflow_tenant
         self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=request_id, input=json.dumps(execution_input)
         )

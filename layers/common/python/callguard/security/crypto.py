@@ -5,6 +5,11 @@ wrapped copy is stored, in the keys table. Text is sealed with AES-256-GCM and t
 call id as associated data, so a sealed blob cannot be replayed under another call.
 Deleting the wrapped key makes every copy of the subject's sealed data unreadable
 (backups and old object versions included).
+
+A listed tenant's keys are wrapped with the tenant in the KMS encryption context beside the
+subject id (``callguard:tenant``); KMS binds the context to the wrapped key, so a keyring acting
+for one tenant cannot unwrap another tenant's key (nor a default-tenant key), and the data key's
+policy refuses any tenant the deployment does not list. The default tenant's context is v1's.
 """
 
 from __future__ import annotations
@@ -19,10 +24,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from callguard.security.tenancy import DEFAULT_TENANT
 from callguard.storage.dynamo import BatchRead, Write
 from callguard.storage.keys import KeyTakenError, SubjectKeysStore, WrappedKey
 
-__all__ = ["SealedDataError", "SubjectKeyShreddedError", "SubjectKeyring"]
+__all__ = ["TENANT_CONTEXT_KEY", "SealedDataError", "SubjectKeyShreddedError", "SubjectKeyring", "encryption_context"]
+
+#: the encryption-context key naming a listed tenant (the data key's policy refuses unlisted ones)
+TENANT_CONTEXT_KEY = "callguard:tenant"
+
+
+def encryption_context(tenant: str, subject_id: str) -> dict[str, str]:
+    """The KMS encryption context of ``subject_id``'s data key: v1's for the default tenant."""
+    context = {"callguard:subject_id": subject_id}
+    if tenant != DEFAULT_TENANT:
+        context[TENANT_CONTEXT_KEY] = tenant
+    return context
+
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -40,22 +58,26 @@ class SubjectKeyring:
     """Creates, unwraps (cached for one invocation) and uses per-subject data keys; the wrapped
     copies live in the keys table (:class:`~callguard.storage.keys.SubjectKeysStore`)."""
 
-    def __init__(self, *, kms: Any, keys: SubjectKeysStore, cmk_id: str) -> None:
+    def __init__(self, *, kms: Any, keys: SubjectKeysStore, cmk_id: str, tenant: str = DEFAULT_TENANT) -> None:
         self._kms = kms
         self._keys = keys
         self._cmk_id = cmk_id
+        self._tenant = tenant
         self._cache: dict[str, bytes] = {}
         #: wrapped keys read ahead with other items (:meth:`prefetch`), unwrapped when first used
         self._prefetched: dict[str, Callable[[], WrappedKey | None]] = {}
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
 
     def clear(self) -> None:
         """Forget unwrapped keys (called at the start of every invocation)."""
         self._cache.clear()
         self._prefetched.clear()
 
-    @staticmethod
-    def _context(subject_id: str) -> dict[str, str]:
-        return {"callguard:subject_id": subject_id}
+    def _context(self, subject_id: str) -> dict[str, str]:
+        return encryption_context(self._tenant, subject_id)
 
     def prefetch(self, batch: BatchRead, subject_id: str) -> None:
         """Read the subject's wrapped key with the other items of ``batch`` (unwrapped on first use)."""

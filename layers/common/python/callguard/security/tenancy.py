@@ -15,7 +15,9 @@ token without the claim too; with several tenants, a person's token must carry i
 naming a tenant the deployment does not have is refused (:class:`UnknownTenantError`, 403).
 Body fields, query parameters and headers are never read here.
 
-This slice resolves and carries the tenant; it does NOT yet isolate data by tenant.
+The edge then runs the request *acting for* that tenant (:func:`acting_for`, :func:`current_tenant`):
+the services of the request are built with that tenant's settings (:class:`TenantSettingsDocument`),
+pseudonyms and subject keys (README "Tenants"). Stored data is NOT yet isolated by tenant.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from callguard.errors import CallguardError
 from callguard.names import Env
@@ -36,7 +42,11 @@ __all__ = [
     "TENANT_CLAIM",
     "TENANT_ID_PATTERN",
     "TenantDirectory",
+    "TenantRuntimeSettings",
+    "TenantSettingsDocument",
     "UnknownTenantError",
+    "acting_for",
+    "current_tenant",
     "group_name",
     "tenant_of_group",
 ]
@@ -112,3 +122,82 @@ class TenantDirectory:
         if not isinstance(tenant, str) or not _TENANT_ID.match(tenant) or tenant not in self.tenants:
             raise UnknownTenantError("The token does not belong to a tenant of this deployment.")
         return tenant
+
+
+# -- the tenant a piece of work acts for ------------------------------------------------------------------
+#: set by the API edge from the verified token (:func:`callguard.edge.resolver.build_resolver`) and by the
+#: analysis for each queue message, for exactly the duration of that request or message; read by
+#: :class:`callguard.clients.Lazy`, so a handler's services are built with the settings and keys of
+#: the tenant the work is for. Outside any request: the default tenant (v1's behaviour).
+_acting_for: ContextVar[str] = ContextVar("callguard_tenant", default=DEFAULT_TENANT)
+
+
+def current_tenant() -> str:
+    """The tenant the current request or message acts for (``default`` outside any)."""
+    return _acting_for.get()
+
+
+@contextmanager
+def acting_for(tenant: str) -> Iterator[str]:
+    """Act for ``tenant`` inside the block (a valid tenant id), and for the previous one after it."""
+    if not _TENANT_ID.match(tenant):
+        raise UnknownTenantError("The tenant id is not one this deployment could serve.")
+    token = _acting_for.set(tenant)
+    try:
+        yield tenant
+    finally:
+        _acting_for.reset(token)
+
+
+# -- each listed tenant's runtime settings ------------------------------------------------------------------
+
+
+class TenantRuntimeSettings(BaseModel):
+    """What one listed tenant's functions do differently, as configured (``infra/config.py`` validates
+    each section with its capability's model at synth; :mod:`callguard.wiring` parses it with the same
+    models): the retention stamped on its data (days per data category, every category resolved), and
+    its own intents and routing rules (``None``: the deployment's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention: dict[str, Annotated[int, Field(ge=1, le=3650)]]
+    intents: dict[str, JsonValue] | None = None
+    routing: dict[str, JsonValue] | None = None
+
+
+class TenantSettingsDocument(BaseModel):
+    """``CALLGUARD_TENANT_SETTINGS``: listed tenant id → its runtime settings.
+
+    Built at synth from ``cdk.json``, set only on the functions that act for a tenant (the API
+    functions, the analysis, the privacy workflow's steps) and only when tenants are listed. The
+    default tenant is never in it: it keeps v1's ``CALLGUARD_RETENTION`` / ``CALLGUARD_INTENTS`` /
+    ``CALLGUARD_ROUTING``, so a single-tenant deployment's environment is v1's. It is configuration,
+    not input: an entry is chosen by the tenant the work acts for (:func:`current_tenant`), which
+    comes from the verified token, never from what a request carries.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenants: dict[Annotated[str, Field(pattern=TENANT_ID_PATTERN)], TenantRuntimeSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, value: str | None) -> TenantSettingsDocument:
+        """The document of ``value`` (``None`` or empty: a deployment without listed tenants)."""
+        if not value:
+            return cls()
+        document = cls.model_validate({"tenants": json.loads(value)})
+        if DEFAULT_TENANT in document.tenants:
+            raise ValueError(f"{Env.TENANT_SETTINGS.value} names the default tenant (its settings are v1's variables).")
+        return document
+
+    def to_env(self) -> str:
+        data = {t: s.model_dump(mode="json", exclude_none=True) for t, s in sorted(self.tenants.items())}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def settings_of(self, tenant: str) -> TenantRuntimeSettings:
+        """A listed tenant's settings; :class:`UnknownTenantError` for any other tenant (the default
+        tenant is not listed: its settings are v1's variables)."""
+        found = self.tenants.get(tenant)
+        if found is None:
+            raise UnknownTenantError("The tenant is not one this deployment serves.")
+        return found
