@@ -71,7 +71,8 @@ def test_each_listed_tenant_has_notice_snippets_with_its_controller_contacts_and
     documents = ropa.rendered(_settings())
     notice = documents["notice:acme-energie"]
     assert "Acme Energie GmbH" in notice
-    assert "datenschutz@acme-energie.example" in notice and "dsb@acme-energie.example" in notice
+    assert "datenschutz@acme-energie.example" in notice
+    assert "dsb@acme-energie.example" in notice
     assert "Berliner Beauftragte" in notice
     words = " ".join(notice.split())
     assert "Die Aufzeichnung löschen wir nach 30 Tagen" in words

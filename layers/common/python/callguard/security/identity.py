@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
+from callguard.models import IdentifierKind
 from callguard.security.tenancy import DEFAULT_TENANT
 
 __all__ = ["UNVERIFIED_PREFIX", "Pseudonymizer", "mac_message", "subject_id_from_mac", "unverified_subject_id"]
@@ -34,9 +35,16 @@ _TENANT_DOMAIN = "callguard:tenant:"
 _SEPARATOR = "\x1f"
 
 
+#: the identifier kinds of the contract: a closed set, none of them ``callguard``
+_KINDS = frozenset(get_args(IdentifierKind))
+
+
 def mac_message(tenant: str, kind: str, value: str) -> bytes:
     """What is MACed for ``kind:value`` of ``tenant``: v1's ``kind:value`` for the default tenant,
-    ``callguard:tenant:<tenant>\x1f<kind>:<value>`` for a listed one."""
+    ``callguard:tenant:<tenant>\x1f<kind>:<value>`` for a listed one. Only the contract's identifier
+    kinds are MACed, so no default-tenant message (it starts with a kind) is a listed tenant's."""
+    if kind not in _KINDS:
+        raise ValueError("not an identifier kind of the contract")
     if tenant == DEFAULT_TENANT:
         return f"{kind}:{value}".encode()
     if not tenant or _SEPARATOR in tenant or ":" in tenant:

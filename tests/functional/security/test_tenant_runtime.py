@@ -1,0 +1,241 @@
+"""Two tenants side by side through the real handlers (moto, the template with the README's tenants):
+each gets its own retention, intents, routing, pseudonyms and key context, chosen by its token only;
+and every AWS call is judged against that template's IAM and key policies (the permission proof)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from callguard.clients import AwsClients
+from callguard.names import Env
+from callguard.security.crypto import SubjectKeyring
+from callguard.security.tenancy import TenantDirectory
+from local import permissions
+from local.comprehend import ComprehendServer
+from local.iam import Decision, Principal
+from local.provision import Provisioner
+from tests.conftest import Synth
+from tests.support import FakeContext, api_event, call_body, load_handler
+
+pytestmark = pytest.mark.functional
+
+REGION = "eu-central-1"
+ACME = "acme-energie"
+#: what the caller says: an intent only acme-energie configured (docs/tenants.example.json)
+METER = "Guten Tag, ich möchte meinen Zählerstand durchgeben, der Zähler zeigt 4711."
+FUNCTIONS = ("IngestApiIngest", "AnalysisAnalyze", "RoutingApiRoute", "AgentViewApiAgentView", "PrivacyApiPrivacy")
+
+
+@pytest.fixture
+def tenants_aws(monkeypatch: pytest.MonkeyPatch, tenant_synth: Synth) -> Iterator[dict[str, Any]]:
+    """A moto account provisioned from the template with tenants; the API functions' environment."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_SERVICE_NAME": "callguard-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "CallguardTest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        provisioner = Provisioner(session, region=REGION)
+        provisioned = provisioner.provision(tenant_synth.template)
+        permissions.activate(permissions.model_for(tenant_synth.template, provisioned))
+        raw: dict[str, str] = {}
+        for prefix in FUNCTIONS:
+            raw.update(provisioner.function_environment(tenant_synth.template, prefix))
+        env = {Env(k): v for k, v in raw.items() if k in {e.value for e in Env}}
+        for key, value in env.items():
+            monkeypatch.setenv(key.value, value)
+        directory = TenantDirectory.from_env({Env.TENANTS.value: env[Env.TENANTS]})
+        client_of = {tenant: client for client, tenant in (directory.clients or {}).items()}
+        comprehend_server = ComprehendServer().start()
+        clients = AwsClients(
+            session=session, comprehend=session.client("comprehend", endpoint_url=comprehend_server.url)
+        )
+        handlers = {name: load_handler(name) for name in ("ingest", "analyze", "route")}
+        handlers["ingest"].dependencies(clients)
+        handlers["analyze"].service(clients)
+        handlers["route"].service(clients)
+        try:
+            yield {"session": session, "env": env, "clients": clients, "client_of": client_of, "handlers": handlers}
+        finally:
+            permissions.deactivate()
+            comprehend_server.stop()
+
+
+def _as(aws: dict[str, Any], tenant: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["requestContext"]["authorizer"]["claims"]["client_id"] = aws["client_of"][tenant]
+    return event
+
+
+def _post_call(aws: dict[str, Any], tenant: str, call_id: str, **extra: Any) -> tuple[int, dict[str, Any]]:
+    body = call_body(call_id=call_id)
+    body["segments"][1]["text"] = METER
+    event = _as(aws, tenant, api_event("POST", "/v1/calls", body, **extra))
+    answer = aws["handlers"]["ingest"].lambda_handler(event, FakeContext())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def _items(aws: dict[str, Any], table: Env) -> list[dict[str, Any]]:
+    ddb = aws["session"].client("dynamodb")
+    return list(ddb.scan(TableName=aws["env"][table])["Items"])
+
+
+def _queued(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    sqs = aws["session"].client("sqs")
+    response = sqs.receive_message(QueueUrl=aws["env"][Env.ANALYSIS_QUEUE_URL], MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in response.get("Messages", [])]
+
+
+def _item(aws: dict[str, Any], call_id: str, sk: str) -> dict[str, Any]:
+    ddb = aws["session"].client("dynamodb")
+    key = {"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": sk}}
+    item: dict[str, Any] = ddb.get_item(TableName=aws["env"][Env.CALLS_TABLE], Key=key)["Item"]
+    return item
+
+
+def _decide(aws: dict[str, Any], tenant: str, **extra: Any) -> dict[str, Any]:
+    body = {"caller": {"phone": "+4915112345678"}, "channel": "voice", "language": "de", "utterance": METER}
+    event = _as(aws, tenant, api_event("POST", "/v1/routing/decisions", body, scopes="callguard/routing:decide"))
+    for key, value in extra.items():
+        event[key] = {**(event.get(key) or {}), **value}
+    answer = aws["handlers"]["route"].lambda_handler(event, FakeContext())
+    assert answer["statusCode"] == 200, answer["body"]
+    decision: dict[str, Any] = json.loads(answer["body"])
+    return decision
+
+
+def test_the_same_caller_in_two_tenants_is_two_subjects_with_each_tenants_retention(
+    tenants_aws: dict[str, Any],
+) -> None:
+    before = int(time.time())
+    assert _post_call(tenants_aws, "default", "cc-t-1")[0] == 202
+    status, acme = _post_call(tenants_aws, ACME, "cc-t-2")  # the same phone number, e-mail and customer id
+    assert status == 202
+    default_subject = _item(tenants_aws, "cc-t-1", "CALL")["subject_id"]["S"]
+    assert acme["subject_id"] != default_subject
+    # what ingest stamps follows the tenant: transcripts 30 days for acme-energie, the deployment's 90 otherwise
+    for call_id, days in (("cc-t-1", 90), ("cc-t-2", 30)):
+        expires = int(_item(tenants_aws, call_id, "TRANSCRIPT")["expires_at"]["N"])
+        assert before + days * 86400 - 5 <= expires <= int(time.time()) + days * 86400 + 5, (call_id, days)
+        assert int(_item(tenants_aws, call_id, "CALL")["expires_at"]["N"]) >= before + 90 * 86400 - 5  # not overridden
+    # the analysis message names the listed tenant (from the token); the default tenant's stays v1's
+    assert _queued(tenants_aws) == [{"call_id": "cc-t-1"}, {"call_id": "cc-t-2", "tenant": ACME}]
+
+
+def test_each_tenants_subject_key_unwraps_only_under_its_own_tenant(tenants_aws: dict[str, Any]) -> None:
+    _post_call(tenants_aws, "default", "cc-k-1")
+    _, acme = _post_call(tenants_aws, ACME, "cc-k-2")
+    default_subject = _item(tenants_aws, "cc-k-1", "CALL")["subject_id"]["S"]
+    env, session = tenants_aws["env"], tenants_aws["session"]
+
+    def keyring(tenant: str) -> SubjectKeyring:
+        return SubjectKeyring(
+            kms=session.client("kms"),
+            dynamodb=session.client("dynamodb"),
+            keys_table=env[Env.KEYS_TABLE],
+            cmk_id=env[Env.DATA_KEY_ID],
+            tenant=tenant,
+        )
+
+    assert len(keyring(ACME).existing_key(acme["subject_id"])) == 32
+    assert len(keyring("default").existing_key(default_subject)) == 32
+    # code acting for one tenant that is handed another's key item (a storage bug, a guessed id) cannot unwrap it
+    for tenant, subject in ((ACME, default_subject), ("default", acme["subject_id"]), ("stadtwerk", default_subject)):
+        with pytest.raises(ClientError) as denied:
+            keyring(tenant).existing_key(subject)
+        assert denied.value.response["Error"]["Code"] == "InvalidCiphertextException"
+
+
+def test_the_key_policy_refuses_every_role_a_tenant_context_of_no_listed_tenant(tenants_aws: dict[str, Any]) -> None:
+    """Judged by the permission proof against the synthesized template: the ingest role may wrap and unwrap
+    subject keys of the default tenant (v1's context) and of acme-energie, and of no tenant not listed."""
+    model = permissions.active_model()
+    assert model is not None
+    data_key = model.key_ids["alias/callguard/data"]
+    (ingest,) = [role for logical, role in model.function_roles.items() if logical.startswith("IngestApiIngest")]
+    role = Principal(arn=ingest, account=permissions.ACCOUNT)
+
+    def verdict(action: str, **context: str) -> Decision:
+        keys = {"callguard:subject_id": "sub_x", **context}
+        request = {f"kms:EncryptionContext:{k}": v for k, v in keys.items()}
+        return model.check(role, action, data_key, {**request, "kms:EncryptionContextKeys": list(keys)}).decision
+
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert verdict(action) is Decision.ALLOW
+        assert verdict(action, **{"callguard:tenant": ACME}) is Decision.ALLOW
+        for other in ("stadtwerk", "default", "ACME-ENERGIE", ""):
+            assert verdict(action, **{"callguard:tenant": other}) is Decision.EXPLICIT_DENY, (action, other)
+
+
+def _sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {"messageId": f"m{i}", "body": json.dumps(m), "receiptHandle": f"r{i}", "attributes": {}}
+            | {"eventSource": "aws:sqs"}
+            for i, m in enumerate(messages)
+        ]
+    }
+
+
+def test_analysis_and_routing_use_the_intents_and_rules_of_the_tokens_tenant(tenants_aws: dict[str, Any]) -> None:
+    _post_call(tenants_aws, "default", "cc-a-1")
+    _post_call(tenants_aws, ACME, "cc-a-2")
+    messages = _queued(tenants_aws)
+    records = [
+        {
+            "messageId": f"m{i}",
+            "body": json.dumps(m),
+            "receiptHandle": f"r{i}",
+            "attributes": {},
+            "eventSource": "aws:sqs",
+        }
+        for i, m in enumerate(messages)
+    ]
+    result = tenants_aws["handlers"]["analyze"].lambda_handler({"Records": records}, FakeContext())
+    assert result == {"batchItemFailures": []}
+    intents = {call_id: json.loads(_item(tenants_aws, call_id, "ANALYSIS")["analysis"]["S"])["intent"]
+               for call_id in ("cc-a-1", "cc-a-2")}  # fmt: skip
+    assert intents["cc-a-2"]["name"] == "meter_reading"  # acme-energie's own intent
+    assert intents["cc-a-1"]["name"] != "meter_reading"  # the deployment's intents know no meter reading
+
+    default, acme = _decide(tenants_aws, "default"), _decide(tenants_aws, ACME)
+    assert "meter_reading" in json.dumps(acme["reasons"])
+    assert "meter_reading" not in json.dumps(default["reasons"])
+    assert (acme["queue"], acme["priority"]) != (default["queue"], default["priority"])
+
+
+def test_a_request_cannot_pick_another_tenants_settings(tenants_aws: dict[str, Any]) -> None:
+    default, acme = _decide(tenants_aws, "default"), _decide(tenants_aws, ACME)
+    spoof_default = {"headers": {"X-Tenant": ACME, "tenant": ACME}, "queryStringParameters": {"tenant": ACME}}
+    assert _decide(tenants_aws, "default", **spoof_default) == default
+    spoof_acme = {"headers": {"X-Tenant": "default"}, "queryStringParameters": {"tenant": "default"}}
+    assert _decide(tenants_aws, ACME, **spoof_acme) == acme
+    # a body naming a tenant is refused like any unknown field, and nothing is stored
+    body = {"caller": {"phone": "+4915112345678"}, "channel": "voice", "utterance": METER, "tenant": ACME}
+    event = _as(
+        tenants_aws, "default", api_event("POST", "/v1/routing/decisions", body, scopes="callguard/routing:decide")
+    )
+    answer = tenants_aws["handlers"]["route"].lambda_handler(event, FakeContext())
+    assert answer["statusCode"] == 422
+    # an analysis message naming a tenant the deployment does not serve fails (to the DLQ), analysing nothing
+    _post_call(tenants_aws, "default", "cc-s-1")
+    _queued(tenants_aws)
+    forged = _sqs_event([{"call_id": "cc-s-1", "tenant": "stadtwerk"}])
+    assert tenants_aws["handlers"]["analyze"].lambda_handler(forged, FakeContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}]
+    }
+    ddb = tenants_aws["session"].client("dynamodb")
+    key = {"pk": {"S": "CALL#cc-s-1"}, "sk": {"S": "ANALYSIS"}}
+    assert "Item" not in ddb.get_item(TableName=tenants_aws["env"][Env.CALLS_TABLE], Key=key)
