@@ -20,13 +20,8 @@ from callguard.calls.importer.settings import ImportSettings
 from callguard.names import Scope
 from callguard.retention.policy import DataCategory, RetentionPolicy
 from callguard.routing.rules import DEFAULT_ROUTING, RoutingConfig
-from callguard.security.tenancy import (
-    DEFAULT_TENANT,
-    TENANT_ID_PATTERN,
-    TenantRuntimeSettings,
-    TenantSettingsDocument,
-    group_name,
-)
+from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, group_name
+from callguard.security.tenant_settings import TenantRuntimeSettings, TenantSettingsDocument
 
 __all__ = [
     "COMPREHEND_REGIONS",
@@ -374,7 +369,7 @@ class Settings(BaseModel):
     def tenant_settings_env(self) -> str | None:
         """``CALLGUARD_TENANT_SETTINGS``: each listed tenant's runtime settings, ``None`` without a list.
 
-        One entry per listed tenant (:class:`callguard.security.tenancy.TenantSettingsDocument`): its
+        One entry per listed tenant (:class:`callguard.security.tenant_settings.TenantSettingsDocument`): its
         resolved ``retention`` (days per data category) and, only where it overrides the deployment's,
         its ``intents`` and ``routing``. The default tenant
         is not in it: it keeps v1's ``CALLGUARD_RETENTION`` / ``CALLGUARD_INTENTS`` / ``CALLGUARD_ROUTING``,

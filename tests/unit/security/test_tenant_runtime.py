@@ -12,15 +12,9 @@ from callguard.clients import AwsClients, Lazy
 from callguard.names import Env
 from callguard.retention.policy import DataCategory
 from callguard.security.crypto import encryption_context
-from callguard.security.identity import mac_message
-from callguard.security.tenancy import (
-    DEFAULT_TENANT,
-    TenantRuntimeSettings,
-    TenantSettingsDocument,
-    UnknownTenantError,
-    acting_for,
-    current_tenant,
-)
+from callguard.security.identity import IDENTIFIER_KINDS, mac_message
+from callguard.security.tenancy import DEFAULT_TENANT, UnknownTenantError, acting_for, current_tenant
+from callguard.security.tenant_settings import TenantRuntimeSettings, TenantSettingsDocument
 from callguard.wiring import TenantAnalysisQueue, parts
 from infra.config import load_settings
 from tests.support import ROOT
@@ -149,6 +143,14 @@ def test_a_builder_that_takes_no_tenant_fails_loudly_for_a_listed_tenant() -> No
 
 
 # -- pseudonyms and key contexts -------------------------------------------------------------------------
+
+
+def test_only_the_contracts_identifier_kinds_are_maced() -> None:
+    from typing import get_args
+
+    from callguard.models import IdentifierKind
+
+    assert frozenset(get_args(IdentifierKind)) == IDENTIFIER_KINDS
 
 
 def test_the_default_tenants_mac_message_and_key_context_are_v1s() -> None:

@@ -115,7 +115,7 @@ class Env(StrEnum):
     IMPORT_REUSE_SENTIMENT = "CALLGUARD_IMPORT_REUSE_SENTIMENT"
     #: tenants and the machine client id → tenant map (JSON); set only when the config lists tenants
     TENANTS = "CALLGUARD_TENANTS"
-    #: each listed tenant's runtime settings (JSON, ``callguard.security.tenancy.TenantSettingsDocument``);
+    #: each listed tenant's runtime settings (JSON, ``callguard.security.tenant_settings.TenantSettingsDocument``);
     #: set only on the functions that act for a tenant, and only when the config lists tenants
     TENANT_SETTINGS = "CALLGUARD_TENANT_SETTINGS"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant

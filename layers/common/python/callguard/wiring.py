@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from callguard.clients import AwsClients
 from callguard.names import Env
-from callguard.security.tenancy import DEFAULT_TENANT, TenantSettingsDocument
-from callguard.storage.repository import AnalysisQueue
+from callguard.security.tenancy import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from callguard.analysis.intents import IntentConfig
     from callguard.analysis.service import AnalysisService
     from callguard.calls.agent_view import AgentViewService
     from callguard.calls.importer import ImportService
-    from callguard.calls.ingest import IngestService
+    from callguard.calls.ingest import AnalysisRequests, IngestService
     from callguard.calls.live import LiveService
     from callguard.models import CallAccepted
     from callguard.privacy.desk import ComplianceDesk
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from callguard.security.audit_anchor import AuditAnchors
     from callguard.security.crypto import SubjectKeyring
     from callguard.security.identity import Pseudonymizer
+    from callguard.security.tenant_settings import TenantRuntimeSettings
     from callguard.storage.calls import CallsRepository
     from callguard.storage.exports import DownloadTickets, ExportMarkers
     from callguard.storage.holds import LegalHolds
@@ -82,15 +82,6 @@ def require_env(name: Env, environ: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class _TenantConfig:
-    """A listed tenant's parsed runtime settings (``None``: the deployment's)."""
-
-    retention: RetentionPolicy
-    intents: IntentConfig | None
-    routing: RoutingConfig | None
-
-
-@dataclass(frozen=True)
 class Parts:
     """The repositories and key handling every service is built from, read from the environment,
     for one tenant: its retention, intents and routing (a listed tenant's from
@@ -101,17 +92,20 @@ class Parts:
     env: Mapping[str, str]
     tenant: str = DEFAULT_TENANT
 
-    def _own(self) -> _TenantConfig | None:
-        """A listed tenant's settings; ``None`` for the default tenant (v1's variables).
-        :class:`~callguard.security.tenancy.UnknownTenantError` for a tenant the deployment does not list."""
+    def _own(self) -> tuple[str, str] | None:
+        """(settings document, tenant) of a listed tenant; ``None`` for the default tenant (v1's
+        variables). :class:`~callguard.security.tenancy.UnknownTenantError` for a tenant the deployment
+        does not list."""
         if self.tenant == DEFAULT_TENANT:
             return None
-        return _tenant_config(self.env.get(Env.TENANT_SETTINGS.value), self.tenant)
+        document = self.env.get(Env.TENANT_SETTINGS.value) or ""
+        _tenant_settings(document, self.tenant)  # listed, or refused
+        return document, self.tenant
 
     @property
     def retention(self) -> RetentionPolicy:
         own = self._own()
-        return own.retention if own is not None else _retention(self.env.get(Env.RETENTION.value))
+        return _tenant_retention(*own) if own is not None else _retention(self.env.get(Env.RETENTION.value))
 
     def audit_log(self) -> AuditLog:
         """The hash-chained audit log, with the configured audit retention: the one way it is built."""
@@ -162,18 +156,18 @@ class Parts:
 
     def intents(self) -> IntentConfig:
         own = self._own()
-        if own is not None and own.intents is not None:
-            return own.intents
-        return _intents(self.env.get(Env.INTENTS.value))
+        mine = _tenant_intents(*own) if own is not None else None
+        return mine if mine is not None else _intents(self.env.get(Env.INTENTS.value))
 
     def routing(self) -> RoutingConfig:
         own = self._own()
-        if own is not None and own.routing is not None:
-            return own.routing
-        return _routing(self.env.get(Env.ROUTING.value))
+        mine = _tenant_routing(*own) if own is not None else None
+        return mine if mine is not None else _routing(self.env.get(Env.ROUTING.value))
 
-    def analysis_queue(self) -> AnalysisQueue:
+    def analysis_queue(self) -> AnalysisRequests:
         """The analysis queue; a listed tenant's messages name it (:class:`TenantAnalysisQueue`)."""
+        from callguard.storage.queue import AnalysisQueue
+
         url = require_env(Env.ANALYSIS_QUEUE_URL, self.env)
         if self.tenant == DEFAULT_TENANT:
             return AnalysisQueue(sqs=self.clients.sqs, queue_url=url)
@@ -258,35 +252,52 @@ def _routing(value: str | None) -> RoutingConfig:
     return RoutingConfig.from_env(value)
 
 
+# A listed tenant's sections, each parsed only by the functions that use it (a function that only
+# stamps retention never loads the intents or routing models).
 @functools.lru_cache(maxsize=32)
-def _tenant_config(document: str | None, tenant: str) -> _TenantConfig:
-    from callguard.analysis.intents import IntentConfig
+def _tenant_settings(document: str, tenant: str) -> TenantRuntimeSettings:
+    from callguard.security.tenant_settings import TenantSettingsDocument
+
+    return TenantSettingsDocument.from_env(document).settings_of(tenant)
+
+
+@functools.lru_cache(maxsize=32)
+def _tenant_retention(document: str, tenant: str) -> RetentionPolicy:
     from callguard.retention.policy import RetentionPolicy
+
+    return RetentionPolicy.defaults(_tenant_settings(document, tenant).retention)
+
+
+@functools.lru_cache(maxsize=32)
+def _tenant_intents(document: str, tenant: str) -> IntentConfig | None:
+    from callguard.analysis.intents import IntentConfig
+
+    raw = _tenant_settings(document, tenant).intents
+    return None if raw is None else IntentConfig.model_validate(raw)
+
+
+@functools.lru_cache(maxsize=32)
+def _tenant_routing(document: str, tenant: str) -> RoutingConfig | None:
     from callguard.routing.rules import RoutingConfig
 
-    own = TenantSettingsDocument.from_env(document).settings_of(tenant)
-    return _TenantConfig(
-        retention=RetentionPolicy.defaults(own.retention),
-        intents=None if own.intents is None else IntentConfig.model_validate(own.intents),
-        routing=None if own.routing is None else RoutingConfig.model_validate(own.routing),
-    )
+    raw = _tenant_settings(document, tenant).routing
+    return None if raw is None else RoutingConfig.model_validate(raw)
 
 
-class TenantAnalysisQueue(AnalysisQueue):
+class TenantAnalysisQueue:
     """The analysis queue of a listed tenant's calls: the message names the tenant (``{"call_id",
     "tenant"}``), so the analysis acts for it. The tenant comes from the verified token of the ingest
-    request, never from its body; the default tenant's messages stay v1's (``{"call_id"}``)."""
+    request, never from its body; the default tenant's messages stay v1's (``{"call_id"}``, sent by
+    ``callguard.storage.queue.AnalysisQueue``)."""
 
     def __init__(self, *, sqs: Any, queue_url: str, tenant: str) -> None:
-        super().__init__(sqs=sqs, queue_url=queue_url)
-        self._tenant_sqs = sqs
-        self._tenant_queue_url = queue_url
+        self._sqs = sqs
+        self._url = queue_url
         self._tenant = tenant
 
     def enqueue(self, call_id: str) -> None:
-        self._tenant_sqs.send_message(
-            QueueUrl=self._tenant_queue_url, MessageBody=json.dumps({"call_id": call_id, "tenant": self._tenant})
-        )
+        body = json.dumps({"call_id": call_id, "tenant": self._tenant})
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
 
 
 def parts(clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT) -> Parts:

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from callguard.errors import CallConflictError
 from callguard.models import CallAccepted, CallIn, caller_region
@@ -36,11 +36,17 @@ from callguard.security.crypto import SubjectKeyring
 from callguard.security.identity import Pseudonymizer
 from callguard.storage.calls import CallRecord, CallsRepository, ImportedOrigin, NewCall, SegmentMeta
 from callguard.storage.dynamo import BatchRead, TransactionCanceledError, Write, write_together
-from callguard.storage.queue import AnalysisQueue
 from callguard.storage.subjects import CallerIdentity, Resolution, Sighting, SubjectsRepository
 from callguard.storage.transcripts import TranscriptStore
 
 __all__ = ["IngestService", "analysis_decision", "consent_decision"]
+
+
+class AnalysisRequests(Protocol):
+    """Where an accepted call is sent for analysis (``callguard.storage.queue.AnalysisQueue``, or a
+    listed tenant's queue whose messages name it: ``callguard.wiring.TenantAnalysisQueue``)."""
+
+    def enqueue(self, call_id: str) -> None: ...
 
 
 def consent_decision(call: CallIn, *, objected: bool, restricted: bool) -> ConsentDecision:
@@ -72,7 +78,7 @@ class IngestService:
     subjects: SubjectsRepository
     calls: CallsRepository
     transcripts: TranscriptStore
-    queue: AnalysisQueue
+    queue: AnalysisRequests
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: how often the subject is read and decided again when its profile changed under a call
     attempts: int = 3

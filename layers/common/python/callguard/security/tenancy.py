@@ -16,7 +16,8 @@ naming a tenant the deployment does not have is refused (:class:`UnknownTenantEr
 Body fields, query parameters and headers are never read here.
 
 The edge then runs the request *acting for* that tenant (:func:`acting_for`, :func:`current_tenant`):
-the services of the request are built with that tenant's settings (:class:`TenantSettingsDocument`),
+the services of the request are built with that tenant's settings
+(:class:`callguard.security.tenant_settings.TenantSettingsDocument`),
 pseudonyms and subject keys (README "Tenants"). Stored data is NOT yet isolated by tenant.
 """
 
@@ -29,9 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
-
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from typing import Any, Final
 
 from callguard.errors import CallguardError
 from callguard.names import Env
@@ -42,8 +41,6 @@ __all__ = [
     "TENANT_CLAIM",
     "TENANT_ID_PATTERN",
     "TenantDirectory",
-    "TenantRuntimeSettings",
-    "TenantSettingsDocument",
     "UnknownTenantError",
     "acting_for",
     "current_tenant",
@@ -147,57 +144,3 @@ def acting_for(tenant: str) -> Iterator[str]:
         yield tenant
     finally:
         _acting_for.reset(token)
-
-
-# -- each listed tenant's runtime settings ------------------------------------------------------------------
-
-
-class TenantRuntimeSettings(BaseModel):
-    """What one listed tenant's functions do differently, as configured (``infra/config.py`` validates
-    each section with its capability's model at synth; :mod:`callguard.wiring` parses it with the same
-    models): the retention stamped on its data (days per data category, every category resolved), and
-    its own intents and routing rules (``None``: the deployment's)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    retention: dict[str, Annotated[int, Field(ge=1, le=3650)]]
-    intents: dict[str, JsonValue] | None = None
-    routing: dict[str, JsonValue] | None = None
-
-
-class TenantSettingsDocument(BaseModel):
-    """``CALLGUARD_TENANT_SETTINGS``: listed tenant id → its runtime settings.
-
-    Built at synth from ``cdk.json``, set only on the functions that act for a tenant (the API
-    functions, the analysis, the privacy workflow's steps) and only when tenants are listed. The
-    default tenant is never in it: it keeps v1's ``CALLGUARD_RETENTION`` / ``CALLGUARD_INTENTS`` /
-    ``CALLGUARD_ROUTING``, so a single-tenant deployment's environment is v1's. It is configuration,
-    not input: an entry is chosen by the tenant the work acts for (:func:`current_tenant`), which
-    comes from the verified token, never from what a request carries.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tenants: dict[Annotated[str, Field(pattern=TENANT_ID_PATTERN)], TenantRuntimeSettings] = Field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, value: str | None) -> TenantSettingsDocument:
-        """The document of ``value`` (``None`` or empty: a deployment without listed tenants)."""
-        if not value:
-            return cls()
-        document = cls.model_validate({"tenants": json.loads(value)})
-        if DEFAULT_TENANT in document.tenants:
-            raise ValueError(f"{Env.TENANT_SETTINGS.value} names the default tenant (its settings are v1's variables).")
-        return document
-
-    def to_env(self) -> str:
-        data = {t: s.model_dump(mode="json", exclude_none=True) for t, s in sorted(self.tenants.items())}
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-    def settings_of(self, tenant: str) -> TenantRuntimeSettings:
-        """A listed tenant's settings; :class:`UnknownTenantError` for any other tenant (the default
-        tenant is not listed: its settings are v1's variables)."""
-        found = self.tenants.get(tenant)
-        if found is None:
-            raise UnknownTenantError("The tenant is not one this deployment serves.")
-        return found
