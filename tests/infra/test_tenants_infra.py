@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from callguard.names import ROUTES, Env, Scope, full_scope
+from callguard.retention.policy import DataCategory
 from callguard.security.tenancy import TenantDirectory
+from callguard.security.tenant_settings import TenantSettingsDocument
+from infra.constructs.platform import TENANT_AWARE_FUNCTIONS
 from tests.conftest import Synth
 from tests.infra.v1_template import FIXTURE, digest
 
@@ -46,7 +49,19 @@ def _function_env(synth: Synth, logical: str) -> dict[str, Any]:
 
 
 def _service(synth: Synth, logical: str) -> str:
-    return str(_function_env(synth, logical).get("POWERTOOLS_SERVICE_NAME", "")).removeprefix("callguard-")
+    """The function's folder (``privacy_steps`` for every step of the privacy workflow)."""
+    service = str(_function_env(synth, logical).get("POWERTOOLS_SERVICE_NAME", "")).removeprefix("callguard-")
+    return service.partition("-")[0]
+
+
+def _key_policy(synth: Synth, alias: str) -> list[dict[str, Any]]:
+    (target,) = [
+        a["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
+        for a in synth.resources("AWS::KMS::Alias").values()
+        if a["Properties"]["AliasName"] == alias
+    ]
+    statements: list[dict[str, Any]] = synth.template["Resources"][target]["Properties"]["KeyPolicy"]["Statement"]
+    return statements
 
 
 def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tenant_wiring(
@@ -55,15 +70,47 @@ def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tena
     v1, multi = digest(synth.template)["resources"], digest(tenant_synth.template)["resources"]
     diff = _differences(v1, multi)
     assert diff["missing"] == []
-    changed = {logical: _service(tenant_synth, logical) for logical in diff["changed"]}
-    # the API functions learn the tenants and their clients, the trigger the tenants' groups; no other v1 change
-    assert set(changed.values()) == API_FUNCTIONS | {"pre_token"}, changed
-    for logical, service in changed.items():
+    resources = tenant_synth.template["Resources"]
+    changed: dict[str, list[str]] = {}
+    for logical in diff["changed"]:
+        changed.setdefault(resources[logical]["Type"], []).append(logical)
+    assert set(changed) == {
+        "AWS::Lambda::Function",  # the tenant wiring of the functions, below
+        "AWS::KMS::Key",  # the data key refuses unlisted tenants' contexts
+        "AWS::CloudWatch::Alarm",  # every alarm also notifies each listed tenant's contacts
+        "AWS::StepFunctions::StateMachine",  # the privacy workflow hands each step the request's tenant
+    }, changed
+    functions = {logical: _service(tenant_synth, logical) for logical in changed["AWS::Lambda::Function"]}
+    assert set(functions.values()) == API_FUNCTIONS | {"pre_token", "analyze", "privacy_steps"}, functions
+    for logical, service in functions.items():
         before, after = _function_env(synth, logical), _function_env(tenant_synth, logical)
-        grown = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-        assert grown == ({Env.GROUP_SCOPES.value} if service == "pre_token" else {Env.TENANTS.value}), logical
-    added_types = sorted(tenant_synth.template["Resources"][k]["Type"] for k in diff["added"])
-    assert added_types == ["AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup", "AWS::Cognito::UserPoolGroup"]
+        rewritten = {k for k in before if before[k] != after.get(k)}  # v1's variables: only the trigger's groups
+        assert rewritten == ({Env.GROUP_SCOPES.value} if service == "pre_token" else set()), logical
+        expected = {"analyze": {Env.TENANT_SETTINGS.value}, "privacy_steps": {Env.TENANT_SETTINGS.value}}.get(
+            service, set() if service == "pre_token" else {Env.TENANTS.value, Env.TENANT_SETTINGS.value}
+        )
+        assert set(after) - set(before) == expected, logical
+    (data_key,) = changed["AWS::KMS::Key"]
+    v1_policy = synth.template["Resources"][data_key]["Properties"]["KeyPolicy"]["Statement"]
+    tenant_policy = resources[data_key]["Properties"]["KeyPolicy"]["Statement"]
+    assert [s for s in tenant_policy if s not in v1_policy] == [
+        s for s in tenant_policy if s.get("Sid") == "SubjectKeysOnlyForTheListedTenants"
+    ]
+    assert all(s in tenant_policy for s in v1_policy)
+    for alarm in changed["AWS::CloudWatch::Alarm"]:
+        before, after = synth.template["Resources"][alarm]["Properties"], resources[alarm]["Properties"]
+        assert {k for k in set(before) | set(after) if before.get(k) != after.get(k)} <= {"AlarmActions", "OKActions"}
+        assert before["AlarmActions"] == after["AlarmActions"][: len(before["AlarmActions"])]
+    added_types = sorted(resources[k]["Type"] for k in diff["added"])
+    assert added_types == [
+        "AWS::CloudWatch::Dashboard",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::Cognito::UserPoolGroup",
+        "AWS::Cognito::UserPoolGroup",
+        "AWS::SNS::Subscription",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+    ]
 
 
 def test_each_tenant_has_its_own_platform_client_groups_and_scopes(tenant_synth: Synth) -> None:
@@ -105,3 +152,123 @@ def test_the_api_functions_map_each_platform_client_to_its_tenant(tenant_synth: 
         directory = TenantDirectory.from_env({Env.TENANTS.value: text})
         assert directory.tenants == {"default", "acme-energie"}
         assert sorted((directory.clients or {}).values()) == ["acme-energie", "default"]
+
+
+# -- runtime settings, keys, alarms and scorecards per tenant ---------------------------------------------
+
+
+def test_the_tenant_aware_functions_and_only_they_carry_each_listed_tenants_settings(tenant_synth: Synth) -> None:
+    assert {"analyze", "privacy_steps"} | API_FUNCTIONS == TENANT_AWARE_FUNCTIONS
+    seen = set()
+    for logical, function in tenant_synth.resources("AWS::Lambda::Function").items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        service = _service(tenant_synth, logical)
+        if service not in TENANT_AWARE_FUNCTIONS:
+            assert Env.TENANT_SETTINGS.value not in variables, logical
+            continue
+        seen.add(service)
+        document = TenantSettingsDocument.from_env(variables[Env.TENANT_SETTINGS.value])
+        assert set(document.tenants) == {"acme-energie"}  # the default tenant keeps v1's variables
+        acme = document.settings_of("acme-energie")
+        assert acme.retention[DataCategory.TRANSCRIPTS.value] == 30
+        assert acme.intents is not None
+        assert acme.routing == {
+            "after_hours_queue": "acme-callback",
+            "base_priority": 3,
+            "skills": {
+                "address_change": "service",
+                "billing": "billing",
+                "cancellation": "retention",
+                "general": "service",
+                "meter_reading": "metering",
+            },
+        }
+        # Lambda allows 4 KB of environment; tokens (ARNs, names) resolve to strings of about this length
+        text = "".join(v if isinstance(v, str) else "x" * 90 for v in variables.values()) + "".join(variables)
+        assert len(text.encode()) < 4096, (logical, len(text.encode()))
+    assert seen == TENANT_AWARE_FUNCTIONS
+
+
+def test_the_data_key_refuses_every_principal_a_tenant_context_of_no_listed_tenant(
+    synth: Synth, tenant_synth: Synth
+) -> None:
+    sid = "SubjectKeysOnlyForTheListedTenants"
+    assert not any(s.get("Sid") == sid for s in _key_policy(synth, "alias/callguard/data"))
+    (guard,) = [s for s in _key_policy(tenant_synth, "alias/callguard/data") if s.get("Sid") == sid]
+    assert guard["Effect"] == "Deny"
+    assert guard["Principal"] == {"AWS": "*"}
+    assert guard["Condition"] == {
+        "Null": {"kms:EncryptionContext:callguard:tenant": "false"},
+        "StringNotEquals": {"kms:EncryptionContext:callguard:tenant": ["acme-energie"]},
+    }
+    for alias in ("alias/callguard/exports", "alias/callguard/subject-ids"):
+        assert not any(s.get("Sid") == sid for s in _key_policy(tenant_synth, alias))
+
+
+def test_each_listed_tenants_alarm_contacts_hear_of_every_alarm_on_a_topic_of_their_own(tenant_synth: Synth) -> None:
+    topics = tenant_synth.resources("AWS::SNS::Topic")
+    (tenant_topic,) = [k for k in topics if "Tenantacmeenergie" in k]
+    assert topics[tenant_topic]["Properties"]["KmsMasterKeyId"]  # encrypted like the operations topic
+    (subscription,) = tenant_synth.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "noc@acme-energie.example"
+    assert subscription["Properties"]["TopicArn"] == {"Ref": tenant_topic}
+    alarms = tenant_synth.resources("AWS::CloudWatch::Alarm")
+    assert alarms
+    for logical, alarm in alarms.items():
+        assert {"Ref": tenant_topic} in alarm["Properties"]["AlarmActions"], logical
+        assert {"Ref": tenant_topic} in alarm["Properties"]["OKActions"], logical
+    (policy,) = [p for p in tenant_synth.resources("AWS::SNS::TopicPolicy").values()
+                 if {"Ref": tenant_topic} in p["Properties"]["Topics"]]  # fmt: skip
+    assert any(s.get("Sid") == "CloudWatchAlarmsOfThisAccountPublish"
+               for s in policy["Properties"]["PolicyDocument"]["Statement"])  # fmt: skip
+
+
+def test_each_listed_tenant_has_a_scorecard_over_its_own_metrics(synth: Synth, tenant_synth: Synth) -> None:
+    def bodies(s: Synth) -> dict[str, str]:
+        dashboards = s.resources("AWS::CloudWatch::Dashboard").values()
+        found = {}
+        for d in dashboards:
+            body = d["Properties"]["DashboardBody"]
+            text = body if isinstance(body, str) else json.dumps(body)
+            found[d["Properties"]["DashboardName"]] = text
+        return found
+
+    assert set(bodies(synth)) == {"callguard-scorecard"}
+    dashboards = bodies(tenant_synth)
+    assert set(dashboards) == {"callguard-scorecard", "callguard-scorecard-acme-energie"}
+    assert dashboards["callguard-scorecard"] == bodies(synth)["callguard-scorecard"]  # v1's, unchanged
+    acme = dashboards["callguard-scorecard-acme-energie"]
+    assert '\\"tenant\\",\\"acme-energie\\"' in acme or '"tenant","acme-energie"' in acme
+    assert acme.count("acme-energie") >= 8  # every metric of every widget carries the tenant
+
+
+def _payloads(synth: Synth) -> list[dict[str, Any]]:
+    """Every Lambda task's payload in the privacy workflow's definition (ARNs stood in)."""
+    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = json.loads("".join(p if isinstance(p, str) else "arn:stand-in" for p in parts))
+    found: list[dict[str, Any]] = []
+
+    def walk(states: dict[str, Any]) -> None:
+        for state in states.values():
+            parameters = state.get("Parameters")
+            if state.get("Type") == "Task" and parameters is not None:
+                # a task-token invocation names the payload; an invocation of the response only is the payload
+                found.append(parameters.get("Payload", parameters))
+            for branch in state.get("Branches", []):
+                walk(branch["States"])
+
+    walk(definition["States"])
+    return found
+
+
+def test_the_privacy_workflow_hands_every_step_the_requests_tenant_only_when_tenants_are_listed(
+    synth: Synth, tenant_synth: Synth
+) -> None:
+    v1 = _payloads(synth)
+    multi = _payloads(tenant_synth)
+    assert len(multi) == len(v1) > 15
+    assert not any("tenant.$" in p for p in v1)  # v1's workflow and its input are unchanged
+    for before, after in zip(v1, multi, strict=True):
+        assert after == {**before, "tenant.$": "$['tenant']"}
