@@ -239,3 +239,44 @@ def test_a_request_cannot_pick_another_tenants_settings(tenants_aws: dict[str, A
     ddb = tenants_aws["session"].client("dynamodb")
     key = {"pk": {"S": "CALL#cc-s-1"}, "sk": {"S": "ANALYSIS"}}
     assert "Item" not in ddb.get_item(TableName=tenants_aws["env"][Env.CALLS_TABLE], Key=key)
+
+
+def test_a_listed_tenants_privacy_request_finds_its_own_subject_and_its_workflow_acts_for_it(
+    tenants_aws: dict[str, Any],
+) -> None:
+    from callguard.models import PrivacyRequestIn
+    from callguard.privacy.step_runner import tenant_of
+    from callguard.wiring import build_privacy_service, build_privacy_steps
+    from tests.support import PLANTED
+
+    _post_call(tenants_aws, "default", "cc-p-1")
+    _, acme_call = _post_call(tenants_aws, ACME, "cc-p-2")
+    clients = tenants_aws["clients"]
+    body = PrivacyRequestIn.model_validate({"type": "access", "subject": {"phone": PLANTED["phone"]}})
+    acme_service = build_privacy_service(clients, tenant=ACME)
+    request_id = acme_service.submit(body, actor="user:filer")["request_id"]
+    item = acme_service.requests.get(request_id)
+    assert item is not None
+    # the request is for the pseudonyms of the filer's tenant: they lead to its subject, never the default's
+    macs = {m["S"] for m in item["subject_macs"]["L"]}
+    owners = {
+        i["subject_id"]["S"]
+        for i in _items(tenants_aws, Env.SUBJECTS_TABLE)
+        if i["pk"]["S"].removeprefix("IDENT#") in macs and "subject_id" in i
+    }
+    assert owners == {acme_call["subject_id"]}
+    # the workflow's input names the filer's tenant, and each step acts for it
+    sfn = tenants_aws["session"].client("stepfunctions")
+    (execution,) = sfn.list_executions(stateMachineArn=tenants_aws["env"][Env.PRIVACY_STATE_MACHINE])["executions"]
+    execution_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert execution_input["tenant"] == ACME
+    assert tenant_of({"request_id": request_id, **execution_input}) == ACME
+    assert tenant_of({"request_id": request_id}) == "default"  # v1's input
+    for forged in ("ACME", "acme:agent", 7):
+        with pytest.raises(ValueError, match="tenant"):
+            tenant_of({"request_id": request_id, "tenant": forged})
+    # the export's first page unwraps acme's subject key only as acme-energie
+    assert build_privacy_steps(clients, tenant=ACME).collect_subject_data(request_id, 0)["next_page"] is None
+    with pytest.raises(ClientError) as denied:
+        build_privacy_steps(clients).collect_subject_data(request_id, 0)
+    assert denied.value.response["Error"]["Code"] == "InvalidCiphertextException"
