@@ -7,6 +7,7 @@ so a table or key is wired the same way for every function.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from callguard.names import ROUTES, Env
-from infra.config import Settings
+from infra.config import ConfigError, Settings
 from infra.constructs.api import PublicApi
 from infra.constructs.data_plane import DataPlane
 from infra.constructs.function import CallguardFunction, SharedLayers
@@ -45,6 +46,30 @@ STORE_CALL_ENV = (
     Env.RETENTION,
     Env.DEFAULT_PHONE_REGION,
 )
+
+
+#: Lambda's limit on a function's environment (names and values together)
+LAMBDA_ENVIRONMENT_BYTES = 4096
+#: what a CDK token (a table name, an ARN, a queue URL, a client id) resolves to at most, about
+_TOKEN_BYTES = 128
+#: the project's own variables beside these (POWERTOOLS_*, set by ``CallguardFunction``)
+_FUNCTION_DEFAULTS_BYTES = 320
+_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
+
+
+def environment_bytes(environment: Mapping[str, str]) -> int:
+    """An upper estimate of ``environment``'s size once deployed (tokens at their resolved length)."""
+    return sum(len(k) + len(_TOKEN.sub("x" * _TOKEN_BYTES, v).encode()) for k, v in environment.items())
+
+
+def _fits_lambda(name: str, environment: Mapping[str, str]) -> None:
+    """Synth stops, in one sentence, before a deployment Lambda would refuse (tenants make it grow)."""
+    size = environment_bytes(environment) + _FUNCTION_DEFAULTS_BYTES
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        raise ConfigError(
+            f"Function {name!r} would carry about {size} bytes of environment, more than Lambda's "
+            f"{LAMBDA_ENVIRONMENT_BYTES}: list fewer tenants, or override fewer intents or routing rules per tenant."
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,13 @@ class Platform:
         module: str = "handler",
         reserved_concurrency: int | None = None,
     ) -> CallguardFunction:
+        environment = {
+            **{e.value: self.env_value(e) for e in env},
+            **(extra_env or {}),
+            **({Env.TENANTS.value: self.tenant_directory} if self.tenant_directory and name in _API_FUNCTIONS else {}),
+            **self._tenant_settings(name),
+        }
+        _fits_lambda(name, environment)
         return CallguardFunction(
             scope,
             construct_id,
@@ -111,16 +143,7 @@ class Platform:
             memory_mb=memory_mb,
             timeout_seconds=timeout_seconds,
             synchronous=synchronous,
-            environment={
-                **{e.value: self.env_value(e) for e in env},
-                **(extra_env or {}),
-                **(
-                    {Env.TENANTS.value: self.tenant_directory}
-                    if self.tenant_directory and name in _API_FUNCTIONS
-                    else {}
-                ),
-                **self._tenant_settings(name),
-            },
+            environment=environment,
             removal=self.removal,
             module=module,
             reserved_concurrency=reserved_concurrency,

@@ -12,7 +12,7 @@ from callguard.retention.policy import DataCategory
 from callguard.security.tenancy import TenantDirectory
 from callguard.security.tenant_settings import TenantSettingsDocument
 from infra.constructs.platform import TENANT_AWARE_FUNCTIONS
-from tests.conftest import Synth
+from tests.conftest import TENANTS_EXAMPLE, Synth, run_cdk_synth
 from tests.infra.v1_template import FIXTURE, digest
 
 pytestmark = pytest.mark.infra
@@ -272,3 +272,18 @@ def test_the_privacy_workflow_hands_every_step_the_requests_tenant_only_when_ten
     assert not any("tenant.$" in p for p in v1)  # v1's workflow and its input are unchanged
     for before, after in zip(v1, multi, strict=True):
         assert after == {**before, "tenant.$": "$['tenant']"}
+
+
+def test_synth_stops_in_one_sentence_before_a_function_environment_lambda_would_refuse(tmp_path: Any) -> None:
+    """Each listed tenant grows the API functions' environment (its client, its settings): too many
+    tenants with their own intents stop synth, naming the function, instead of failing the deploy."""
+    example = json.loads(TENANTS_EXAMPLE.read_text())["tenants"][0]
+    tenants = [{**example, "id": f"brand-{i}", "alarm_emails": [], "routing": {"base_priority": 3}} for i in range(4)]
+    result = run_cdk_synth(tmp_path / "out", f"callguard={json.dumps({'tenants': tenants})}")
+    assert result.returncode != 0
+    assert "bytes of environment, more than Lambda's 4096" in result.stderr
+    assert "Traceback" not in result.stderr
+    # one tenant with its own intents and routing fits (the README's example: tests/conftest.py synthesizes it)
+    from infra.constructs.platform import environment_bytes
+
+    assert environment_bytes({"A": "${Token[TOKEN.1]}"}) == 1 + 128

@@ -56,6 +56,9 @@ def test_the_document_round_trips_and_names_only_listed_tenants() -> None:
     document = TenantSettingsDocument.from_env(ENV[Env.TENANT_SETTINGS.value])
     assert set(document.tenants) == {"acme-energie", "stadtwerk-nord"}
     assert TenantSettingsDocument.from_env(document.to_env()) == document
+    assert TenantSettingsDocument.from_env(document.to_json()) == document  # the plain form reads too
+    assert document.to_env().startswith("z1:")
+    assert len(document.to_env()) < len(document.to_json())  # deflated for Lambda's 4 KB of environment
     assert TenantSettingsDocument.from_env(None).tenants == {}
     assert document.settings_of("stadtwerk-nord").intents is None  # not overridden: the deployment's
     with pytest.raises(UnknownTenantError):
@@ -79,7 +82,12 @@ def test_a_malformed_document_is_refused(raw: dict[str, Any]) -> None:
 
 
 def test_a_synth_time_document_too_large_for_a_lambda_environment_stops_synth() -> None:
-    rules = [{"name": f"intent_{chr(97 + i)}", "keywords": [f"keyword-{i}-{j}" for j in range(12)]} for i in range(20)]
+    import hashlib
+
+    def word(i: int, j: int) -> str:  # a vocabulary deflation cannot shrink much
+        return hashlib.sha256(f"{i}/{j}".encode()).hexdigest()[:16]
+
+    rules = [{"name": f"intent_{chr(97 + i)}", "keywords": [word(i, j) for j in range(12)]} for i in range(20)]
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError, match="Lambda environment"):

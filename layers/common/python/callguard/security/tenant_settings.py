@@ -8,7 +8,9 @@ for no tenant do not load pydantic for it.
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -17,6 +19,10 @@ from callguard.names import Env
 from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN, UnknownTenantError
 
 __all__ = ["TenantRuntimeSettings", "TenantSettingsDocument"]
+
+#: the document is deflated and base64-encoded behind this prefix: Lambda allows 4 KB of environment
+#: per function, and each tenant's intents and routing are mostly the same words
+_DEFLATED = "z1:"
 
 
 class TenantRuntimeSettings(BaseModel):
@@ -52,14 +58,20 @@ class TenantSettingsDocument(BaseModel):
         """The document of ``value`` (``None`` or empty: a deployment without listed tenants)."""
         if not value:
             return cls()
+        if value.startswith(_DEFLATED):
+            value = zlib.decompress(base64.b64decode(value.removeprefix(_DEFLATED), validate=True)).decode()
         document = cls.model_validate({"tenants": json.loads(value)})
         if DEFAULT_TENANT in document.tenants:
             raise ValueError(f"{Env.TENANT_SETTINGS.value} names the default tenant (its settings are v1's variables).")
         return document
 
-    def to_env(self) -> str:
+    def to_json(self) -> str:
         data = {t: s.model_dump(mode="json", exclude_none=True) for t, s in sorted(self.tenants.items())}
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def to_env(self) -> str:
+        """The JSON document, deflated and base64-encoded (``z1:…``); :meth:`from_env` reads both forms."""
+        return _DEFLATED + base64.b64encode(zlib.compress(self.to_json().encode(), 9)).decode("ascii")
 
     def settings_of(self, tenant: str) -> TenantRuntimeSettings:
         """A listed tenant's settings; :class:`UnknownTenantError` for any other tenant (the default
