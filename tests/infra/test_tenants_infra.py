@@ -277,12 +277,27 @@ def test_the_privacy_workflow_hands_every_step_the_requests_tenant_only_when_ten
 def test_synth_stops_in_one_sentence_before_a_function_environment_lambda_would_refuse(tmp_path: Any) -> None:
     """Each listed tenant grows the API functions' environment (its client, its settings): too many
     tenants with their own intents stop synth, naming the function, instead of failing the deploy."""
+    import hashlib
+
     example = json.loads(TENANTS_EXAMPLE.read_text())["tenants"][0]
-    tenants = [{**example, "id": f"brand-{i}", "alarm_emails": [], "routing": {"base_priority": 3}} for i in range(4)]
-    result = run_cdk_synth(tmp_path / "out", f"callguard={json.dumps({'tenants': tenants})}")
+
+    def words(i: int) -> list[str]:  # each brand's own vocabulary (nothing for the deflation to share)
+        return [hashlib.sha256(f"{i}-{j}".encode()).hexdigest()[:12] for j in range(8)]
+
+    def brands(n: int) -> str:
+        tenants = [
+            {**example, "id": f"brand-{i}", "alarm_emails": [], "intents": {"rules": [{"name": "own", "keywords": words(i)}]}}
+            for i in range(n)
+        ]
+        return f"callguard={json.dumps({'tenants': tenants})}"
+
+    result = run_cdk_synth(tmp_path / "three", brands(3))
     assert result.returncode != 0
-    assert "bytes of environment, more than Lambda's 4096" in result.stderr
+    (sentence,) = [line for line in result.stderr.splitlines() if line.startswith("callguard: ")]
+    assert sentence.startswith("callguard: Function 'ingest' would carry about ")
+    assert "more than Lambda's 4096" in sentence
     assert "Traceback" not in result.stderr
+    assert run_cdk_synth(tmp_path / "two", brands(2)).returncode == 0  # the README's measured limit
     # one tenant with its own intents and routing fits (the README's example: tests/conftest.py synthesizes it)
     from infra.constructs.platform import environment_bytes
 
