@@ -285,10 +285,15 @@ def test_synth_stops_in_one_sentence_before_a_function_environment_lambda_would_
         return [hashlib.sha256(f"{i}-{j}".encode()).hexdigest()[:12] for j in range(8)]
 
     def brands(n: int) -> str:
-        tenants = [
-            {**example, "id": f"brand-{i}", "alarm_emails": [], "intents": {"rules": [{"name": "own", "keywords": words(i)}]}}
-            for i in range(n)
-        ]
+        def brand(i: int) -> dict[str, Any]:
+            return {
+                **example,
+                "id": f"brand-{i}",
+                "alarm_emails": [],
+                "intents": {"rules": [{"name": "own", "keywords": words(i)}]},
+            }
+
+        tenants = [brand(i) for i in range(n)]
         return f"callguard={json.dumps({'tenants': tenants})}"
 
     result = run_cdk_synth(tmp_path / "three", brands(3))
