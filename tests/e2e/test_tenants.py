@@ -19,6 +19,8 @@ from tests.conftest import Synth
 from tests.e2e.conftest import RunningStack, start_stack, stop_stack
 from tests.support import ROOT
 
+ACME_TENANT = "acme-energie"
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
@@ -124,3 +126,29 @@ def test_a_body_naming_another_tenant_changes_nothing(tenant_stack: RunningStack
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
         assert response.status == 200
+
+
+def test_the_same_number_in_two_tenants_is_two_subjects_and_an_access_export_holds_only_its_tenants_calls(
+    tenant_stack: RunningStack,
+) -> None:
+    """Through the embedded stack's Step Functions: acme-energie's access request runs every step as
+    acme-energie (its pseudonyms, its subject keys) and exports its call, never the default tenant's
+    call of the same phone number."""
+    from local.client import fetch_token
+    from tests.e2e import flows
+    from tests.support import call_body
+
+    phone = "+49 160 5550777"
+    state = tenant_stack.state_file
+    acme = {role: fetch_token(role, state, tenant=ACME_TENANT) for role in ("platform", "compliance")}
+    acme["approver"] = fetch_token("compliance", state, user="approver-2", tenant=ACME_TENANT)
+    default_platform = fetch_token("platform", state)
+    for call_id, token in (("tn-default-1", default_platform), ("tn-acme-1", acme["platform"])):
+        body = call_body(call_id=call_id, caller={"phone": phone, "email": "same.caller@example.de"})
+        answer = http("POST", f"{tenant_stack.api_url}/v1/calls", body, token=token)
+        assert answer.status == 202, answer.body
+    done = flows.run(tenant_stack, acme, "access", {"phone": phone})
+    assert done["status"] == "completed", done
+    export = flows.download(done, acme["compliance"])
+    assert [c["call_id"] for c in export["data"]["calls"]] == ["tn-acme-1"]
+    assert export["data"]["calls"][0]["transcript"]  # unsealed with acme-energie's subject key
