@@ -85,3 +85,36 @@ def test_a_token_of_no_tenant_of_ours_is_refused_403_in_the_contracts_shape(
         },
         "request_id": "test-request-id",
     }
+
+
+def test_a_listed_tenants_metrics_carry_its_dimension_and_the_next_request_of_a_warm_container_forgets_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.event_handler import Response
+
+    from callguard.edge.resolver import build_resolver, json_response
+    from callguard.security.tenancy import current_tenant
+    from local.harness import FakeContext, api_event
+
+    monkeypatch.setenv("CALLGUARD_TENANTS", DIRECTORY.to_env())
+    metrics = Metrics(namespace="test", service="test")
+    app = build_resolver(Logger(service="callguard-test"), metrics)
+
+    @app.post("/v1/calls")
+    def _seen() -> Response[str]:  # what the route's metrics would be flushed with, and who it acts for
+        return json_response(200, {"dimensions": dict(metrics.dimension_set), "acting_for": current_tenant()})
+
+    def call(client: str) -> dict[str, Any]:
+        event = api_event("POST", "/v1/calls", {})
+        event["requestContext"]["authorizer"]["claims"] = {"client_id": client}
+        answer: dict[str, Any] = json.loads(app.resolve(event, FakeContext())["body"])
+        return answer
+
+    acme = call("c-acme")
+    assert acme["dimensions"].get("tenant") == "acme-energie"
+    assert acme["acting_for"] == "acme-energie"
+    default = call("c-default")  # no flush in between: nothing was cleared for it
+    assert "tenant" not in default["dimensions"]
+    assert default["acting_for"] == "default"
+    metrics.clear_metrics()
