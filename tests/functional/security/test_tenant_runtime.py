@@ -280,3 +280,30 @@ def test_a_listed_tenants_privacy_request_finds_its_own_subject_and_its_workflow
     with pytest.raises(ClientError) as denied:
         build_privacy_steps(clients).collect_subject_data(request_id, 0)
     assert denied.value.response["Error"]["Code"] == "InvalidCiphertextException"
+
+
+def test_an_agent_of_one_tenant_never_reads_the_content_of_anothers_call(tenants_aws: dict[str, Any]) -> None:
+    """Stores are not yet tenant-prefixed, so another tenant's call id is found; its subject key does
+    not unwrap under the agent's tenant, so nothing of its content is returned (a 404 comes with the
+    data slice)."""
+    handler = load_handler("agent_view")
+    handler.service(tenants_aws["clients"])
+    _post_call(tenants_aws, "default", "cc-v-1")
+
+    def view(tenant: str) -> tuple[int, str]:
+        event = api_event("GET", "/v1/calls/cc-v-1", scopes="callguard/calls:read")
+        event["resource"] = "/v1/calls/{call_id}"
+        event["pathParameters"] = {"call_id": "cc-v-1"}
+        claims = event["requestContext"]["authorizer"]["claims"]
+        claims.update({"sub": f"agent-{tenant}", "username": "agent", "tenant": tenant, "client_id": "people"})
+        response = handler.lambda_handler(event, FakeContext())
+        return response["statusCode"], str(response["body"])
+
+    status, body = view("default")
+    assert status == 200
+    assert "Zählerstand" in body or "[" in body  # the default tenant's agent sees its (redacted) call
+    status, body = view(ACME)
+    # today a 500 without detail (the key does not unwrap); the data slice turns it into a 404
+    assert status == 500
+    assert json.loads(body)["error"]["code"] == "internal_error"
+    assert "Zählerstand" not in body
