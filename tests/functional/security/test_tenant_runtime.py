@@ -141,10 +141,11 @@ def test_each_tenants_subject_key_unwraps_only_under_its_own_tenant(tenants_aws:
     env, session = tenants_aws["env"], tenants_aws["session"]
 
     def keyring(tenant: str) -> SubjectKeyring:
+        from callguard.storage.keys import SubjectKeysStore
+
         return SubjectKeyring(
             kms=session.client("kms"),
-            dynamodb=session.client("dynamodb"),
-            keys_table=env[Env.KEYS_TABLE],
+            keys=SubjectKeysStore(dynamodb=session.client("dynamodb"), table=env[Env.KEYS_TABLE]),
             cmk_id=env[Env.DATA_KEY_ID],
             tenant=tenant,
         )
