@@ -144,7 +144,7 @@ class Lazy(Generic[T]):
     def forget(self) -> None:
         """Drop the service graph and the clients (SnapStart hooks): a snapshot then holds no
         invocation's state, no connection pool and no credentials resolved during init."""
-        self._value, self._clients = None, None
+        self._values, self._clients = {}, None
 
     def per_invocation(self, handler: Callable[P, R]) -> Callable[P, R]:
         """``handler`` with service graphs of its own for each invocation (built when first used)."""
