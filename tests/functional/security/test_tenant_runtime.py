@@ -259,7 +259,7 @@ def test_a_listed_tenants_privacy_request_finds_its_own_subject_and_its_workflow
     item = acme_service.requests.get(request_id)
     assert item is not None
     # the request is for the pseudonyms of the filer's tenant: they lead to its subject, never the default's
-    macs = {m["S"] for m in item["subject_macs"]["L"]}
+    macs = set(item.subject_macs)
     owners = {
         i["subject_id"]["S"]
         for i in _items(tenants_aws, Env.SUBJECTS_TABLE)
