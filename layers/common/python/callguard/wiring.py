@@ -571,6 +571,9 @@ def build_ingest_api(
         config=config,
         persistence_store=persistence,
         output_serializer=PydanticSerializer(model=CallAccepted),
+        # a listed tenant's records are its own: another tenant posting the same call id and body must never
+        # get this tenant's stored answer (its subject id); the default tenant keeps v1's record keys
+        key_prefix=None if tenant == DEFAULT_TENANT else f"{p.env.get('AWS_LAMBDA_FUNCTION_NAME', 'ingest')}#{tenant}",
     )
     def ingest(call: CallIn) -> CallAccepted:
         return service.ingest(call)
