@@ -21,6 +21,7 @@ import re
 import string
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from faker import Faker
@@ -30,6 +31,9 @@ from stdnum.iso7064 import mod_11_10
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data" / "pii_eval.jsonl"
 SEED = 20261130
+#: "today" for every date Faker makes here (its own defaults read the clock, so the set would change
+#: a little every day and stop matching the committed file)
+REFERENCE_DAY = date(2026, 11, 30)
 PER_LOCALE = 200
 LOCALES = {"de_DE": "de", "de_AT": "de", "de_CH": "de", "en_GB": "en", "en_US": "en", "es_ES": "es"}
 
@@ -470,6 +474,13 @@ def postcity(fake: Faker, locale: str) -> str:
     return f"{fake.postcode()} {fake.city()}"
 
 
+def birthdate(fake: Faker, minimum_age: int, maximum_age: int) -> date:
+    """A birth date for someone aged ``minimum_age``..``maximum_age`` on ``REFERENCE_DAY``."""
+    youngest = REFERENCE_DAY.replace(year=REFERENCE_DAY.year - minimum_age)
+    oldest = REFERENCE_DAY.replace(year=REFERENCE_DAY.year - maximum_age - 1)
+    return fake.date_between_dates(oldest, youngest)
+
+
 def national_id(fake: Faker, rng: random.Random, locale: str) -> tuple[str, str]:
     if locale == "de_DE":
         value = steuer_id(rng)
@@ -484,7 +495,7 @@ def national_id(fake: Faker, rng: random.Random, locale: str) -> tuple[str, str]
     if locale == "de_CH":
         return fake.ssn(), "NATIONAL_ID"
     if locale == "de_AT":
-        value = fake.ssn()
+        value = fake.ssn(birthdate=birthdate(fake, 18, 90))
         return (value if rng.random() < 0.5 else f"{value[:4]} {value[4:]}"), "NATIONAL_ID"
     if locale == "en_GB":
         return fake.ssn(), "NATIONAL_ID"
@@ -531,7 +542,7 @@ _SLOTS: dict[str, Callable[[Faker, random.Random, str, str, str], tuple[str, str
     "IBAN": lambda fake, rng, _locale, _language, _mode: (iban_variant(rng, fake.iban()), "IBAN"),
     "CARD": _card,
     "DOB": lambda fake, rng, locale, language, _mode: (
-        date_text(rng, language, locale, fake.date_of_birth(minimum_age=18, maximum_age=90)),
+        date_text(rng, language, locale, birthdate(fake, 18, 90)),
         "DATE_OF_BIRTH",
     ),
     "STREET": lambda fake, rng, _locale, _language, mode: (street(fake, rng, mode == "lower"), "ADDRESS"),
