@@ -19,17 +19,21 @@ from botocore.exceptions import ClientError
 from callguard.names import ATTR_TTL, EXPIRY_SHARDS, GSI_BY_EXPIRY, TTL_GRACE_SECONDS
 from callguard.retention.policy import DataCategory, RetentionPolicy
 from callguard.storage.dynamo import ItemKey, delete_keys, from_item, is_condition_failure
+from callguard.storage.scope import V1, TenantScope
 
 __all__ = ["ExpiredItem", "ExpiryIndex", "PurgeReports", "expiry_attributes", "expiry_key"]
 
 
-def expiry_key(category: DataCategory, shard: int) -> str:
-    """The expiry index's partition key of one shard of a category (the one place it is built)."""
-    return f"{category}#{shard}"
+def expiry_key(category: DataCategory, shard: int, scope: TenantScope = V1) -> str:
+    """The expiry index's partition key of one shard of a category, in ``scope``'s keys (the one
+    place it is built): ``<category>#<shard>`` for the default tenant, ``T#<tenant>#…`` for a listed one."""
+    return scope.key(f"{category}#{shard}")
 
 
-def expiry_attributes(policy: RetentionPolicy, category: DataCategory, start: datetime) -> dict[str, Any]:
-    """``expires_at``, the expiry-index key ``<category>#<shard>`` and the TTL backstop, as item
+def expiry_attributes(
+    policy: RetentionPolicy, category: DataCategory, start: datetime, scope: TenantScope = V1
+) -> dict[str, Any]:
+    """``expires_at``, the expiry-index key (:func:`expiry_key`) and the TTL backstop, as item
     attributes (wire format, for the stores to put on their items).
 
     The shard comes from the write instant's microseconds, so a burst of writes of one
@@ -40,7 +44,7 @@ def expiry_attributes(policy: RetentionPolicy, category: DataCategory, start: da
     return {
         "expires_at": {"N": str(expires_at)},
         ATTR_TTL: {"N": str(expires_at + TTL_GRACE_SECONDS)},
-        "expiry_key": {"S": expiry_key(category, shard)},
+        "expiry_key": {"S": expiry_key(category, shard, scope)},
         "category": {"S": str(category)},
     }
 
