@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from callguard.storage.exports import DownloadTickets, ExportMarkers
     from callguard.storage.holds import LegalHolds
     from callguard.storage.requests import PrivacyRequests
+    from callguard.storage.scope import TenantScope
     from callguard.storage.subjects import SubjectsRepository
     from callguard.storage.tombstones import Tombstones
     from callguard.storage.transcripts import TranscriptStore
@@ -101,6 +102,13 @@ class Parts:
         document = self.env.get(Env.TENANT_SETTINGS.value) or ""
         _tenant_settings(document, self.tenant)  # listed, or refused
         return document, self.tenant
+
+    @property
+    def scope(self) -> TenantScope:
+        """Where this tenant's data lives (v1's keys for the default tenant): every store gets it."""
+        from callguard.storage.scope import TenantScope
+
+        return TenantScope(self.tenant)
 
     @property
     def retention(self) -> RetentionPolicy:
