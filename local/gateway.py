@@ -18,7 +18,8 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from callguard.edge.responses import header
 from callguard.names import MAX_BODY_BYTES
 from local.auth import AuthError, Authorizer
 from local.permissions import acting_as
-from local.provision import Provisioner, ProvisionError
+from local.provision import Provisioner, ProvisionError, function_logical
 
 __all__ = ["ApiRoute", "Gateway", "LambdaRuntime", "public_paths", "resource_paths", "stage_name", "template_routes"]
 
@@ -41,6 +42,8 @@ class ApiRoute:
     scopes: tuple[str, ...]
     authorized: bool
     function: str | None = None  # logical id of the Lambda function (proxy integration)
+    #: the version or alias the integration invokes (``live`` for a SnapStart function), None: ``$LATEST``
+    qualifier: str | None = None
     mock_status: int = 200
     mock_body: str = ""
     model: dict[str, Any] | None = None
@@ -66,12 +69,25 @@ def _ref_id(value: Any) -> str:
     raise ProvisionError(f"unexpected reference {value!r}")
 
 
-def _integration_function(uri: Any) -> str:
+_LAMBDA_TYPES = frozenset({"AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias"})
+
+
+def _integration_function(uri: Any, resources: dict[str, Any]) -> tuple[str, str | None]:
+    """The function a proxy integration's URI invokes (``.../functions/<ARN>/invocations``): the
+    function's ``Arn``, or a version's or alias' ``Ref`` (its qualified ARN), followed to the function;
+    and the alias' name or the version (the qualifier), None for the function itself."""
     text = json.dumps(uri)
-    match = re.search(r'"Fn::GetAtt": \["([A-Za-z0-9]+)", "Arn"\]', text)
-    if match is None:
-        raise ProvisionError("a proxy integration without a Lambda function ARN")
-    return match.group(1)
+    referenced = re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)", "Arn"\]|"Ref": "([A-Za-z0-9]+)"', text)
+    targets = [logical for pair in referenced for logical in pair if logical and logical in resources]
+    targets = [logical for logical in targets if resources[logical]["Type"] in _LAMBDA_TYPES]
+    if len(targets) != 1:
+        raise ProvisionError("a proxy integration without exactly one Lambda function, version or alias")
+    (target,) = targets
+    resource = resources[target]
+    function = function_logical({"Ref": target}, resources)
+    if resource["Type"] == "AWS::Lambda::Alias":
+        return function, str(resource["Properties"]["Name"])
+    return function, "1" if resource["Type"] == "AWS::Lambda::Version" else None
 
 
 def stage_name(template: dict[str, Any]) -> str:
@@ -150,13 +166,15 @@ def template_routes(template: dict[str, Any]) -> list[ApiRoute]:
                 )
             )
         elif integration["Type"] == "AWS_PROXY":
+            function, qualifier = _integration_function(integration["Uri"], resources)
             routes.append(
                 ApiRoute(
                     method=props["HttpMethod"],
                     path=path,
                     scopes=tuple(props.get("AuthorizationScopes", [])),
                     authorized=props.get("AuthorizationType") == "COGNITO_USER_POOLS",
-                    function=_integration_function(integration["Uri"]),
+                    function=function,
+                    qualifier=qualifier,
                     model=model,
                     stage=stage,
                     validates_body=_validates_body(resources, props),
@@ -191,6 +209,9 @@ class LocalFunction:
     handler: Callable[[dict[str, Any], Any], Any]
     memory: int
     timeout: int
+    #: SnapStart: the before-snapshot and after-restore hooks the module registered, run once after its
+    #: init (as Lambda does when it publishes the version and when it restores an environment from it)
+    restored_hooks: int = 0
 
     def invoke(self, event: dict[str, Any]) -> Any:
         with acting_as(self.logical_id):  # its AWS calls are judged against its role (local/permissions.py)
@@ -248,15 +269,42 @@ class LambdaRuntime:
             raise ProvisionError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
         props = resource["Properties"]
+        snap_start = (props.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
+        with _snapshot_and_restore(snap_start) as hooks:
+            spec.loader.exec_module(module)
         return LocalFunction(
             logical_id=logical,
             module=module,
             handler=getattr(module, attribute),
             memory=int(props.get("MemorySize", 128)),
             timeout=int(props.get("Timeout", 3)),
+            restored_hooks=len(hooks),
         )
+
+
+@contextmanager
+def _snapshot_and_restore(snap_start: bool) -> Iterator[list[Callable[[], Any]]]:
+    """Around a SnapStart function's init: then its before-snapshot hooks (in reverse order of
+    registration) and its after-restore hooks (in order), as Lambda runs them between publishing the
+    version and the first invocation of an environment restored from its snapshot; yields the hooks run.
+    The first invocation thus starts from the state a restored environment has (no service graph, no
+    client, ``random`` seeded again), not from its init's. Hooks registered by other functions' inits
+    (one process holds them all) are not run."""
+    ran: list[Callable[[], Any]] = []
+    try:
+        from snapshot_restore_py import get_after_restore, get_before_snapshot
+    except ImportError:  # not installed: the handlers register no hooks either (callguard.clients)
+        yield ran
+        return
+    before, after = len(get_before_snapshot()), len(get_after_restore())
+    yield ran
+    if not snap_start:
+        return
+    hooks = [*reversed(get_before_snapshot()[before:]), *get_after_restore()[after:]]
+    for function, args, kwargs in hooks:
+        function(*args, **kwargs)
+        ran.append(function)
 
 
 @dataclass

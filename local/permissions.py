@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from local.iam import Principal, Request, Verdict, authorize, authorize_kms
+from local.iam import Decision, Principal, Request, Verdict, authorize, authorize_kms
 
 __all__ = [
     "Acting",
@@ -183,12 +183,29 @@ class Resolver:
             return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._name(logical)}"
         if type_ == "AWS::KMS::Key":
             return logical
+        if type_ in {"AWS::Lambda::Version", "AWS::Lambda::Alias"}:
+            # a version's or alias' Ref is its qualified ARN: the function's ARN and ``:<version>``/``:<alias>``
+            props = self.resources[logical]["Properties"]
+            qualifier = self.version(logical) if type_ == "AWS::Lambda::Version" else props["Name"]
+            return self._qualified(props, str(qualifier))
         return self._name(logical)
+
+    def version(self, logical: str) -> str:
+        """A published version's number: the provisioner's, or the first one (any number is checked alike)."""
+        return str(self._attributes.get(logical, {}).get("Version", "1"))
+
+    def _qualified(self, props: Mapping[str, Any], qualifier: str) -> str:
+        function = str(self(props["FunctionName"]))
+        if not function.startswith("arn:"):
+            function = f"arn:aws:lambda:{self.region}:{self.account}:function:{function}"
+        return f"{function}:{qualifier}"
 
     def attribute(self, logical: str, attribute: str) -> Any:
         if attribute in self._attributes.get(logical, {}):
             return self._attributes[logical][attribute]
         type_ = self.resources[logical]["Type"]
+        if type_ == "AWS::Lambda::Version" and attribute == "Version":
+            return self.version(logical)
         name = self._name(logical)
         r, a = self.region, self.account
         if attribute in {"Arn", "TopicArn"}:
@@ -215,16 +232,10 @@ class Resolver:
                 ref = self.ref(logical) if "{ref}" in pattern else ""
                 return pattern.format(r=r, a=a, name=name, ref=ref)
             return f"arn:aws:{type_.split('::')[1].lower()}:{r}:{a}:{logical}"
-        if attribute == "QueueName":
+        if attribute in {"QueueName", "TopicName", "Name"}:
             return name
-        if attribute == "QueueUrl":
+        if attribute in {"QueueUrl", "KeyId"}:
             return self.ref(logical)
-        if attribute == "KeyId":
-            return self.ref(logical)
-        if attribute == "TopicName":
-            return name
-        if attribute == "Name":
-            return name
         if attribute == "RootResourceId":
             return f"{logical}-root"
         return f"{logical}.{attribute}"
@@ -389,16 +400,21 @@ class TemplateModel:
             self.resource_policies.setdefault(str(topic), []).extend(statements)
 
     def _lambda_permission(self, props: Mapping[str, Any]) -> None:
+        """A statement of the function's resource policy. Lambda keeps one per qualifier: a permission on
+        the function (unqualified) lets callers invoke the unqualified ARN only, one on an alias or version
+        (``FunctionName`` its ARN, or ``Qualifier``) only that alias' or version's ARN."""
         r = self.resolve
         target = str(r(props["FunctionName"]))
         if not target.startswith("arn:"):
             target = f"arn:aws:lambda:{r.region}:{r.account}:function:{target}"
+        if props.get("Qualifier") and len(target.split(":")) == 7:
+            target = f"{target}:{r(props['Qualifier'])}"
         principal = str(r(props["Principal"]))
         statement: dict[str, Any] = {
             "Effect": "Allow",
             "Principal": {"Service": principal} if principal.endswith(".amazonaws.com") else {"AWS": principal},
             "Action": str(r(props["Action"])),
-            "Resource": [target, f"{target}:*"],
+            "Resource": target,
         }
         condition: dict[str, Any] = {}
         if "SourceArn" in props:
@@ -407,7 +423,7 @@ class TemplateModel:
             condition["StringEquals"] = {"AWS:SourceAccount": str(r(props["SourceAccount"]))}
         if condition:
             statement["Condition"] = condition
-        self.resource_policies.setdefault(target, []).append(statement)
+        self.resource_policies.setdefault(unqualified_function_arn(target), []).append(statement)
 
     def _key(self, reference: Any) -> str:
         text = str(reference)
@@ -425,6 +441,14 @@ class TemplateModel:
     def queue_arn(self, url: str) -> str:
         path = urlparse(url).path.strip("/").split("/")
         return f"arn:aws:sqs:{self.resolve.region}:{path[-2] if len(path) > 1 else self.resolve.account}:{path[-1]}"
+
+    def function_logical(self, arn: str) -> str | None:
+        """The logical id of the template's function that ``arn`` (a function, version or alias ARN, or a
+        function's name with or without its qualifier, as ``FunctionName`` takes it) names."""
+        if not arn.startswith("arn:"):
+            arn = f"arn:aws:lambda:{self.resolve.region}:{self.resolve.account}:function:{arn}"
+        unqualified = unqualified_function_arn(arn)
+        return next((logical for logical, fn in self.function_arns.items() if fn == unqualified), None)
 
     def function_for_service(self, service_name: str) -> str | None:
         """The logical id of the function whose ``POWERTOOLS_SERVICE_NAME`` is ``service_name``."""
@@ -760,6 +784,15 @@ class CallMapper:
         return [Access(f"connect:{operation}", f"{instance}/contact/{contact}")]
 
 
+def unqualified_function_arn(arn: str) -> str:
+    """``arn:aws:lambda:<region>:<account>:function:<name>`` of a function, version or alias ARN."""
+    return ":".join(arn.split(":")[:7])
+
+
+#: a Lambda function's ARN, with its version or alias if it has one
+_FUNCTION_ARN = re.compile(r"arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(?::[A-Za-z0-9_$-]+)?")
+
+
 def _context(encryption_context: Mapping[str, str]) -> dict[str, Any]:
     return {f"kms:EncryptionContext:{k}": v for k, v in encryption_context.items()}
 
@@ -1070,9 +1103,10 @@ class _ServiceChecks:
             self.need("service delivery.logs", f"deliver {logical}'s logs", delivery, "kms:Decrypt", key_arn, context)
         definition = props.get("DefinitionString")
         text = json.dumps(self.r(definition)) if definition is not None else ""
-        for fn_logical, fn_arn in self.model.function_arns.items():
-            if fn_arn in text:
-                self.need(who, f"invoke task {fn_logical}", self.role(role), "lambda:InvokeFunction", fn_arn, {})
+        # every function, version or alias a task names, exactly as named (an alias' ARN is not its function's)
+        for fn_arn in sorted(set(_FUNCTION_ARN.findall(text))):
+            fn_logical = self.model.function_logical(fn_arn) or fn_arn
+            self.need(who, f"invoke task {fn_logical}", self.role(role), "lambda:InvokeFunction", fn_arn, {})
 
     def _aws_logs_loggroup(self, logical: str, props: Mapping[str, Any]) -> None:
         if not props.get("KmsKeyId"):
@@ -1099,7 +1133,9 @@ class _ServiceChecks:
         self.need(f"{logical} schedule role", "invoke target", self.role(role), "lambda:InvokeFunction", arn, {})
 
     def _aws_lambda_eventsourcemapping(self, logical: str, props: Mapping[str, Any]) -> None:
-        fn = str(props["FunctionName"]["Ref"])
+        fn = self.model.function_logical(str(self.r(props["FunctionName"])))
+        if fn is None:
+            raise ValueError(f"{logical}: its FunctionName names no function of the template")
         principal, who = self.role(self.model.function_roles[fn]), f"{fn} (event source mapping)"
         source = str(self.r(props["EventSourceArn"]))
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
@@ -1172,13 +1208,18 @@ def _api_gateway_invoke(model: TemplateModel, logical: str, props: Mapping[str, 
     # a request for /v1/calls/<id> carries the id: path parameters become sample values
     path = re.sub(r"\{[^}]+\}", "sample-id", path_of(props["ResourceId"]))
     stages = [str(r(s["Properties"]["StageName"])) for s in resources.values() if s["Type"] == "AWS::ApiGateway::Stage"]
-    uri = json.dumps(props["Integration"]["Uri"])
-    target = next((arn for fn, arn in model.function_arns.items() if f'"{fn}"' in uri), None)
+    # ``arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function, version or alias ARN>/invocations``
+    targets = _FUNCTION_ARN.findall(str(r(props["Integration"]["Uri"])))
     found = []
+    if len(targets) != 1 or model.function_logical(targets[0]) is None:
+        return [
+            Violation(f"service apigateway ({logical})", f"{props['HttpMethod']} {path}", "lambda:InvokeFunction",
+                      ", ".join(targets) or "no function",
+                      Verdict(Decision.IMPLICIT_DENY, reason="the integration names no function of the template"))
+        ]  # fmt: skip
+    (target,) = targets
     for stage in stages:
         source = f"arn:aws:execute-api:{r.region}:{r.account}:{api}/{stage}/{props['HttpMethod']}{path}"
-        if target is None:
-            continue
         ctx = {"aws:SourceArn": source, "aws:SourceAccount": r.account}
         principal = _service("apigateway.amazonaws.com", r.account)
         verdict = model.check(principal, "lambda:InvokeFunction", target, ctx)

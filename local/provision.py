@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProvisionError", "Provisioned", "Provisioner", "load_template"]
+__all__ = ["ProvisionError", "Provisioned", "Provisioner", "function_logical", "load_template"]
 
 ACCOUNT = "123456789012"
 
@@ -32,6 +32,9 @@ SKIPPED_TYPES = frozenset(
         "AWS::SQS::QueuePolicy",
         "AWS::Lambda::Function",
         "AWS::Lambda::LayerVersion",
+        # SnapStart's published version and its alias: invoking either runs the function in-process
+        "AWS::Lambda::Version",
+        "AWS::Lambda::Alias",
         "AWS::Lambda::Permission",
         "AWS::Lambda::EventSourceMapping",  # emulated by local/pollers.py
         "AWS::Lambda::EventInvokeConfig",  # retries of asynchronous invocations; locally runs are on demand
@@ -153,6 +156,15 @@ class Provisioner:
         service = type_.split("::")[1].lower()
         return f"arn:aws:{service}:{self._region}:{ACCOUNT}:{logical}"
 
+    def _qualified_function(self, logical: str, resource: dict[str, Any], resources: dict[str, Any]) -> None:
+        """A version's or alias' ``Ref`` is its qualified ARN (``function:<name>:<version or alias>``),
+        as CloudFormation gives it; a version's ``Version`` is the first one published."""
+        function = function_logical(resource["Properties"]["FunctionName"], resources)
+        qualifier = "1" if resource["Type"] == "AWS::Lambda::Version" else str(resource["Properties"]["Name"])
+        arn = f"{self._pseudo_arn('AWS::Lambda::Function', function)}:{qualifier}"
+        self.result.refs[logical] = arn
+        self.result.attributes[logical] = {"Arn": arn, "Version": "1"} if qualifier == "1" else {"Arn": arn}
+
     def _ref_or_att(self, expression: str) -> str:
         if "." in expression:
             logical, attribute = expression.split(".", 1)
@@ -213,6 +225,8 @@ class Provisioner:
                 # local counterpart). Their names and ARNs still resolve, so references do too.
                 self.result.refs[logical] = logical
                 self.result.attributes[logical] = {"Arn": self._pseudo_arn(resource["Type"], logical)}
+                if resource["Type"] in {"AWS::Lambda::Version", "AWS::Lambda::Alias"}:
+                    self._qualified_function(logical, resource, resources)
                 if resource["Type"] == "AWS::CloudFront::Distribution":  # named in the people client's URLs
                     self.result.attributes[logical]["DomainName"] = f"{logical.lower()}.cloudfront.invalid"
         wanted = {k for k, r in resources.items() if r["Type"] in self._handlers}
@@ -431,6 +445,24 @@ class Provisioner:
             raise ProvisionError(f"expected one function with logical id prefix {function_logical_prefix!r}")
         variables = matches[0][1]["Properties"].get("Environment", {}).get("Variables", {})
         return {k: str(self.resolve(v)) for k, v in variables.items()}
+
+
+def function_logical(reference: Any, resources: dict[str, Any]) -> str:
+    """The function a ``FunctionName`` reference names: ``Ref``/``GetAtt`` of the function itself, or of a
+    version or alias of it (followed to the function)."""
+    if isinstance(reference, dict) and "Ref" in reference:
+        logical = str(reference["Ref"])
+    elif isinstance(reference, dict) and "Fn::GetAtt" in reference:
+        arg = reference["Fn::GetAtt"]
+        logical = str(arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
+    else:
+        raise ProvisionError(f"a function reference the local stack does not understand: {reference!r}")
+    type_ = resources[logical]["Type"]
+    if type_ == "AWS::Lambda::Function":
+        return logical
+    if type_ in {"AWS::Lambda::Version", "AWS::Lambda::Alias"}:
+        return function_logical(resources[logical]["Properties"]["FunctionName"], resources)
+    raise ProvisionError(f"{logical} ({type_}) is not a Lambda function, version or alias")
 
 
 def _lifecycle(config: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from local.console import LocalConsole
 from local.gateway import Gateway, LambdaRuntime, Response, stage_name, template_routes
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
-from local.provision import ACCOUNT, Provisioner, load_template
+from local.provision import ACCOUNT, Provisioner, function_logical, load_template
 from local.workers import WorkerPool, default_size
 
 __all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError"]
@@ -216,7 +216,7 @@ class LocalStack:
             return
         served = {route.function for route in template_routes(self.template) if route.function}
         served |= {  # and the functions of the SQS event source mappings (the analysis of accepted calls)
-            str(r["Properties"]["FunctionName"]["Ref"])
+            function_logical(r["Properties"]["FunctionName"], self.template["Resources"])
             for r in self.template["Resources"].values()
             if r["Type"] == "AWS::Lambda::EventSourceMapping"
         }
@@ -332,7 +332,7 @@ class LocalStack:
                 continue
             props = resource["Properties"]
             arn = str(self.provisioner.resolve(props["EventSourceArn"]))
-            function = self.runtime.functions[str(props["FunctionName"]["Ref"])]
+            function = self.runtime.functions[function_logical(props["FunctionName"], self.template["Resources"])]
             handler = function.invoke
             if self.workers is not None and function.logical_id in self.workers.functions:
                 handler = functools.partial(self.workers.invoke, function.logical_id)

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from local.iam import Decision, Verdict
-from local.permissions import CallMapper, TemplateModel, Violation, implied_key_violations
+from local.permissions import (
+    CallMapper,
+    TemplateModel,
+    Violation,
+    implied_key_violations,
+    service_principal_violations,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -92,3 +98,134 @@ def test_messages_never_carry_object_keys() -> None:
     )
     assert "subject-mac" not in str(violation)
     assert "arn:aws:s3:::bucket/transcripts/*" in str(violation)
+
+
+# -- SnapStart: API Gateway invokes a published version's alias -------------------------------------------
+
+_ALIAS_ARN = "arn:aws:lambda:eu-central-1:123456789012:function:Fn:live"
+_FUNCTION_ARN = "arn:aws:lambda:eu-central-1:123456789012:function:Fn"
+
+
+def _api_template(*, integration: str, permission_on: str | None) -> dict[str, Any]:
+    """``GET /v1/calls`` → a proxy integration of ``integration`` (``Fn``, or its alias ``Live``), and
+    API Gateway's invoke permission on ``permission_on`` (or none)."""
+    resources = template()["Resources"]
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    resources["Role"]["Properties"]["AssumeRolePolicyDocument"] = {"Statement": [trust]}
+    uri_target = {"Fn::GetAtt": ["Fn", "Arn"]} if integration == "Fn" else {"Ref": integration}
+    resources |= {
+        "Version": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+        "Live": {
+            "Type": "AWS::Lambda::Alias",
+            "Properties": {
+                "FunctionName": {"Ref": "Fn"},
+                "FunctionVersion": {"Fn::GetAtt": ["Version", "Version"]},
+                "Name": "live",
+            },
+        },
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {}},
+        "Calls": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "PathPart": "calls",
+                "RestApiId": {"Ref": "Api"},
+            },
+        },
+        "Stage": {"Type": "AWS::ApiGateway::Stage", "Properties": {"StageName": "v1", "RestApiId": {"Ref": "Api"}}},
+        "Get": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "HttpMethod": "GET",
+                "RestApiId": {"Ref": "Api"},
+                "ResourceId": {"Ref": "Calls"},
+                "Integration": {
+                    "Type": "AWS_PROXY",
+                    "Uri": {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":apigateway:",
+                                {"Ref": "AWS::Region"},
+                                ":lambda:path/2015-03-31/functions/",
+                                uri_target,
+                                "/invocations",
+                            ],
+                        ]
+                    },
+                },
+            },
+        },
+    }
+    if permission_on is not None:
+        target = {"Fn::GetAtt": ["Fn", "Arn"]} if permission_on == "Fn" else {"Ref": permission_on}
+        resources["Invoke"] = {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": target,
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Join": ["", ["arn:aws:execute-api:eu-central-1:123456789012:", {"Ref": "Api"}, "/*/GET/calls"]]
+                },
+            },
+        }
+    return {"Resources": resources}
+
+
+def _apigateway_may_invoke(model: TemplateModel, arn: str) -> bool:
+    from local.iam import Principal
+
+    context = {
+        "aws:SourceArn": "arn:aws:execute-api:eu-central-1:123456789012:Api/v1/GET/calls",
+        "aws:SourceAccount": "123456789012",
+    }
+    principal = Principal(service="apigateway.amazonaws.com", account="123456789012")
+    return model.check(principal, "lambda:InvokeFunction", arn, context).allowed
+
+
+def test_an_alias_resolves_to_its_qualified_arn_and_names_its_function() -> None:
+    model = TemplateModel.from_template(_api_template(integration="Live", permission_on="Live"))
+    assert model.resolve({"Ref": "Live"}) == _ALIAS_ARN
+    assert model.resolve({"Ref": "Version"}) == f"{_FUNCTION_ARN}:1"
+    assert model.function_logical(_ALIAS_ARN) == "Fn"
+    assert model.function_logical(_FUNCTION_ARN + "Other:live") is None  # a prefix of a name is not the name
+
+
+def test_a_permission_on_the_alias_lets_api_gateway_invoke_only_the_alias() -> None:
+    model = TemplateModel.from_template(_api_template(integration="Live", permission_on="Live"))
+    assert _apigateway_may_invoke(model, _ALIAS_ARN)
+    assert not _apigateway_may_invoke(model, _FUNCTION_ARN)  # $LATEST: no snapshot, and not granted
+    assert not _apigateway_may_invoke(model, f"{_FUNCTION_ARN}:1")
+    assert service_principal_violations(model) == []
+
+
+def test_a_permission_on_the_function_does_not_cover_its_alias() -> None:
+    """Lambda keeps a policy per qualifier: the function's permission is not the alias' (a deployment
+    that moved the integration to the alias but left the permission behind answers 500 on every call)."""
+    model = TemplateModel.from_template(_api_template(integration="Live", permission_on="Fn"))
+    assert _apigateway_may_invoke(model, _FUNCTION_ARN)
+    assert not _apigateway_may_invoke(model, _ALIAS_ARN)
+    (violation,) = service_principal_violations(model)
+    assert violation.resource == _ALIAS_ARN
+    assert violation.action == "lambda:InvokeFunction"
+
+
+def test_an_integration_without_any_permission_is_a_violation_not_a_skip() -> None:
+    for integration in ("Fn", "Live"):
+        (violation,) = service_principal_violations(
+            TemplateModel.from_template(_api_template(integration=integration, permission_on=None))
+        )
+        assert violation.resource == (_FUNCTION_ARN if integration == "Fn" else _ALIAS_ARN)
+
+
+def test_an_integration_naming_no_function_of_the_template_is_a_violation() -> None:
+    spec = _api_template(integration="Live", permission_on="Live")
+    spec["Resources"]["Get"]["Properties"]["Integration"]["Uri"] = (
+        "arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/"
+        "arn:aws:lambda:eu-central-1:123456789012:function:Elsewhere:live/invocations"
+    )
+    (violation,) = service_principal_violations(TemplateModel.from_template(spec))
+    assert "names no function of the template" in violation.verdict.reason
