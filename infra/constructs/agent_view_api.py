@@ -29,6 +29,7 @@ class AgentViewApi(Construct):
                 Env.RETENTION,
                 Env.DEFAULT_PHONE_REGION,
             ),
+            snap_start=True,  # an agent waits for it: docs/benchmarks.md, SnapStart
         )
         fn = self.handler
         fn.allow(["dynamodb:GetItem"], [data.calls.table_arn])
@@ -40,5 +41,5 @@ class AgentViewApi(Construct):
         allow_table_key(fn, keys)  # calls, subject keys and the audit log are encrypted with the data key
         allow_read_transcripts(fn, data, keys)
         self.methods = [
-            platform.api.add_route(route, fn.function) for route in ROUTES if route.function == "agent_view"
+            platform.api.add_route(route, fn.invocable) for route in ROUTES if route.function == "agent_view"
         ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -30,7 +30,10 @@ from infra.constructs.lambda_packaging import (
 )
 from infra.nag import acknowledge
 
-__all__ = ["CallguardFunction", "SharedLayers", "log_retention"]
+__all__ = ["LIVE_ALIAS", "CallguardFunction", "SharedLayers", "log_retention"]
+
+#: the alias every caller of a SnapStart function invokes (a snapshot exists only for published versions)
+LIVE_ALIAS = "live"
 
 
 class SharedLayers(Construct):
@@ -84,6 +87,7 @@ class CallguardFunction(Construct):
         removal: RemovalPolicy = RemovalPolicy.RETAIN,
         module: str = "handler",
         reserved_concurrency: int | None = None,
+        snap_start: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -129,7 +133,28 @@ class CallguardFunction(Construct):
             },
             description=f"callguard {name}" + ("" if module == "handler" else f" {module}"),
             reserved_concurrent_executions=reserved_concurrency,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         )
+        #: what callers invoke (API Gateway's integrations and their invoke permissions): the function, or
+        #: with SnapStart the alias ``live`` of the version this deployment published. SnapStart applies only
+        #: to published versions; ``$LATEST`` would initialise from scratch on every cold start.
+        self.invocable: lambda_.IFunction = self.function
+        self.alias: lambda_.Alias | None = None
+        if snap_start:
+            # ``current_version``'s logical id hashes the function's configuration and code, so every
+            # deployment that changes either publishes a new version (and snapshot) and moves the alias
+            self.alias = lambda_.Alias(
+                self,
+                "Live",
+                alias_name=LIVE_ALIAS,
+                version=self.function.current_version,
+                description=f"callguard {name}: the published version with a SnapStart snapshot",
+            )
+            self.invocable = self.alias
+            Annotations.of(self.function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "The function's current_version is published and the alias `live` (what callers invoke) names it.",
+            )
         self.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
         self.allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
         # Lambda checks the role at creation (active tracing needs xray:PutTraceSegments), and the

@@ -28,8 +28,9 @@ class IngestApi(Construct):
             memory_mb=1024,
             timeout_seconds=15,
             env=(*STORE_CALL_ENV, Env.IDEMPOTENCY_TABLE, Env.IDEMPOTENCY_TTL_SECONDS, Env.INTENTS, Env.ROUTING),
+            snap_start=True,  # latency-sensitive API (calls and live segments): docs/benchmarks.md, SnapStart
         )
-        fn = self.handler.function
+        fn = self.handler.invocable
         allow = self.handler.allow
         # Least privilege: exactly the calls the ingest path makes, on exactly its resources.
         # live segments also read the resolution statistics (Query) and the subject's profile (GetItem)

@@ -125,6 +125,7 @@ class Platform:
         extra_env: Mapping[str, str] | None = None,
         module: str = "handler",
         reserved_concurrency: int | None = None,
+        snap_start: bool = False,
     ) -> CallguardFunction:
         environment = {
             **{e.value: self.env_value(e) for e in env},
@@ -147,6 +148,7 @@ class Platform:
             removal=self.removal,
             module=module,
             reserved_concurrency=reserved_concurrency,
+            snap_start=snap_start,
         )
 
     def _tenant_settings(self, name: str) -> dict[str, str]:

@@ -75,6 +75,7 @@ class PrivacyApi(Construct):
             env=(Env.PRIVACY_TABLE, Env.SUBJECTS_TABLE, Env.AUDIT_TABLE, Env.DATA_KEY_ID, Env.HMAC_KEY_ID,
                  Env.RETENTION, Env.VERIFICATION_TIMEOUT_SECONDS, Env.EXPORTS_BUCKET, Env.DEFAULT_PHONE_REGION),
             extra_env={Env.PRIVACY_STATE_MACHINE.value: machine.state_machine_arn},
+            snap_start=True,  # the compliance console's API: docs/benchmarks.md, SnapStart
         )  # fmt: skip
         api_fn = self.handler
         region = Stack.of(self).region
@@ -97,7 +98,7 @@ class PrivacyApi(Construct):
             objects_wildcard(data.exports, "exports/"),
         )
         self.methods = [
-            platform.api.add_route(route, api_fn.function, body_model=request_model(route))
+            platform.api.add_route(route, api_fn.invocable, body_model=request_model(route))
             for route in ROUTES
             if route.function == "privacy"
         ]

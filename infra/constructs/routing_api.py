@@ -31,6 +31,7 @@ class RoutingApi(Construct):
                 Env.INTENTS,
                 Env.ROUTING,
             ),
+            snap_start=True,  # a caller waits in the queue for the decision: docs/benchmarks.md, SnapStart
         )
         fn = self.handler
         fn.allow(["dynamodb:GetItem", "dynamodb:PutItem"], [data.calls.table_arn])
@@ -46,4 +47,4 @@ class RoutingApi(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
         route = next(r for r in ROUTES if r.function == "route")
-        self.method = platform.api.add_route(route, fn.function, body_model=request_model(route))
+        self.method = platform.api.add_route(route, fn.invocable, body_model=request_model(route))

@@ -119,3 +119,27 @@ def test_no_unwrapped_key_of_a_used_subject_survives_the_before_snapshot_hooks(a
         hook()
 
     assert _leftovers(module, digests) == []
+
+
+def test_environments_restored_from_one_snapshot_do_not_share_random_state() -> None:
+    """Every restored environment starts from the same memory: without the after-restore hooks, two of them
+    would draw the same 'random' numbers (jitter, sampling, anything seeded at init)."""
+    import random
+
+    start = len(get_after_restore())
+    _module, before = _snapshot(lambda: load_handler("ingest"))
+    restore = _hooks_since(get_after_restore(), start)  # in the order Lambda runs them
+    assert restore, "ingest registers no after-restore hook"
+    for hook in before:
+        hook()
+    snapshot = random.getstate()  # what every environment restored from the snapshot starts with
+    draws = []
+    try:
+        for _environment in range(2):
+            random.setstate(snapshot)
+            for hook in restore:
+                hook()
+            draws.append([random.random() for _ in range(4)])
+    finally:
+        random.setstate(snapshot)
+    assert draws[0] != draws[1], "two restored environments drew the same random numbers"
