@@ -199,10 +199,13 @@ def cold_starts(cdk_out: Path, runs: int = 5) -> tuple[str, dict[str, float], st
         provisioner.provision(template)
         endpoints = {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_COMPREHEND": comprehend.url}
         memory: dict[str, int] = {}
+        snap_start: set[str] = set()  # the handlers whose function has SnapStart in cdk.out
         functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
         for name, logical, _ in _cases("x"):
             resource = next(r for k, r in functions.items() if k.startswith(logical))
             memory[name] = int(resource["Properties"]["MemorySize"])
+            if (resource["Properties"].get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions":
+                snap_start.add(name)
         measured: dict[str, list[dict[str, float]]] = {}
         baselines: list[tuple[float, float]] = []
         for sample in range(runs):
@@ -213,7 +216,7 @@ def cold_starts(cdk_out: Path, runs: int = 5) -> tuple[str, dict[str, float], st
                 measured.setdefault(name, []).append(_run(env, event))
         baseline = (statistics.median(b[0] for b in baselines), statistics.median(b[1] for b in baselines))
         text, ratios, floors = _table(measured, baseline)
-        return text, ratios, snapstart_evaluation(_imports(measured), memory), floors
+        return text, ratios, snapstart_evaluation(_imports(measured), memory, snap_start), floors
     finally:
         comprehend.stop()
         server.stop()
@@ -293,53 +296,91 @@ def cold_start_gap(ratios: dict[str, float], floors: dict[str, float] | None = N
 SNAPSTART_CACHE_USD_PER_GB_SECOND = 0.0000015046
 SNAPSTART_RESTORE_USD_PER_GB = 0.0001397998
 SECONDS_PER_MONTH = 30 * 86400
+#: the cost example: invocations a month per function, and the share of them that start an environment
+#: (an assumption for steady traffic; CloudWatch's ``Restore Duration`` lines count the real restores)
+EXAMPLE_INVOCATIONS = 1_000_000
+EXAMPLE_COLD_SHARE = 0.01
 
 
-def snapstart_evaluation(imports: dict[str, float], memory_mb: dict[str, int]) -> str:
-    """The SnapStart evaluation, with this run's import times and the functions' memory sizes."""
+def snapstart_cost(memory_mb: int, restores: float, versions: int = 1) -> tuple[float, float]:
+    """(cache, restores) in USD a month for one function: ``memory_GB x seconds a month x cache price``
+    per cached version, plus ``memory_GB x restore price`` per restored environment."""
+    gb = memory_mb / 1024
+    return (
+        gb * SNAPSTART_CACHE_USD_PER_GB_SECOND * SECONDS_PER_MONTH * versions,
+        gb * SNAPSTART_RESTORE_USD_PER_GB * restores,
+    )
+
+
+def snapstart_evaluation(imports: dict[str, float], memory_mb: dict[str, int], snap_start: set[str]) -> str:
+    """The SnapStart section: which handlers have it (from cdk.out), what it skips (this run's import
+    times), and its cost (list prices, the formula and an example of 1M invocations a month)."""
+    restores = EXAMPLE_INVOCATIONS * EXAMPLE_COLD_SHARE
     rows = [
-        "| handler | memory (MB) | import this run (s): what a snapshot skips | cache per version and month (USD) "
-        "| restore per cold start (USD) |",
-        "|---|---:|---:|---:|---:|",
+        "| handler | SnapStart | memory (MB) | import this run (s): what a restore skips | cache per version and month "
+        f"(USD) | restore per cold start (USD) | {EXAMPLE_INVOCATIONS:,} invocations, {EXAMPLE_COLD_SHARE:.0%} "
+        "cold: cache + restores a month (USD) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    api_cache = 0.0
+    total_cache = total_restores = 0.0
     for name, seconds in sorted(imports.items()):
-        gb = memory_mb.get(name, 512) / 1024
-        cache = gb * SNAPSTART_CACHE_USD_PER_GB_SECOND * SECONDS_PER_MONTH
-        api_cache += cache if name != "pre_token" else 0.0
+        memory = memory_mb.get(name, 512)
+        cache, restore_cost = snapstart_cost(memory, restores)
+        on = name in snap_start
+        if on:
+            total_cache, total_restores = total_cache + cache, total_restores + restore_cost
         rows.append(
-            f"| {name} | {memory_mb.get(name, 512)} | {seconds:.3f} | {cache:.2f} "
-            f"| {gb * SNAPSTART_RESTORE_USD_PER_GB:.6f} |"
+            f"| {name} | {'on' if on else 'off'} | {memory} | {seconds:.3f} | {cache:.2f} "
+            f"| {snapstart_cost(memory, 1)[1]:.6f} | {cache + restore_cost:.2f}{'' if on else ' (not paid)'} |"
         )
+    names = ", ".join(sorted(snap_start)) or "none"
     return "\n\n".join(
         [
-            "SnapStart supports the managed Python runtimes from 3.12 on (callguard runs 3.14 on arm64), only on "
-            "published versions reached through a version or alias (never `$LATEST`), and not with provisioned "
-            "concurrency, EFS or more than 512 MB of ephemeral storage. Lambda initialises the function when a "
-            "version is published, snapshots memory and disk (encrypted), and resumes new execution environments "
-            "from it; `snapshot_restore_py` registers `before snapshot` and `after restore` hooks. It is billed per "
-            "published version for the cached snapshot and per restore, at the prices below (us-east-1 list prices "
-            "when written; the region's own prices apply).",
+            "SnapStart supports the managed Python runtimes from 3.12 on (callguard runs 3.14 on arm64: the "
+            "documented limits name runtimes and features, not the architecture) in every commercial region but "
+            "Asia Pacific (New Zealand) and (Taipei), so in eu-central-1; only on published versions reached "
+            "through a version or alias (never `$LATEST`), and not with provisioned concurrency, EFS or more than"
+            " 512 MB of ephemeral storage (callguard uses none of them). Lambda initialises the function when a "
+            "version is published, runs the `before snapshot` hooks, snapshots memory and disk (encrypted), and "
+            "resumes new execution environments from it, running the `after restore` hooks first "
+            "(`snapshot_restore_py`).",
+            f"**On for the API functions: {names}** (cdk.out: `SnapStart: PublishedVersions`, one published "
+            "version and the alias `live` each, which API Gateway's integrations and invoke permissions name; "
+            "`tests/infra/test_snapstart_infra.py`). Off for the scheduled jobs (retention purge, deadline check, "
+            "audit anchoring), the analysis queue's consumer, the importer, the privacy workflow's steps and the "
+            "Cognito pre-token trigger: no user waits on their cold start (the trigger's import is 0.08 s, a "
+            "quarter of `import boto3`), and every one would pay its snapshot cache every month.",
             "\n".join(rows),
-            "What the snapshot would hold: the Powertools `Logger`, `Metrics`, `Tracer` and resolver objects and "
+            "**Cost** (us-east-1 list prices when written; eu-central-1 is priced on its own page): per function, "
+            f"`memory_GB x 2,592,000 s x {SNAPSTART_CACHE_USD_PER_GB_SECOND:.10f} USD x cached versions` a month (at "
+            f"least 3 hours per version) `+ memory_GB x {SNAPSTART_RESTORE_USD_PER_GB} USD x restores`, on top of "
+            "Lambda's requests and duration, which do not change. A restore happens when Lambda starts an "
+            f"execution environment (a cold start). Example: {EXAMPLE_INVOCATIONS:,} invocations a month of each "
+            f"API function with {EXAMPLE_COLD_SHARE:.0%} of them cold ({restores:,.0f} restores each): "
+            f"{total_cache:.2f} USD of cache + {total_restores:.2f} USD of restores = "
+            f"{total_cache + total_restores:.2f} USD a month for {names}. Each deployment "
+            "that changes a function publishes a new version (`current_version`'s logical id hashes its code and "
+            "configuration) and CloudFormation deletes the one it replaces, so one version per function stays "
+            "cached; every further published version kept adds its cache line again.",
+            "**Gain**: what a restore skips is the import column above (the INIT phase: the larger part of every "
+            "API handler's cold start, and the part the goal's floor row shows no code change can remove); the "
+            "first invocation (clients built, the request's AWS calls) stays in the restored environment's first "
+            "request. What is measured here is the import and the first invocation of a fresh interpreter "
+            "(the cold-start table above); a restore itself cannot be run or timed on this machine, and AWS "
+            "documents no fixed restore time (`Restore Duration` and `Billed Restore Duration` in the function's "
+            "REPORT lines measure it on Lambda: compare them with the `Init Duration` of the same function "
+            "without SnapStart before and after switching).",
+            "**What the snapshot holds**: the Powertools `Logger`, `Metrics`, `Tracer` and resolver objects and "
             "the parsed configuration from the environment (routing, intents, retention: no personal data). The "
-            "four API handlers register SnapStart's runtime hooks (`callguard.clients.register_snapstart_hooks`): "
+            "API handlers register SnapStart's runtime hooks (`callguard.clients.register_snapstart_hooks`): "
             "before the snapshot and after every restore their dependencies forget the service graph (keyring with "
             "its unwrapped keys, pseudonym caches) and the AWS clients (connection pools, credentials resolved "
             "during init), and after a restore `random` is seeded again. `tests/functional/test_snapstart.py` runs "
             "the hooks a handler registered and walks everything the handler module reaches: no keyring, no AWS "
             "client of callguard's services and no unwrapped data key is left, even after a warm invocation that "
             "used a subject's key. Pseudonyms are KMS `GenerateMac` calls (the HMAC key never enters the function); "
-            "identifiers come from `uuid.uuid4()` (os.urandom), unique after a restore.",
-            "Decision: the hooks are in place, SnapStart itself is not switched on in this change. What it saves "
-            "is the import column above (Lambda's INIT phase: the larger part of every API handler's cold start, "
-            "and the part the goal's floor row shows no code change can remove), for "
-            f"{api_cache:.2f} USD a month of snapshot cache for the four API handlers (one published version each, "
-            "list prices above; every further published version that stays reachable adds its own) plus the "
-            "restore charge per cold start. Switching it on is `snap_start=SnapStartConf.ON_PUBLISHED_VERSIONS` "
-            "on the four functions, a published version and an alias each, and API Gateway's integrations and "
-            "invoke permissions pointed at the aliases: the local gateway and the permission proof resolve "
-            "integrations by the function's `Fn::GetAtt ... Arn` today and must learn `AWS::Lambda::Alias` first. "
-            "A restore cannot be measured on this machine; measure `Restore Duration` on Lambda before deciding.",
+            "identifiers come from `uuid.uuid4()` (os.urandom), unique after a restore. The embedded stack runs "
+            "the same hooks after loading a SnapStart function (before-snapshot, then after-restore), so every "
+            "local first request starts from a restored environment's state.",
         ]
     )

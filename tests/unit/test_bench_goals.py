@@ -87,3 +87,27 @@ def test_the_cold_start_gap_says_out_of_reach_only_where_boto3_alone_exceeds_the
     assert cold_start_gap({"ingest": 3.0}, {"ingest": 1.2}) is not None
     assert "out of reach" not in (cold_start_gap({"ingest": 3.0}, {"ingest": 1.2}) or "")
     assert cold_start_gap({"ingest": 1.4}, {"ingest": 1.1}) is None
+
+
+def test_the_snapstart_cost_is_cache_per_version_plus_restores_at_list_prices() -> None:
+    from bench.cold_start import SECONDS_PER_MONTH, snapstart_cost
+
+    cache, restores = snapstart_cost(1024, 10_000)
+    assert round(cache, 2) == 3.90  # 1 GB x 2,592,000 s x 0.0000015046 USD
+    assert round(restores, 2) == 1.40  # 1 GB x 10,000 restores x 0.0001397998 USD
+    assert snapstart_cost(512, 0, versions=3)[0] == pytest.approx(1.5 * cache)
+    assert SECONDS_PER_MONTH == 2_592_000
+
+
+def test_the_snapstart_section_prices_only_the_functions_that_have_it() -> None:
+    from bench.cold_start import snapstart_evaluation
+
+    text = snapstart_evaluation(
+        {"ingest": 0.56, "pre_token": 0.08}, {"ingest": 1024, "pre_token": 256}, snap_start={"ingest"}
+    )
+    rows = _rows("\n".join(line for line in text.splitlines() if line.startswith("|")))
+    assert rows["ingest"][0] == "on"
+    assert rows["pre_token"][0] == "off"
+    assert rows["pre_token"][-1].endswith("(not paid)")
+    # 1M invocations with 1% cold: 3.90 of cache + 1.40 of restores, for ingest alone
+    assert "3.90 USD of cache + 1.40 USD of restores = 5.30 USD a month for ingest." in text
