@@ -3,6 +3,7 @@ and a SnapStart function's first local invocation starts from a restored environ
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -84,7 +85,12 @@ def test_a_snapstart_function_is_loaded_as_a_restored_environment(
         forget(self)
 
     monkeypatch.setattr(Lazy, "forget", recording)
-    runtime.load_all({snap: environments[snap], plain: environments[plain]})
+    saved = dict(os.environ)
+    try:
+        runtime.load_all({snap: environments[snap], plain: environments[plain]})
+    finally:  # loading sets the functions' environment in this process: later tests must not inherit it
+        os.environ.clear()
+        os.environ.update(saved)
     restored, cold = runtime.functions[snap], runtime.functions[plain]
     assert restored.restored_hooks >= 3  # forget before the snapshot; forget and re-seed after the restore
     assert cold.restored_hooks == 0  # no SnapStart: its init is its first invocation's
