@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     from infra.constructs.function import CallguardFunction
     from infra.constructs.platform import Platform
 
-__all__ = ["GRANTS", "PRIVACY_STEP_ROLES", "Cond", "Grant", "Res", "apply_grants", "resource_arns"]
+__all__ = [
+    "GRANTS",
+    "PRIVACY_STEP_ROLES",
+    "Cond",
+    "Grant",
+    "Res",
+    "apply_grants",
+    "listed_tenant_arns",
+    "resource_arns",
+]
 
 
 class Res(StrEnum):
@@ -242,15 +251,24 @@ def conditions(condition: Cond, region: str) -> dict[str, Any]:
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
 
 
+def listed_tenant_arns(platform: Platform) -> dict[Res, str]:
+    """Where the listed tenants' objects of a resource are (``callguard.storage.scope``: ``tenants/<tenant>/…``),
+    granted beside v1's wherever the resource is; nothing in a deployment without tenants (v1's template)."""
+    if not platform.settings.multi_tenant:
+        return {}
+    return {Res.TRANSCRIPT_OBJECTS: platform.data.transcripts.arn_for_objects("tenants/*/transcripts/*")}
+
+
 def apply_grants(fn: CallguardFunction, role: str, platform: Platform, *, anchors: s3.IBucket | None = None) -> None:
     """Grant ``fn`` exactly its row of :data:`GRANTS` (one statement per grant)."""
     if role not in GRANTS:
         raise KeyError(f"{role!r} has no row in infra/grants.py: add one naming exactly what it calls")
     arns = resource_arns(platform, anchors=anchors)
+    listed = listed_tenant_arns(platform)
     region = Stack.of(fn).region
     for grant in GRANTS[role]:
         fn.allow(
             list(grant.actions),
-            [arns[r] for r in grant.resources],
+            [arns[r] for r in grant.resources] + [listed[r] for r in grant.resources if r in listed],
             conditions(grant.condition, region) if grant.condition else None,
         )

@@ -39,7 +39,7 @@ class AgentViewApi(Construct):
         fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [data.audit.table_arn])
         allow_unseal(fn, data, keys)
         allow_table_key(fn, keys)  # calls, subject keys and the audit log are encrypted with the data key
-        allow_read_transcripts(fn, data, keys)
+        allow_read_transcripts(fn, data, keys, tenants=platform.settings.multi_tenant)
         self.methods = [
             platform.api.add_route(route, fn.invocable) for route in ROUTES if route.function == "agent_view"
         ]

@@ -58,7 +58,7 @@ class CallAnalysis(Construct):
         fn.allow(["dynamodb:GetItem"], [data.subjects.table_arn])
         allow_unseal(fn, data, keys)
         allow_table_key(fn, keys)  # calls, subjects and subject keys are encrypted with the data key
-        allow_read_transcripts(fn, data, keys)
+        allow_read_transcripts(fn, data, keys, tenants=platform.settings.multi_tenant)
         queue = data.analysis_queue
         fn.allow(["kms:Decrypt"], [keys.data.key_arn], conditions(Cond.VIA_SQS, Stack.of(self).region))
         fn.allow(

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from callguard.names import ROUTES, Env
 from infra.api_contract import request_model
-from infra.constructs.data_access import allow_table_key
+from infra.constructs.data_access import allow_table_key, transcript_prefixes
 from infra.constructs.platform import STORE_CALL_ENV, Platform
 from infra.grants import Cond, conditions
 from infra.nag import acknowledge, objects_wildcard
@@ -57,8 +57,9 @@ class IngestApi(Construct):
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
             [data.idempotency.table_arn],
         )
-        transcripts = data.transcripts.arn_for_objects("transcripts/*")
-        allow(["s3:PutObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion"], [transcripts])
+        prefixes = transcript_prefixes(tenants=platform.settings.multi_tenant)  # a listed tenant's: tenants/<id>/
+        transcripts = [data.transcripts.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+        allow(["s3:PutObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion"], transcripts)
         allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
         region = Stack.of(self).region
         allow_table_key(self.handler, keys)  # every table it writes is encrypted with the data key
@@ -70,7 +71,7 @@ class IngestApi(Construct):
             self.handler.policy,
             "Transcript objects are keyed transcripts/<subject>/<call>; the function writes new ones and may "
             "only remove the version it just wrote when the call item write fails.",
-            objects_wildcard(data.transcripts, "transcripts/"),
+            *(objects_wildcard(data.transcripts, prefix) for prefix in prefixes),
         )
         acknowledge(
             self.handler.policy,

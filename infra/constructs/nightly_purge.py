@@ -55,6 +55,7 @@ class NightlyPurge(Construct):
             platform.data,
             "Transcripts and exports are keyed by subject under fixed prefixes; the purge removes every version "
             "of the expired objects, which the expiry index names at run time.",
+            tenants=platform.settings.multi_tenant,
         )
         scheduled = run_on_schedule(
             self,

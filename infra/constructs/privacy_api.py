@@ -58,6 +58,7 @@ class PrivacyApi(Construct):
                 data,
                 "Exports and transcripts are keyed by subject under fixed prefixes; erasure must remove every "
                 "object version under the subject's prefix, and the index statement covers the by-subject index.",
+                tenants=platform.settings.multi_tenant,
             )
         self.workflow = PrivacyWorkflow(
             self,

@@ -64,6 +64,20 @@ def _key_policy(synth: Synth, alias: str) -> list[dict[str, Any]]:
     return statements
 
 
+#: a listed tenant's transcripts are under ``tenants/<id>/transcripts/`` (``callguard.storage.scope``)
+TENANT_TRANSCRIPTS = "/tenants/*/transcripts/*"
+
+
+def _without_tenant_transcripts(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A managed policy's statements with the listed tenants' transcript objects taken out again."""
+    statements: list[dict[str, Any]] = json.loads(json.dumps(policy["Properties"]["PolicyDocument"]["Statement"]))
+    for statement in statements:
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        kept = [target for target in targets if TENANT_TRANSCRIPTS not in json.dumps(target)]
+        statement["Resource"] = kept[0] if len(kept) == 1 else kept
+    return statements
+
+
 def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tenant_wiring(
     synth: Synth, tenant_synth: Synth
 ) -> None:
@@ -79,7 +93,15 @@ def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tena
         "AWS::KMS::Key",  # the data key refuses unlisted tenants' contexts
         "AWS::CloudWatch::Alarm",  # every alarm also notifies each listed tenant's contacts
         "AWS::StepFunctions::StateMachine",  # the privacy workflow hands each step the request's tenant
+        "AWS::IAM::ManagedPolicy",  # the roles that read or remove transcripts reach the listed tenants' too
     }, changed
+    for logical in changed["AWS::IAM::ManagedPolicy"]:
+        before, after = synth.template["Resources"][logical], resources[logical]
+        assert TENANT_TRANSCRIPTS in json.dumps(after), logical
+        assert _without_tenant_transcripts(after) == before["Properties"]["PolicyDocument"]["Statement"], logical
+        assert {k: v for k, v in after["Properties"].items() if k != "PolicyDocument"} == {
+            k: v for k, v in before["Properties"].items() if k != "PolicyDocument"
+        }
     functions = {logical: _service(tenant_synth, logical) for logical in changed["AWS::Lambda::Function"]}
     assert set(functions.values()) == API_FUNCTIONS | {"pre_token", "analyze", "privacy_steps"}, functions
     for logical, service in functions.items():
