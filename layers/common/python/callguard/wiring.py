@@ -127,7 +127,10 @@ class Parts:
         from callguard.storage.calls import CallsRepository
 
         return CallsRepository(
-            dynamodb=self.clients.dynamodb, table=require_env(Env.CALLS_TABLE, self.env), retention=self.retention
+            dynamodb=self.clients.dynamodb,
+            table=require_env(Env.CALLS_TABLE, self.env),
+            retention=self.retention,
+            scope=self.scope,
         )
 
     def subjects(self) -> SubjectsRepository:
@@ -144,6 +147,7 @@ class Parts:
             s3=self.clients.s3,
             bucket=require_env(Env.TRANSCRIPTS_BUCKET, self.env),
             kms_key_id=require_env(Env.DATA_KEY_ID, self.env),
+            scope=self.scope,
         )
 
     def keyring(self) -> SubjectKeyring:
@@ -561,6 +565,7 @@ def build_ingest_api(
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
     from callguard.models import CallAccepted, CallIn
+    from callguard.storage.idempotency import record_prefix
 
     p = parts(clients, environ, tenant=tenant)
     service = build_ingest_service(clients, p.env, tenant=tenant)
@@ -581,7 +586,7 @@ def build_ingest_api(
         output_serializer=PydanticSerializer(model=CallAccepted),
         # a listed tenant's records are its own: another tenant posting the same call id and body must never
         # get this tenant's stored answer (its subject id); the default tenant keeps v1's record keys
-        key_prefix=None if tenant == DEFAULT_TENANT else f"{p.env.get('AWS_LAMBDA_FUNCTION_NAME', 'ingest')}#{tenant}",
+        key_prefix=record_prefix(p.env.get("AWS_LAMBDA_FUNCTION_NAME", "ingest"), p.scope),
     )
     def ingest(call: CallIn) -> CallAccepted:
         return service.ingest(call)

@@ -10,6 +10,13 @@ resolution statistics.
   — how often agents closed calls of an intent with a phrase (aggregates only).
 
 Every key is built by one function of this module; items come back as typed records.
+
+Tenants (:mod:`callguard.storage.scope`): a repository serves one tenant. Its scope prefixes every
+partition key (``CALL#``, ``DECISION#``, ``STATS#``) and every index key it writes: ``subject_id``
+(``by_subject``), ``followup_status`` (``by_due``) and the expiry index's key. The default tenant
+keeps v1's keys byte for byte; a listed tenant's are ``T#<tenant>#…``, so two tenants may use the
+same call id, a read of another tenant's call builds a key it does not have and finds nothing, and
+a listing keeps only what the scope owns. Records come back in v1's form (unprefixed ids).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from callguard.storage.dynamo import (
     write_together,
 )
 from callguard.storage.expiry import expiry_attributes
+from callguard.storage.scope import V1, TenantScope
 
 __all__ = [
     "CallPartition",
@@ -63,14 +71,16 @@ _DECISION = "DECISION#"
 _STATS = "STATS#"
 
 
-# -- keys: each built in exactly one place -----------------------------------------------------
+# -- keys: each built in exactly one place (v1's form; :meth:`CallsRepository._scoped` adds the tenant) --
 def _call_partition(call_id: str) -> str:
     return f"{_CALL}{call_id}"
 
 
-def _call_id_of(partition: str) -> str | None:
-    """The call id of a ``CALL#<id>`` partition (``None`` for another partition)."""
-    return partition.removeprefix(_CALL) if partition.startswith(_CALL) else None
+def _call_id_of(partition: str | None) -> str | None:
+    """The call id of a (v1) ``CALL#<id>`` partition (``None`` for another partition)."""
+    if partition is None or not partition.startswith(_CALL):
+        return None
+    return partition.removeprefix(_CALL)
 
 
 def _call_key(call_id: str, sk: str = "CALL") -> ItemKey:
@@ -90,41 +100,91 @@ def _resolution_key(intent: str, phrase: str) -> ItemKey:
     return ItemKey(_stats_partition(intent), f"RESOLUTION#{phrase.lower()}")
 
 
+#: the ``by_due`` index's partition values (v1's form)
+_OPEN, _CLOSED = "open", "closed"
+#: the attributes of an item that are index keys the scope prefixes (v1's names)
+_SCOPED_ATTRIBUTES = ("subject_id", "followup_status")
+
+
 class CallsRepository:
-    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
+    """The calls table as one tenant sees it (``scope``: v1's keys for the default tenant)."""
+
+    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy, scope: TenantScope = V1) -> None:
         self._ddb = dynamodb
         self._table = table
         self._retention = retention
+        self._scope = scope
+
+    @property
+    def scope(self) -> TenantScope:
+        return self._scope
+
+    # -- the tenant: the one place its prefix is added and taken off -----------------------------
+    def _scoped(self, key: ItemKey) -> ItemKey:
+        """A v1 key as this tenant stores it (the partition prefixed; sort keys stay)."""
+        return ItemKey(self._scope.key(key.pk), key.sk)
+
+    def _call(self, call_id: str, sk: str = "CALL") -> ItemKey:
+        return self._scoped(_call_key(call_id, sk))
+
+    def _index_value(self, value: str) -> str:
+        """An index key attribute (a subject id, a follow-up status) as this tenant stores it."""
+        return self._scope.key(value)
+
+    def _expiry(self, category: DataCategory, now: datetime) -> dict[str, Any]:
+        return expiry_attributes(self._retention, category, now, self._scope)
+
+    def _unscoped(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored item with its index key attributes in v1's form (ids as the services know them)."""
+        plain = dict(item)
+        for name in _SCOPED_ATTRIBUTES:
+            if name in plain and "S" in plain[name]:
+                value = self._scope.unscoped(plain[name]["S"])
+                if value is None:
+                    raise LookupError("An item of another tenant was read.")  # never: keys are this tenant's
+                plain[name] = {"S": value}
+        return plain
+
+    def _record(self, item: Mapping[str, Any]) -> CallRecord:
+        return CallRecord.of(self._unscoped(item))
+
+    def _followup(self, item: Mapping[str, Any]) -> Followup:
+        return Followup.of(self._unscoped(item))
+
+    def _call_id_of(self, partition: str) -> str | None:
+        """The call id of a stored partition this tenant owns (``None`` for any other)."""
+        return _call_id_of(self._scope.unscoped(partition))
 
     @property
     def dynamodb(self) -> Any:
         """The DynamoDB client (for a transaction that spans this table and another)."""
         return self._ddb
 
-    @staticmethod
-    def partition_of(call_id: str) -> str:
+    def partition_of(self, call_id: str) -> str:
         """The partition of a call's items (as :meth:`partitions_of` lists them)."""
-        return _call_partition(call_id)
+        return self._call(call_id).pk
 
     # -- the call item -------------------------------------------------------------------------
     def get(self, call_id: str) -> CallRecord | None:
-        item = self._ddb.get_item(TableName=self._table, Key=_call_key(call_id).wire(), ConsistentRead=True).get("Item")
-        return None if item is None else CallRecord.of(item)
+        key = self._call(call_id).wire()
+        item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return None if item is None else self._record(item)
 
     def prefetch(self, batch: BatchRead, call_id: str) -> Callable[[], CallRecord | None]:
         """The call, read with the other items of ``batch``."""
-        found = batch.add(self._table, _call_key(call_id).wire())
-        return lambda: None if (item := found()) is None else CallRecord.of(item)
+        found = batch.add(self._table, self._call(call_id).wire())
+        return lambda: None if (item := found()) is None else self._record(item)
 
     def put_new(self, call: NewCall, now: datetime) -> CallRecord | None:
         """Store a new call; returns the existing record instead when the id is taken."""
         extra = {} if call.imported is None else {"imported": call.imported.wire()}
         item = {
-            **_call_key(call.call_id).wire(),
+            **self._call(call.call_id).wire(),
             **extra,
             **new_call_item(call),
+            "subject_id": {"S": self._index_value(call.subject_id)},  # the by-subject index key
             "created_at": {"S": now.isoformat()},
-            **expiry_attributes(self._retention, DataCategory.CALLS, now),
+            **self._expiry(DataCategory.CALLS, now),
         }
         try:
             self._ddb.put_item(
@@ -138,17 +198,17 @@ class CallsRepository:
                 raise
             old = (
                 exc.response.get("Item")
-                or self._ddb.get_item(TableName=self._table, Key=_call_key(call.call_id).wire(), ConsistentRead=True)[
+                or self._ddb.get_item(TableName=self._table, Key=self._call(call.call_id).wire(), ConsistentRead=True)[
                     "Item"
                 ]
             )
-            return CallRecord.of(old)
+            return self._record(old)
         return None
 
     def mark_enqueued(self, call_id: str, now: datetime) -> None:
         self._ddb.update_item(
             TableName=self._table,
-            Key=_call_key(call_id).wire(),
+            Key=self._call(call_id).wire(),
             UpdateExpression="SET enqueued_at = :now",
             ExpressionAttributeValues={":now": {"S": now.isoformat()}},
         )
@@ -176,13 +236,13 @@ class CallsRepository:
                 "Put": {
                     "TableName": self._table,
                     "Item": {
-                        **_call_key(call_id, "TRANSCRIPT").wire(),
+                        **self._call(call_id, "TRANSCRIPT").wire(),
                         "call_id": {"S": call_id},
-                        "subject_id": {"S": subject_id},
+                        "subject_id": {"S": self._index_value(subject_id)},
                         "object_bucket": {"S": bucket},
                         "object_key": {"S": key},
                         "created_at": {"S": now.isoformat()},
-                        **expiry_attributes(self._retention, DataCategory.TRANSCRIPTS, now),
+                        **self._expiry(DataCategory.TRANSCRIPTS, now),
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
@@ -190,14 +250,17 @@ class CallsRepository:
         )
 
     def delete_transcript_marker(self, call_id: str) -> None:
-        self._ddb.delete_item(TableName=self._table, Key=_call_key(call_id, "TRANSCRIPT").wire())
+        self._ddb.delete_item(TableName=self._table, Key=self._call(call_id, "TRANSCRIPT").wire())
 
     def forget_transcript(self, call_id: str) -> None:
         """Drop the call's pointer to a purged transcript (the call item may be gone already)."""
+        self._forget_transcript(self._call(call_id))
+
+    def _forget_transcript(self, call: ItemKey) -> None:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=_call_key(call_id).wire(),
+                Key=call.wire(),
                 UpdateExpression="REMOVE transcript SET transcript_purged = :t",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":t": {"BOOL": True}},
@@ -210,12 +273,13 @@ class CallsRepository:
         """A transcript marker the purge removed (its key, as the expiry index gave it): the call
         learns its transcript is gone."""
         if key.sk == "TRANSCRIPT":
-            self.forget_transcript(str(_call_id_of(key.pk)))
+            # the marker's partition as stored (a purge may read every tenant's index): the call is beside it
+            self._forget_transcript(ItemKey(key.pk, "CALL"))
 
     def append_segment_meta(self, call_id: str, segments: list[SegmentMeta]) -> None:
         self._ddb.update_item(
             TableName=self._table,
-            Key=_call_key(call_id).wire(),
+            Key=self._call(call_id).wire(),
             UpdateExpression="SET #segments = list_append(if_not_exists(#segments, :empty), :new)",
             ExpressionAttributeNames={"#segments": "segments"},  # a reserved word in DynamoDB
             ExpressionAttributeValues={":new": segments_wire(segments), ":empty": {"L": []}},
@@ -242,7 +306,7 @@ class CallsRepository:
                 values[":old"] = {"S": previous["version_id"]}
         self._ddb.update_item(
             TableName=self._table,
-            Key=_call_key(call_id).wire(),
+            Key=self._call(call_id).wire(),
             UpdateExpression="SET transcript = :p, #segments = list_append(if_not_exists(#segments, :empty), :new)",
             ConditionExpression=condition,
             ExpressionAttributeValues=values,
@@ -253,7 +317,7 @@ class CallsRepository:
     def set_live_intent(self, call_id: str, intent: str) -> None:
         self._ddb.update_item(
             TableName=self._table,
-            Key=_call_key(call_id).wire(),
+            Key=self._call(call_id).wire(),
             UpdateExpression="SET live_intent = :i",
             ExpressionAttributeValues={":i": {"S": intent}},
         )
@@ -261,7 +325,7 @@ class CallsRepository:
     def append_live_sentiment(self, call_id: str, labels: list[str]) -> list[str]:
         attributes = self._ddb.update_item(
             TableName=self._table,
-            Key=_call_key(call_id).wire(),
+            Key=self._call(call_id).wire(),
             UpdateExpression="SET live_sentiments = list_append(if_not_exists(live_sentiments, :empty), :new)",
             ExpressionAttributeValues={":new": {"L": [{"S": label} for label in labels]}, ":empty": {"L": []}},
             ReturnValues="UPDATED_NEW",
@@ -273,7 +337,7 @@ class CallsRepository:
         for phrase in phrases:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=_resolution_key(intent, phrase).wire(),
+                Key=self._scoped(_resolution_key(intent, phrase)).wire(),
                 UpdateExpression="ADD calls :one SET phrase = :p, updated_at = :now",
                 ExpressionAttributeValues={":one": {"N": "1"}, ":p": {"S": phrase}, ":now": {"S": now.isoformat()}},
             )
@@ -282,7 +346,10 @@ class CallsRepository:
         items = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :p AND begins_with(sk, :r)",
-            ExpressionAttributeValues={":p": {"S": _stats_partition(intent)}, ":r": {"S": "RESOLUTION#"}},
+            ExpressionAttributeValues={
+                ":p": {"S": self._scope.key(_stats_partition(intent))},
+                ":r": {"S": "RESOLUTION#"},
+            },
             Limit=limit,
         )["Items"]
         ranked = sorted(((d["phrase"], int(d["calls"])) for d in map(from_item, items)), key=lambda x: -x[1])
@@ -291,7 +358,7 @@ class CallsRepository:
     # -- analysis and follow-ups -------------------------------------------------------------------
     def get_analysis(self, call_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(
-            TableName=self._table, Key=_call_key(call_id, "ANALYSIS").wire(), ConsistentRead=True
+            TableName=self._table, Key=self._call(call_id, "ANALYSIS").wire(), ConsistentRead=True
         ).get("Item")
         if item is None:
             return None
@@ -316,7 +383,7 @@ class CallsRepository:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _call_key(call_id).wire(),
+                        "Key": self._call(call_id).wire(),
                         "UpdateExpression": "SET analysis_status = :s, analysed_at = :now",
                         "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeValues": {":s": {"S": status}, ":now": {"S": now.isoformat()}},
@@ -336,15 +403,15 @@ class CallsRepository:
                 "Put": {
                     "TableName": self._table,
                     "Item": {
-                        **_call_key(call_id, "FOLLOWUP").wire(),
+                        **self._call(call_id, "FOLLOWUP").wire(),
                         "followup_id": {"S": followup["followup_id"]},
                         "call_id": {"S": call_id},
-                        "subject_id": {"S": followup["subject_id"]},
+                        "subject_id": {"S": self._index_value(followup["subject_id"])},
                         "created_at": {"S": now.isoformat()},
                         "due_at": {"S": followup["due_at"]},
                         "reason": {"S": followup["reason"]},
-                        "followup_status": {"S": "open"},
-                        **expiry_attributes(self._retention, DataCategory.FOLLOWUPS, now),
+                        "followup_status": {"S": self._index_value(_OPEN)},
+                        **self._expiry(DataCategory.FOLLOWUPS, now),
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
@@ -359,14 +426,14 @@ class CallsRepository:
                 "Put": {
                     "TableName": self._table,
                     "Item": {
-                        **_call_key(call_id, "ANALYSIS").wire(),
+                        **self._call(call_id, "ANALYSIS").wire(),
                         "call_id": {"S": call_id},
                         "status": {"S": status},
                         "analysis": {"S": json.dumps(analysis, ensure_ascii=False, separators=(",", ":"))},
                         "created_at": {"S": now.isoformat()},
-                        **expiry_attributes(self._retention, DataCategory.ANALYSES, now),
+                        **self._expiry(DataCategory.ANALYSES, now),
                         # found by access/erasure requests and held by legal holds
-                        **({"subject_id": {"S": subject_id}} if subject_id else {}),
+                        **({"subject_id": {"S": self._index_value(subject_id)}} if subject_id else {}),
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
@@ -376,7 +443,7 @@ class CallsRepository:
     def close_followups(self, subject_id: str, except_call: str, now: datetime) -> int:
         closed = 0
         for key in self.subject_items(subject_id):
-            if key.sk != "FOLLOWUP" or key == _call_key(except_call, "FOLLOWUP"):
+            if key.sk != "FOLLOWUP" or key == self._call(except_call, "FOLLOWUP"):
                 continue
             try:
                 self._ddb.update_item(
@@ -385,8 +452,8 @@ class CallsRepository:
                     UpdateExpression="SET followup_status = :closed, closed_at = :now",
                     ConditionExpression="followup_status = :open",
                     ExpressionAttributeValues={
-                        ":closed": {"S": "closed"},
-                        ":open": {"S": "open"},
+                        ":closed": {"S": self._index_value(_CLOSED)},
+                        ":open": {"S": self._index_value(_OPEN)},
                         ":now": {"S": now.isoformat()},
                     },
                 )
@@ -402,11 +469,12 @@ class CallsRepository:
             TableName=self._table,
             IndexName=GSI_BY_DUE,
             KeyConditionExpression="followup_status = :s AND due_at < :d",
-            ExpressionAttributeValues={":s": {"S": "open"}, ":d": {"S": due_before}},
+            ExpressionAttributeValues={":s": {"S": self._index_value(_OPEN)}, ":d": {"S": due_before}},
             Limit=limit,
         )
-        items = [self._get_item(ItemKey.of(i)) for i in page["Items"]]
-        return [Followup.of(i).as_dict() for i in items if i is not None]
+        keys = [key for key in map(ItemKey.of, page["Items"]) if self._scope.owns(key.pk)]
+        items = [self._get_item(key) for key in keys]
+        return [self._followup(i).as_dict() for i in items if i is not None]
 
     def _get_item(self, key: ItemKey) -> dict[str, Any] | None:
         item = self._ddb.get_item(TableName=self._table, Key=key.wire()).get("Item")
@@ -415,7 +483,7 @@ class CallsRepository:
     # -- a subject's items ----------------------------------------------------------------------------
     def subject_items(self, subject_id: str, since: datetime | None = None) -> list[ItemKey]:
         """Keys of the subject's items (created since ``since``, if given) via the by-subject index."""
-        condition, values = "subject_id = :s", {":s": {"S": subject_id}}
+        condition, values = "subject_id = :s", {":s": {"S": self._index_value(subject_id)}}
         if since is not None:
             condition += " AND created_at >= :t"
             values[":t"] = {"S": since.isoformat()}
@@ -427,7 +495,7 @@ class CallsRepository:
             KeyConditionExpression=condition,
             ExpressionAttributeValues=values,
         )
-        return [ItemKey.of(i) for i in items]
+        return [key for key in map(ItemKey.of, items) if self._scope.owns(key.pk)]
 
     def partitions_of(self, subject_id: str) -> list[str]:
         """The partitions holding the subject's calls and decisions, sorted."""
@@ -436,41 +504,46 @@ class CallsRepository:
     def recent_activity(self, subject_id: str, since: datetime) -> tuple[list[str], int]:
         """The ids of the subject's calls since ``since`` (sorted) and how many of its follow-ups are open."""
         keys = self.subject_items(subject_id, since)
-        call_ids = sorted({str(_call_id_of(key.pk)) for key in keys if key.sk == "CALL"})
+        call_ids = sorted({str(self._call_id_of(key.pk)) for key in keys if key.sk == "CALL"})
         open_followups = 0
         for key in keys:
-            if key.sk == "FOLLOWUP" and (item := self._get_item(key)) and item["followup_status"]["S"] == "open":
+            if key.sk == "FOLLOWUP" and (item := self._get_item(key)) and self._followup(item).status == _OPEN:
                 open_followups += 1
         return call_ids, open_followups
 
     def partition(self, partition: str) -> CallPartition:
-        """Every item of one partition (as :meth:`partitions_of` or :meth:`partition_of` named it)."""
-        items = {i["sk"]["S"]: i for i in partition_items(self._ddb, self._table, partition)}
+        """Every item of one partition (as :meth:`partitions_of` or :meth:`partition_of` named it); another
+        tenant's partition is not read: nothing is found there."""
+        owned = self._scope.owns(partition)
+        items = {i["sk"]["S"]: i for i in partition_items(self._ddb, self._table, partition)} if owned else {}
         decision = items.get("DECISION")
         return CallPartition(
             partition=partition,
             keys=tuple(ItemKey.of(i) for i in items.values()),
-            call_id=_call_id_of(partition),
-            call=CallRecord.of(items["CALL"]) if "CALL" in items else None,
+            call_id=self._call_id_of(partition),
+            call=self._record(items["CALL"]) if "CALL" in items else None,
             analysis=json.loads(items["ANALYSIS"]["analysis"]["S"]) if "ANALYSIS" in items else None,
-            followup=Followup.of(items["FOLLOWUP"]) if "FOLLOWUP" in items else None,
+            followup=self._followup(items["FOLLOWUP"]) if "FOLLOWUP" in items else None,
             decision=None
             if decision is None
             else Decision(decision["created_at"]["S"], json.loads(decision["decision"]["S"])),
         )
 
     def delete(self, keys: list[ItemKey]) -> int:
-        """Delete items of this table by key (batched, unprocessed items retried)."""
+        """Delete items of this table by key (batched, unprocessed items retried); all of this tenant's,
+        else nothing is deleted."""
+        if not all(self._scope.owns(key.pk) for key in keys):
+            raise ValueError("Only this tenant's items are deleted.")
         return delete_keys(self._ddb, self._table, [k.wire() for k in keys])
 
     # -- routing decisions ---------------------------------------------------------------------------
     def put_decision(self, decision_id: str, subject_id: str | None, body: dict[str, Any], now: datetime) -> None:
         item: dict[str, Any] = {
-            **_decision_key(decision_id).wire(),
+            **self._scoped(_decision_key(decision_id)).wire(),
             "decision": {"S": json.dumps(body, ensure_ascii=False, separators=(",", ":"))},
             "created_at": {"S": now.isoformat()},
-            **expiry_attributes(self._retention, DataCategory.ROUTING_DECISIONS, now),
+            **self._expiry(DataCategory.ROUTING_DECISIONS, now),
         }
         if subject_id:
-            item["subject_id"] = {"S": subject_id}  # found again by access and erasure requests
+            item["subject_id"] = {"S": self._index_value(subject_id)}  # found again by access and erasure requests
         self._ddb.put_item(TableName=self._table, Item=item)
