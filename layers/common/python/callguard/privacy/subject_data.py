@@ -97,7 +97,9 @@ class SubjectData:
 
     @property
     def idempotency(self) -> IdempotencyRecords:
-        return IdempotencyRecords(dynamodb=self.stores.dynamodb, table=self.stores.idempotency_table)
+        return IdempotencyRecords(
+            dynamodb=self.stores.dynamodb, table=self.stores.idempotency_table, scope=self.calls.scope
+        )
 
     # -- locating -----------------------------------------------------------------
     def closure(self, subject_id: str) -> list[str]:
