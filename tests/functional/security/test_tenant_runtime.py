@@ -18,6 +18,7 @@ from callguard.clients import AwsClients
 from callguard.names import Env
 from callguard.security.crypto import SubjectKeyring
 from callguard.security.tenancy import TenantDirectory
+from callguard.storage.scope import TenantScope
 from local import permissions
 from local.comprehend import ComprehendServer
 from local.iam import Decision, Principal
@@ -98,9 +99,10 @@ def _queued(aws: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) for m in response.get("Messages", [])]
 
 
-def _item(aws: dict[str, Any], call_id: str, sk: str) -> dict[str, Any]:
+def _item(aws: dict[str, Any], call_id: str, sk: str, tenant: str = "default") -> dict[str, Any]:
+    """A stored item of the call ``call_id`` of ``tenant`` (a listed tenant's partition is behind its prefix)."""
     ddb = aws["session"].client("dynamodb")
-    key = {"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": sk}}
+    key = {"pk": {"S": TenantScope(tenant).key(f"CALL#{call_id}")}, "sk": {"S": sk}}
     item: dict[str, Any] = ddb.get_item(TableName=aws["env"][Env.CALLS_TABLE], Key=key)["Item"]
     return item
 
@@ -126,10 +128,11 @@ def test_the_same_caller_in_two_tenants_is_two_subjects_with_each_tenants_retent
     default_subject = _item(tenants_aws, "cc-t-1", "CALL")["subject_id"]["S"]
     assert acme["subject_id"] != default_subject
     # what ingest stamps follows the tenant: transcripts 30 days for acme-energie, the deployment's 90 otherwise
-    for call_id, days in (("cc-t-1", 90), ("cc-t-2", 30)):
-        expires = int(_item(tenants_aws, call_id, "TRANSCRIPT")["expires_at"]["N"])
+    for call_id, days, tenant in (("cc-t-1", 90, "default"), ("cc-t-2", 30, ACME)):
+        expires = int(_item(tenants_aws, call_id, "TRANSCRIPT", tenant)["expires_at"]["N"])
         assert before + days * 86400 - 5 <= expires <= int(time.time()) + days * 86400 + 5, (call_id, days)
-        assert int(_item(tenants_aws, call_id, "CALL")["expires_at"]["N"]) >= before + 90 * 86400 - 5  # not overridden
+        call_expires = int(_item(tenants_aws, call_id, "CALL", tenant)["expires_at"]["N"])
+        assert call_expires >= before + 90 * 86400 - 5  # not overridden
     # the analysis message names the listed tenant (from the token); the default tenant's stays v1's
     assert _queued(tenants_aws) == [{"call_id": "cc-t-1"}, {"call_id": "cc-t-2", "tenant": ACME}]
 
@@ -206,8 +209,8 @@ def test_analysis_and_routing_use_the_intents_and_rules_of_the_tokens_tenant(ten
     ]
     result = tenants_aws["handlers"]["analyze"].lambda_handler({"Records": records}, FakeContext())
     assert result == {"batchItemFailures": []}
-    intents = {call_id: json.loads(_item(tenants_aws, call_id, "ANALYSIS")["analysis"]["S"])["intent"]
-               for call_id in ("cc-a-1", "cc-a-2")}  # fmt: skip
+    intents = {call_id: json.loads(_item(tenants_aws, call_id, "ANALYSIS", tenant)["analysis"]["S"])["intent"]
+               for call_id, tenant in (("cc-a-1", "default"), ("cc-a-2", ACME))}  # fmt: skip
     assert intents["cc-a-2"]["name"] == "meter_reading"  # acme-energie's own intent
     assert intents["cc-a-1"]["name"] != "meter_reading"  # the deployment's intents know no meter reading
 
@@ -276,17 +279,27 @@ def test_a_listed_tenants_privacy_request_finds_its_own_subject_and_its_workflow
     for forged in ("ACME", "acme:agent", 7):
         with pytest.raises(ValueError, match="tenant"):
             tenant_of({"request_id": request_id, "tenant": forged})
-    # the export's first page unwraps acme's subject key only as acme-energie
+    # the export's first page holds acme's call when acme-energie collects it
+    s3, bucket = tenants_aws["session"].client("s3"), tenants_aws["env"][Env.EXPORTS_BUCKET]
+
+    def first_page() -> dict[str, Any]:
+        (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if f"{request_id}/part-" in o["Key"]]
+        page: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return page
+
     assert build_privacy_steps(clients, tenant=ACME).collect_subject_data(request_id, 0)["next_page"] is None
-    with pytest.raises(ClientError) as denied:
-        build_privacy_steps(clients).collect_subject_data(request_id, 0)
-    assert denied.value.response["Error"]["Code"] == "InvalidCiphertextException"
+    assert [c["call_id"] for c in first_page()["calls"]] == ["cc-p-2"]
+    # a step acting for another tenant finds none of acme's calls, decisions or follow-ups: the calls store builds
+    # that tenant's keys (what the subjects table still holds unprefixed is the subjects slice's)
+    build_privacy_steps(clients).collect_subject_data(request_id, 0)
+    page = first_page()
+    assert (page["calls"], page["routing_decisions"], page["followups"]) == ([], [], [])
 
 
 def test_an_agent_of_one_tenant_never_reads_the_content_of_anothers_call(tenants_aws: dict[str, Any]) -> None:
-    """Stores are not yet tenant-prefixed, so another tenant's call id is found; its subject key does
-    not unwrap under the agent's tenant, so nothing of its content is returned (a 404 comes with the
-    data slice)."""
+    """Another tenant's call id builds a key the call does not have: 404 (existence does not leak), nothing of
+    its content is returned, and the call is as it was (tests/functional/calls/test_tenant_calls.py tries every
+    calls route so)."""
     handler = load_handler("agent_view")
     handler.service(tenants_aws["clients"])
     _post_call(tenants_aws, "default", "cc-v-1")
@@ -303,11 +316,13 @@ def test_an_agent_of_one_tenant_never_reads_the_content_of_anothers_call(tenants
     status, body = view("default")
     assert status == 200
     assert "Zählerstand" in body or "[" in body  # the default tenant's agent sees its (redacted) call
+    before = _item(tenants_aws, "cc-v-1", "CALL")
     status, body = view(ACME)
-    # today a 500 without detail (the key does not unwrap); the data slice turns it into a 404
-    assert status == 500
-    assert json.loads(body)["error"]["code"] == "internal_error"
+    assert status == 404
+    assert json.loads(body)["error"]["code"] == "not_found"
     assert "Zählerstand" not in body
+    assert "agent-17" not in body
+    assert _item(tenants_aws, "cc-v-1", "CALL") == before
 
 
 def test_another_tenant_replaying_a_call_never_gets_the_first_tenants_stored_answer(
@@ -319,10 +334,13 @@ def test_another_tenant_replaying_a_call_never_gets_the_first_tenants_stored_ans
     assert status == 202
     again, repeated = _post_call(tenants_aws, "default", "cc-replay-1")
     assert (again, repeated) == (202, first)  # the same tenant's replay: its stored answer, as in v1
+    stored = _item(tenants_aws, "cc-replay-1", "CALL")
     status, answer = _post_call(tenants_aws, ACME, "cc-replay-1")
     assert first["subject_id"] not in json.dumps(answer)
-    # isolation in the stores (a call id per tenant) is not built yet: until it is, the other tenant's sealed
-    # call cannot be opened under this tenant's key context, so the request fails closed, without detail,
-    # and the first tenant's call stays as it was
-    assert (status, answer["error"]["code"]) == (500, "internal_error")
-    assert _item(tenants_aws, "cc-replay-1", "CALL")["subject_id"]["S"] == first["subject_id"]
+    # call ids are per tenant: the other tenant's call is a new call of its own, with its own subject, and the
+    # first tenant's call stays as it was
+    assert status == 202
+    assert answer["subject_id"] != first["subject_id"]
+    assert _item(tenants_aws, "cc-replay-1", "CALL", ACME)["subject_id"]["S"] == f"T#{ACME}#{answer['subject_id']}"
+    assert _item(tenants_aws, "cc-replay-1", "CALL") == stored
+    assert _post_call(tenants_aws, ACME, "cc-replay-1") == (202, answer)  # its own replay: its own answer
