@@ -22,7 +22,7 @@ CDK_ARGS ?=
 # downloaded by a test at run time
 BROWSER_PACKAGES := chromium chromium-driver
 
-.PHONY: help setup browser cli test audit lint synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
+.PHONY: help setup browser cli test audit lint synth local-synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -104,11 +104,18 @@ smoke: setup ## after a deploy: API_URL=… TOKEN=… [AGENT_TOKEN COMPLIANCE_TO
 	@# so tokens never appear in a command line
 	@$(PY) -m callguard_cli.smoke
 
-local: synth ## the embedded stack in the foreground until Ctrl-C (CALLGUARD_API_PORT, CALLGUARD_AWS_PORT)
-	$(PY) -m local serve
+# `make local` and `make demo` serve two tenants, `default` and `acme-energie` (the contract), so isolation
+# can be tried locally: cdk.json's config plus docs/tenants.example.json's tenants when cdk.json lists none,
+# synthesized into their own directory; cdk.out (what `make synth`/`make deploy` build) is not touched
+LOCAL_CDK_OUT := .local/cdk.out
+local-synth: setup ## synthesize what `make local`/`make demo` serve into .local/cdk.out: cdk.json + the example tenants
+	$(CDK) synth $(CDK_FLAGS) --quiet -o $(LOCAL_CDK_OUT) -c "callguard=$$($(PY) -m local local-config)" $(CDK_ARGS)
 
-demo: synth ## start the embedded stack, walk through it (handler logs: .local/logs/demo.log), stop
-	$(PY) -m local demo
+local: local-synth ## the embedded stack (tenants default + acme-energie) in the foreground until Ctrl-C (CALLGUARD_API_PORT, CALLGUARD_AWS_PORT)
+	$(PY) -m local serve --cdk-out $(LOCAL_CDK_OUT)
+
+demo: local-synth ## start the embedded stack (two tenants), walk through it (handler logs: .local/logs/demo.log), stop
+	$(PY) -m local demo --cdk-out $(LOCAL_CDK_OUT)
 
 # USER counts only when given on the command line (the shell's own USER is not a person of the stack)
 USER_NAME = $(if $(filter command line,$(origin USER)),$(USER),)

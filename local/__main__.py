@@ -15,11 +15,13 @@ import typer
 from botocore.exceptions import BotoCoreError
 
 from local.client import fetch_token, run_scheduled
-from local.stack import ROOT, LocalStack, PortInUseError
+from local.stack import LocalStack, PortInUseError
+from local.tenants import LOCAL_CDK_OUT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
-CDK_OUT = ROOT / "cdk.out"
+#: what `make local` and `make demo` synthesize (`make local-synth`: cdk.json plus the example tenants)
+CDK_OUT = LOCAL_CDK_OUT
 
 
 def _ports() -> tuple[int, int]:
@@ -139,6 +141,15 @@ def anchor() -> None:
         typer.echo(f"callguard anchor: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(report, indent=2, sort_keys=True))
+
+
+@app.command(name="local-config")
+def local_config() -> None:
+    """Print (compact JSON) the ``callguard`` config `make local` and `make demo` synthesize: cdk.json's, plus
+    docs/tenants.example.json's tenants when it lists none."""
+    from local.tenants import local_config as config
+
+    typer.echo(json.dumps(config(), ensure_ascii=False, separators=(",", ":")))
 
 
 @app.command()
