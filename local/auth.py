@@ -158,12 +158,22 @@ class LocalIssuer:
     #: correctly signed tokens an authorizer must refuse, for the authorization tests
     INVALID_KINDS = ("expired", "foreign_client", "foreign_issuer", "id_token", "not_yet_valid")
     #: correctly signed, valid tokens of no tenant of the stack: the API edge refuses them (403)
-    FOREIGN_TENANT_KINDS = ("unknown_tenant",)
+    #: ``unknown_tenant``: a person's token naming a tenant the stack does not serve; ``no_tenant``: a
+    #: person's token without the tenant claim (a listed-tenant stack refuses it; v1's acts for ``default``)
+    FOREIGN_TENANT_KINDS = ("unknown_tenant", "no_tenant")
 
-    def invalid_token(self, kind: str, client_id: str) -> str:
-        """A token signed with this issuer's key that is wrong in exactly one way."""
+    def invalid_token(self, kind: str, client_id: str, scope: str | None = None) -> str:
+        """A token signed with this issuer's key that is wrong in exactly one way.
+
+        ``scope`` (the tenant kinds only) gives the token any scopes of the pool's clients, so the
+        tenant refusal can be tried with each role's scopes; by default the client's own."""
         client = self.clients[client_id]
         scopes = list(client.scopes)
+        if scope and kind in self.FOREIGN_TENANT_KINDS:
+            known = {s for c in self.clients.values() for s in c.scopes}
+            if not set(scope.split()) <= known:
+                raise AuthError(400, "invalid_scope")
+            scopes = scope.split()
         now = int(self.clock())
         if kind == "expired":
             return self.expired_token(client_id)
@@ -180,6 +190,8 @@ class LocalIssuer:
         if kind == "unknown_tenant":  # a person's token whose tenant claim names no tenant of the stack (403)
             person = {"sub": "local-nobody", "username": "nobody", "tenant": "no-such-tenant"}
             return self._sign(client, scopes, person)
+        if kind == "no_tenant":  # a person's token without the tenant claim (no group of a tenant)
+            return self._sign(client, scopes, {"sub": "local-nobody", "username": "nobody"})
         raise AuthError(400, "unknown invalid-token kind")
 
 

@@ -76,9 +76,11 @@ def fetch_token(role: str, state_file: Path = STATE_FILE, user: str | None = Non
     return token
 
 
-def fetch_invalid_token(kind: str, state_file: Path = STATE_FILE) -> str:
+def fetch_invalid_token(kind: str, state_file: Path = STATE_FILE, scope: str | None = None) -> str:
     """A platform token signed by the running stack's issuer but wrong in one way (``kind``:
-    expired, foreign_client, foreign_issuer, id_token, not_yet_valid): the API must refuse it."""
+    expired, foreign_client, foreign_issuer, id_token, not_yet_valid): the API must refuse it; or a
+    person's token of no tenant of the stack (``unknown_tenant``, ``no_tenant``), with ``scope``'s
+    scopes when given (full names, space-separated)."""
     from local.stack import INVALID_TOKEN_GRANT
 
     state = json.loads(state_file.read_text())
@@ -87,6 +89,7 @@ def fetch_invalid_token(kind: str, state_file: Path = STATE_FILE) -> str:
         "kind": kind,
         "client_id": state["platform"]["client_id"],
         "client_secret": state["platform"]["client_secret"],
+        **({"scope": scope} if scope else {}),
     }
     request = urllib.request.Request(state["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST")  # noqa: S310
     # B310 accepted: the local stack's token endpoint from its state file (http://127.0.0.1)

@@ -421,7 +421,7 @@ class LocalStack:
             elif form.get("grant_type") == INVALID_TOKEN_GRANT:
                 # local only, for the authorization tests: a token the API must refuse
                 self.issuer.client_credentials(form.get("client_id", ""), form.get("client_secret", ""), None)
-                token = self.issuer.invalid_token(form.get("kind", ""), form.get("client_id", ""))
+                token = self.issuer.invalid_token(form.get("kind", ""), form.get("client_id", ""), form.get("scope"))
             else:
                 return Response(400, json.dumps({"error": "unsupported_grant_type"}))
         except AuthError as exc:
