@@ -121,3 +121,13 @@ def stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     running = start_stack(synth.outdir, tmp_path_factory.mktemp("local") / "state.json")
     yield running
     stop_stack(running)
+
+
+@pytest.fixture(scope="session")
+def tenant_stack(tenant_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """`make local`'s stack: two tenants, ``default`` and ``acme-energie`` (docs/tenants.example.json),
+    started once per session and shared by every module that needs two tenants (test_tenants,
+    test_tenant_matrix, the fuzz run's tenant confusion); each uses ids of its own run."""
+    running = start_stack(tenant_synth.outdir, tmp_path_factory.mktemp("local-tenants") / "state.json")
+    yield running
+    stop_stack(running)

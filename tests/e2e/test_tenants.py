@@ -1,34 +1,25 @@
 """Tenants on the embedded stack: `make -s token TENANT=`, the tenant claim, and the edge's refusals.
 
-This slice proves identity per tenant only; data isolation between tenants is not built yet
-(README "Tenants"), so nothing here reads one tenant's data with another's token.
+Identity per tenant; reading one tenant's data with another's token, on every route, is
+tests/e2e/test_tenant_matrix.py (the same two-tenant stack, ``tenant_stack`` of the e2e conftest).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
 
 from local.client import fetch_invalid_token, http
-from tests.conftest import Synth
-from tests.e2e.conftest import RunningStack, start_stack, stop_stack
+from tests.e2e.conftest import RunningStack
 from tests.support import ROOT
 
 ACME_TENANT = "acme-energie"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def tenant_stack(tenant_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tenant_synth.outdir, tmp_path_factory.mktemp("local-tenants") / "state.json")
-    yield running
-    stop_stack(running)
 
 
 def make_token(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
