@@ -348,3 +348,136 @@ def test_rejected_requests_store_nothing(stack: RunningStack, tokens: dict[str, 
     after = _settled(stack)
     assert statuses == {case.name: case.expected for case in HOSTILE}
     assert after == before, {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
+# -- tenant confusion: one tenant's tokens, the other tenant's ids everywhere ----------------------------
+
+TENANTS = ("default", "acme-energie")
+CONFUSION_RUN = uuid.uuid4().hex[:8]
+#: words each tenant's calls say (no personal data, so they survive redaction: a leak would show them)
+CONFUSION_WORDS = {"default": "Windpark Ostufer", "acme-energie": "Fernwärme Westend"}
+
+
+#: path parameters that name one tenant's object (a day of the audit log is no tenant's object)
+OBJECT_NAMES = {"call_id", "request_id", "hold_id"}
+
+
+@dataclass
+class Tenant:
+    """One tenant of the two-tenant stack: its tokens, and the objects seeded for it (by parameter name)."""
+
+    name: str
+    tokens: dict[str, str]
+    ids: dict[str, str]
+    phone: str
+    secrets: list[str]
+
+
+def _seed_tenant(stack: RunningStack, tenant: str) -> Tenant:
+    tokens = {role: fetch_token(role, stack.state_file, tenant=tenant) for role in ROLES}
+    phone = "+49 175 5550" + str(int(CONFUSION_RUN, 16) % 400 + (100 if tenant == "default" else 500))
+    call_id = f"confused-{tenant}-{CONFUSION_RUN}"
+    agent = f"agent-{tenant}-{CONFUSION_RUN}"
+    body = call_body(call_id=call_id, ended_at=None, caller={"phone": phone}, agent_id=agent,
+                     segments=[{"speaker": "customer", "start_ms": 0, "end_ms": 900,
+                                "text": f"Frage zu {CONFUSION_WORDS[tenant]}."}])  # fmt: skip
+    call = http("POST", f"{stack.api_url}/v1/calls", body, tokens["platform"])
+    assert call.status == 202, (tenant, call.status)
+    nobody = {"customer_id": f"FUZZ-CONFUSED-{tenant}-{CONFUSION_RUN}"}
+    request = http("POST", f"{stack.api_url}/v1/privacy/requests", {"type": "restriction", "subject": nobody},
+                   tokens["compliance"])  # fmt: skip
+    assert request.status == 202, (tenant, request.status)
+    hold = http("POST", f"{stack.api_url}/v1/privacy/holds", {"subject": nobody, "reason": "confusion target"},
+                tokens["compliance"])  # fmt: skip
+    assert hold.status == 201, (tenant, hold.status)
+    ids = {"call_id": call_id, "request_id": str(request.body["request_id"]), "hold_id": str(hold.body["hold_id"]),
+           "day": datetime.now(UTC).date().isoformat()}  # fmt: skip
+    secrets = [CONFUSION_WORDS[tenant], agent, str(call.body["subject_id"]),
+               ids["request_id"], ids["hold_id"]]  # fmt: skip
+    return Tenant(tenant, tokens, ids, phone, secrets)
+
+
+@pytest.fixture(scope="module")
+def confused(tenant_stack: RunningStack) -> dict[str, Tenant]:
+    return {tenant: _seed_tenant(tenant_stack, tenant) for tenant in TENANTS}
+
+
+@pytest.fixture(scope="module")
+def tenant_schema(tenant_stack: RunningStack) -> schemathesis.BaseSchema:
+    return load_schema(tenant_stack.api_url)
+
+
+def _owner_view(stack: RunningStack, owner: Tenant) -> dict[str, Any]:
+    """The owner's objects as the owner reads them (the call, the request, the holds it placed)."""
+    api, ids = stack.api_url, owner.ids
+    call = http("GET", f"{api}/v1/calls/{ids['call_id']}", token=owner.tokens["agent"])
+    request = http("GET", f"{api}/v1/privacy/requests/{ids['request_id']}", token=owner.tokens["compliance"])
+    holds = http("GET", f"{api}/v1/privacy/holds", token=owner.tokens["compliance"]).body.get("items", [])
+    return {
+        "call": (call.status, call.body),
+        "request": (request.status, {k: v for k, v in request.body.items() if k != "days_left"}),
+        "hold": [h for h in holds if h.get("hold_id") == ids["hold_id"]],
+    }
+
+
+def _with_ids(owner: Tenant) -> Any:
+    """A generated body with the owner's ids where the body names a call or a person."""
+
+    def aim(case: schemathesis.Case) -> schemathesis.Case:
+        body = case.body
+        if isinstance(body, dict):
+            if "call_id" in body:
+                body["call_id"] = owner.ids["call_id"]
+            for field_name in ("caller", "subject"):
+                if isinstance(body.get(field_name), dict):
+                    body[field_name]["phone"] = owner.phone
+        return case
+
+    return aim
+
+
+@pytest.mark.parametrize("direction", [f"{TENANTS[0]}→{TENANTS[1]}", f"{TENANTS[1]}→{TENANTS[0]}"])
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.scope is not None], ids=lambda r: f"{r.method} {r.path}")
+def test_tenant_confusion_never_reaches_the_other_tenant(
+    tenant_stack: RunningStack, tenant_schema: schemathesis.BaseSchema, confused: dict[str, Tenant],
+    route: Route, direction: str,
+) -> None:  # fmt: skip
+    """The attacker's tokens (with the operation's scope) and the owner's ids in every path parameter and
+    body: no answer is a 5xx, none carries anything of the owner, and the owner's objects read back
+    exactly as before."""
+    attacker_name, owner_name = direction.split("→")
+    attacker, owner = confused[attacker_name], confused[owner_name]
+    operation = tenant_schema[route.path][route.method]
+    requirements = operation.definition.raw.get("security") or []
+    scopes = [s for requirement in requirements for s in requirement.get(OAUTH_SCHEME, [])]
+    headers = {"Authorization": f"Bearer {attacker.tokens[ROLE_OF_SCOPE[scopes[0]]]}"}
+    names = [p.name for p in operation.path_parameters]
+    fixed = {name: owner.ids[name] for name in names}
+    modes = [operation.as_strategy(generation_mode=mode, **({"path_parameters": fixed} if fixed else {}))
+             for mode in GenerationMode]  # fmt: skip
+    cases = st.one_of(*modes).map(_with_ids(owner))
+    before = _owner_view(tenant_stack, owner)
+
+    def nothing_of_the_owner(ctx: Any, response: Any, case: Any) -> bool | None:
+        sent = json.dumps(case.path_parameters or {}) + json.dumps(case.body, default=str, ensure_ascii=False)
+        text = response.content.decode("utf-8", "replace")
+        leaked = [value[:24] for value in owner.secrets if value in text and value not in sent]
+        assert not leaked, f"{response.status_code}: the other tenant's data in the answer"
+        if set(names) & OBJECT_NAMES and response.status_code < 400:
+            raise AssertionError(f"{response.status_code}: the other tenant's object was served (expected 404)")
+        return True
+
+    @given(case=cases)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize="CALLGUARD_FUZZ_EXAMPLES" not in os.environ,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers=headers, checks=[not_a_server_error, error_shape, nothing_of_the_owner],
+                               timeout=30)  # fmt: skip
+
+    fuzz()
+    assert _owner_view(tenant_stack, owner) == before  # nothing of the owner changed
