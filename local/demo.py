@@ -28,7 +28,7 @@ from rich.table import Table
 from local.client import Answer, download_export, fetch_token, http, run_scheduled, wait_for_request
 from local.stack import ROOT, LocalStack, PortInUseError
 
-__all__ = ["LOG_FILE", "NOT_SHOWN", "http", "run_demo"]
+__all__ = ["LOG_FILE", "NOT_SHOWN", "TENANT_CALL", "http", "run_demo"]
 
 #: the handlers' output during a demo (truncated at each run)
 LOG_FILE = ROOT / ".local" / "logs" / "demo.log"
@@ -486,6 +486,9 @@ def run_demo(cdk_out: Path, api_port: int, aws_port: int, log_file: Path = LOG_F
 
         _step("14. Retention purge: the nightly handler, run as of later instants (make purge AS_OF=…)")
         _purge_demo(stack, check)
+
+        _step("15. Two tenants side by side: the same call id and phone, an erasure in one, offboarding")
+        _tenants_demo(stack, tokens, check)
     finally:
         with console.status("Stopping the embedded stack …"):
             stack.stop()
@@ -639,3 +642,126 @@ def _audit_demo(stack: LocalStack, check: Any) -> None:
     )
     console.print(f"$ callguard audit verify {day} …\n{(done.stdout or done.stderr).strip()}", highlight=False)
     check("audit chain verified", done.returncode == 0 and "intact" in done.stdout, "the CLI, exit 0")
+
+
+#: the call both tenants receive in step 15: the same call id, the same (fake) phone number
+TENANT_CALL: dict[str, Any] = {
+    "call_id": "demo-tenant-0001",
+    "channel": "voice",
+    "language": "de",
+    "caller": {"phone": "+49 160 5550123"},
+    "consent": {"recording": True, "ai_analysis": False, "ai_disclosure_given": True},
+}
+#: what each tenant's caller says (no personal data): the agent of each tenant sees only its own
+TENANT_WORDS = {"default": "Frage zur Solaranlage.", "other": "Frage zur Wärmepumpe."}
+#: `make offboard TENANT=<id>` (issue #18): offboarding a tenant with its certificate, when this checkout has it
+OFFBOARD_TARGET = "offboard"
+
+
+def _served_tenants(stack: LocalStack) -> list[str]:
+    state = json.loads((stack.state_file or Path()).read_text())
+    return sorted(state.get("tenants") or {"default": {}})
+
+
+def _tenants_demo(stack: LocalStack, tokens: dict[str, str], check: Any) -> None:
+    """`make local`'s two tenants (``default`` and ``acme-energie``) as two controllers of one processor:
+    the same call id and phone number are two calls of two subjects; an agent of one never sees the
+    other's call (404, not 403: existence does not leak); an erasure in one leaves the other untouched;
+    then the second tenant is offboarded with its certificate (``make offboard``, when built)."""
+    listed = [t for t in _served_tenants(stack) if t != "default"]
+    if not listed:
+        check("two tenants", False, "this stack serves only the default tenant: run `make demo` (it adds acme-energie)")
+        return
+    tenant = listed[0]
+    state = stack.state_file or Path()
+    theirs = {role: fetch_token(role, state, tenant=tenant) for role in ("platform", "agent", "compliance")}
+    theirs["approver"] = fetch_token("compliance", state, user="dpo-second", tenant=tenant)
+    api = stack.api_url
+    call_id = str(TENANT_CALL["call_id"])
+    bodies = {
+        name: {**TENANT_CALL, "started_at": _now(300), "ended_at": _now(200),
+               "segments": [{"speaker": "customer", "start_ms": 0, "end_ms": 2000, "text": TENANT_WORDS[key]}]}
+        for name, key in (("default", "default"), (tenant, "other"))
+    }  # fmt: skip
+    people = {"default": tokens, tenant: theirs}
+    table = Table(title=f"POST /v1/calls {call_id}, caller {TENANT_CALL['caller']['phone']}, in both tenants")
+    for column in ("tenant", "status", "subject", "agent of the tenant reads it", "agent of the other tenant"):
+        table.add_column(column)
+    answers = {name: http("POST", f"{api}/v1/calls", body, people[name]["platform"]) for name, body in bodies.items()}
+    only = {**bodies["default"], "call_id": "demo-tenant-default-only"}
+    http("POST", f"{api}/v1/calls", only, tokens["platform"])
+    reads = {name: http("GET", f"{api}/v1/calls/{call_id}", token=people[name]["agent"]) for name in bodies}
+    cross = http("GET", f"{api}/v1/calls/{only['call_id']}", token=theirs["agent"])
+    for name in bodies:
+        shown = reads[name].body.get("segments") or [{}]
+        table.add_row(name, str(answers[name].status), str(answers[name].body.get("subject_id", ""))[:16] + "…",
+                      f"{reads[name].status} “{shown[0].get('text')}”" if reads[name].status == 200
+                      else str(reads[name].status),
+                      f"{cross.status} for {only['call_id']}" if name == tenant else "")  # fmt: skip
+    console.print(table)
+    check(
+        "tenants: same call id and phone, two calls",
+        all(a.status == 202 for a in answers.values())
+        and answers["default"].body.get("subject_id") != answers[tenant].body.get("subject_id")
+        and all(json.dumps(reads[n].body, ensure_ascii=False).count(TENANT_WORDS[k]) == 1
+                for n, k in (("default", "default"), (tenant, "other"))),
+        f"default and {tenant}: two subjects, each agent sees its own call",
+    )  # fmt: skip
+    check("tenants: another tenant's call is 404", cross.status == 404 and set(cross.body) == {"error", "request_id"},
+          f"{tenant}'s agent asks for a call of default: {cross.status}, nothing returned")  # fmt: skip
+
+    before = reads["default"]
+    erasure = _privacy_request(stack, theirs, "erasure", {"phone": str(TENANT_CALL["caller"]["phone"])})
+    left = sum((erasure.get("result") or {}).get("remaining_after_verification", {"?": 1}).values())
+    after = {name: http("GET", f"{api}/v1/calls/{call_id}", token=people[name]["agent"]) for name in bodies}
+    console.print(f"erasure {erasure['request_id']} in {tenant}: {erasure['status']}; GET /v1/calls/{call_id} now "
+                  f"answers {after[tenant].status} in {tenant} and {after['default'].status} in default")  # fmt: skip
+    check(
+        "tenants: an erasure in one leaves the other untouched",
+        erasure.get("status") == "completed" and left == 0 and after[tenant].status == 404
+        and (after["default"].status, after["default"].body) == (before.status, before.body),
+        f"{tenant}'s caller erased (certified); default's caller of the same number unchanged",
+    )  # fmt: skip
+    _offboard_demo(stack, tenant, tokens, check)
+
+
+def _offboard_target() -> bool:
+    makefile = ROOT / "Makefile"
+    lines = makefile.read_text().splitlines() if makefile.is_file() else []
+    return any(line.startswith(f"{OFFBOARD_TARGET}:") for line in lines)
+
+
+def _offboard_demo(stack: LocalStack, tenant: str, tokens: dict[str, str], check: Any) -> None:
+    """Offboarding ``tenant`` with its certificate: `make -s offboard TENANT=<id>` against this stack.
+
+    LEAD: wire after merging the offboarding branch — the step runs `make -s offboard TENANT=<id>` with
+    this demo's state file and reads a JSON certificate from its stdout (``remaining_after_verification``
+    per store, as an erasure's certificate); adjust here if its command or output differ."""
+    if not _offboard_target():
+        console.print(f"offboarding {tenant}: `make offboard` is not part of this checkout yet (issue #18); "
+                      "not shown")  # fmt: skip
+        return
+    env = {**os.environ, "CALLGUARD_LOCAL_STATE": str(stack.state_file), "COLUMNS": str(PIPED_WIDTH)}
+    env.pop("TENANT", None)
+    # B603/B607 accepted: this repository's own make target, a fixed argument list, no shell
+    done = subprocess.run(  # noqa: S603
+        ["make", "-s", OFFBOARD_TARGET, f"TENANT={tenant}"],  # noqa: S607  # nosec B603 B607
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    try:
+        certificate = json.loads(done.stdout)
+    except ValueError:
+        certificate = {}
+    table = Table(title=f"offboarding certificate of {tenant}")
+    for column in ("store", "left after verification"):
+        table.add_column(column)
+    remaining = certificate.get("remaining_after_verification") or {}
+    for store, count in sorted(remaining.items()):
+        table.add_row(store, str(count))
+    console.print(table)
+    default_call = http("GET", f"{stack.api_url}/v1/calls/{TENANT_CALL['call_id']}", token=tokens["agent"])
+    check(
+        f"tenants: {tenant} offboarded with its certificate",
+        done.returncode == 0 and bool(remaining) and not sum(remaining.values()) and default_call.status == 200,
+        f"exit {done.returncode}; the default tenant's call still {default_call.status}",
+    )
