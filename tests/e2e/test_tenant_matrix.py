@@ -531,3 +531,18 @@ def test_the_same_call_id_and_phone_in_both_tenants_are_two_calls_of_two_subject
 def test_the_public_routes_need_no_tenant(tenant_stack: RunningStack) -> None:
     for route in (r for r in ROUTES if r.scope is None):
         assert http(route.method, f"{tenant_stack.api_url}{route.path}").status == 200
+
+
+def test_a_token_without_tenant_answers_on_the_two_tenant_stack_as_on_v1s(
+    tenant_stack: RunningStack, stack: RunningStack
+) -> None:
+    """`make -s token ROLE=…` without TENANT is the default tenant's: every route answers it on `make local`'s
+    two-tenant stack exactly as the single-tenant (v1) stack answers its token (tests/e2e/test_authz_matrix.py's
+    requests: empty bodies, ids that exist nowhere)."""
+    from tests.e2e.test_authz_matrix import _call
+
+    seen: dict[str, dict[str, int]] = {}
+    for name, running in (("two tenants", tenant_stack), ("v1", stack)):
+        tokens = {role: fetch_token(role, running.state_file) for role in ROLES}
+        seen[name] = {f"{r.method} {r.path} {role}": _call(running, r, tokens[role]) for r in ROUTES for role in ROLES}
+    assert seen["two tenants"] == seen["v1"]
