@@ -734,9 +734,10 @@ def _offboard_target() -> bool:
 def _offboard_demo(stack: LocalStack, tenant: str, tokens: dict[str, str], check: Any) -> None:
     """Offboarding ``tenant`` with its certificate: `make -s offboard TENANT=<id>` against this stack.
 
-    LEAD: wire after merging the offboarding branch — the step runs `make -s offboard TENANT=<id>` with
-    this demo's state file and reads a JSON certificate from its stdout (``remaining_after_verification``
-    per store, as an erasure's certificate); adjust here if its command or output differ."""
+    LEAD: wired to the offboarding branch's interface as it stood (``make -s offboard TENANT=<id>`` finds
+    the stack through ``CALLGUARD_LOCAL_STATE`` and prints only the certificate JSON: ``tenant``,
+    ``stores`` → ``removed`` / ``remaining_after_verification``, ``verification.result``); until that
+    target is merged, the step says it is not there (no check, nothing faked)."""
     if not _offboard_target():
         console.print(f"offboarding {tenant}: `make offboard` is not part of this checkout yet (issue #18); "
                       "not shown")  # fmt: skip
@@ -752,16 +753,19 @@ def _offboard_demo(stack: LocalStack, tenant: str, tokens: dict[str, str], check
         certificate = json.loads(done.stdout)
     except ValueError:
         certificate = {}
-    table = Table(title=f"offboarding certificate of {tenant}")
-    for column in ("store", "left after verification"):
+    stores: dict[str, Any] = certificate.get("stores") or {}
+    table = Table(title=f"offboarding certificate of {tenant} ({certificate.get('run_id', 'no certificate')})")
+    for column in ("store", "removed", "left after verification"):
         table.add_column(column)
-    remaining = certificate.get("remaining_after_verification") or {}
-    for store, count in sorted(remaining.items()):
-        table.add_row(store, str(count))
+    for store, counts in sorted(stores.items()):
+        table.add_row(store, str(counts.get("removed")), str(counts.get("remaining_after_verification")))
     console.print(table)
+    left = sum(int(c.get("remaining_after_verification", 1)) for c in stores.values())
     default_call = http("GET", f"{stack.api_url}/v1/calls/{TENANT_CALL['call_id']}", token=tokens["agent"])
     check(
         f"tenants: {tenant} offboarded with its certificate",
-        done.returncode == 0 and bool(remaining) and not sum(remaining.values()) and default_call.status == 200,
-        f"exit {done.returncode}; the default tenant's call still {default_call.status}",
-    )
+        done.returncode == 0 and certificate.get("tenant") == tenant and bool(stores) and left == 0
+        and (certificate.get("verification") or {}).get("result") == "passed" and default_call.status == 200,
+        f"exit {done.returncode}, {len(stores)} stores verified empty; the default tenant's call still "
+        f"{default_call.status}",
+    )  # fmt: skip
