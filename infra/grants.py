@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRANTS",
+    "OFFBOARDING_ROLES",
     "PRIVACY_STEP_ROLES",
+    "TENANT_GRANTS",
     "Cond",
     "Grant",
     "Res",
@@ -62,8 +64,11 @@ class Res(StrEnum):
     AUDIT_BY_EXPIRY = "audit/index/by_expiry"
     TRANSCRIPTS_BUCKET = "transcripts"
     TRANSCRIPT_OBJECTS = "transcripts/transcripts/*"
+    #: the listed tenants' objects (``tenants/<tenant>/…``), never the default tenant's v1 keys
+    TRANSCRIPT_TENANT_OBJECTS = "transcripts/tenants/*"
     EXPORTS_BUCKET = "exports"
     EXPORT_OBJECTS = "exports/exports/*"
+    EXPORT_TENANT_OBJECTS = "exports/tenants/*"
     ANCHORS_BUCKET = "anchors"
     ANCHOR_OBJECTS = "anchors/*"
     DATA_KEY = "key:data"
@@ -84,6 +89,9 @@ class Cond(StrEnum):
     VIA_SQS = "via_sqs"
     #: the key is used by DynamoDB on the caller's behalf (reading and writing KMS-encrypted tables)
     VIA_DYNAMODB = "via_dynamodb"
+    #: a batch write may touch only partitions of listed tenants (``T#…``): never the default tenant's
+    #: v1 items nor the processor's own (the offboarding journal and certificates)
+    LISTED_TENANT_PARTITIONS = "listed_tenant_partitions"
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,34 @@ PRIVACY_STEP_GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 
+#: what tenant offboarding's steps read and write: the run journal and certificates (``OFFBOARDING#<tenant>``)
+_RUN = _g("dynamodb:GetItem dynamodb:PutItem", Res.PRIVACY)
+_TENANT_TABLES = (Res.CALLS, Res.SUBJECTS, Res.IDEMPOTENCY, Res.PRIVACY, Res.AUDIT)
+_TENANT_BUCKETS = _g("s3:ListBucketVersions", Res.TRANSCRIPTS_BUCKET, Res.EXPORTS_BUCKET)
+
+#: one row per step of the tenant offboarding workflow (a role each; only with tenants listed)
+OFFBOARDING_GRANTS: dict[str, tuple[Grant, ...]] = {
+    "start_offboarding": (_RUN, _AUDIT_APPEND),
+    # the only offboarding step that deletes subject keys, and only listed tenants' (crypto-shredding first)
+    "shred_tenant_keys": (
+        _RUN,
+        _g("dynamodb:Scan", Res.SUBJECT_KEYS),
+        _g("dynamodb:BatchWriteItem", Res.SUBJECT_KEYS, condition=Cond.LISTED_TENANT_PARTITIONS),
+    ),
+    "delete_tenant_data": (
+        _RUN,
+        _g("dynamodb:Scan", *_TENANT_TABLES),
+        _g("dynamodb:BatchWriteItem", *_TENANT_TABLES, condition=Cond.LISTED_TENANT_PARTITIONS),
+        _TENANT_BUCKETS,
+        _g("s3:DeleteObjectVersion", Res.TRANSCRIPT_TENANT_OBJECTS, Res.EXPORT_TENANT_OBJECTS),
+    ),
+    "verify_tenant_gone": (_RUN, _g("dynamodb:Scan", Res.SUBJECT_KEYS, *_TENANT_TABLES), _TENANT_BUCKETS),
+    "issue_offboarding_certificate": (_RUN, _AUDIT_APPEND),
+}
+
+#: the role name of each offboarding step in :data:`GRANTS`
+OFFBOARDING_ROLES = {step: f"offboarding.{step}" for step in OFFBOARDING_GRANTS}
+
 #: the role name of each step in :data:`GRANTS`
 PRIVACY_STEP_ROLES = {step: f"privacy_steps.{step}" for step in PRIVACY_STEP_GRANTS}
 
@@ -212,6 +248,12 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
 }
 
 
+#: the rows of the roles only a deployment with listed tenants has (tests/infra judge them on that template)
+TENANT_GRANTS: dict[str, tuple[Grant, ...]] = {
+    OFFBOARDING_ROLES[step]: (*grants, _TABLE_KEY) for step, grants in OFFBOARDING_GRANTS.items()
+}
+
+
 def resource_arns(platform: Platform, *, anchors: s3.IBucket | None = None) -> dict[Res, str]:
     d, k = platform.data, platform.keys
     arns: dict[Res, str] = {
@@ -230,6 +272,8 @@ def resource_arns(platform: Platform, *, anchors: s3.IBucket | None = None) -> d
         Res.TRANSCRIPT_OBJECTS: d.transcripts.arn_for_objects("transcripts/*"),
         Res.EXPORTS_BUCKET: d.exports.bucket_arn,
         Res.EXPORT_OBJECTS: d.exports.arn_for_objects("exports/*"),
+        Res.TRANSCRIPT_TENANT_OBJECTS: d.transcripts.arn_for_objects("tenants/*"),
+        Res.EXPORT_TENANT_OBJECTS: d.exports.arn_for_objects("tenants/*"),
         Res.DATA_KEY: k.data.key_arn,
         Res.EXPORTS_KEY: k.exports.key_arn,
         Res.SUBJECT_ID_KEY: k.subject_ids.key_arn,
@@ -247,6 +291,8 @@ def conditions(condition: Cond, region: str) -> dict[str, Any]:
         return {"Null": {"kms:EncryptionContext:callguard:subject_id": "false"}}
     if condition is Cond.REQUEST_CONTEXT:
         return {"Null": {"kms:EncryptionContext:callguard:request_id": "false"}}
+    if condition is Cond.LISTED_TENANT_PARTITIONS:
+        return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["T#*"]}}
     service = {Cond.VIA_S3: "s3", Cond.VIA_SQS: "sqs", Cond.VIA_DYNAMODB: "dynamodb"}[condition]
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
 
@@ -261,12 +307,13 @@ def listed_tenant_arns(platform: Platform) -> dict[Res, str]:
 
 def apply_grants(fn: CallguardFunction, role: str, platform: Platform, *, anchors: s3.IBucket | None = None) -> None:
     """Grant ``fn`` exactly its row of :data:`GRANTS` (one statement per grant)."""
-    if role not in GRANTS:
+    rows = {**GRANTS, **TENANT_GRANTS}
+    if role not in rows:
         raise KeyError(f"{role!r} has no row in infra/grants.py: add one naming exactly what it calls")
     arns = resource_arns(platform, anchors=anchors)
     listed = listed_tenant_arns(platform)
     region = Stack.of(fn).region
-    for grant in GRANTS[role]:
+    for grant in rows[role]:
         fn.allow(
             list(grant.actions),
             [arns[r] for r in grant.resources] + [listed[r] for r in grant.resources if r in listed],

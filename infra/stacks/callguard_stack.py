@@ -26,6 +26,7 @@ from infra.constructs.platform import Platform
 from infra.constructs.privacy_api import DeadlineCheck, PrivacyApi
 from infra.constructs.routing_api import RoutingApi
 from infra.constructs.scorecard import Scorecard
+from infra.constructs.tenant_offboarding import TenantOffboarding
 
 __all__ = ["CallguardStack"]
 
@@ -60,6 +61,8 @@ class CallguardStack(Stack):
         self.routing = RoutingApi(self, "RoutingApi", platform=platform)
         self.privacy = PrivacyApi(self, "PrivacyApi", platform=platform)
         self.deadlines = DeadlineCheck(self, "Deadlines", platform=platform)
+        #: an operator offboards a listed tenant (a deployment without a tenant list has none to offboard)
+        self.offboarding = TenantOffboarding(self, "Offboarding", platform=platform) if settings.multi_tenant else None
         self.operations = Operations(
             self,
             "Operations",

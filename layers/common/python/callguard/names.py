@@ -46,6 +46,8 @@ MAX_BODY_BYTES: Final = 256 * 1024
 #: The privacy workflow's state machine is ``<stack name>-<this>``: a fixed name, because the
 #: execution role's KMS statements name the machine's ARN in their encryption-context condition.
 PRIVACY_WORKFLOW_NAME: Final = "privacy-requests"
+#: The tenant offboarding workflow's state machine is ``<stack name>-<this>`` (only with tenants listed).
+OFFBOARDING_WORKFLOW_NAME: Final = "tenant-offboarding"
 
 #: Cognito resource server identifier; full scope strings are ``callguard/<scope>``.
 RESOURCE_SERVER_ID: Final = "callguard"

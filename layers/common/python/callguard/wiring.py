@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from callguard.calls.live import LiveService
     from callguard.models import CallAccepted
     from callguard.privacy.desk import ComplianceDesk
+    from callguard.privacy.offboarding import Offboarding
     from callguard.privacy.steps import PrivacySteps
     from callguard.privacy.subject_data import SubjectData
     from callguard.privacy.workflow import DeadlineCheck, PrivacyService
@@ -61,6 +62,7 @@ __all__ = [
     "build_ingest_api",
     "build_ingest_service",
     "build_live_service",
+    "build_offboarding",
     "build_privacy_api",
     "build_privacy_service",
     "build_privacy_steps",
@@ -486,6 +488,41 @@ def build_privacy_steps(
         audit=p.audit_log() if p.env.get(Env.AUDIT_TABLE.value) else None,
         exports_key_id=p.env.get(Env.EXPORTS_KEY_ID.value) or None,
         four_eyes=p.env.get(Env.FOUR_EYES.value, "true").lower() != "false",
+    )
+
+
+def build_offboarding(clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: object) -> Offboarding:
+    """The offboarding of ``tenant``, acting for the processor: refused (before anything is built)
+    for the default tenant and for a tenant the deployment does not list (``CALLGUARD_TENANT_SETTINGS``).
+    The audit log is the processor's (the default tenant's, v1's keys), so its entries outlive the tenant."""
+    from callguard.privacy.offboarding import Offboarding, offboardable
+    from callguard.security.tenant_settings import TenantSettingsDocument
+    from callguard.storage.scope import TenantScope
+    from callguard.storage.tenant_data import OffboardingRuns, Store, TenantData
+
+    env = environ if environ is not None else os.environ
+    listed = sorted(TenantSettingsDocument.from_env(env.get(Env.TENANT_SETTINGS.value)).tenants)
+    tenant_id = offboardable(tenant, listed)
+    p = parts(clients, env)  # the processor's parts: its audit log and retention, not the tenant's
+
+    def table(name: str, variable: Env, *keys: str) -> Store:
+        return Store(name, "table", require_env(variable, env), keys[0], keys)
+
+    return Offboarding(
+        tenant=tenant_id,
+        data=TenantData(dynamodb=clients.dynamodb, s3=clients.s3, scope=TenantScope(tenant_id)),
+        runs=OffboardingRuns(dynamodb=clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, env)),
+        audit=p.audit_log(),
+        keys=table("subject_keys", Env.KEYS_TABLE, "subject_id"),
+        stores=[
+            table("calls", Env.CALLS_TABLE, "pk", "sk"),
+            table("subjects", Env.SUBJECTS_TABLE, "pk", "sk"),
+            table("idempotency", Env.IDEMPOTENCY_TABLE, "id"),
+            table("privacy", Env.PRIVACY_TABLE, "pk", "sk"),
+            table("audit", Env.AUDIT_TABLE, "pk", "sk"),
+            Store("transcripts", "bucket", require_env(Env.TRANSCRIPTS_BUCKET, env)),
+            Store("exports", "bucket", require_env(Env.EXPORTS_BUCKET, env)),
+        ],
     )
 
 
