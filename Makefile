@@ -22,7 +22,7 @@ CDK_ARGS ?=
 # downloaded by a test at run time
 BROWSER_PACKAGES := chromium chromium-driver
 
-.PHONY: help setup browser cli test audit lint synth local-synth bootstrap deploy diff clean demo local token purge anchor import ropa openapi fuzz bench smoke
+.PHONY: help setup browser cli test audit lint synth local-synth bootstrap deploy diff clean demo local token purge offboard anchor import ropa openapi fuzz bench smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -125,6 +125,10 @@ token: setup ## print only a bearer token for ROLE=platform|agent|compliance [US
 
 purge: setup ## run the retention purge of the running local stack as of AS_OF=<ISO-8601>; prints only the JSON report
 	@$(PY) -m local purge --as-of "$(AS_OF)"
+
+offboard: setup ## offboard TENANT=<id> on the running local stack (shred keys, delete, verify); prints only the certificate JSON
+	@test -n "$(TENANT)" || { echo "make offboard needs TENANT=<id> (a listed tenant, never default)" >&2; exit 2; }
+	@$(PY) -m callguard_cli tenants offboard "$(TENANT)"
 
 anchor: setup ## sign the audit log of the running local stack now (close past days, checkpoint today); JSON only
 	@$(PY) -m local anchor

@@ -23,9 +23,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 privacy = typer.Typer(no_args_is_help=True, help="Data-subject requests (Art. 15-21 GDPR).")
 hold = typer.Typer(no_args_is_help=True, help="Legal holds (Art. 17(3)(e) GDPR).")
 audit = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+tenants = typer.Typer(no_args_is_help=True, help="The processor's operations on a tenant (AWS credentials, no token).")
 app.add_typer(privacy, name="privacy")
 privacy.add_typer(hold, name="hold")
 app.add_typer(audit, name="audit")
+app.add_typer(tenants, name="tenants")
 console = Console()
 errors = Console(stderr=True)
 
@@ -389,6 +391,56 @@ def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | Non
     clients = AwsClients(dynamodb=client("dynamodb"), s3=client("s3"), kms=client("kms"))
     environ = {Env.AUDIT_TABLE.value: table, Env.AUDIT_ANCHORS_BUCKET.value: bucket, Env.AUDIT_ANCHOR_KEY_ID.value: key}
     return build_audit_anchors(clients, environ).verify(day)
+
+
+@tenants.command("offboard")
+def tenants_offboard(
+    tenant: Annotated[str, typer.Argument(help="the listed tenant to offboard (never `default`)")],
+    state_machine: Annotated[
+        str | None, typer.Option(envvar="CALLGUARD_OFFBOARDING_STATE_MACHINE", help="the deployed machine's ARN")
+    ] = None,
+    region: Annotated[str, typer.Option(envvar="AWS_REGION", help="the stack's region")] = "eu-central-1",
+) -> None:
+    """Offboard TENANT: shred its subject keys, delete every item and object version of it, verify, and
+    print only the certificate (JSON) on stdout; progress goes to stderr. Started again after a failure,
+    it resumes the same run.
+
+    Without --state-machine it runs on the running local stack (`make offboard TENANT=<id>`); against AWS
+    give the deployed `<stack>-tenant-offboarding` state machine's ARN (credentials from the usual AWS
+    configuration: an operator's, allowed states:StartExecution on it)."""
+    import os
+
+    import boto3
+
+    from callguard_cli.offboard import OffboardingFailedError, find_local_machine, run_offboarding
+
+    local: dict[str, Any] = {}
+    if state_machine is None:
+        from local.stack import STATE_FILE
+
+        state_file = Path(os.environ.get("CALLGUARD_LOCAL_STATE") or STATE_FILE)
+        if not state_file.exists():
+            errors.print("No --state-machine given and no local stack running (start it with `make local`).")
+            raise typer.Exit(2)
+        # B105 accepted: the embedded stack's dummy credentials
+        dummy = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # nosec B105
+        local = {"endpoint_url": json.loads(state_file.read_text())["aws_url"], **dummy}
+    try:
+        sfn = boto3.client("stepfunctions", region_name=region, **local)
+        machine = state_machine or find_local_machine(sfn)
+
+        def show(progress: dict[str, Any]) -> None:
+            errors.print(f"offboarding {tenant}: {progress.get('phase')}, "
+                         f"{progress.get('removed_so_far', 0)} keys and versions removed so far")  # fmt: skip
+
+        certificate = run_offboarding(sfn, machine, tenant, on_progress=show)
+    except OffboardingFailedError as exc:
+        errors.print(f"[red]callguard tenants offboard[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        errors.print(f"[red]callguard tenants offboard[/]: {_explain(exc)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(certificate, indent=2, sort_keys=True))
 
 
 def _explain(exc: Exception) -> str:

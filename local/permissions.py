@@ -266,6 +266,7 @@ class TemplateModel:
     key_logical: dict[str, str] = field(default_factory=dict)  # key ARN → logical id
     resource_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # resource ARN → stmts
     tables: dict[str, Encrypted] = field(default_factory=dict)  # table name → CMK
+    partitions: dict[str, str] = field(default_factory=dict)  # table name → its partition key attribute
     queues: dict[str, Encrypted] = field(default_factory=dict)  # queue ARN → CMK
     topics: dict[str, Encrypted] = field(default_factory=dict)  # topic ARN → CMK
     buckets: dict[str, tuple[str, bool]] = field(default_factory=dict)  # bucket → (key ARN, bucket key)
@@ -352,6 +353,9 @@ class TemplateModel:
         self.key_ids[str(props["AliasName"])] = self.key_ids.get(target, target)
 
     def _load_table(self, logical: str, props: Mapping[str, Any]) -> None:
+        for key in props.get("KeySchema") or []:
+            if key.get("KeyType") == "HASH":
+                self.partitions[str(self.resolve.ref(logical))] = str(key["AttributeName"])
         replica = (props.get("Replicas") or [{}])[0]
         sse = replica.get("SSESpecification") or props.get("SSESpecification") or {}
         if sse.get("KMSMasterKeyId"):
@@ -615,7 +619,25 @@ class CallMapper:
             )
         return out
 
+    def _leading_keys(self, table: str, requests: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """``dynamodb:LeadingKeys`` of a batch write on ``table``: the partition key value of each request."""
+        attribute = self.model.partitions.get(table.rsplit("/", 1)[-1])
+        if attribute is None:
+            return {}
+        values = []
+        for request in requests:
+            item = (request.get("DeleteRequest") or {}).get("Key") or (request.get("PutRequest") or {}).get("Item")
+            value = (item or {}).get(attribute) or {}
+            values.append(str(next(iter(value.values()), "")))
+        return {"dynamodb:LeadingKeys": sorted(set(values))}
+
     def _dynamodb(self, operation: str, params: Mapping[str, Any]) -> list[Access]:
+        if operation == "BatchWriteItem":  # with dynamodb:LeadingKeys: the partition keys it writes or deletes
+            return [
+                access
+                for table, requests in params.get("RequestItems", {}).items()
+                for access in self._dynamodb_table("BatchWriteItem", table, None, self._leading_keys(table, requests))
+            ]
         if operation in {"BatchGetItem", "BatchWriteItem"}:
             action = "BatchGetItem" if operation == "BatchGetItem" else "BatchWriteItem"
             return [a for table in params.get("RequestItems", {}) for a in self._dynamodb_table(action, table)]

@@ -12,6 +12,8 @@ Only a deployment that lists tenants has it: the default tenant is never offboar
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -63,7 +65,11 @@ class TenantOffboarding(Construct):
                 module=step,
                 env=_ENV,
                 # which tenants the deployment lists (the step refuses any other, and the default tenant)
-                extra_env={Env.TENANT_SETTINGS.value: settings.tenant_settings_env() or ""},
+                extra_env={
+                    Env.OFFBOARDABLE_TENANTS.value: json.dumps(
+                        sorted(t.id for t in settings.tenants if t.id != "default")
+                    )
+                },
                 memory_mb=512,
                 timeout_seconds=300,
                 reserved_concurrency=2,

@@ -82,6 +82,8 @@ def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tena
     synth: Synth, tenant_synth: Synth
 ) -> None:
     v1, multi = digest(synth.template)["resources"], digest(tenant_synth.template)["resources"]
+    # tenant offboarding (tests/infra/test_offboarding_infra.py) exists only with tenants: set aside here
+    multi = {k: v for k, v in multi.items() if not k.startswith("Offboarding")}
     diff = _differences(v1, multi)
     assert diff["missing"] == []
     resources = tenant_synth.template["Resources"]
@@ -112,13 +114,25 @@ def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tena
             service, set() if service == "pre_token" else {Env.TENANTS.value, Env.TENANT_SETTINGS.value}
         )
         assert set(after) - set(before) == expected, logical
-    (data_key,) = changed["AWS::KMS::Key"]
-    v1_policy = synth.template["Resources"][data_key]["Properties"]["KeyPolicy"]["Statement"]
-    tenant_policy = resources[data_key]["Properties"]["KeyPolicy"]["Statement"]
-    assert [s for s in tenant_policy if s not in v1_policy] == [
-        s for s in tenant_policy if s.get("Sid") == "SubjectKeysOnlyForTheListedTenants"
-    ]
-    assert all(s in tenant_policy for s in v1_policy)
+    # the offboarding's roles join the stack's roles each key delegates to, and the data key lets its state
+    # machine's execution role use it for its own executions' data only (tests/infra/test_offboarding_infra.py)
+    offboarding = {"SubjectKeysOnlyForTheListedTenants", "StepFunctionsTenantOffboardingExecutionData"}
+
+    def without_offboarding_roles(statement: dict[str, Any]) -> dict[str, Any]:
+        arns = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn")
+        if not arns:
+            return statement
+        kept = [a for a in arns if not str(a.get("Fn::GetAtt", [""])[0]).startswith("Offboarding")]
+        return {**statement, "Condition": {"ArnEquals": {"aws:PrincipalArn": kept}}}
+
+    (data_key,) = [k for k in changed["AWS::KMS::Key"] if "DataKey" in k]
+    for key in changed["AWS::KMS::Key"]:
+        v1_policy = synth.template["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+        tenant_policy = resources[key]["Properties"]["KeyPolicy"]["Statement"]
+        rest = [without_offboarding_roles(s) for s in tenant_policy if s.get("Sid") not in offboarding]
+        assert rest == v1_policy, key
+        added = {s.get("Sid") for s in tenant_policy if s.get("Sid") in offboarding}
+        assert added == (offboarding if key == data_key else set()), key
     for alarm in changed["AWS::CloudWatch::Alarm"]:
         before, after = synth.template["Resources"][alarm]["Properties"], resources[alarm]["Properties"]
         assert {k for k in set(before) | set(after) if before.get(k) != after.get(k)} <= {"AlarmActions", "OKActions"}
@@ -187,6 +201,8 @@ def test_the_tenant_aware_functions_and_only_they_carry_each_listed_tenants_sett
         service = _service(tenant_synth, logical)
         if service not in TENANT_AWARE_FUNCTIONS:
             assert Env.TENANT_SETTINGS.value not in variables, logical
+            if service.startswith("offboarding"):  # only the ids it may offboard, no settings
+                assert json.loads(variables[Env.OFFBOARDABLE_TENANTS.value]) == ["acme-energie"], logical
             continue
         seen.add(service)
         document = TenantSettingsDocument.from_env(variables[Env.TENANT_SETTINGS.value])
@@ -267,7 +283,7 @@ def test_each_listed_tenant_has_a_scorecard_over_its_own_metrics(synth: Synth, t
 
 def _payloads(synth: Synth) -> list[dict[str, Any]]:
     """Every Lambda task's payload in the privacy workflow's definition (ARNs stood in)."""
-    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    (machine,) = [m for k, m in synth.resources("AWS::StepFunctions::StateMachine").items() if "PrivacyApi" in k]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     definition = json.loads("".join(p if isinstance(p, str) else "arn:stand-in" for p in parts))
     found: list[dict[str, Any]] = []

@@ -23,7 +23,6 @@ from callguard.clients import AwsClients
 from callguard.names import SERVICE_NAME, Env
 from callguard.privacy.offboarding import TenantDataRemainsError, TenantNotOffboardableError
 from callguard.privacy.offboarding_runner import STEPS, offboarding_step
-from callguard.security.tenant_settings import TenantSettingsDocument
 from callguard.storage.scope import V1, TenantScope
 from callguard.storage.tenant_data import OffboardingRuns
 from callguard.wiring import build_offboarding
@@ -63,10 +62,8 @@ def offboard_aws(monkeypatch: pytest.MonkeyPatch, tenant_synth: Synth) -> Iterat
         raw = provisioner.function_environment(tenant_synth.template, "OffboardingStepStartOffboarding")
         env = {k: v for k, v in raw.items() if k in {e.value for e in Env}}
         # the template lists acme-energie; the test adds "acme" beside it (a prefix of the other's id)
-        document = TenantSettingsDocument.from_env(env[Env.TENANT_SETTINGS.value])
-        tenants = {**document.tenants, SHORT: document.tenants[ACME]}
-        env[Env.TENANT_SETTINGS.value] = document.model_copy(update={"tenants": tenants}).to_env()
-        assert sorted(TenantSettingsDocument.from_env(env[Env.TENANT_SETTINGS.value]).tenants) == [SHORT, ACME]
+        assert json.loads(env[Env.OFFBOARDABLE_TENANTS.value]) == [ACME]
+        env[Env.OFFBOARDABLE_TENANTS.value] = json.dumps([SHORT, ACME])
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         clients = AwsClients(session=session)
@@ -269,3 +266,37 @@ def test_every_step_has_a_handler_file() -> None:
     from tests.support import ROOT
 
     assert sorted(p.stem for p in (ROOT / "functions" / "offboarding").glob("*.py")) == sorted(STEPS)
+
+
+def test_a_compromised_deletion_step_cannot_delete_the_default_tenants_or_the_processors_items(
+    offboard_aws: dict[str, Any],
+) -> None:
+    """The step's own check refuses another scope's key; and if its code were replaced, its role would not
+    let it: batch writes of the offboarding roles carry ``dynamodb:LeadingKeys`` ``T#*`` (the proof shows AWS
+    would deny a delete of v1's ``CALL#cc-1`` or of the journal's ``OFFBOARDING#…``; moto itself does not)."""
+    from callguard.storage.dynamo import delete_keys
+    from callguard.storage.tenant_data import Store, TenantData
+
+    seed(offboard_aws, V1)
+    env, clients = offboard_aws["env"], offboard_aws["clients"]
+    calls = Store("calls", "table", env[Env.CALLS_TABLE], "pk", ("pk", "sk"))
+    v1_key = {"pk": {"S": "CALL#cc-1"}, "sk": {"S": "CALL"}}
+    with pytest.raises(ValueError, match="not the tenant's"):
+        TenantData(dynamodb=clients.dynamodb, s3=clients.s3, scope=TenantScope(ACME)).delete(calls, [v1_key])
+    model = permissions.active_model()
+    assert model is not None
+    permissions.activate(model, log=False)  # the denials below are the test's finding, not a failure of it
+    try:
+        with permissions.acting_as(f"service:{SERVICE_NAME}-offboarding-delete_tenant_data"):
+            delete_keys(clients.dynamodb, env[Env.CALLS_TABLE], [v1_key])
+            delete_keys(clients.dynamodb, env[Env.PRIVACY_TABLE],
+                        [{"pk": {"S": f"OFFBOARDING#{ACME}"}, "sk": {"S": "RUN"}}])  # fmt: skip
+            delete_keys(clients.dynamodb, env[Env.CALLS_TABLE], [{"pk": {"S": f"T#{ACME}#CALL#cc-1"}, "sk": s}
+                                                                 for s in ({"S": "CALL"},)])  # fmt: skip
+        denied = permissions.take_violations()
+    finally:
+        permissions.activate(model)
+    assert [(v.call, v.resource.rsplit("/", 1)[-1]) for v in denied] == [
+        ("dynamodb:BatchWriteItem", env[Env.CALLS_TABLE]),
+        ("dynamodb:BatchWriteItem", env[Env.PRIVACY_TABLE]),
+    ]  # the listed tenant's own partition passes

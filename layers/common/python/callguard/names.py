@@ -120,6 +120,9 @@ class Env(StrEnum):
     #: each listed tenant's runtime settings (JSON, ``callguard.security.tenant_settings.TenantSettingsDocument``);
     #: set only on the functions that act for a tenant, and only when the config lists tenants
     TENANT_SETTINGS = "CALLGUARD_TENANT_SETTINGS"
+    #: the listed tenants (JSON list of ids, never ``default``) the offboarding workflow may offboard;
+    #: set only on its steps, and only when the config lists tenants
+    OFFBOARDABLE_TENANTS = "CALLGUARD_OFFBOARDABLE_TENANTS"
     #: set only by the embedded stack: lets ``make purge AS_OF=…`` purge as of a future instant
     PURGE_ALLOW_FUTURE = "CALLGUARD_PURGE_ALLOW_FUTURE"
 

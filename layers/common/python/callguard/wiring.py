@@ -493,15 +493,14 @@ def build_privacy_steps(
 
 def build_offboarding(clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: object) -> Offboarding:
     """The offboarding of ``tenant``, acting for the processor: refused (before anything is built)
-    for the default tenant and for a tenant the deployment does not list (``CALLGUARD_TENANT_SETTINGS``).
+    for the default tenant and for a tenant the deployment does not list (``CALLGUARD_OFFBOARDABLE_TENANTS``).
     The audit log is the processor's (the default tenant's, v1's keys), so its entries outlive the tenant."""
     from callguard.privacy.offboarding import Offboarding, offboardable
-    from callguard.security.tenant_settings import TenantSettingsDocument
     from callguard.storage.scope import TenantScope
     from callguard.storage.tenant_data import OffboardingRuns, Store, TenantData
 
     env = environ if environ is not None else os.environ
-    listed = sorted(TenantSettingsDocument.from_env(env.get(Env.TENANT_SETTINGS.value)).tenants)
+    listed = [str(t) for t in json.loads(env.get(Env.OFFBOARDABLE_TENANTS.value) or "[]")]
     tenant_id = offboardable(tenant, listed)
     p = parts(clients, env)  # the processor's parts: its audit log and retention, not the tenant's
 
