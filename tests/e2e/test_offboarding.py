@@ -42,7 +42,7 @@ def _everything(stack: RunningStack) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for table in ddb.list_tables()["TableNames"]:
         items = [i for p in ddb.get_paginator("scan").paginate(TableName=table) for i in p["Items"]]
-        found[table] = sorted(json.dumps(i, sort_keys=True) for i in items)
+        found[table] = sorted(json.dumps(i, sort_keys=True, default=repr) for i in items)
     for bucket in s3.list_buckets()["Buckets"]:
         listed = s3.list_object_versions(Bucket=bucket["Name"])
         found[bucket["Name"]] = sorted(f"{v['Key']}@{v['VersionId']}" for v in listed.get("Versions", []))
@@ -75,10 +75,12 @@ def test_make_offboard_runs_the_state_machine_and_prints_only_the_certificate(te
     assert certificate["stores"]["transcripts"]["removed"] == 2
     assert certificate["verification"]["remaining"] == 0
     after = _everything(tenant_stack)
+    owned = (f'"T#{ACME}#', f"tenants/{ACME}/")  # its partition keys, its object keys
+    assert any(o in e for entries in before.values() for e in entries for o in owned)
     for store, entries in after.items():
-        assert not any(ACME in e for e in entries), store
-        # the default tenant's items and versions unchanged; new entries only the processor's records
-        assert {e for e in before.get(store, []) if ACME not in e} <= set(entries), store
+        assert not any(o in e for e in entries for o in owned), store
+        # everything else unchanged (new entries: only the processor's journal, certificate and audit entries)
+        assert {e for e in before.get(store, []) if not any(o in e for o in owned)} <= set(entries), store
 
 
 @pytest.mark.parametrize("tenant", ["default", "globex"])
@@ -87,7 +89,7 @@ def test_the_default_tenant_and_an_unlisted_one_are_refused_by_the_workflow(
 ) -> None:
     before = _everything(tenant_stack)
     result = make_offboard(tenant_stack, tenant)
-    assert result.returncode == 1
+    assert result.returncode != 0  # the command exits 1 (make reports it as 2)
     assert result.stdout == ""
     assert "TenantNotOffboardableError" in result.stderr
     assert _everything(tenant_stack) == before

@@ -196,7 +196,7 @@ class Offboarding:
 
     # -- answers and the certificate -------------------------------------------------------------
     def _resource(self, run_id: str) -> str:
-        return f"tenants/{self.tenant}/offboarding/{run_id}"
+        return f"offboarding/{self.tenant}/{run_id}"
 
     @staticmethod
     def _answer(run: OffboardingRun, *, more: bool = False, phase: str | None = None, **extra: Any) -> dict[str, Any]:
