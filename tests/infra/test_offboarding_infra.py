@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,3 +145,38 @@ def test_the_machine_shreds_before_it_deletes_and_verifies_before_it_certifies(t
 def test_a_deployment_without_tenants_has_no_offboarding(synth: Synth) -> None:
     names = [k for k in synth.template["Resources"] if k.startswith("Offboarding")]
     assert names == []
+
+
+@pytest.mark.slow
+def test_cfn_lint_and_checkov_find_on_the_offboarding_only_what_is_acknowledged_for_the_privacy_workflow(
+    tenant_synth: Synth,
+) -> None:
+    """The independent checks (tests/infra/test_independent_checks.py) judge v1's template; the offboarding
+    exists only with tenants, so here they run over that template, and every finding on an offboarding
+    resource must be one acknowledged, for the same reason, on its privacy-workflow counterpart (a step
+    function, the state machine) in ``infra/findings-acknowledged.yaml``."""
+    import re
+
+    from tests.infra.test_independent_checks import CHECKOV, Finding, _checkov, _cfn_lint, _covers, acknowledged
+
+    template = str(tenant_synth.outdir / "Callguard.template.json")
+    cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
+    lint = subprocess.run([cfn_lint, "--append-rules", "cfn_lint_serverless.rules", "-f", "json", "--", template],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    checkov = subprocess.run([str(CHECKOV), "--skip-download", "-f", template, "--framework", "cloudformation",
+                              "-o", "json", "--compact", "--quiet"],
+                             capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    findings = [*_cfn_lint(lint.stdout), *_checkov(checkov.stdout)[0]]
+    ours = [f for f in findings if f.resource.startswith("Offboarding")]
+    assert ours, "the checks ran over the offboarding's resources"
+    counterpart = {
+        r"^OffboardingStep\w+?Function[0-9A-F]{8}$": "PrivacyApiShredSubjectKeyFunction00000000",
+        r"^OffboardingStateMachine[0-9A-F]{8}$": "PrivacyApiWorkflowStateMachine00000000",
+    }
+    entries = acknowledged()
+    unacknowledged = []
+    for finding in ours:
+        twin = next((t for p, t in counterpart.items() if re.match(p, finding.resource)), finding.resource)
+        if not any(_covers(e, Finding(finding.tool, finding.rule, twin, finding.message)) for e in entries):
+            unacknowledged.append(f"{finding.tool} {finding.rule} {finding.resource}: {finding.message}")
+    assert unacknowledged == []
