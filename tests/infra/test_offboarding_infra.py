@@ -157,7 +157,7 @@ def test_cfn_lint_and_checkov_find_on_the_offboarding_only_what_is_acknowledged_
     function, the state machine) in ``infra/findings-acknowledged.yaml``."""
     import re
 
-    from tests.infra.test_independent_checks import CHECKOV, Finding, _checkov, _cfn_lint, _covers, acknowledged
+    from tests.infra.test_independent_checks import CHECKOV, Finding, _cfn_lint, _checkov, _covers, acknowledged
 
     template = str(tenant_synth.outdir / "Callguard.template.json")
     cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
