@@ -12,6 +12,9 @@ its row. The rows are the product's least-privilege promises, in short:
   ``mark_rejected``, ``mark_failed``) touch the privacy request item and nothing else but the
   audit chain, where writers may only append (``PutItem`` guarded by ``attribute_not_exists``,
   ``Query`` for the head; no ``UpdateItem``, ``DeleteItem`` or ``BatchWriteItem``);
+* tenant offboarding (only with tenants listed, :data:`TENANT_GRANTS`): only its shred step deletes
+  subject keys, its batch writes may touch only listed tenants' ``T#…`` partitions
+  (``dynamodb:LeadingKeys``) and its object deletions only versions under ``tenants/``;
 * only ``audit_anchor`` reads the whole audit log to sign it and writes the anchors bucket;
   only the purge deletes audit entries, and only for days that carry a signed anchor.
 

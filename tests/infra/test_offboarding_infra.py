@@ -142,6 +142,18 @@ def test_the_machine_shreds_before_it_deletes_and_verifies_before_it_certifies(t
     assert states[state].get("OutputPath") == "$.certificate"
 
 
+def test_no_function_may_start_the_offboarding_only_an_operator_can(tenant_synth: Synth) -> None:
+    """No API route, no tenant's token: no role of the stack holds ``states:StartExecution`` on the machine."""
+    (logical,) = [k for k in tenant_synth.resources("AWS::StepFunctions::StateMachine") if "Offboarding" in k]
+    starters = {role for role, perms in _all_roles(tenant_synth.template).items()
+                if any(a in {"states:StartExecution", "states:*", "*"} and (logical in r or r == "*")
+                       for a, r, _ in perms)}  # fmt: skip
+    assert starters == set()
+    privacy = [k for k in tenant_synth.resources("AWS::StepFunctions::StateMachine") if "PrivacyApi" in k]
+    assert any(any(a == "states:StartExecution" and privacy[0] in r for a, r, _ in perms)
+               for perms in _all_roles(tenant_synth.template).values())  # the check does see a starter  # fmt: skip
+
+
 def test_a_deployment_without_tenants_has_no_offboarding(synth: Synth) -> None:
     names = [k for k in synth.template["Resources"] if k.startswith("Offboarding")]
     assert names == []
