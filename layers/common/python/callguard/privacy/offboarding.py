@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from callguard.errors import CallguardError
 from callguard.security.audit import AuditLog
 from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN
 from callguard.storage.tenant_data import (
@@ -63,11 +62,12 @@ PHASES: Final = (SHRED, DELETE, VERIFY, CERTIFY, CERTIFIED)
 ACTOR: Final = "system:tenant-offboarding"
 
 
-class TenantNotOffboardableError(CallguardError, status=409, code="tenant_not_offboardable"):
-    """The default tenant, a tenant the deployment does not list, or no valid tenant id at all."""
+class TenantNotOffboardableError(Exception):
+    """The default tenant, a tenant the deployment does not list, or no valid tenant id at all (never an
+    API answer: the operator's workflow fails under this name)."""
 
 
-class TenantDataRemainsError(CallguardError, status=409, code="tenant_data_remains"):
+class TenantDataRemainsError(Exception):
     """Verification found data of the tenant after deletion (the message names stores and counts)."""
 
 
