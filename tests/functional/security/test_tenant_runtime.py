@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from callguard.clients import AwsClients
+from callguard.errors import NotFoundError
 from callguard.names import Env
 from callguard.security.crypto import SubjectKeyring
 from callguard.security.tenancy import TenantDirectory
@@ -143,22 +144,32 @@ def test_each_tenants_subject_key_unwraps_only_under_its_own_tenant(tenants_aws:
     default_subject = _item(tenants_aws, "cc-k-1", "CALL")["subject_id"]["S"]
     env, session = tenants_aws["env"], tenants_aws["session"]
 
-    def keyring(tenant: str) -> SubjectKeyring:
+    def keyring(tenant: str, stored_by: str | None = None) -> SubjectKeyring:
+        """A keyring acting for ``tenant`` that reads the key items of ``stored_by`` (its own by default)."""
         from callguard.storage.keys import SubjectKeysStore
+        from callguard.storage.scope import TenantScope
 
+        scope = TenantScope(stored_by or tenant)
         return SubjectKeyring(
             kms=session.client("kms"),
-            keys=SubjectKeysStore(dynamodb=session.client("dynamodb"), table=env[Env.KEYS_TABLE]),
+            keys=SubjectKeysStore(dynamodb=session.client("dynamodb"), table=env[Env.KEYS_TABLE], scope=scope),
             cmk_id=env[Env.DATA_KEY_ID],
             tenant=tenant,
         )
 
     assert len(keyring(ACME).existing_key(acme["subject_id"])) == 32
     assert len(keyring("default").existing_key(default_subject)) == 32
+    # acting for one tenant, the keys store does not even find another tenant's key (its items are not in its keys)
+    assert not keyring(ACME).has_key(default_subject)
+    assert not keyring("default").has_key(acme["subject_id"])
     # code acting for one tenant that is handed another's key item (a storage bug, a guessed id) cannot unwrap it
-    for tenant, subject in ((ACME, default_subject), ("default", acme["subject_id"]), ("stadtwerk", default_subject)):
+    for tenant, owner, subject in (
+        (ACME, "default", default_subject),
+        ("default", ACME, acme["subject_id"]),
+        ("stadtwerk", "default", default_subject),
+    ):
         with pytest.raises(ClientError) as denied:
-            keyring(tenant).existing_key(subject)
+            keyring(tenant, stored_by=owner).existing_key(subject)
         assert denied.value.response["Error"]["Code"] == "InvalidCiphertextException"
 
 
@@ -263,10 +274,11 @@ def test_a_listed_tenants_privacy_request_finds_its_own_subject_and_its_workflow
     assert item is not None
     # the request is for the pseudonyms of the filer's tenant: they lead to its subject, never the default's
     macs = set(item.subject_macs)
+    acme_keys = TenantScope(ACME)
     owners = {
         i["subject_id"]["S"]
         for i in _items(tenants_aws, Env.SUBJECTS_TABLE)
-        if i["pk"]["S"].removeprefix("IDENT#") in macs and "subject_id" in i
+        if (acme_keys.unscoped(i["pk"]["S"]) or "").removeprefix("IDENT#") in macs and "subject_id" in i
     }
     assert owners == {acme_call["subject_id"]}
     # the workflow's input names the filer's tenant, and each step acts for it
@@ -279,21 +291,22 @@ def test_a_listed_tenants_privacy_request_finds_its_own_subject_and_its_workflow
     for forged in ("ACME", "acme:agent", 7):
         with pytest.raises(ValueError, match="tenant"):
             tenant_of({"request_id": request_id, "tenant": forged})
-    # the export's first page holds acme's call when acme-energie collects it
+    # the export's first page holds acme's call when acme-energie collects it, into acme-energie's objects
     s3, bucket = tenants_aws["session"].client("s3"), tenants_aws["env"][Env.EXPORTS_BUCKET]
 
     def first_page() -> dict[str, Any]:
         (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if f"{request_id}/part-" in o["Key"]]
+        assert key.startswith(f"tenants/{ACME}/exports/")
         page: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         return page
 
     assert build_privacy_steps(clients, tenant=ACME).collect_subject_data(request_id, 0)["next_page"] is None
     assert [c["call_id"] for c in first_page()["calls"]] == ["cc-p-2"]
-    # a step acting for another tenant finds none of acme's calls, decisions or follow-ups: the calls store builds
-    # that tenant's keys (what the subjects table still holds unprefixed is the subjects slice's)
-    build_privacy_steps(clients).collect_subject_data(request_id, 0)
-    page = first_page()
-    assert (page["calls"], page["routing_decisions"], page["followups"]) == ([], [], [])
+    # a step acting for the default tenant does not even find acme-energie's request: nothing is written for it
+    before = _items(tenants_aws, Env.PRIVACY_TABLE)
+    with pytest.raises(NotFoundError):
+        build_privacy_steps(clients).collect_subject_data(request_id, 0)
+    assert _items(tenants_aws, Env.PRIVACY_TABLE) == before
 
 
 def test_an_agent_of_one_tenant_never_reads_the_content_of_anothers_call(tenants_aws: dict[str, Any]) -> None:

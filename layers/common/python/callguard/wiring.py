@@ -68,6 +68,7 @@ __all__ = [
     "build_privacy_steps",
     "build_retention_purge",
     "build_routing_service",
+    "deployment_tenants",
     "parts",
     "require_env",
 ]
@@ -139,7 +140,10 @@ class Parts:
         from callguard.storage.subjects import SubjectsRepository
 
         return SubjectsRepository(
-            dynamodb=self.clients.dynamodb, table=require_env(Env.SUBJECTS_TABLE, self.env), retention=self.retention
+            dynamodb=self.clients.dynamodb,
+            table=require_env(Env.SUBJECTS_TABLE, self.env),
+            retention=self.retention,
+            scope=self.scope,
         )
 
     def transcripts(self) -> TranscriptStore:
@@ -158,7 +162,9 @@ class Parts:
 
         return SubjectKeyring(
             kms=self.clients.kms,
-            keys=SubjectKeysStore(dynamodb=self.clients.dynamodb, table=require_env(Env.KEYS_TABLE, self.env)),
+            keys=SubjectKeysStore(
+                dynamodb=self.clients.dynamodb, table=require_env(Env.KEYS_TABLE, self.env), scope=self.scope
+            ),
             cmk_id=require_env(Env.DATA_KEY_ID, self.env),
             tenant=self.tenant,
         )
@@ -196,35 +202,49 @@ class Parts:
         from callguard.storage.requests import PrivacyRequests
 
         return PrivacyRequests(
-            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
+            dynamodb=self.clients.dynamodb,
+            table=require_env(Env.PRIVACY_TABLE, self.env),
+            retention=self.retention,
+            scope=self.scope,
         )
 
     def legal_holds(self) -> LegalHolds:
         from callguard.storage.holds import LegalHolds
 
-        return LegalHolds(dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env))
+        return LegalHolds(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), scope=self.scope
+        )
 
     def export_markers(self) -> ExportMarkers:
         from callguard.storage.exports import ExportMarkers
 
         return ExportMarkers(
-            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
+            dynamodb=self.clients.dynamodb,
+            table=require_env(Env.PRIVACY_TABLE, self.env),
+            retention=self.retention,
+            scope=self.scope,
         )
 
     def download_tickets(self) -> DownloadTickets:
         from callguard.storage.exports import DownloadTickets
 
-        return DownloadTickets(dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env))
+        return DownloadTickets(
+            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), scope=self.scope
+        )
 
     def tombstones(self) -> Tombstones:
         from callguard.storage.tombstones import Tombstones
 
         return Tombstones(
-            dynamodb=self.clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, self.env), retention=self.retention
+            dynamodb=self.clients.dynamodb,
+            table=require_env(Env.PRIVACY_TABLE, self.env),
+            retention=self.retention,
+            scope=self.scope,
         )
 
     def subject_data(self) -> SubjectData:
         from callguard.privacy.subject_data import SubjectData, SubjectStores
+        from callguard.storage.exports import ExportObjects
 
         stores = SubjectStores(
             dynamodb=self.clients.dynamodb,
@@ -236,7 +256,9 @@ class Parts:
             transcripts_bucket=require_env(Env.TRANSCRIPTS_BUCKET, self.env),
             exports_bucket=require_env(Env.EXPORTS_BUCKET, self.env),
         )
-        return SubjectData(stores, self.calls(), self.subjects(), self.transcripts(), self.keyring())
+        return SubjectData(
+            stores, self.calls(), self.subjects(), self.transcripts(), self.keyring(), exports=ExportObjects(self.scope)
+        )
 
     @property
     def region(self) -> str:
@@ -665,7 +687,20 @@ def build_privacy_api(
     )
 
 
+def deployment_tenants(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Every tenant of the deployment: the default tenant, then each tenant ``CALLGUARD_TENANT_SETTINGS``
+    lists (set by ``infra`` on the functions that act for tenants, only when tenants are listed)."""
+    from callguard.security.tenant_settings import TenantSettingsDocument
+
+    env = environ if environ is not None else os.environ
+    listed = TenantSettingsDocument.from_env(env.get(Env.TENANT_SETTINGS.value)).tenants
+    return (DEFAULT_TENANT, *sorted(listed))
+
+
 def build_deadline_check(clients: AwsClients, environ: Mapping[str, str] | None = None) -> DeadlineCheck:
+    """The daily deadline check of every tenant of the deployment (scheduled: it acts for each in turn)."""
     from callguard.privacy.workflow import DeadlineCheck
 
-    return DeadlineCheck(requests=parts(clients, environ).privacy_requests())
+    env = environ if environ is not None else os.environ
+    stores = [parts(clients, env, tenant=tenant).privacy_requests() for tenant in deployment_tenants(env)]
+    return DeadlineCheck(requests=stores)

@@ -12,6 +12,10 @@ continue with an opaque cursor: the position (a request id and a deadline, nothi
 bound to the filters and the page size, with an HMAC by the KMS HMAC key (``kms:GenerateMac``,
 a message domain of its own), so a cursor cannot be forged, altered, or replayed against
 other filters; the key never leaves KMS.
+
+Every list is the desk's tenant's (its stores' :class:`TenantScope`): a listed tenant's desk never lists
+the default tenant's requests or holds, nor the reverse. A listed tenant's cursor names its tenant under
+the MAC, so one tenant's cursor replayed at another tenant's desk is refused like a forged one.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from callguard.errors import InvalidRequestError
 from callguard.models import RequestListQuery
 from callguard.security.audit import AuditLog
+from callguard.security.tenancy import DEFAULT_TENANT
 from callguard.storage.holds import LegalHolds
 from callguard.storage.requests import ListedRequest, PrivacyRequests
 
@@ -102,8 +107,15 @@ class ComplianceDesk:
         )["Mac"]
         return mac
 
+    @property
+    def _tenant(self) -> str:
+        return self.requests.scope.tenant
+
     def _seal_cursor(self, key: dict[str, Any], filters: dict[str, str | None]) -> str:
-        payload = json.dumps({"v": 1, "key": key, "filters": filters}, sort_keys=True, separators=(",", ":")).encode()
+        content: dict[str, Any] = {"v": 1, "key": key, "filters": filters}
+        if self._tenant != DEFAULT_TENANT:
+            content["tenant"] = self._tenant  # the default tenant's cursors stay v1's
+        payload = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
         return f"{_b64(payload)}.{_b64(self._cursor_mac(payload))}"
 
     def _open_cursor(self, cursor: str, filters: dict[str, str | None]) -> dict[str, Any]:
@@ -116,6 +128,8 @@ class ComplianceDesk:
         if not payload or not hmac.compare_digest(mac, self._cursor_mac(payload)):
             raise refused
         content = json.loads(payload)  # our own bytes, as the MAC proves
+        if content.get("tenant", DEFAULT_TENANT) != self._tenant:
+            raise refused  # issued to another tenant's desk: as unknown here as a forged one
         if content.get("filters") != filters:
             raise InvalidCursorError("The cursor belongs to other filters; repeat the query it came with.")
         key: dict[str, Any] = content["key"]

@@ -147,10 +147,10 @@ class PrivacySteps:
         return {"request_id": request_id, "type": self._request(request_id).type}
 
     def _export_keys(self, scope: SubjectScope, request_id: str) -> tuple[str, str]:
-        """The export's key and the prefix of its parts; under the subject's prefix, so an
-        erasure of the subject removes them too."""
+        """The export's key and the prefix of its parts; under the subject's prefix (in the tenant's
+        objects), so an erasure of the subject removes them too."""
         owner = scope.owner() or "unknown"
-        return f"exports/{owner}/{request_id}.json", f"exports/{owner}/{request_id}/part-"
+        return self.data.exports.document(owner, request_id), self.data.exports.parts(owner, request_id)
 
     def collect_subject_data(self, request_id: str, page: int = 0) -> dict[str, Any]:
         """One page of the export (``export_page_calls`` call partitions) into a part object.

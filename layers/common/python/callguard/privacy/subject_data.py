@@ -16,7 +16,9 @@ from typing import Any
 from callguard.security.crypto import SubjectKeyring, SubjectKeyShreddedError
 from callguard.storage.calls import CallPartition, CallRecord, CallsRepository
 from callguard.storage.dynamo import UnprocessedItemsError
+from callguard.storage.exports import ExportObjects
 from callguard.storage.idempotency import IdempotencyRecords
+from callguard.storage.scope import V1, TenantScope
 from callguard.storage.subjects import SubjectsRepository
 from callguard.storage.tombstones import read_tombstones
 from callguard.storage.transcripts import TranscriptStore
@@ -93,6 +95,8 @@ class SubjectData:
     subjects: SubjectsRepository
     transcripts: TranscriptStore
     keyring: SubjectKeyring
+    #: where the tenant's export objects are (the subjects' tenant: v1's keys by default)
+    exports: ExportObjects = field(default_factory=ExportObjects)
     removed: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -178,7 +182,7 @@ class SubjectData:
             counts["transcript_versions"] += len(
                 self._versions(self.stores.transcripts_bucket, self.transcripts.prefix_for(sid))
             )
-            counts["export_versions"] += len(self._versions(self.stores.exports_bucket, f"exports/{sid}/"))
+            counts["export_versions"] += len(self._versions(self.stores.exports_bucket, self.exports.of_subject(sid)))
         return counts
 
     def call_inventory(self, calls: dict[str, str]) -> dict[str, int]:
@@ -316,7 +320,9 @@ class SubjectData:
                 "transcript_versions",
                 self._delete_versions(self.stores.transcripts_bucket, self.transcripts.prefix_for(sid)),
             )
-            self._count("export_versions", self._delete_versions(self.stores.exports_bucket, f"exports/{sid}/"))
+            self._count(
+                "export_versions", self._delete_versions(self.stores.exports_bucket, self.exports.of_subject(sid))
+            )
         return dict(self.removed)
 
     def _count(self, store: str, n: int) -> None:
@@ -350,9 +356,9 @@ class SubjectData:
 
     # -- after a restore ------------------------------------------------------------------------
     @staticmethod
-    def tombstones(dynamodb: Any, privacy_table: str) -> tuple[list[str], dict[str, str]]:
-        """The erased subjects and single calls the privacy table's tombstones name."""
-        return read_tombstones(dynamodb, privacy_table)
+    def tombstones(dynamodb: Any, privacy_table: str, scope: TenantScope = V1) -> tuple[list[str], dict[str, str]]:
+        """The erased subjects and single calls ``scope``'s tombstones in the privacy table name."""
+        return read_tombstones(dynamodb, privacy_table, scope)
 
     def reapply_erasures(self, subjects: list[str], calls: dict[str, str]) -> dict[str, int]:
         """Erase again, in the stores this instance points at (a table restored from a backup),

@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from callguard.storage.requests import (
     PrivacyRequest,
     PrivacyRequests,
     Verification,
+    deadline_entries,
     deadline_key,
 )
 from callguard.storage.subjects import SubjectsRepository
@@ -97,26 +98,49 @@ class DeadlineReport:
     def counts(self) -> dict[str, int]:
         return {"open": self.open, "due_soon": self.due_soon, "overdue": self.overdue}
 
+    @classmethod
+    def total(cls, reports: Iterable[DeadlineReport]) -> DeadlineReport:
+        """The counts of several tenants' reports added up."""
+        reports = list(reports)
+        return cls(
+            **{name: sum(getattr(r, name) for r in reports) for name in ("open", "due_soon", "overdue", "listed_late")}
+        )
+
 
 @dataclass(frozen=True)
 class DeadlineCheck:
-    """Open privacy requests due within ``warn_days`` or overdue (the daily check's metrics); requests
-    filed before the request list existed join it on the way, in the same scan of the requests."""
+    """Open privacy requests due within ``warn_days`` or overdue (the daily check's metrics), per tenant;
+    requests filed before the request list existed join their tenant's list on the way, in the same scan.
 
-    requests: PrivacyRequests
+    ``requests`` is one tenant's store (v1), or one store per tenant of the deployment: one scan of the
+    privacy table reads every tenant's requests, each counted for, and listed in, its own tenant only.
+    """
+
+    requests: PrivacyRequests | Sequence[PrivacyRequests]
     warn_days: int = 7
 
+    @property
+    def stores(self) -> list[PrivacyRequests]:
+        return list(self.requests) if isinstance(self.requests, Sequence) else [self.requests]
+
     def run(self, now: datetime) -> DeadlineReport:
-        counts = {"open": 0, "due_soon": 0, "overdue": 0, "listed_late": 0}
+        """The counts of every tenant of :attr:`requests` added up (v1's report of the one tenant)."""
+        return DeadlineReport.total(self.by_tenant(now).values())
+
+    def by_tenant(self, now: datetime) -> dict[str, DeadlineReport]:
+        """Each tenant's report (every tenant of :attr:`requests`, with zeros where it has no request)."""
+        stores = self.stores
+        counts = {store.scope.tenant: {"open": 0, "due_soon": 0, "overdue": 0, "listed_late": 0} for store in stores}
         soon = now + timedelta(days=self.warn_days)
-        for entry in self.requests.deadline_entries():
-            if not entry.listed and self.requests.enlist(entry):
-                counts["listed_late"] += 1  # filed before the request list existed: listed, once
+        for store, entry in deadline_entries(stores):
+            tenant = counts[store.scope.tenant]
+            if not entry.listed and store.enlist(entry):
+                tenant["listed_late"] += 1  # filed before the request list existed: listed, once
             if entry.open:
-                counts["open"] += 1
-                counts["overdue"] += entry.due < now
-                counts["due_soon"] += now <= entry.due < soon
-        return DeadlineReport(**counts)
+                tenant["open"] += 1
+                tenant["overdue"] += entry.due < now
+                tenant["due_soon"] += now <= entry.due < soon
+        return {tenant: DeadlineReport(**c) for tenant, c in counts.items()}
 
 
 @dataclass

@@ -6,6 +6,11 @@ Items (every key is built here):
   object, in the exports retention category: the retention purge finds every export by it.
 * ``DOWNLOAD#<sha-256 of a ticket>``/``DOWNLOAD`` — a single-use download ticket (only its hash),
   who it was issued to, until when it is valid, and who used it when.
+
+and the export objects' S3 keys (:class:`ExportObjects`): ``exports/<subject>/<request id>.json`` and its
+parts. A listed tenant's partition keys begin with ``T#<tenant>#`` and its objects with
+``tenants/<tenant>/`` (:class:`TenantScope`); the default tenant's are v1's. A ticket of one tenant is
+therefore never found by another: it answers as an unknown ticket.
 """
 
 from __future__ import annotations
@@ -19,14 +24,34 @@ from botocore.exceptions import ClientError
 from callguard.names import ATTR_TTL
 from callguard.retention.policy import DataCategory, RetentionPolicy
 from callguard.storage.expiry import expiry_attributes
+from callguard.storage.scope import V1, TenantScope
 from callguard.storage.wire import partition, to_item
 
-__all__ = ["DownloadTickets", "ExportMarker", "ExportMarkers"]
+__all__ = ["DownloadTickets", "ExportMarker", "ExportMarkers", "ExportObjects"]
 
 EXPORT = "EXPORT"
 DOWNLOAD = "DOWNLOAD"
 #: a used or expired ticket stays this long for the record, then DynamoDB's TTL removes it
 TICKET_KEPT_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class ExportObjects:
+    """Where a tenant's export objects are (S3 keys of the exports bucket, built here only)."""
+
+    scope: TenantScope = V1
+
+    def of_subject(self, subject_id: str) -> str:
+        """The prefix of every export object kept under a subject (erased with the subject)."""
+        return self.scope.object_key(f"exports/{subject_id}/")
+
+    def document(self, owner: str, request_id: str) -> str:
+        """The export document of a request, under its owner's prefix."""
+        return f"{self.of_subject(owner)}{request_id}.json"
+
+    def parts(self, owner: str, request_id: str) -> str:
+        """The prefix of the export's parts, collected page by page before the document is assembled."""
+        return f"{self.of_subject(owner)}{request_id}/part-"
 
 
 @dataclass(frozen=True)
@@ -44,17 +69,18 @@ class ExportMarkers:
     dynamodb: Any
     table: str
     retention: RetentionPolicy
+    scope: TenantScope = V1
 
     def put(self, marker: ExportMarker, now: datetime) -> None:
         values = {
-            "pk": partition(EXPORT, marker.request_id),
+            "pk": self.scope.key(partition(EXPORT, marker.request_id)),
             "sk": EXPORT,
             "request_id": marker.request_id,
             "object_bucket": marker.bucket,
             "object_key": marker.key,
             "subject_id": marker.subject_id or None,
         }
-        item = {**to_item(values), **expiry_attributes(self.retention, DataCategory.EXPORTS, now)}
+        item = {**to_item(values), **expiry_attributes(self.retention, DataCategory.EXPORTS, now, self.scope)}
         self.dynamodb.put_item(TableName=self.table, Item=item)
 
 
@@ -62,10 +88,10 @@ class ExportMarkers:
 class DownloadTickets:
     dynamodb: Any
     table: str
+    scope: TenantScope = V1
 
-    @staticmethod
-    def _key(ticket_hash: str) -> dict[str, Any]:
-        return to_item({"pk": partition(DOWNLOAD, ticket_hash), "sk": DOWNLOAD})
+    def _key(self, ticket_hash: str) -> dict[str, Any]:
+        return to_item({"pk": self.scope.key(partition(DOWNLOAD, ticket_hash)), "sk": DOWNLOAD})
 
     def issue(self, ticket_hash: str, request_id: str, issued_to: str, now: datetime, valid_seconds: int) -> None:
         valid_until = int(now.timestamp()) + valid_seconds

@@ -7,7 +7,9 @@ Items (every key is built here):
 * ``HOLDS#active``/``HOLD#<id>`` — one per standing hold, with its identifiers: the retention purge
   and the erasure workflow read every standing hold with one query (holds are few).
 
-Placing and lifting write both items in one transaction.
+Placing and lifting write both items in one transaction. A listed tenant's partition keys begin with
+``T#<tenant>#`` (:class:`TenantScope`), the default tenant's are v1's: each tenant's standing holds are
+its own list, and another tenant's hold id is not found (hold ids may repeat across tenants).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from callguard.storage.dynamo import all_items
+from callguard.storage.scope import V1, TenantScope
 from callguard.storage.wire import from_item, partition, partition_name, sort_key, to_attribute, to_item
 
 __all__ = ["ACTIVE", "LIFTED", "LegalHold", "LegalHolds", "StandingHold"]
@@ -25,18 +28,22 @@ __all__ = ["ACTIVE", "LIFTED", "LegalHold", "LegalHolds", "StandingHold"]
 HOLD = "HOLD"
 #: a hold id is new: its item is never overwritten
 NEW = "attribute_not_exists(pk)"
-#: the partition listing every standing legal hold
+#: the partition listing every standing legal hold (v1's; a listed tenant's is this in its keys)
 STANDING = partition("HOLDS", "active")
 ACTIVE = "active"
 LIFTED = "lifted"
 
 
-def _hold_key(hold_id: str) -> dict[str, Any]:
-    return to_item({"pk": partition(HOLD, hold_id), "sk": HOLD})
+def _hold_partition(scope: TenantScope, hold_id: str) -> str:
+    return scope.key(partition(HOLD, hold_id))
 
 
-def _standing_key(hold_id: str) -> dict[str, Any]:
-    return to_item({"pk": STANDING, "sk": sort_key(HOLD, hold_id)})
+def _hold_key(scope: TenantScope, hold_id: str) -> dict[str, Any]:
+    return to_item({"pk": _hold_partition(scope, hold_id), "sk": HOLD})
+
+
+def _standing_key(scope: TenantScope, hold_id: str) -> dict[str, Any]:
+    return to_item({"pk": scope.key(STANDING), "sk": sort_key(HOLD, hold_id)})
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,10 @@ class LegalHold:
         return list(zip(self.subject_kinds, self.subject_macs, strict=True))
 
 
-def _item_to_hold(item: Mapping[str, Any]) -> LegalHold:
+def _item_to_hold(item: Mapping[str, Any], scope: TenantScope) -> LegalHold:
     data = from_item(item)
     return LegalHold(
-        hold_id=partition_name(HOLD, data["pk"]),
+        hold_id=partition_name(HOLD, scope.unscoped(data["pk"]) or ""),
         status=data["status"],
         created_at=data["created_at"],
         subject_kinds=tuple(data.get("subject_kinds", ())),
@@ -89,12 +96,13 @@ def _item_to_hold(item: Mapping[str, Any]) -> LegalHold:
 class LegalHolds:
     dynamodb: Any
     table: str
+    scope: TenantScope = V1
 
     def place(self, hold: LegalHold) -> None:
         """The hold and its standing entry, together (the hold id is new: it is never overwritten)."""
         identifiers = {"subject_macs": list(hold.subject_macs), "subject_kinds": list(hold.subject_kinds)}
         record = {
-            "pk": partition(HOLD, hold.hold_id),
+            "pk": _hold_partition(self.scope, hold.hold_id),
             "sk": HOLD,
             "status": hold.status,
             "created_at": hold.created_at,
@@ -106,15 +114,20 @@ class LegalHolds:
         self.dynamodb.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": self.table, "Item": to_item(record), "ConditionExpression": NEW}},
-                {"Put": {"TableName": self.table, "Item": {**_standing_key(hold.hold_id), **to_item(standing)}}},
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {**_standing_key(self.scope, hold.hold_id), **to_item(standing)},
+                    }
+                },
             ]
         )
 
     def get(self, hold_id: str, *, consistent: bool = False) -> LegalHold | None:
         item = self.dynamodb.get_item(
-            TableName=self.table, Key=_hold_key(hold_id), **({"ConsistentRead": True} if consistent else {})
+            TableName=self.table, Key=_hold_key(self.scope, hold_id), **({"ConsistentRead": True} if consistent else {})
         ).get("Item")
-        return None if item is None else _item_to_hold(item)
+        return None if item is None else _item_to_hold(item, self.scope)
 
     def lift(self, hold_id: str, now: datetime, *, lifted_by: str | None, sealed_reason: bytes | None) -> None:
         """End a standing hold (who and why, where given) and remove its standing entry, together
@@ -132,14 +145,14 @@ class LegalHolds:
                 {
                     "Update": {
                         "TableName": self.table,
-                        "Key": _hold_key(hold_id),
+                        "Key": _hold_key(self.scope, hold_id),
                         "UpdateExpression": "SET " + ", ".join(updates),
                         "ConditionExpression": "#s = :active",
                         "ExpressionAttributeNames": {"#s": "status"},
                         "ExpressionAttributeValues": to_item(values),
                     }
                 },
-                {"Delete": {"TableName": self.table, "Key": _standing_key(hold_id)}},
+                {"Delete": {"TableName": self.table, "Key": _standing_key(self.scope, hold_id)}},
             ]
         )
 
@@ -150,7 +163,7 @@ class LegalHolds:
             "query",
             TableName=self.table,
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": to_attribute(STANDING)},
+            ExpressionAttributeValues={":p": to_attribute(self.scope.key(STANDING))},
             ConsistentRead=True,
         )
         holds = []

@@ -8,6 +8,10 @@ Items (every key is built here):
 * ``SUBJECTREQUEST#<subject or mac:<mac>>``/``REQUEST#<id>`` — a subject's requests (listed in
   its exports), one per subject id and per identifier MAC.
 
+A listed tenant's partition keys and its request list's index key begin with ``T#<tenant>#``
+(:class:`TenantScope`), the default tenant's are v1's: each tenant has its own request list and its
+own deadline check, another tenant's request id is not found, and request ids may repeat across tenants.
+
 :class:`PrivacyRequests` reads items into :class:`PrivacyRequest` records and writes records and
 plain values; the wire format stays in this package (:mod:`callguard.storage.wire`).
 """
@@ -15,7 +19,7 @@ plain values; the wire format stays in this package (:mod:`callguard.storage.wir
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +31,7 @@ from callguard.names import GSI_BY_DEADLINE, REQUEST_LIST_KEY
 from callguard.retention.policy import DataCategory, RetentionPolicy
 from callguard.storage.dynamo import all_items
 from callguard.storage.expiry import expiry_attributes
+from callguard.storage.scope import V1, TenantScope
 from callguard.storage.wire import from_item, partition, partition_name, sort_key, to_attribute, to_item
 
 __all__ = [
@@ -38,6 +43,7 @@ __all__ = [
     "RequestPage",
     "RequestSummary",
     "Verification",
+    "deadline_entries",
     "deadline_key",
 ]
 
@@ -56,8 +62,30 @@ def deadline_key(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # years padded
 
 
-def _request_key(request_id: str) -> dict[str, Any]:
-    return to_item({"pk": partition(REQUEST, request_id), "sk": REQUEST})
+@dataclass(frozen=True)
+class _Keys:
+    """Every partition and index key of the requests, in one tenant's keys (the one place they are built)."""
+
+    scope: TenantScope
+
+    def request_partition(self, request_id: str) -> str:
+        return self.scope.key(partition(REQUEST, request_id))
+
+    def request(self, request_id: str) -> dict[str, Any]:
+        return to_item({"pk": self.request_partition(request_id), "sk": REQUEST})
+
+    def request_id_of(self, stored: str) -> str | None:
+        """The request id of one of this tenant's request partitions (``None`` for another tenant's)."""
+        unscoped = self.scope.unscoped(stored)
+        return None if unscoped is None else partition_name(REQUEST, unscoped)
+
+    def subject_listing(self, owner: str) -> str:
+        return self.scope.key(partition(SUBJECT_REQUEST, owner))
+
+    @property
+    def request_list(self) -> str:
+        """The partition of the request list (index ``by_deadline``)."""
+        return self.scope.key(REQUEST_LIST_KEY)
 
 
 def _history_entry(status: RequestStatus, now: datetime) -> dict[str, str]:
@@ -198,6 +226,42 @@ def _json(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
+def deadline_entries(stores: Sequence[PrivacyRequests]) -> Iterator[tuple[PrivacyRequests, DeadlineEntry]]:
+    """Every open request and every request not yet in its tenant's list, of each of ``stores``' tenants
+    (stores of one table), with the store of its tenant: one scan of the table for all of them, however
+    many tenants the deployment lists; an item is each tenant's only under that tenant's prefix."""
+    if not stores:
+        return
+    prefixes = {f":r{i}": store._keys.request_partition("") for i, store in enumerate(stores)}
+    statuses = {f":o{i}": to_attribute(str(s)) for i, s in enumerate(OPEN)}
+    items = all_items(
+        stores[0].dynamodb,
+        "scan",
+        TableName=stores[0].table,
+        FilterExpression=f"({' OR '.join(f'begins_with(pk, {name})' for name in prefixes)}) AND sk = :s "
+        f"AND (#s IN ({', '.join(statuses)}) OR attribute_not_exists(request_list))",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={**to_item({**prefixes, ":s": REQUEST}), **statuses},
+        ProjectionExpression="pk, #s, due_at, extended_due_at, request_list",
+    )
+    for item in items:
+        data = from_item(item)
+        for store, prefix in zip(stores, prefixes.values(), strict=True):
+            request_id = store._keys.request_id_of(data["pk"])
+            if request_id is None or not data["pk"].startswith(prefix):
+                continue
+            yield (
+                store,
+                DeadlineEntry(
+                    request_id=request_id,
+                    status=RequestStatus(data["status"]) if "status" in data else None,
+                    due=datetime.fromisoformat(data.get("extended_due_at", data["due_at"])),
+                    listed="request_list" in data,
+                ),
+            )
+            break
+
+
 def _listed(item: Mapping[str, Any]) -> ListedRequest:
     data = from_item(item)
     return ListedRequest(
@@ -210,11 +274,11 @@ def _listed(item: Mapping[str, Any]) -> ListedRequest:
     )
 
 
-def _item_to_record(item: Mapping[str, Any]) -> PrivacyRequest:
+def _item_to_record(item: Mapping[str, Any], keys: _Keys) -> PrivacyRequest:
     """The stored item as a record (Powertools' ``_item_to_data_record``)."""
     data = from_item(item)
     return PrivacyRequest(
-        request_id=data.get("request_id") or partition_name(REQUEST, data["pk"]),
+        request_id=data.get("request_id") or keys.request_id_of(data["pk"]) or "",
         type=data.get("type", ""),
         status=RequestStatus(data["status"]),
         received_at=data.get("received_at", ""),
@@ -246,16 +310,21 @@ class PrivacyRequests:
     dynamodb: Any
     table: str
     retention: RetentionPolicy
+    scope: TenantScope = V1
+
+    @property
+    def _keys(self) -> _Keys:
+        return _Keys(self.scope)
 
     # -- writing -------------------------------------------------------------------------------
     def create(self, request: PrivacyRequest, now: datetime) -> None:
         """Store a new request: first the subject's listings (its id, each identifier MAC), then the
         request itself, once (a second write of the same id fails)."""
-        expiry = expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, now)
+        expiry = expiry_attributes(self.retention, DataCategory.PRIVACY_REQUESTS, now, self.scope)
         owners = [*([request.subject_id] if request.subject_id else []), *(f"mac:{m}" for m in request.subject_macs)]
         for owner in owners:
             listing = {
-                "pk": partition(SUBJECT_REQUEST, owner),
+                "pk": self._keys.subject_listing(owner),
                 "sk": sort_key(REQUEST, request.request_id),
                 "request_id": request.request_id,
                 "received_at": request.received_at,
@@ -263,7 +332,7 @@ class PrivacyRequests:
             self.dynamodb.put_item(TableName=self.table, Item={**to_item(listing), **expiry})
         due = datetime.fromisoformat(request.due_at)
         values = {
-            "pk": partition(REQUEST, request.request_id),
+            "pk": self._keys.request_partition(request.request_id),
             "sk": REQUEST,
             "request_id": request.request_id,
             "type": str(request.type),
@@ -271,7 +340,7 @@ class PrivacyRequests:
             "received_at": request.received_at,
             "due_at": request.due_at,
             # the compliance desk's list (index by_deadline): every request, by its current deadline
-            "request_list": REQUEST_LIST_KEY,
+            "request_list": self._keys.request_list,
             "deadline_at": deadline_key(due),
             "subject_macs": list(request.subject_macs),
             "subject_kinds": list(request.subject_kinds),
@@ -300,7 +369,7 @@ class PrivacyRequests:
             sets.append(f"#f{index} = :f{index}")
         self.dynamodb.update_item(
             TableName=self.table,
-            Key=_request_key(request_id),
+            Key=self._keys.request(request_id),
             UpdateExpression="SET " + ", ".join(sets),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -336,7 +405,7 @@ class PrivacyRequests:
             status,
             now,
             extended_due_at=extended.isoformat(),
-            request_list=REQUEST_LIST_KEY,
+            request_list=self._keys.request_list,
             deadline_at=deadline_key(extended),
             sealed_extension_reason=sealed_reason,
         )
@@ -353,7 +422,7 @@ class PrivacyRequests:
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
-                Key=_request_key(request_id),
+                Key=self._keys.request(request_id),
                 UpdateExpression="SET #s = :s, #t = :t, #h = list_append(if_not_exists(#h, :empty), :h)",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#g)",
                 ExpressionAttributeNames={"#s": "status", "#t": token_name, "#h": "history", "#g": given},
@@ -376,7 +445,7 @@ class PrivacyRequests:
         try:
             updated = self.dynamodb.update_item(
                 TableName=self.table,
-                Key=_request_key(request_id),
+                Key=self._keys.request(request_id),
                 UpdateExpression="SET #n = :v",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#n) AND NOT #s IN (:c1, :c2, :c3)",
                 ExpressionAttributeNames={"#n": name, "#s": "status"},
@@ -390,14 +459,14 @@ class PrivacyRequests:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _item_to_record(updated)
+        return _item_to_record(updated, self._keys)
 
     def mark_export_purged(self, request_id: str, now: datetime) -> None:
         """The request's export passed its retention period and was deleted."""
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
-                Key=_request_key(request_id),
+                Key=self._keys.request(request_id),
                 UpdateExpression="SET export_purged_at = :now",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":now": to_attribute(now.isoformat())},
@@ -408,9 +477,9 @@ class PrivacyRequests:
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, request_id: str) -> PrivacyRequest | None:
-        key = _request_key(request_id)
+        key = self._keys.request(request_id)
         item = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
-        return None if item is None else _item_to_record(item)
+        return None if item is None else _item_to_record(item, self._keys)
 
     def summary(self, request_id: str) -> RequestSummary:
         """Id, type, status and receipt of a request (all ``None`` but the id when it is gone)."""
@@ -426,7 +495,7 @@ class PrivacyRequests:
             "query",
             TableName=self.table,
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": to_attribute(partition(SUBJECT_REQUEST, owner))},
+            ExpressionAttributeValues={":p": to_attribute(self._keys.subject_listing(owner))},
         )
         listings = sorted((from_item(i) for i in items), key=lambda i: i["received_at"])
         return [listing["request_id"] for listing in listings]
@@ -443,7 +512,7 @@ class PrivacyRequests:
         """Up to ``limit`` requests, latest deadline first, with a deadline before ``due_before`` and
         the attributes ``equals`` names (``None``: any); a page continues after ``start``."""
         names: dict[str, str] = {"#l": "request_list"}
-        values: dict[str, Any] = {":l": to_attribute(REQUEST_LIST_KEY)}
+        values: dict[str, Any] = {":l": to_attribute(self._keys.request_list)}
         condition = "#l = :l"
         if due_before is not None:
             condition += " AND #d < :d"
@@ -486,26 +555,9 @@ class PrivacyRequests:
 
     # -- the daily deadline check ---------------------------------------------------------------
     def deadline_entries(self) -> Iterator[DeadlineEntry]:
-        """Every open request and every request not yet in the list, in one scan of the table."""
-        statuses = {f":o{i}": to_attribute(str(s)) for i, s in enumerate(OPEN)}
-        items = all_items(
-            self.dynamodb,
-            "scan",
-            TableName=self.table,
-            FilterExpression=f"begins_with(pk, :r) AND sk = :s AND (#s IN ({', '.join(statuses)}) "
-            "OR attribute_not_exists(request_list))",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={**to_item({":r": partition(REQUEST, ""), ":s": REQUEST}), **statuses},
-            ProjectionExpression="pk, #s, due_at, extended_due_at, request_list",
-        )
-        for item in items:
-            data = from_item(item)
-            yield DeadlineEntry(
-                request_id=partition_name(REQUEST, data["pk"]),
-                status=RequestStatus(data["status"]) if "status" in data else None,
-                due=datetime.fromisoformat(data.get("extended_due_at", data["due_at"])),
-                listed="request_list" in data,
-            )
+        """Every open request and every request not yet in the list of this tenant, in one scan of the table."""
+        for _, entry in deadline_entries([self]):
+            yield entry
 
     def enlist(self, entry: DeadlineEntry) -> bool:
         """Give a request filed before the request list existed its two list keys (only those), once:
@@ -513,10 +565,10 @@ class PrivacyRequests:
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
-                Key=_request_key(entry.request_id),
+                Key=self._keys.request(entry.request_id),
                 UpdateExpression="SET request_list = :l, deadline_at = :d",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(request_list)",
-                ExpressionAttributeValues=to_item({":l": REQUEST_LIST_KEY, ":d": deadline_key(entry.due)}),
+                ExpressionAttributeValues=to_item({":l": self._keys.request_list, ":d": deadline_key(entry.due)}),
             )
         except ClientError as exc:
             if not _is_condition_failure(exc):

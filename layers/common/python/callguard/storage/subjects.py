@@ -15,7 +15,9 @@
 
 The profile carries the whole subject's expiry: identifier links, consent history and subject
 links go with it (the retention purge erases the subject as one). Every key is built by one
-function of this module; items come back as typed records.
+class of this module (``_Keys``), in the repository's tenant's partitions (:class:`TenantScope`:
+a listed tenant's partition keys begin with ``T#<tenant>#``, the default tenant's are v1's): the same
+phone number calling two tenants is two subjects with disjoint items. Items come back as typed records.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from callguard.storage.dynamo import (
     write_together,
 )
 from callguard.storage.expiry import expiry_attributes
+from callguard.storage.scope import V1, TenantScope
 
 __all__ = [
     "CallerIdentity",
@@ -63,44 +66,49 @@ _FLAGS = ("objected_at", "restricted_at")
 
 
 # -- keys: each built in exactly one place -----------------------------------------------------
-def _identifier_partition(mac: str) -> str:
-    return f"{_IDENT}{mac}"
+@dataclass(frozen=True)
+class _Keys:
+    """Every key of the subjects table, in one tenant's partitions (:class:`TenantScope`): a listed
+    tenant's partition keys begin with its prefix, the default tenant's are v1's; sort keys never change."""
 
+    scope: TenantScope
 
-def _subject_partition(subject_id: str) -> str:
-    return f"{_SUBJECT}{subject_id}"
+    def identifier_partition(self, mac: str) -> str:
+        return self.scope.key(f"{_IDENT}{mac}")
 
+    def subject_partition(self, subject_id: str) -> str:
+        return self.scope.key(f"{_SUBJECT}{subject_id}")
 
-def _link_key(mac: str) -> ItemKey:
-    return ItemKey(_identifier_partition(mac), "LINK")
+    def subject_id_of(self, partition: str) -> str:
+        """The subject id of one of this tenant's subject partitions (:class:`ValueError` for another's)."""
+        unscoped = self.scope.unscoped(partition)
+        if unscoped is None or not unscoped.startswith(_SUBJECT):
+            raise ValueError("the key is not a subject partition of this tenant")
+        return unscoped.removeprefix(_SUBJECT)
 
+    def link(self, mac: str) -> ItemKey:
+        return ItemKey(self.identifier_partition(mac), "LINK")
 
-def _rights_key(mac: str) -> ItemKey:
-    return ItemKey(_identifier_partition(mac), "RIGHTS")
+    def rights(self, mac: str) -> ItemKey:
+        return ItemKey(self.identifier_partition(mac), "RIGHTS")
 
+    def seen(self, mac: str, subject_id: str) -> ItemKey:
+        return ItemKey(self.identifier_partition(mac), f"{_SEEN}{subject_id}")
 
-def _seen_key(mac: str, subject_id: str) -> ItemKey:
-    return ItemKey(_identifier_partition(mac), f"{_SEEN}{subject_id}")
+    def profile(self, subject_id: str) -> ItemKey:
+        return ItemKey(self.subject_partition(subject_id), "PROFILE")
 
+    def reverse_link(self, subject_id: str, mac: str) -> ItemKey:
+        return ItemKey(self.subject_partition(subject_id), f"{_IDENT}{mac}")  # a sort key: never prefixed
 
-def _profile_key(subject_id: str) -> ItemKey:
-    return ItemKey(_subject_partition(subject_id), "PROFILE")
+    def reverse_seen(self, subject_id: str, mac: str) -> ItemKey:
+        return ItemKey(self.subject_partition(subject_id), f"{_SEEN}{mac}")
 
+    def linked(self, subject_id: str, other: str) -> ItemKey:
+        return ItemKey(self.subject_partition(subject_id), f"{_LINKED}{other}")
 
-def _reverse_link_key(subject_id: str, mac: str) -> ItemKey:
-    return ItemKey(_subject_partition(subject_id), _identifier_partition(mac))
-
-
-def _reverse_seen_key(subject_id: str, mac: str) -> ItemKey:
-    return ItemKey(_subject_partition(subject_id), f"{_SEEN}{mac}")
-
-
-def _linked_key(subject_id: str, other: str) -> ItemKey:
-    return ItemKey(_subject_partition(subject_id), f"{_LINKED}{other}")
-
-
-def _consent_key(subject_id: str, recorded_at: str, call_id: str) -> ItemKey:
-    return ItemKey(_subject_partition(subject_id), f"{_CONSENT}{recorded_at}#{call_id}")
+    def consent(self, subject_id: str, recorded_at: str, call_id: str) -> ItemKey:
+        return ItemKey(self.subject_partition(subject_id), f"{_CONSENT}{recorded_at}#{call_id}")
 
 
 # -- records ---------------------------------------------------------------------------------------
@@ -199,10 +207,17 @@ class ConsentEntry:
 class SubjectsRepository:
     """Identifiers, subjects and their links in the subjects table (see the module docstring)."""
 
-    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
+    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy, scope: TenantScope = V1) -> None:
         self._ddb = dynamodb
         self._table = table
         self._retention = retention
+        self._scope = scope
+        self._k = _Keys(scope)
+
+    @property
+    def scope(self) -> TenantScope:
+        """The tenant whose subjects this repository reads and writes."""
+        return self._scope
 
     # -- resolving the subject of a call -------------------------------------------------------------
     @staticmethod
@@ -217,10 +232,10 @@ class SubjectsRepository:
         """The identifiers' links and rights and the candidate's profile, read with ``batch``."""
         identities = tuple(identities)
         macs = list(dict.fromkeys(i.mac for i in identities))
-        links = {mac: batch.add(self._table, _link_key(mac).wire()) for mac in macs}
-        rights = [batch.add(self._table, _rights_key(mac).wire()) for mac in macs]
+        links = {mac: batch.add(self._table, self._k.link(mac).wire()) for mac in macs}
+        rights = [batch.add(self._table, self._k.rights(mac).wire()) for mac in macs]
         candidate = self.candidate(identities)
-        profile = batch.add(self._table, _profile_key(candidate).wire())
+        profile = batch.add(self._table, self._k.profile(candidate).wire())
 
         def sighting() -> Sighting:
             found_profile = profile()
@@ -278,9 +293,9 @@ class SubjectsRepository:
         return index < len(cancelled.reasons) and cancelled.reasons[index] is not None
 
     def _profile_flags(self, subject_id: str) -> _Flags | None:
-        item = self._ddb.get_item(TableName=self._table, Key=_profile_key(subject_id).wire(), ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._ddb.get_item(
+            TableName=self._table, Key=self._k.profile(subject_id).wire(), ConsistentRead=True
+        ).get("Item")
         return None if item is None else _Flags.of([item])
 
     def _profile_write(self, subject_id: str, found: _Flags, rights: _Flags, auth: bool, now: datetime) -> Write:
@@ -288,7 +303,7 @@ class SubjectsRepository:
         identifiers holds for this history too, so every later step (analysis, live assistance, the
         agent view) sees it on the profile. Conditional on the flags the read did not see being
         still absent."""
-        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now)
+        expiry = expiry_attributes(self._retention, DataCategory.SUBJECTS, now, self._scope)
         assignments = [
             "subject_id = :sid",
             "created_at = if_not_exists(created_at, :now)",
@@ -304,7 +319,7 @@ class SubjectsRepository:
         unseen = [flag for flag in _FLAGS if flag not in found.names() and flag not in carried]
         update: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _profile_key(subject_id).wire(),
+            "Key": self._k.profile(subject_id).wire(),
             "UpdateExpression": "SET " + ", ".join(assignments),
             "ExpressionAttributeValues": {
                 ":sid": {"S": subject_id},
@@ -343,13 +358,13 @@ class SubjectsRepository:
         return []
 
     def _linked_subject(self, mac: str) -> str:
-        item = self._ddb.get_item(TableName=self._table, Key=_link_key(mac).wire(), ConsistentRead=True)["Item"]
+        item = self._ddb.get_item(TableName=self._table, Key=self._k.link(mac).wire(), ConsistentRead=True)["Item"]
         return str(item["subject_id"]["S"])
 
     def _link_subjects(self, subject_id: str, other: str, now: datetime) -> None:
         for a, b in ((subject_id, other), (other, subject_id)):
             self._ddb.put_item(
-                TableName=self._table, Item={**_linked_key(a, b).wire(), "linked_at": {"S": now.isoformat()}}
+                TableName=self._table, Item={**self._k.linked(a, b).wire(), "linked_at": {"S": now.isoformat()}}
             )
 
     # -- evidence of unauthenticated identifiers ------------------------------------------------------
@@ -361,7 +376,7 @@ class SubjectsRepository:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _seen_key(mac, subject_id).wire(),
+                        "Key": self._k.seen(mac, subject_id).wire(),
                         "UpdateExpression": "ADD calls :c SET subject_id = :s, whole = :w, last_seen_at = :now",
                         "ExpressionAttributeValues": {
                             ":c": {"SS": [call_id]},
@@ -372,7 +387,7 @@ class SubjectsRepository:
                     }
                 }
             ),
-            Write({"Put": {"TableName": self._table, "Item": _reverse_seen_key(subject_id, mac).wire()}}),
+            Write({"Put": {"TableName": self._table, "Item": self._k.reverse_seen(subject_id, mac).wire()}}),
         ]
 
     def forget_seen_call(self, mac: str, subject_id: str, call_id: str) -> None:
@@ -380,7 +395,7 @@ class SubjectsRepository:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=_seen_key(mac, subject_id).wire(),
+                Key=self._k.seen(mac, subject_id).wire(),
                 UpdateExpression="DELETE calls :c",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":c": {"SS": [call_id]}},
@@ -392,7 +407,7 @@ class SubjectsRepository:
     def evidence(self, mac: str) -> IdentifierEvidence:
         """Everything recorded against one identifier: its link and where it was seen."""
         linked, seen = None, []
-        for data in map(from_item, partition_items(self._ddb, self._table, _identifier_partition(mac))):
+        for data in map(from_item, partition_items(self._ddb, self._table, self._k.identifier_partition(mac))):
             if data["sk"] == "LINK":
                 linked = str(data["subject_id"])
             elif data["sk"].startswith(_SEEN):
@@ -404,7 +419,7 @@ class SubjectsRepository:
     def find(self, identifier_macs: list[str]) -> str | None:
         """The subject any of the identifiers is *authenticated-linked* to, without creating anything."""
         batch = BatchRead(self._ddb)
-        links = {mac: batch.add(self._table, _link_key(mac).wire()) for mac in dict.fromkeys(identifier_macs)}
+        links = {mac: batch.add(self._table, self._k.link(mac).wire()) for mac in dict.fromkeys(identifier_macs)}
         batch.run()
         for mac in identifier_macs:
             item = links[mac]()
@@ -415,7 +430,7 @@ class SubjectsRepository:
     def rights(self, identifier_macs: list[str]) -> tuple[bool, bool]:
         """(objected, restricted) as recorded against any of the identifiers themselves."""
         batch = BatchRead(self._ddb)
-        reads = [batch.add(self._table, _rights_key(mac).wire()) for mac in dict.fromkeys(identifier_macs)]
+        reads = [batch.add(self._table, self._k.rights(mac).wire()) for mac in dict.fromkeys(identifier_macs)]
         batch.run()
         flags = _Flags.of(item for read in reads if (item := read()) is not None)
         return flags.objected, flags.restricted
@@ -434,7 +449,7 @@ class SubjectsRepository:
         items = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :p AND begins_with(sk, :c)",
-            ExpressionAttributeValues={":p": {"S": _subject_partition(subject_id)}, ":c": {"S": _CONSENT}},
+            ExpressionAttributeValues={":p": {"S": self._k.subject_partition(subject_id)}, ":c": {"S": _CONSENT}},
             ScanIndexForward=False,
             Limit=1,
         )["Items"]
@@ -463,7 +478,7 @@ class SubjectsRepository:
         ]
 
     def _subject_items(self, subject_id: str) -> list[dict[str, Any]]:
-        return partition_items(self._ddb, self._table, _subject_partition(subject_id))
+        return partition_items(self._ddb, self._table, self._k.subject_partition(subject_id))
 
     def _subject_keys(self, subject_id: str) -> list[ItemKey]:
         return [ItemKey.of(i) for i in self._subject_items(subject_id)]
@@ -474,9 +489,9 @@ class SubjectsRepository:
 
     def profile_expiry(self, subject_id: str) -> int | None:
         """When the subject's profile expires (epoch seconds), or ``None`` when it is gone."""
-        item = self._ddb.get_item(TableName=self._table, Key=_profile_key(subject_id).wire(), ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._ddb.get_item(
+            TableName=self._table, Key=self._k.profile(subject_id).wire(), ConsistentRead=True
+        ).get("Item")
         return None if item is None else int(item["expires_at"]["N"])
 
     def state(self, subject_id: str, seen_macs: Iterable[str] = ()) -> SubjectState:
@@ -487,7 +502,7 @@ class SubjectsRepository:
         for mac in dict.fromkeys(seen_macs):  # a call shows few identifiers: one read each
             if objected and restricted:
                 break
-            rights = self._ddb.get_item(TableName=self._table, Key=_rights_key(mac).wire(), ConsistentRead=True).get(
+            rights = self._ddb.get_item(TableName=self._table, Key=self._k.rights(mac).wire(), ConsistentRead=True).get(
                 "Item", {}
             )
             objected, restricted = objected or "objected_at" in rights, restricted or "restricted_at" in rights
@@ -500,7 +515,7 @@ class SubjectsRepository:
             raise ValueError("unknown flag")
         self._ddb.update_item(
             TableName=self._table,
-            Key=_rights_key(mac).wire(),
+            Key=self._k.rights(mac).wire(),
             UpdateExpression=f"SET {flag} = if_not_exists({flag}, :now)",
             ExpressionAttributeValues={":now": {"S": now.isoformat()}},
         )
@@ -511,7 +526,7 @@ class SubjectsRepository:
             raise ValueError("unknown flag")
         self._ddb.update_item(
             TableName=self._table,
-            Key=_profile_key(subject_id).wire(),
+            Key=self._k.profile(subject_id).wire(),
             UpdateExpression=f"SET {flag} = :now, subject_id = :sid",
             ExpressionAttributeValues={":now": {"S": now.isoformat()}, ":sid": {"S": subject_id}},
         )
@@ -530,7 +545,7 @@ class SubjectsRepository:
                 "Put": {
                     "TableName": self._table,
                     "Item": {
-                        **_consent_key(subject_id, now.isoformat(), call_id).wire(),
+                        **self._k.consent(subject_id, now.isoformat(), call_id).wire(),
                         "source": {"S": source},
                         "call_id": {"S": call_id},
                         "consent": {"M": {k: {"BOOL": v} for k, v in consent.items()}},
@@ -549,7 +564,7 @@ class SubjectsRepository:
         link: dict[str, Any] = {
             "TableName": self._table,
             "Item": {
-                **_link_key(mac).wire(),
+                **self._k.link(mac).wire(),
                 "subject_id": {"S": subject_id},
                 "authenticated": {"BOOL": True},
                 "linked_at": {"S": now.isoformat()},
@@ -558,7 +573,7 @@ class SubjectsRepository:
         if only_if_free:
             link["ConditionExpression"] = "attribute_not_exists(pk) OR subject_id = :sid"
             link["ExpressionAttributeValues"] = {":sid": {"S": subject_id}}
-        reverse = {"TableName": self._table, "Item": _reverse_link_key(subject_id, mac).wire()}
+        reverse = {"TableName": self._table, "Item": self._k.reverse_link(subject_id, mac).wire()}
         try:
             write_together(self._ddb, [Write({"Put": link}), Write({"Put": reverse})])
         except TransactionCanceledError:
@@ -570,21 +585,25 @@ class SubjectsRepository:
         try:
             self._ddb.delete_item(
                 TableName=self._table,
-                Key=_link_key(mac).wire(),
+                Key=self._k.link(mac).wire(),
                 ConditionExpression="attribute_not_exists(pk) OR subject_id = :sid",
                 ExpressionAttributeValues={":sid": {"S": subject_id}},
             )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
-        for key in (_reverse_link_key(subject_id, mac), _seen_key(mac, subject_id), _reverse_seen_key(subject_id, mac)):
+        for key in (
+            self._k.reverse_link(subject_id, mac),
+            self._k.seen(mac, subject_id),
+            self._k.reverse_seen(subject_id, mac),
+        ):
             self._ddb.delete_item(TableName=self._table, Key=key.wire())
 
     # -- erasing ---------------------------------------------------------------------------------------
-    @staticmethod
-    def subject_id_of(key: ItemKey) -> str:
-        """The subject id of a profile's key (as the expiry index returns it)."""
-        return key.pk.removeprefix(_SUBJECT)
+    def subject_id_of(self, key: ItemKey) -> str:
+        """The subject id of a profile's key (as the expiry index returns it); :class:`ValueError` for a
+        key of another tenant's partitions."""
+        return self._k.subject_id_of(key.pk)
 
     def record_keys(self, subject_id: str, *, keep_profile: bool = False) -> list[ItemKey]:
         """Keys of the subject's own record: profile, consent history, subject links, and the
@@ -592,15 +611,14 @@ class SubjectsRepository:
         own = self._subject_keys(subject_id)
         return [k for k in own if not (keep_profile and k.sk == "PROFILE")] + self._forward_keys(subject_id, own)
 
-    @staticmethod
-    def _forward_keys(subject_id: str, own: list[ItemKey]) -> list[ItemKey]:
+    def _forward_keys(self, subject_id: str, own: list[ItemKey]) -> list[ItemKey]:
         """The identifier-side items the subject's reverse entries point to."""
         keys = []
         for key in own:
             if str(key.sk).startswith(_IDENT):
-                keys.append(_link_key(str(key.sk).removeprefix(_IDENT)))
+                keys.append(self._k.link(str(key.sk).removeprefix(_IDENT)))
             elif str(key.sk).startswith(_SEEN):
-                keys.append(_seen_key(str(key.sk).removeprefix(_SEEN), subject_id))
+                keys.append(self._k.seen(str(key.sk).removeprefix(_SEEN), subject_id))
         return keys
 
     def count_records(self, subject_id: str) -> int:
@@ -622,7 +640,7 @@ class SubjectsRepository:
         try:
             self._ddb.delete_item(
                 TableName=self._table,
-                Key=_profile_key(subject_id).wire(),
+                Key=self._k.profile(subject_id).wire(),
                 ConditionExpression="expires_at <= :t",
                 ExpressionAttributeValues={":t": {"N": str(cutoff)}},
             )
