@@ -305,7 +305,10 @@ def listed_tenant_arns(platform: Platform) -> dict[Res, str]:
     granted beside v1's wherever the resource is; nothing in a deployment without tenants (v1's template)."""
     if not platform.settings.multi_tenant:
         return {}
-    return {Res.TRANSCRIPT_OBJECTS: platform.data.transcripts.arn_for_objects("tenants/*/transcripts/*")}
+    return {
+        Res.TRANSCRIPT_OBJECTS: platform.data.transcripts.arn_for_objects("tenants/*/transcripts/*"),
+        Res.EXPORT_OBJECTS: platform.data.exports.arn_for_objects("tenants/*/exports/*"),
+    }
 
 
 def apply_grants(fn: CallguardFunction, role: str, platform: Platform, *, anchors: s3.IBucket | None = None) -> None:

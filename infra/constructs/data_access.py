@@ -59,13 +59,18 @@ def allow_read_transcripts(fn: CallguardFunction, data: DataPlane, keys: Project
     )
 
 
+#: where a listed tenant's exports are (``callguard.storage.exports.ExportObjects``: ``tenants/<tenant>/exports/…``)
+LISTED_TENANTS_EXPORTS = "tenants/*/exports/"
+
+
 def acknowledge_subject_objects(fn: CallguardFunction, data: DataPlane, reason: str, *, tenants: bool = False) -> None:
     """A function that removes a subject's objects (purge, erasure) holds the object wildcards under the
-    exports/ and transcripts/ prefixes (``tenants``: the listed tenants' transcripts too): the keys name the
-    subject, and the function learns them at run time."""
+    exports/ and transcripts/ prefixes (``tenants``: the listed tenants' exports and transcripts too): the keys
+    name the subject, and the function learns them at run time."""
+    exports = ("exports/", LISTED_TENANTS_EXPORTS) if tenants else ("exports/",)
     acknowledge(
         fn.policy,
         reason,
-        objects_wildcard(data.exports, "exports/"),
+        *(objects_wildcard(data.exports, p) for p in exports),
         *(objects_wildcard(data.transcripts, p) for p in transcript_prefixes(tenants=tenants)),
     )

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from callguard.names import GSI_BY_DEADLINE, METRICS_NAMESPACE, ROUTES, SERVICE_NAME, Env
 from infra.api_contract import request_model
-from infra.constructs.data_access import acknowledge_subject_objects, allow_table_key
+from infra.constructs.data_access import LISTED_TENANTS_EXPORTS, acknowledge_subject_objects, allow_table_key
 from infra.constructs.function import log_retention
 from infra.constructs.operations import alarm_topic, runbook_alarm
 from infra.constructs.platform import Platform
@@ -91,12 +91,15 @@ class PrivacyApi(Construct):
         allow_table_key(api_fn, keys)  # the privacy, subjects and audit tables are encrypted with the data key
         api_fn.allow(["states:StartExecution"], [machine.state_machine_arn])
         api_fn.allow(["states:SendTaskSuccess"], [machine.state_machine_arn])
-        api_fn.allow(["s3:GetObject"], [data.exports.arn_for_objects("exports/*")])  # presigned downloads
+        # presigned downloads (with tenants listed, a listed tenant's too: tenants/<tenant>/exports/…)
+        downloads = ("exports/", LISTED_TENANTS_EXPORTS) if platform.settings.multi_tenant else ("exports/",)
+        api_fn.allow(["s3:GetObject"], [data.exports.arn_for_objects(f"{p}*") for p in downloads])
         api_fn.allow(["kms:Decrypt"], [keys.exports.key_arn], conditions(Cond.VIA_S3, region))
         acknowledge(
             api_fn.policy,
-            "Presigned export downloads are signed by this role for objects under the exports/ prefix only.",
-            objects_wildcard(data.exports, "exports/"),
+            "Presigned export downloads are signed by this role for objects under the exports/ prefix only "
+            "(and a listed tenant's under tenants/<tenant>/exports/).",
+            *(objects_wildcard(data.exports, p) for p in downloads),
         )
         self.methods = [
             platform.api.add_route(route, api_fn.invocable, body_model=request_model(route))

@@ -66,14 +66,15 @@ def _key_policy(synth: Synth, alias: str) -> list[dict[str, Any]]:
 
 #: a listed tenant's transcripts are under ``tenants/<id>/transcripts/`` (``callguard.storage.scope``)
 TENANT_TRANSCRIPTS = "/tenants/*/transcripts/*"
+TENANT_EXPORTS = "/tenants/*/exports/*"
 
 
 def _without_tenant_transcripts(policy: dict[str, Any]) -> list[dict[str, Any]]:
-    """A managed policy's statements with the listed tenants' transcript objects taken out again."""
+    """A managed policy's statements with the listed tenants' transcript and export objects taken out again."""
     statements: list[dict[str, Any]] = json.loads(json.dumps(policy["Properties"]["PolicyDocument"]["Statement"]))
     for statement in statements:
         targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        kept = [target for target in targets if TENANT_TRANSCRIPTS not in json.dumps(target)]
+        kept = [t for t in targets if TENANT_TRANSCRIPTS not in json.dumps(t) and TENANT_EXPORTS not in json.dumps(t)]
         statement["Resource"] = kept[0] if len(kept) == 1 else kept
     return statements
 
@@ -95,24 +96,26 @@ def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tena
         "AWS::KMS::Key",  # the data key refuses unlisted tenants' contexts
         "AWS::CloudWatch::Alarm",  # every alarm also notifies each listed tenant's contacts
         "AWS::StepFunctions::StateMachine",  # the privacy workflow hands each step the request's tenant
-        "AWS::IAM::ManagedPolicy",  # the roles that read or remove transcripts reach the listed tenants' too
+        "AWS::IAM::ManagedPolicy",  # the roles that read or remove transcripts or exports reach the listed tenants' too
     }, changed
     for logical in changed["AWS::IAM::ManagedPolicy"]:
         before, after = synth.template["Resources"][logical], resources[logical]
-        assert TENANT_TRANSCRIPTS in json.dumps(after), logical
+        assert TENANT_TRANSCRIPTS in json.dumps(after) or TENANT_EXPORTS in json.dumps(after), logical
         assert _without_tenant_transcripts(after) == before["Properties"]["PolicyDocument"]["Statement"], logical
         assert {k: v for k, v in after["Properties"].items() if k != "PolicyDocument"} == {
             k: v for k, v in before["Properties"].items() if k != "PolicyDocument"
         }
     functions = {logical: _service(tenant_synth, logical) for logical in changed["AWS::Lambda::Function"]}
-    assert set(functions.values()) == API_FUNCTIONS | {"pre_token", "analyze", "privacy_steps"}, functions
+    tenant_aware = API_FUNCTIONS | {"pre_token", "analyze", "privacy_steps", "deadline_check"}
+    assert set(functions.values()) == tenant_aware, functions
     for logical, service in functions.items():
         before, after = _function_env(synth, logical), _function_env(tenant_synth, logical)
         rewritten = {k for k in before if before[k] != after.get(k)}  # v1's variables: only the trigger's groups
         assert rewritten == ({Env.GROUP_SCOPES.value} if service == "pre_token" else set()), logical
-        expected = {"analyze": {Env.TENANT_SETTINGS.value}, "privacy_steps": {Env.TENANT_SETTINGS.value}}.get(
-            service, set() if service == "pre_token" else {Env.TENANTS.value, Env.TENANT_SETTINGS.value}
-        )
+        settings_only = {"analyze", "privacy_steps", "deadline_check"}
+        expected = {Env.TENANT_SETTINGS.value} if service in settings_only else (
+            set() if service == "pre_token" else {Env.TENANTS.value, Env.TENANT_SETTINGS.value}
+        )  # fmt: skip
         assert set(after) - set(before) == expected, logical
     # the offboarding's roles join the stack's roles each key delegates to, and the data key lets its state
     # machine's execution role use it for its own executions' data only (tests/infra/test_offboarding_infra.py)
@@ -194,7 +197,7 @@ def test_the_api_functions_map_each_platform_client_to_its_tenant(tenant_synth: 
 
 
 def test_the_tenant_aware_functions_and_only_they_carry_each_listed_tenants_settings(tenant_synth: Synth) -> None:
-    assert {"analyze", "privacy_steps"} | API_FUNCTIONS == TENANT_AWARE_FUNCTIONS
+    assert {"analyze", "privacy_steps", "deadline_check"} | API_FUNCTIONS == TENANT_AWARE_FUNCTIONS
     seen = set()
     for logical, function in tenant_synth.resources("AWS::Lambda::Function").items():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
