@@ -20,8 +20,8 @@ from callguard.storage.holds import ACTIVE, LegalHold
 from callguard.storage.requests import PrivacyRequest
 from callguard.storage.scope import TenantScope
 from callguard.wiring import build_deadline_check, build_privacy_service, build_privacy_steps, parts
-from tests.functional.security.test_tenant_runtime import ACME, METER, _post_call, tenants_aws  # noqa: F401 (fixture)
-from tests.support import PLANTED, FakeContext, api_event, load_handler
+from tests.functional.security.test_tenant_runtime import ACME, METER, tenants_aws  # noqa: F401 (fixture)
+from tests.support import PLANTED, FakeContext, api_event, call_body, load_handler
 
 pytestmark = pytest.mark.functional
 
@@ -77,6 +77,18 @@ def _owned_by(tenant: str, calls: set[str], subject_id: str) -> Callable[[tuple[
     return owned
 
 
+def _ingest(aws: dict[str, Any], tenant: str, call_id: str) -> dict[str, Any]:
+    """``POST /v1/calls`` with the planted caller, as ``tenant``'s platform client (its client id)."""
+    body = call_body(call_id=call_id)
+    body["segments"][1]["text"] = METER
+    event = api_event("POST", "/v1/calls", body)
+    event["requestContext"]["authorizer"]["claims"]["client_id"] = aws["client_of"][tenant]
+    answer = aws["handlers"]["ingest"].lambda_handler(event, FakeContext())
+    assert answer["statusCode"] == 202
+    accepted: dict[str, Any] = json.loads(answer["body"])
+    return accepted
+
+
 def _person(event: dict[str, Any], tenant: str, user: str) -> dict[str, Any]:
     """A compliance person of ``tenant`` (the tenant claim the token trigger sets from their group)."""
     claims = event["requestContext"]["authorizer"]["claims"]
@@ -103,8 +115,7 @@ def _api(
 @pytest.fixture
 def both(tenants_aws: dict[str, Any]) -> dict[str, Any]:  # noqa: F811 (the fixture imported above)
     """The same caller (phone, e-mail, customer id) on a call of each tenant; the calls' subjects."""
-    _, default = _post_call(tenants_aws, DEFAULT, "cc-d-1")
-    _, acme = _post_call(tenants_aws, ACME, "cc-a-1")
+    default, acme = _ingest(tenants_aws, DEFAULT, "cc-d-1"), _ingest(tenants_aws, ACME, "cc-a-1")
     assert default["subject_id"] != acme["subject_id"]
     return {
         "aws": tenants_aws,
