@@ -378,8 +378,11 @@ def test_the_scheduled_deadline_check_reports_every_tenant_within_its_role(
         )
     module = load_handler("deadline_check")
     module.check(aws["clients"])
+    scans: list[str] = []
+    aws["clients"].dynamodb.meta.events.register("before-call.dynamodb.Scan", lambda **_: scans.append("scan"))
     capsys.readouterr()
     assert module.lambda_handler({}, FakeContext()) == {"open": 2, "due_soon": 1, "overdue": 1}
+    assert scans == ["scan"]  # one scan of the privacy table for every tenant of the deployment
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     per_tenant = {
         (m.get("tenant"), name): m[name][0] if isinstance(m[name], list) else m[name]
