@@ -121,7 +121,8 @@ def holdings(aws: dict[str, Any], tenant: str) -> dict[str, Any]:
     )
     subjects = sorted({scope.unscoped(i["subject_id"]["S"]) or "" for i in calls if "subject_id" in i})
     keys_table = aws["env"][Env.KEYS_TABLE]
-    keys = [ddb.get_item(TableName=keys_table, Key={"subject_id": {"S": s}}).get("Item") for s in subjects]
+    # the keys table keys a listed tenant's subject key by its scope too (``T#<tenant>#<subject id>``)
+    keys = [ddb.get_item(TableName=keys_table, Key={"subject_id": {"S": scope.key(s)}}).get("Item") for s in subjects]
     return {"calls": sorted(calls, key=lambda i: (i["pk"]["S"], i["sk"]["S"])), "objects": versions, "keys": keys}
 
 
