@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from callguard.names import Route
 from local.client import download_export, fetch_token, http, wait_for_request
 from tests.e2e.conftest import RunningStack
 
@@ -47,3 +48,18 @@ def download(done: dict[str, Any], token: str) -> dict[str, Any]:
     """The export through the single-use, audited download link (with a compliance person's token)."""
     export: dict[str, Any] = json.loads(download_export(done["result"]["download_url"], token))
     return export
+
+
+def route_url(stack: RunningStack, route: Route) -> str:
+    """The route's URL with ids that exist nowhere (and a real day, so an admitted role reaches the handler)."""
+    path = route.path
+    for name in ("call_id", "request_id", "hold_id", "followup_id"):
+        path = path.replace("{" + name + "}", f"matrix-{name.replace('_', '-')}")
+    path = path.replace("{day}", "2026-01-01")  # a real day: the admitted role reaches the handler
+    return f"{stack.api_url}{path}"
+
+
+def call_route(stack: RunningStack, route: Route, token: str | None) -> int:
+    """The status of ``route`` called with ``token`` and an empty body (the authorisation matrices' request)."""
+    body: Any = {} if route.method in {"POST", "PUT", "PATCH"} else None
+    return http(route.method, route_url(stack, route), body, token).status

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from callguard.names import ROUTES, Route, Scope, full_scope
-from local.client import fetch_invalid_token, fetch_token, http
+from local.client import fetch_invalid_token, fetch_token
 from tests.e2e.conftest import RunningStack
+from tests.e2e.flows import call_route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,19 +28,6 @@ ROLE_SCOPES = {
     "compliance": {"privacy:manage"},
 }
 PROTECTED = [r for r in ROUTES if r.scope is not None]
-
-
-def _url(stack: RunningStack, route: Route) -> str:
-    path = route.path
-    for name in ("call_id", "request_id", "hold_id", "followup_id"):
-        path = path.replace("{" + name + "}", f"matrix-{name.replace('_', '-')}")
-    path = path.replace("{day}", "2026-01-01")  # a real day: the admitted role reaches the handler
-    return f"{stack.api_url}{path}"
-
-
-def _call(stack: RunningStack, route: Route, token: str | None) -> int:
-    body: Any = {} if route.method in {"POST", "PUT", "PATCH"} else None
-    return http(route.method, _url(stack, route), body, token).status
 
 
 def _tampered(token: str) -> str:
@@ -81,10 +68,10 @@ def test_the_matrix_covers_every_protected_route_of_the_contract() -> None:
 def test_no_token_and_every_bad_token_is_401_on_every_route(
     stack: RunningStack, tokens: dict[str, str], route: Route
 ) -> None:
-    assert _call(stack, route, None) == 401
+    assert call_route(stack, route, None) == 401
     for name, token in tokens.items():
         if name.startswith("bad:"):
-            assert _call(stack, route, token) == 401, name
+            assert call_route(stack, route, token) == 401, name
 
 
 @pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{r.method} {r.path}")
@@ -93,7 +80,7 @@ def test_each_role_is_admitted_exactly_where_its_scope_allows(
 ) -> None:
     assert route.scope is not None
     for role in ROLES:
-        status = _call(stack, route, tokens[role])
+        status = call_route(stack, route, tokens[role])
         if route.scope.value in ROLE_SCOPES[role]:
             assert status not in {401, 403}, (role, status)
             assert status < 500, (role, status)
@@ -103,5 +90,5 @@ def test_each_role_is_admitted_exactly_where_its_scope_allows(
 
 def test_the_public_health_route_needs_no_token(stack: RunningStack, tokens: dict[str, str]) -> None:
     health = next(r for r in ROUTES if r.scope is None)
-    assert _call(stack, health, None) == 200
-    assert _call(stack, health, tokens["bad:garbage"]) == 200
+    assert call_route(stack, health, None) == 200
+    assert call_route(stack, health, tokens["bad:garbage"]) == 200

@@ -539,10 +539,10 @@ def test_a_token_without_tenant_answers_on_the_two_tenant_stack_as_on_v1s(
     """`make -s token ROLE=…` without TENANT is the default tenant's: every route answers it on `make local`'s
     two-tenant stack exactly as the single-tenant (v1) stack answers its token (tests/e2e/test_authz_matrix.py's
     requests: empty bodies, ids that exist nowhere)."""
-    from tests.e2e.test_authz_matrix import _call
-
     seen: dict[str, dict[str, int]] = {}
     for name, running in (("two tenants", tenant_stack), ("v1", stack)):
         tokens = {role: fetch_token(role, running.state_file) for role in ROLES}
-        seen[name] = {f"{r.method} {r.path} {role}": _call(running, r, tokens[role]) for r in ROUTES for role in ROLES}
+        seen[name] = {
+            f"{r.method} {r.path} {role}": flows.call_route(running, r, tokens[role]) for r in ROUTES for role in ROLES
+        }
     assert seen["two tenants"] == seen["v1"]

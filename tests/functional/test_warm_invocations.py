@@ -137,9 +137,12 @@ def test_every_handler_builds_its_services_per_invocation() -> None:
         source = path.read_text()
         if "lambda_handler" not in source or path.parent.name == "pre_token":
             continue
-        wrapped = "@entry_point(" in source or "step_handler(" in source
+        wrapped = "@entry_point(" in source or "step_handler(" in source or "offboarding_step(" in source
         assert wrapped, f"{path.relative_to(ROOT)} does not build its services per invocation"
     entry = ROOT / "layers/common/python/callguard/clients.py"
     assert entry.read_text().count("deps.per_invocation(handler)") == 1
     runner = ROOT / "layers/common/python/callguard/privacy/step_runner.py"
     assert runner.read_text().count("self.deps.per_invocation(self._run)") == 1
+    offboarding = (ROOT / "layers/common/python/callguard/privacy/offboarding_runner.py").read_text()
+    run = offboarding[offboarding.index("    def _run(") :]
+    assert "build_offboarding(self.clients" in run  # a new graph inside every invocation
