@@ -6,6 +6,9 @@ with the previous entry's hash, so altering, deleting or reordering an entry bre
 the chain from that point (:func:`verify`). Appends are race-safe: the next sequence
 number is written conditionally and retried on conflict. No content is logged —
 who, what, which resource, when.
+
+One chain per tenant (``scope``): a tenant's reads and privacy actions are chained, verified,
+anchored and purged as that controller's log, never interleaved with another's (README "Tenants").
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callguard.retention.policy import RetentionPolicy
-from callguard.storage.audit import AuditEntries, AuditRecord, day_partition
+from callguard.storage.audit import AuditEntries, AuditRecord
+from callguard.storage.scope import V1, TenantScope
 
 __all__ = ["GENESIS", "AuditLog", "ChainBreak", "chain_digest"]
 
@@ -43,11 +47,13 @@ class AuditLog:
     table: str
     retention: RetentionPolicy
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: whose chain (the default tenant's: v1's partitions)
+    scope: TenantScope = V1
     #: the log's items (built from the fields above)
     store: AuditEntries = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.store = AuditEntries(self.dynamodb, self.table, self.retention)
+        self.store = AuditEntries(self.dynamodb, self.table, self.retention, self.scope)
 
     def append(self, *, actor: str, action: str, resource: str, attempts: int = 8) -> int:
         now = self.clock()
@@ -67,7 +73,7 @@ class AuditLog:
 
     def verify(self, day: str) -> ChainBreak | None:
         """The first break in the chain of ``day`` (yyyy-mm-dd), or None when intact."""
-        partition = day_partition(day)
+        partition = self.store.partition(day)
         previous, expected = GENESIS, 1
         for record in self.entries(day):
             if record.sequence != expected:

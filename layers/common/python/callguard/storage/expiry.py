@@ -4,6 +4,12 @@ index (``by_expiry``) of each table that holds expiring data, never the tables t
 
 This module owns those attributes, the index's key and its reads; the purge report is kept
 with the privacy records (``PURGE#<day>``), written here too.
+
+Each tenant has expiry partitions of its own (:func:`expiry_key` through its
+:class:`~callguard.storage.scope.TenantScope`): an :class:`ExpiryIndex` of one tenant queries only
+that tenant's partitions and keeps only items whose key the tenant owns, so one tenant's purge
+never reads, let alone deletes, another's data, whatever that tenant's retention periods are. The
+default tenant keeps v1's partitions (``<category>#<shard>``) and v1's report key (``PURGE#<day>``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from callguard.names import ATTR_TTL, EXPIRY_SHARDS, GSI_BY_EXPIRY, TTL_GRACE_SECONDS
 from callguard.retention.policy import DataCategory, RetentionPolicy
-from callguard.storage.dynamo import ItemKey, delete_keys, from_item, is_condition_failure
+from callguard.storage.dynamo import ItemKey, delete_keys, from_item, is_condition_failure, partition_items
 from callguard.storage.scope import V1, TenantScope
 
 __all__ = ["ExpiredItem", "ExpiryIndex", "PurgeReports", "expiry_attributes", "expiry_key"]
@@ -49,10 +55,19 @@ def expiry_attributes(
     }
 
 
+def _unprefixed(scope: TenantScope, value: str | None) -> str | None:
+    """An index attribute in the form the tenant's services use: a store may prefix a value that is
+    also an index key (a subject id of the by-subject index) with the tenant's scope."""
+    if value is None or scope.is_v1 or not value.startswith(scope.prefix):
+        return value
+    return value[len(scope.prefix) :]
+
+
 @dataclass(frozen=True)
 class ExpiredItem:
-    """An index entry whose ``expires_at`` has passed: the item's key and the attributes the index
-    projects (``subject_id``, ``object_bucket``, ``object_key``, ``request_id``)."""
+    """An index entry whose ``expires_at`` has passed: the item's key (as stored, to delete it by) and
+    the attributes the index projects (``subject_id``, ``object_bucket``, ``object_key``,
+    ``request_id``); ``partition`` is the item's partition key in v1's form (the tenant's prefix off)."""
 
     key: ItemKey
     expires_at: int
@@ -60,22 +75,25 @@ class ExpiredItem:
     object_bucket: str | None = None
     object_key: str | None = None
     request_id: str | None = None
+    partition: str = ""
 
     @property
     def audit_day(self) -> str:
         """The day (yyyy-mm-dd) of an audit entry, from its partition ``AUDIT#<day>``."""
-        return self.key.pk.removeprefix("AUDIT#")
+        return (self.partition or self.key.pk).removeprefix("AUDIT#")
 
     @classmethod
-    def of(cls, item: dict[str, Any]) -> ExpiredItem:
+    def of(cls, item: dict[str, Any], scope: TenantScope = V1) -> ExpiredItem:
         data = from_item(item)
+        key = ItemKey.of(item)
         return cls(
-            key=ItemKey.of(item),
+            key=key,
             expires_at=int(data["expires_at"]),
-            subject_id=data.get("subject_id"),
+            subject_id=_unprefixed(scope, data.get("subject_id")),
             object_bucket=data.get("object_bucket"),
             object_key=data.get("object_key"),
-            request_id=data.get("request_id"),
+            request_id=_unprefixed(scope, data.get("request_id")),
+            partition=scope.unscoped(key.pk) or key.pk,
         )
 
 
@@ -84,29 +102,44 @@ class ExpiredPage:
     items: list[ExpiredItem]
     #: items the index read (its cost)
     scanned: int
+    #: entries of this tenant's partitions whose item key another tenant owns: never handed out
+    #: (an item written with the wrong tenant's expiry key is not this tenant's to delete)
+    foreign: int = 0
 
 
 class ExpiryIndex:
-    """Reads of the ``by_expiry`` index of any table, and the changes the purge makes there."""
+    """Reads of the ``by_expiry`` index of any table, and the changes the purge makes there, for one
+    tenant (``scope``): only its expiry partitions are read, only items it owns are handed out."""
 
-    def __init__(self, *, dynamodb: Any) -> None:
+    def __init__(self, *, dynamodb: Any, scope: TenantScope = V1) -> None:
         self._ddb = dynamodb
+        self._scope = scope
+
+    @property
+    def scope(self) -> TenantScope:
+        return self._scope
 
     def expired(self, table: str, category: DataCategory, cutoff: int, page_size: int) -> Iterator[ExpiredPage]:
         """The pages (of at most ``page_size`` entries) of ``category`` in ``table`` that expire by
-        ``cutoff`` (epoch seconds), shard by shard; each page is read when the caller asks for it."""
+        ``cutoff`` (epoch seconds), shard by shard, of this tenant's partitions only; each page is read
+        when the caller asks for it."""
+        scope = self._scope
         for shard in range(EXPIRY_SHARDS):
             start: dict[str, Any] | None = None
+            partition = expiry_key(category, shard, scope)
             while True:
                 page = self._ddb.query(
                     TableName=table,
                     IndexName=GSI_BY_EXPIRY,
                     KeyConditionExpression="expiry_key = :k AND expires_at <= :t",
-                    ExpressionAttributeValues={":k": {"S": expiry_key(category, shard)}, ":t": {"N": str(cutoff)}},
+                    ExpressionAttributeValues={":k": {"S": partition}, ":t": {"N": str(cutoff)}},
                     Limit=page_size,
                     **({"ExclusiveStartKey": start} if start else {}),
                 )
-                yield ExpiredPage([ExpiredItem.of(i) for i in page["Items"]], int(page["ScannedCount"]))
+                mine = [i for i in page["Items"] if scope.owns(str(i["pk"]["S"]))]
+                yield ExpiredPage(
+                    [ExpiredItem.of(i, scope) for i in mine], int(page["ScannedCount"]), len(page["Items"]) - len(mine)
+                )
                 start = page.get("LastEvaluatedKey")
                 if not start:
                     break
@@ -134,16 +167,18 @@ class ExpiryIndex:
 
 
 class PurgeReports:
-    """The purge's reports (counts only), kept with the privacy records for the accountability period."""
+    """The purge's reports (counts only), kept with the privacy records for the accountability period:
+    one per run and tenant, in the tenant's partition (``PURGE#<day>`` for the default tenant, as in
+    v1; ``T#<tenant>#PURGE#<day>`` for a listed one), expiring with its privacy records."""
 
-    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy) -> None:
+    def __init__(self, *, dynamodb: Any, table: str, retention: RetentionPolicy, scope: TenantScope = V1) -> None:
         self._ddb = dynamodb
         self._table = table
         self._retention = retention
+        self._scope = scope
 
-    @staticmethod
-    def key(now: datetime, run_id: str) -> ItemKey:
-        return ItemKey(f"PURGE#{now.date().isoformat()}", f"{now.isoformat()}#{run_id}")
+    def key(self, now: datetime, run_id: str) -> ItemKey:
+        return ItemKey(self._scope.key(f"PURGE#{now.date().isoformat()}"), f"{now.isoformat()}#{run_id}")
 
     def put(self, run_id: str, report: dict[str, Any], now: datetime) -> None:
         self._ddb.put_item(
@@ -151,6 +186,11 @@ class PurgeReports:
             Item={
                 **self.key(now, run_id).wire(),
                 "report": {"S": json.dumps(report, sort_keys=True, separators=(",", ":"))},
-                **expiry_attributes(self._retention, DataCategory.PRIVACY_REQUESTS, now),
+                **expiry_attributes(self._retention, DataCategory.PRIVACY_REQUESTS, now, self._scope),
             },
         )
+
+    def of_day(self, day: str) -> list[dict[str, Any]]:
+        """This tenant's reports of ``day`` (yyyy-mm-dd), oldest first."""
+        items = partition_items(self._ddb, self._table, self._scope.key(f"PURGE#{day}"))
+        return [json.loads(str(from_item(i)["report"])) for i in items]
