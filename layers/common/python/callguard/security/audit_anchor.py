@@ -18,6 +18,11 @@ it, leaves a chain that is intact again. Anchors close that gap:
   on top of a newer one is seen as well.
 
 Nothing personal is in an anchor: days, counts and hashes.
+
+Each tenant's chain is anchored on its own (one :class:`AuditAnchors` per tenant, built by
+``wiring.build_audit_anchors``): the default tenant's anchors keep v1's keys (``days/<day>.json``,
+``checkpoints/<day>/…``); a listed tenant's live under ``tenants/<tenant>/`` and name the tenant in
+the signed document, so one tenant's anchor can never stand in for another's.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from botocore.exceptions import ClientError
 
 from callguard.retention.policy import DataCategory
 from callguard.security.audit import GENESIS, AuditLog
+from callguard.storage.scope import V1, TenantScope
 
 __all__ = [
     "CLOSE_GRACE",
@@ -41,6 +47,8 @@ __all__ = [
     "AnchorReport",
     "AuditAnchors",
     "AuditChainBrokenError",
+    "DeploymentAnchorReport",
+    "DeploymentAnchors",
     "Verdict",
     "canonical_json",
 ]
@@ -66,12 +74,13 @@ def _document_digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
-def day_key(day: str) -> str:
-    return f"{DAYS_PREFIX}{day}.json"
+def day_key(day: str, scope: TenantScope = V1) -> str:
+    """The anchor of ``day`` of ``scope``'s chain."""
+    return scope.object_key(f"{DAYS_PREFIX}{day}.json")
 
 
-def checkpoint_key(day: str, entries: int) -> str:
-    return f"{CHECKPOINTS_PREFIX}{day}/{entries:09d}.json"
+def checkpoint_key(day: str, entries: int, scope: TenantScope = V1) -> str:
+    return scope.object_key(f"{CHECKPOINTS_PREFIX}{day}/{entries:09d}.json")
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,23 @@ class AuditAnchors:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     close_grace: timedelta = CLOSE_GRACE
 
+    @property
+    def scope(self) -> TenantScope:
+        """Whose chain these anchors sign (the log's tenant)."""
+        return self.log.scope
+
+    @property
+    def tenant(self) -> str:
+        return self.scope.tenant
+
+    def _signed_fields(self) -> dict[str, Any]:
+        """What a listed tenant's anchor names besides v1's fields: the tenant (the default tenant's
+        documents keep v1's shape)."""
+        return {} if self.scope.is_v1 else {"tenant": self.scope.tenant}
+
+    def _of_this_chain(self, document: dict[str, Any]) -> bool:
+        return document.get("tenant") == (None if self.scope.is_v1 else self.scope.tenant)
+
     # -- reading the log ---------------------------------------------------------------------
     def _chain(self, day: str) -> _Head:
         broken = self.log.verify(day)
@@ -154,7 +180,7 @@ class AuditAnchors:
         return sorted(keys)
 
     def _latest_day_anchor(self) -> dict[str, Any] | None:
-        keys = self._keys(DAYS_PREFIX)
+        keys = self._keys(self.scope.object_key(DAYS_PREFIX))
         if not keys:
             return None
         signed = json.loads(self.s3.get_object(Bucket=self.bucket, Key=keys[-1])["Body"].read())
@@ -166,7 +192,7 @@ class AuditAnchors:
     def is_anchored(self, day: str) -> bool:
         """Whether ``day`` has a day anchor (what the purge asks before removing expired entries)."""
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=day_key(day))
+            self.s3.head_object(Bucket=self.bucket, Key=day_key(day, self.scope))
         except ClientError as exc:
             if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
                 return False
@@ -230,10 +256,10 @@ class AuditAnchors:
             day += timedelta(days=1)
         today = now.date().isoformat()
         head = self._chain(today)
-        if head.entries and not self._versions_exist(checkpoint_key(today, head.entries)):
+        if head.entries and not self._versions_exist(checkpoint_key(today, head.entries, self.scope)):
             document = {"kind": "checkpoint", "day": today, "entries": head.entries, "head": head.head,
-                        "at": now.isoformat()}  # fmt: skip
-            self._put(checkpoint_key(today, head.entries), document)
+                        "at": now.isoformat(), **self._signed_fields()}  # fmt: skip
+            self._put(checkpoint_key(today, head.entries, self.scope), document)
             report.checkpoint = {"day": today, "entries": head.entries}
         return report
 
@@ -251,8 +277,9 @@ class AuditAnchors:
             "previous_head": previous["head"] if previous else None,
             "previous_anchor": _document_digest(previous) if previous else None,
             "at": now.isoformat(),
+            **self._signed_fields(),
         }
-        self._put(day_key(day), document)
+        self._put(day_key(day, self.scope), document)
         return document
 
     # -- verification ---------------------------------------------------------------------------
@@ -277,7 +304,7 @@ class AuditAnchors:
         verdict.entries = len(hashes)
         head = hashes[-1] if hashes else GENESIS
         self._check_checkpoints(day, hashes, verdict)
-        anchors = self._signed_anchors(day_key(day), verdict)
+        anchors = self._signed_anchors(day_key(day, self.scope), verdict)
         closed = date.fromisoformat(day) <= self._last_closed_day(self.clock())
         if not anchors:
             if closed:
@@ -291,7 +318,7 @@ class AuditAnchors:
                     f"({verdict.anchored_entries} of {verdict.entries}) are covered by the next checkpoint only"
                 )
                 before = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
-                for link in self._signed_anchors(day_key(before), verdict):
+                for link in self._signed_anchors(day_key(before, self.scope), verdict):
                     self._check_prior(before, link, verdict)
             return verdict
         for document in anchors:
@@ -302,13 +329,14 @@ class AuditAnchors:
         return verdict
 
     def _check_checkpoints(self, day: str, hashes: list[str], verdict: Verdict) -> None:
-        for key in self._keys(f"{CHECKPOINTS_PREFIX}{day}/"):
+        for key in self._keys(self.scope.object_key(f"{CHECKPOINTS_PREFIX}{day}/")):
             for document in self._signed_anchors(key, verdict):
                 entries = document.get("entries")
                 if (
                     document.get("kind") != "checkpoint"
                     or document.get("day") != day
-                    or key != checkpoint_key(day, entries if isinstance(entries, int) else -1)
+                    or not self._of_this_chain(document)
+                    or key != checkpoint_key(day, entries if isinstance(entries, int) else -1, self.scope)
                 ):
                     verdict.problems.append(f"the checkpoint at {key} is not one of {day}: a replayed anchor")
                     continue
@@ -328,7 +356,7 @@ class AuditAnchors:
     def _check_day_anchor(
         self, day: str, document: dict[str, Any], hashes: list[str], head: str, verdict: Verdict
     ) -> None:
-        if document.get("kind") != "day" or document.get("day") != day:
+        if document.get("kind") != "day" or document.get("day") != day or not self._of_this_chain(document):
             verdict.problems.append(f"the day anchor of {day} is an anchor of something else: a replayed anchor")
             return
         if document.get("entries") != len(hashes):
@@ -344,7 +372,7 @@ class AuditAnchors:
         if previous_day != (date.fromisoformat(day) - timedelta(days=1)).isoformat():
             verdict.problems.append(f"the day anchor of {day} links to {previous_day}, not to the day before")
             return
-        previous = self._signed_anchors(day_key(previous_day), verdict)
+        previous = self._signed_anchors(day_key(previous_day, self.scope), verdict)
         if not previous:
             verdict.problems.append(f"the anchor of the day before ({previous_day}) is missing")
             return
@@ -365,3 +393,53 @@ class AuditAnchors:
             or ((prior_hashes[-1] if prior_hashes else GENESIS) != link.get("head"))
         ):
             verdict.problems.append(f"the entries of the day before ({previous_day}) no longer match its anchor")
+
+
+# -- one scheduled run over every tenant's chain -------------------------------------------------------
+@dataclass
+class DeploymentAnchors:
+    """The anchoring function's run: every tenant's chain in turn, ``default`` first. A broken chain
+    of one tenant is never signed, but does not keep the other tenants' chains from being anchored:
+    they are, and then the run fails (:class:`AuditChainBrokenError`, naming the tenants only)."""
+
+    tenants: tuple[str, ...]
+    build: Callable[[str], AuditAnchors]
+
+    def anchor(self) -> DeploymentAnchorReport:
+        report = DeploymentAnchorReport()
+        for tenant in self.tenants:
+            try:
+                report.reports[tenant] = self.build(tenant).anchor()
+            except AuditChainBrokenError:
+                report.broken.append(tenant)
+        if report.broken:
+            raise AuditChainBrokenError(
+                f"the audit chain of tenant(s) {', '.join(report.broken)} does not verify and was not signed; "
+                "the other tenants' chains were anchored"
+            )
+        return report
+
+
+@dataclass
+class DeploymentAnchorReport:
+    reports: dict[str, AnchorReport] = field(default_factory=dict)
+    broken: list[str] = field(default_factory=list)
+
+    @property
+    def days(self) -> list[str]:
+        """Every day anchored, over every tenant (a day counts once per tenant)."""
+        return [day for report in self.reports.values() for day in report.days]
+
+    @property
+    def checkpoints(self) -> int:
+        """Tenants whose chain got a checkpoint in this run."""
+        return sum(report.checkpoint is not None for report in self.reports.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The default tenant's report in v1's shape; with listed tenants, ``tenants`` beside it."""
+        default = self.reports.get(V1.tenant)
+        out = default.to_dict() if default is not None else AnchorReport().to_dict()
+        listed = {t: r.to_dict() for t, r in sorted(self.reports.items()) if t != V1.tenant}
+        if listed:
+            out["tenants"] = listed
+        return out
