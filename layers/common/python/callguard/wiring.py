@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     from callguard.privacy.subject_data import SubjectData
     from callguard.privacy.workflow import DeadlineCheck, PrivacyService
     from callguard.retention.policy import RetentionPolicy
-    from callguard.retention.purge import RetentionPurge
+    from callguard.retention.purge import DeploymentPurge, RetentionPurge
     from callguard.routing.rules import RoutingConfig
     from callguard.routing.service import RoutingService
     from callguard.security.audit import AuditLog
-    from callguard.security.audit_anchor import AuditAnchors
+    from callguard.security.audit_anchor import AuditAnchors, DeploymentAnchors
     from callguard.security.crypto import SubjectKeyring
     from callguard.security.identity import Pseudonymizer
     from callguard.security.tenant_settings import TenantRuntimeSettings
@@ -58,6 +58,8 @@ __all__ = [
     "build_audit_anchors",
     "build_compliance_desk",
     "build_deadline_check",
+    "build_deployment_anchors",
+    "build_deployment_purge",
     "build_import_service",
     "build_ingest_api",
     "build_ingest_service",
@@ -119,11 +121,15 @@ class Parts:
         return _tenant_retention(*own) if own is not None else _retention(self.env.get(Env.RETENTION.value))
 
     def audit_log(self) -> AuditLog:
-        """The hash-chained audit log, with the configured audit retention: the one way it is built."""
+        """The tenant's hash-chained audit log (a chain per tenant), with its audit retention: the one way
+        it is built."""
         from callguard.security.audit import AuditLog
 
         return AuditLog(
-            dynamodb=self.clients.dynamodb, table=require_env(Env.AUDIT_TABLE, self.env), retention=self.retention
+            dynamodb=self.clients.dynamodb,
+            table=require_env(Env.AUDIT_TABLE, self.env),
+            retention=self.retention,
+            scope=self.scope,
         )
 
     def calls(self) -> CallsRepository:
@@ -336,6 +342,18 @@ class TenantAnalysisQueue:
         self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
 
 
+def deployment_tenants(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The deployment's tenants, ``default`` first: the listed ones are those of
+    ``CALLGUARD_TENANT_SETTINGS`` (set on the functions that act for tenants, only when tenants are
+    listed); without it, v1's one tenant."""
+    document = (environ if environ is not None else os.environ).get(Env.TENANT_SETTINGS.value)
+    if not document:
+        return (DEFAULT_TENANT,)
+    from callguard.security.tenant_settings import TenantSettingsDocument
+
+    return (DEFAULT_TENANT, *sorted(TenantSettingsDocument.from_env(document).tenants))
+
+
 def parts(clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT) -> Parts:
     """The repositories and key handling services are built from (the bench builds single ones), for
     ``tenant``: :class:`~callguard.security.tenancy.UnknownTenantError` for one the deployment does not list."""
@@ -362,18 +380,23 @@ def build_ingest_service(
 
 def build_import_service(clients: AwsClients, environ: Mapping[str, str] | None = None) -> ImportService:
     """The importer: the ingest service of ``POST /v1/calls`` behind a file reader and the
-    Connect contact look-up."""
+    Connect contact look-up. A file's tenant is where it was dropped (``tenants/<tenant>/…``); each
+    listed tenant's calls go through that tenant's own ingest service, built when its first file comes."""
     from callguard.calls.importer import ImportService, ImportSettings
     from callguard.calls.importer.contacts import ContactDirectory
 
     p = parts(clients, environ)
     settings = ImportSettings.from_env(p.env.get(Env.IMPORT_SETTINGS.value))
+    tenants = deployment_tenants(p.env)
+    ingest_of = functools.cache(lambda tenant: build_ingest_service(clients, p.env, tenant=tenant))
     return ImportService(
         s3=clients.s3,
         ingest=build_ingest_service(clients, p.env),
         settings=settings,
         contacts=ContactDirectory(clients.connect, settings.attributes),
         owned_bucket=settings.bucket_name is None,
+        tenants=frozenset(tenants),
+        ingest_of=ingest_of if len(tenants) > 1 else None,
     )
 
 
@@ -547,10 +570,13 @@ def build_offboarding(clients: AwsClients, environ: Mapping[str, str] | None = N
     )
 
 
-def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> AuditAnchors:
+def build_audit_anchors(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> AuditAnchors:
+    """The anchors of one tenant's audit chain (the default tenant's: v1's)."""
     from callguard.security.audit_anchor import AuditAnchors
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return AuditAnchors(
         log=p.audit_log(),
         s3=clients.s3,
@@ -560,15 +586,32 @@ def build_audit_anchors(clients: AwsClients, environ: Mapping[str, str] | None =
     )
 
 
-def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> RetentionPurge:
+def build_deployment_anchors(clients: AwsClients, environ: Mapping[str, str] | None = None) -> DeploymentAnchors:
+    """The scheduled anchoring: every tenant's chain in turn."""
+    from callguard.security.audit_anchor import DeploymentAnchors
+
+    env = environ if environ is not None else os.environ
+    return DeploymentAnchors(
+        tenants=deployment_tenants(env), build=lambda tenant: build_audit_anchors(clients, env, tenant=tenant)
+    )
+
+
+def build_retention_purge(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> RetentionPurge:
+    """The retention purge of one tenant: its expiry partitions, its holds and restrictions, its
+    stores, its report (the default tenant's: v1's)."""
     from callguard.retention.purge import PurgeTables, RetentionPurge
     from callguard.storage.expiry import ExpiryIndex, PurgeReports
 
-    p = parts(clients, environ)
+    p = parts(clients, environ, tenant=tenant)
     return RetentionPurge(
-        index=ExpiryIndex(dynamodb=clients.dynamodb),
+        index=ExpiryIndex(dynamodb=clients.dynamodb, scope=p.scope),
         reports=PurgeReports(
-            dynamodb=clients.dynamodb, table=require_env(Env.PRIVACY_TABLE, p.env), retention=p.retention
+            dynamodb=clients.dynamodb,
+            table=require_env(Env.PRIVACY_TABLE, p.env),
+            retention=p.retention,
+            scope=p.scope,
         ),
         tables=PurgeTables(
             calls=require_env(Env.CALLS_TABLE, p.env),
@@ -582,7 +625,18 @@ def build_retention_purge(clients: AwsClients, environ: Mapping[str, str] | None
         requests=p.privacy_requests(),
         holds=p.legal_holds(),
         retention=p.retention,
-        anchored=_AnchorCheck(clients.s3, require_env(Env.AUDIT_ANCHORS_BUCKET, p.env)),
+        anchored=_AnchorCheck(clients.s3, require_env(Env.AUDIT_ANCHORS_BUCKET, p.env), p.scope),
+    )
+
+
+def build_deployment_purge(clients: AwsClients, environ: Mapping[str, str] | None = None) -> DeploymentPurge:
+    """The scheduled purge: every tenant of the deployment in turn, each with its own
+    :func:`build_retention_purge`."""
+    from callguard.retention.purge import DeploymentPurge
+
+    env = environ if environ is not None else os.environ
+    return DeploymentPurge(
+        tenants=deployment_tenants(env), build=lambda tenant: build_retention_purge(clients, env, tenant=tenant)
     )
 
 
@@ -592,12 +646,15 @@ class _AnchorCheck:
 
     s3: object
     bucket: str
+    #: whose anchors (each tenant's chain has its own)
+    scope: TenantScope
 
     def __call__(self, day: str) -> bool:
         """A listing under ``days/`` only: the purge never reads an object of the anchors bucket."""
         from callguard.security.audit_anchor import day_key
 
-        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=day_key(day), MaxKeys=1)  # type: ignore[attr-defined]
+        key = day_key(day, self.scope)
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)  # type: ignore[attr-defined]
         return bool(listed.get("KeyCount"))
 
 

@@ -14,10 +14,27 @@ version of an object, crypto-shredding for subjects.
 * The report holds counts per category, the instant and the duration — nothing personal.
 
 Retention periods apply to items as written: shortening a period applies to new data.
+
+**Per tenant and category.** A deployment with tenants runs one :class:`RetentionPurge` per tenant
+(:class:`DeploymentPurge`, one scheduled run over every tenant): each reads only its tenant's expiry
+partitions (``T#<tenant>#<category>#<shard>``; the default tenant's are v1's), so an item is
+purged only by its own tenant's run, when the period its own tenant's retention stamped on it has
+passed; each checks holds and restrictions of its own tenant only (its stores are that tenant's),
+and each keeps its own report (the default tenant's under v1's key, in v1's shape).
+
+* A tenant whose purge fails does not stop the others: its report is kept with ``complete: false``
+  and the error's type (never its message), the remaining tenants are purged, and then the run
+  fails as a whole (:class:`TenantPurgeFailedError`), so the purge's error alarm fires and the next
+  scheduled run tries that tenant again. Nothing is skipped silently.
+* Time is shared: with ``remaining_ms`` each tenant may use at most its share of what is left
+  when it starts (what it leaves unused goes to the tenants after it), so one tenant's backlog
+  cannot keep the others from being purged; a tenant that runs out reports ``complete: false``
+  and carries on in the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -35,7 +52,15 @@ from callguard.storage.holds import LegalHolds
 from callguard.storage.requests import PrivacyRequests
 from callguard.storage.subjects import SubjectsRepository
 
-__all__ = ["CategoryCounts", "PurgeReport", "PurgeTables", "RetentionPurge"]
+__all__ = [
+    "CategoryCounts",
+    "DeploymentPurge",
+    "PurgeReport",
+    "PurgeRun",
+    "PurgeTables",
+    "RetentionPurge",
+    "TenantPurgeFailedError",
+]
 
 PAGE_SIZE = 100
 #: how far the TTL backstop of a held item is pushed beyond the purge instant
@@ -80,10 +105,14 @@ class PurgeReport:
     #: expired audit entries kept because their day has no signed anchor yet (a metric; the stored
     #: report keeps its documented shape)
     audit_unanchored: int = 0
+    #: the type of the error that stopped this run (never its message); ``None``: none did
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         report = asdict(self)
         del report["audit_unanchored"]
+        if self.error is None:  # v1's shape
+            del report["error"]
         return report
 
     @property
@@ -131,11 +160,18 @@ class RetentionPurge:
         self._holds = None
         cutoff = int(as_of.timestamp())
         report.complete = True
-        for category, table, kind in self.sources():
-            counts = report.categories.setdefault(str(category), CategoryCounts())
-            if not self._purge_category(category, table, kind, cutoff, counts, report, should_stop):
-                report.complete = False
-                break
+        try:
+            for category, table, kind in self.sources():
+                counts = report.categories.setdefault(str(category), CategoryCounts())
+                if not self._purge_category(category, table, kind, cutoff, counts, report, should_stop):
+                    report.complete = False
+                    break
+        except Exception as exc:  # the report of what was done is kept (if the store takes it), then it fails
+            report.complete, report.error = False, type(exc).__name__
+            report.duration_ms = int((time.monotonic() - clock0) * 1000)
+            with contextlib.suppress(Exception):
+                self._record(report)
+            raise
         report.duration_ms = int((time.monotonic() - clock0) * 1000)
         self._record(report)
         return report
@@ -258,3 +294,113 @@ class RetentionPurge:
     def _record(self, report: PurgeReport) -> None:
         """Keep the report (counts only) with the privacy records, for the accountability period."""
         self.reports.put(report.run_id, report.to_dict(), self.clock())
+
+
+# -- one scheduled run over every tenant ---------------------------------------------------------------
+class TenantPurgeFailedError(RuntimeError):
+    """The purge of one or more tenants failed; the other tenants were purged. The message names
+    tenant ids and error types only; ``run`` holds what the run did."""
+
+    def __init__(self, run: PurgeRun) -> None:
+        self.run = run
+        failed = ", ".join(f"{t} ({e})" for t, e in sorted(run.failed.items()))
+        super().__init__(f"The retention purge failed for tenant(s) {failed}; the other tenants were purged.")
+
+
+@dataclass
+class PurgeRun:
+    """What one scheduled run did: each tenant's report, and the tenants whose purge failed."""
+
+    reports: dict[str, PurgeReport] = field(default_factory=dict)
+    #: tenant → the type of the error its purge stopped with
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Every tenant's purge ran to its end."""
+        return not self.failed and all(r.complete for r in self.reports.values())
+
+    @property
+    def default(self) -> PurgeReport | None:
+        from callguard.security.tenancy import DEFAULT_TENANT
+
+        return self.reports.get(DEFAULT_TENANT)
+
+    def totals(self) -> dict[str, CategoryCounts]:
+        """Counts per category over every tenant (the run's metrics)."""
+        totals: dict[str, CategoryCounts] = {}
+        for report in self.reports.values():
+            for category, counts in report.categories.items():
+                total = totals.setdefault(category, CategoryCounts())
+                total.expired += counts.expired
+                total.deleted += counts.deleted
+                total.held += counts.held
+                total.object_versions += counts.object_versions
+        return totals
+
+    @property
+    def items_read(self) -> int:
+        return sum(r.items_read for r in self.reports.values())
+
+    @property
+    def deleted(self) -> int:
+        return sum(r.deleted for r in self.reports.values())
+
+    @property
+    def audit_unanchored(self) -> int:
+        return sum(r.audit_unanchored for r in self.reports.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The default tenant's report in v1's shape; with listed tenants, ``tenants`` beside it holds
+        each listed tenant's report (by tenant id)."""
+        from callguard.security.tenancy import DEFAULT_TENANT
+
+        default = self.default
+        out = default.to_dict() if default is not None else {}
+        listed = {t: r.to_dict() for t, r in sorted(self.reports.items()) if t != DEFAULT_TENANT}
+        if listed:
+            out["tenants"] = listed
+        return out
+
+
+@dataclass
+class DeploymentPurge:
+    """One scheduled run: the purge of every tenant of the deployment, in turn (module docstring)."""
+
+    #: the deployment's tenants, ``default`` first
+    tenants: tuple[str, ...]
+    #: the purge of one tenant (its stores, its expiry partitions, its holds, its reports)
+    build: Callable[[str], RetentionPurge]
+
+    def run(
+        self,
+        as_of: datetime,
+        should_stop: Callable[[], bool] = lambda: False,
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> PurgeRun:
+        """Purge every tenant as of ``as_of``; :class:`TenantPurgeFailedError` after the last one if any
+        failed (its ``run`` attribute holds what was done)."""
+        run = PurgeRun()
+        if len(self.tenants) == 1:  # v1: one tenant, whose failure is the run's own
+            run.reports[self.tenants[0]] = self.build(self.tenants[0]).run(as_of, should_stop=should_stop)
+            return run
+        for position, tenant in enumerate(self.tenants):
+            stop = self._share(should_stop, remaining_ms, len(self.tenants) - position)
+            try:
+                run.reports[tenant] = self.build(tenant).run(as_of, should_stop=stop)
+            except Exception as exc:
+                run.failed[tenant] = type(exc).__name__
+        if run.failed:
+            raise TenantPurgeFailedError(run)
+        return run
+
+    @staticmethod
+    def _share(
+        should_stop: Callable[[], bool], remaining_ms: Callable[[], int] | None, tenants_left: int
+    ) -> Callable[[], bool]:
+        """``should_stop``, and with ``remaining_ms`` also: this tenant has used its share of the time."""
+        if remaining_ms is None or tenants_left <= 1:
+            return should_stop
+        at_start = remaining_ms()
+        until = at_start - at_start // tenants_left
+        return lambda: should_stop() or remaining_ms() <= until
