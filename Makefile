@@ -133,8 +133,8 @@ offboard: setup ## offboard TENANT=<id> on the running local stack (shred keys, 
 anchor: setup ## sign the audit log of the running local stack now (close past days, checkpoint today); JSON only
 	@$(PY) -m local anchor
 
-import: setup ## drop FILE=<path> [FORMAT=contact-lens|transcribe] into the running local stack's import path; prints only the call id(s)
-	@$(PY) -m local import $(FILE) $(if $(FORMAT),--format "$(FORMAT)")
+import: setup ## drop FILE=<path> [FORMAT=contact-lens|transcribe] [TENANT=<id>] into the running local stack's import path (TENANT's upload prefix); prints only the call id(s)
+	@$(PY) -m local import $(FILE) $(if $(FORMAT),--format "$(FORMAT)") $(if $(TENANT),--tenant "$(TENANT)")
 
 ropa: setup ## regenerate docs/records-of-processing.md and docs/privacy-notice-snippets.md from the config
 	@$(PY) -m infra.ropa

@@ -105,8 +105,10 @@ def purge(
 def import_files(
     files: Annotated[list[Path], typer.Argument(help="Contact Lens or Transcribe Call Analytics JSON files")],
     format: Annotated[str, typer.Option("--format", help="contact-lens or transcribe (default: detected)")] = "",
+    tenant: Annotated[str, typer.Option("--tenant", help="the tenant whose upload prefix takes the files")] = "",
 ) -> None:
-    """Drop files into the running stack's import path; print only the resulting call ids, one per line."""
+    """Drop files into the running stack's import path (TENANT's, the default tenant's when empty); print
+    only the resulting call ids, one per line."""
     from local.imports import drop_files
 
     if format and format not in {"contact-lens", "transcribe"}:
@@ -117,7 +119,7 @@ def import_files(
         typer.echo(f"callguard import: no such file: {', '.join(missing)}", err=True)
         raise typer.Exit(2)
     try:
-        results = drop_files(files, format or None)
+        results = drop_files(files, format or None, tenant=tenant or "default")
     except (RuntimeError, BotoCoreError) as exc:
         typer.echo(f"callguard import: {exc}", err=True)
         raise typer.Exit(1) from None

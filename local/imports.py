@@ -21,6 +21,9 @@ from botocore.exceptions import ClientError
 
 from callguard.calls.importer import ImportSettings, RejectedFileError, parse
 from callguard.calls.importer.service import FORMAT_METADATA, contact_id_of
+from callguard.calls.importer.settings import tenant_key
+from callguard.security.tenancy import DEFAULT_TENANT
+from callguard.storage.scope import TenantScope
 from local.stack import STATE_FILE
 
 __all__ = ["ImportResult", "drop_files"]
@@ -61,13 +64,20 @@ def _prefix(settings: ImportSettings, raw: bytes, fmt: str | None) -> str:
 
 
 def drop_files(
-    paths: list[Path], fmt: str | None = None, *, state_file: Path = STATE_FILE, timeout: float = 60
+    paths: list[Path],
+    fmt: str | None = None,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    state_file: Path = STATE_FILE,
+    timeout: float = 60,
 ) -> list[ImportResult]:
     if not state_file.exists():
         raise RuntimeError("no local stack is running (start it with `make local`)")
     state = json.loads(state_file.read_text())
     if not state.get("import_bucket"):
         raise RuntimeError("the running stack has no importer; restart it after `make synth`")
+    if tenant not in (state.get("tenants") or {DEFAULT_TENANT: {}}):
+        raise RuntimeError(f"the running stack serves no tenant {tenant!r}")
     settings = ImportSettings.model_validate(state["import_settings"])
     bucket = state["import_bucket"]
     s3, dynamodb = _clients(state)
@@ -75,10 +85,13 @@ def drop_files(
     for path in paths:
         raw = path.read_bytes()
         day = datetime.now(UTC).strftime("%Y/%m/%d")
-        key = f"{_prefix(settings, raw, fmt)}{day}/{uuid.uuid4().hex[:12]}_{path.name}"
+        key = tenant_key(tenant, f"{_prefix(settings, raw, fmt)}{day}/{uuid.uuid4().hex[:12]}_{path.name}")
         s3.put_object(Bucket=bucket, Key=key, Body=raw, Metadata={FORMAT_METADATA: fmt} if fmt else {})
         dropped.append((path, key, raw))
-    return [_outcome(s3, dynamodb, state, settings, bucket, path, key, raw, timeout) for path, key, raw in dropped]
+    scope = TenantScope(tenant)
+    return [
+        _outcome(s3, dynamodb, state, settings, bucket, path, key, raw, timeout, scope) for path, key, raw in dropped
+    ]
 
 
 def _outcome(
@@ -91,6 +104,7 @@ def _outcome(
     key: str,
     raw: bytes,
     timeout: float,
+    scope: TenantScope,
 ) -> ImportResult:
     deadline = time.monotonic() + timeout
     while True:  # the importer deletes the object (from the stack's own bucket) once it is handled
@@ -111,6 +125,6 @@ def _outcome(
     except RejectedFileError as exc:
         return ImportResult(path, None, exc.reason)
     found = dynamodb.get_item(
-        TableName=state["calls_table"], Key={"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "CALL"}}
+        TableName=state["calls_table"], Key={"pk": {"S": scope.key(f"CALL#{call_id}")}, "sk": {"S": "CALL"}}
     ).get("Item")
     return ImportResult(path, call_id if found else None, None if found else "not_stored")

@@ -5,6 +5,10 @@ The bucket is either an existing one (the Connect instance's, named in the confi
 turns on "Send notifications to Amazon EventBridge") or one this construct creates. EventBridge
 rather than a bucket notification: callguard never rewrites the notification configuration of
 a bucket it does not own, and no custom resource is needed for a bucket it does.
+
+With tenants, each listed tenant drops its files under ``tenants/<tenant>/<import prefix>``; the rule
+routes exactly the default tenant's prefixes and each listed tenant's, and the importer may read (and
+delete) nothing else, so a file under a prefix of no listed tenant never reaches the function.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from callguard.calls.importer.settings import tenant_key
 from callguard.names import Env
+from callguard.storage.scope import TenantScope
 from infra.constructs.data_access import allow_table_key
 from infra.constructs.platform import STORE_CALL_ENV, Platform
 from infra.constructs.secure_storage import SecureBucket, SecureQueue
@@ -35,6 +41,8 @@ class CallImport(Construct):
         super().__init__(scope, construct_id)
         settings, data, keys = platform.settings, platform.data, platform.keys
         config = settings.imports
+        #: every prefix a file may be dropped under: the default tenant's (v1's) and each listed tenant's
+        self.prefixes = [tenant_key(t.id, p) for t in settings.tenant_list() for p in config.prefixes]
         self.owned = config.bucket_name is None
         if config.bucket_name is None:
             self.bucket: s3.IBucket = SecureBucket(
@@ -80,7 +88,7 @@ class CallImport(Construct):
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [self.bucket.bucket_name]},
-                    "object": {"key": [{"prefix": p} for p in config.prefixes]},
+                    "object": {"key": [{"prefix": p} for p in self.prefixes]},
                 },
             ),
             # an event EventBridge cannot deliver (the queue unavailable, its key refused) waits in the DLQ too
@@ -139,7 +147,9 @@ class CallImport(Construct):
             [data.subjects.table_arn],
         )
         allow(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"], [data.subject_keys.table_arn])
-        allow(["s3:PutObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects("transcripts/*")])
+        # each tenant's transcripts under its own keys (the default tenant's: v1's transcripts/)
+        transcripts = [TenantScope(t.id).object_key("transcripts/*") for t in platform.settings.tenant_list()]
+        allow(["s3:PutObject", "s3:DeleteObjectVersion"], [data.transcripts.arn_for_objects(k) for k in transcripts])
         allow(["sqs:SendMessage"], [data.analysis_queue.queue_arn])
         # the data key as ingest holds it (infra/grants.py): subject keys only with the subject id in the
         # encryption context; transcripts, the dropped files and the queues only through S3/SQS; the tables
@@ -150,7 +160,7 @@ class CallImport(Construct):
             allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys.data.key_arn], conditions(condition, region))
         allow(["kms:GenerateMac"], [keys.subject_ids.key_arn])
         # the files: read under the import prefixes (only the redacted twins in redacted-only mode)
-        readable = [f"{p}Redacted/*" if config.redacted_only else f"{p}*" for p in config.prefixes]
+        readable = [f"{p}Redacted/*" if config.redacted_only else f"{p}*" for p in self.prefixes]
         allow(["s3:GetObject", "s3:GetObjectVersion"], [self.bucket.arn_for_objects(r) for r in readable])
         allow(["s3:PutObject"], [self.bucket.arn_for_objects(f"{config.quarantine_prefix}*")])
         if self.owned:  # the raw file is never kept: imported and quarantined files are deleted
@@ -168,7 +178,7 @@ class CallImport(Construct):
             "Objects are addressed by prefix: the transcript bucket's transcripts/<subject>/<call>, and the "
             "import bucket's configured import and quarantine prefixes; connect contacts are per instance."
         )
-        findings = [objects_wildcard(data.transcripts, "transcripts/")]
+        findings = [objects_wildcard(data.transcripts, k.removesuffix("*")) for k in transcripts]
         for prefix in [*readable, f"{config.quarantine_prefix}*"]:
             findings.append(self._object_finding(prefix.removesuffix("*")))
         findings.append(f"AwsSolutions-IAM5[Resource::{self._nag_name(contacts)}]")

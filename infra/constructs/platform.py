@@ -28,10 +28,18 @@ __all__ = ["STORE_CALL_ENV", "TENANT_AWARE_FUNCTIONS", "Platform"]
 #: the functions behind API routes: the edge in each resolves the caller's tenant
 _API_FUNCTIONS = frozenset(r.function for r in ROUTES if r.function)
 #: the functions that act for a tenant at runtime, so read its settings: the API functions (tenant from
-#: the token), the analysis (from the queue message ingest wrote for the token's tenant) and the privacy
-#: workflow's steps (from the execution input the privacy API wrote for the filer's tenant); and the daily
-#: deadline check, which acts for every tenant of the deployment in turn (the tenants this document lists)
-TENANT_AWARE_FUNCTIONS = _API_FUNCTIONS | {"analyze", "privacy_steps", "deadline_check"}
+#: the token), the analysis (from the queue message ingest wrote for the token's tenant), the privacy
+#: workflow's steps (from the execution input the privacy API wrote for the filer's tenant), the importer
+#: (from the prefix a file was dropped under); and the daily deadline check, the scheduled purge and the
+#: audit anchoring, which act for every tenant of the deployment in turn (the tenants this document lists)
+TENANT_AWARE_FUNCTIONS = _API_FUNCTIONS | {
+    "analyze",
+    "privacy_steps",
+    "deadline_check",
+    "importer",
+    "purge",
+    "audit_anchor",
+}
 
 
 #: what a function that stores calls needs (the ingest API and the importer): the call, subject and key

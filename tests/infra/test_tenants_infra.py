@@ -197,7 +197,8 @@ def test_the_api_functions_map_each_platform_client_to_its_tenant(tenant_synth: 
 
 
 def test_the_tenant_aware_functions_and_only_they_carry_each_listed_tenants_settings(tenant_synth: Synth) -> None:
-    assert {"analyze", "privacy_steps", "deadline_check"} | API_FUNCTIONS == TENANT_AWARE_FUNCTIONS
+    tenant_aware = {"analyze", "privacy_steps", "deadline_check", "importer", "purge", "audit_anchor"}
+    assert tenant_aware | API_FUNCTIONS == TENANT_AWARE_FUNCTIONS
     seen = set()
     for logical, function in tenant_synth.resources("AWS::Lambda::Function").items():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})

@@ -12,13 +12,19 @@ API's handler uses, so consent, sealing, idempotency and analysis are the API's 
   to Connect; callguard only reads it.)
 * Contact Lens writes a raw and a redacted twin. The raw twin is imported; the redacted one
   only when the raw one cannot be read (or ``redacted_only``), and the call says so.
+* **Tenants.** A file belongs to the tenant whose upload prefix it lands under, never to anything
+  its content says: ``<import prefix>…`` (v1's keys) is the default tenant's, and
+  ``tenants/<tenant>/<import prefix>…`` a listed tenant's (:func:`tenant_of_key`). The call is then
+  ingested as that tenant — its scope, its pseudonyms, its subject keys, its retention — by that
+  tenant's ingest service. A file under a tenant the deployment does not list is refused before
+  it is read (``refused``, ``unknown_tenant``): nothing of it is read, copied or stored.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -29,13 +35,24 @@ from callguard.calls.ingest import IngestService
 from callguard.errors import CallConflictError
 from callguard.models import CallIn, is_call_id
 from callguard.names import AGENT_ID_PATTERN
+from callguard.security.tenancy import DEFAULT_TENANT
 from callguard.storage.calls import ImportedOrigin
 
 from .contacts import ContactDirectory, ContactFacts
 from .formats import CONTACT_LENS, FORMATS, ImportedTranscript, RejectedFileError, parse
-from .settings import ImportSettings
+from .settings import TENANTS_PREFIX, ImportSettings, tenant_key, tenant_of_key
 
-__all__ = ["FORMAT_METADATA", "ImportOutcome", "ImportService", "contact_id_of", "raw_twin_key", "speaker_of"]
+__all__ = [
+    "FORMAT_METADATA",
+    "TENANTS_PREFIX",
+    "ImportOutcome",
+    "ImportService",
+    "contact_id_of",
+    "raw_twin_key",
+    "speaker_of",
+    "tenant_key",
+    "tenant_of_key",
+]
 
 #: object metadata ``make import FORMAT=…`` sets: the format the file must be in
 FORMAT_METADATA = "callguard-format"
@@ -63,11 +80,13 @@ class _GoneError(Exception):
 @dataclass(frozen=True)
 class ImportOutcome:
     key: str
-    status: Literal["imported", "quarantined", "skipped"]
+    status: Literal["imported", "quarantined", "skipped", "refused"]
     reason: str | None = None
     call_id: str | None = None
     analysis: str | None = None
     redacted_input: bool = False
+    #: the tenant the file was imported for (``None``: refused before one was known)
+    tenant: str | None = DEFAULT_TENANT
 
 
 @dataclass
@@ -79,14 +98,35 @@ class ImportService:
     #: the stack created the bucket: imported objects are deleted (the raw file is never kept)
     owned_bucket: bool
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: the deployment's tenants (``default`` alone: v1's single-tenant import)
+    tenants: frozenset[str] = frozenset({DEFAULT_TENANT})
+    #: a listed tenant's ingest service (its scope, pseudonyms and keys); ``ingest`` is the default tenant's
+    ingest_of: Callable[[str], IngestService] | None = None
     _last_modified: datetime | None = None
     _version_read: str | None = None
+    _tenant_ingest: IngestService | None = None
+
+    def _ingest(self) -> IngestService:
+        return self._tenant_ingest or self.ingest
 
     def handle(self, bucket: str, key: str, version_id: str | None = None) -> ImportOutcome:
         s = self.settings
-        self._version_read, self._last_modified = None, None  # of this object only
-        if key.startswith(s.quarantine_prefix) or not any(key.startswith(p) for p in s.prefixes):
+        self._version_read, self._last_modified, self._tenant_ingest = None, None, None  # of this object only
+        if key.startswith(s.quarantine_prefix):
             return ImportOutcome(key, "skipped", "outside_prefix")
+        tenant, below = tenant_of_key(key)
+        if not any(below.startswith(p) for p in s.prefixes):
+            return ImportOutcome(key, "skipped", "outside_prefix", tenant=tenant)
+        if tenant is None or tenant not in self.tenants or (tenant != DEFAULT_TENANT and self.ingest_of is None):
+            return ImportOutcome(key, "refused", "unknown_tenant", tenant=None)  # never opened
+        if tenant != DEFAULT_TENANT:
+            assert self.ingest_of is not None  # nosec B101 - checked just above
+            self._tenant_ingest = self.ingest_of(tenant)
+        outcome = self._handle(bucket, key, version_id)
+        return outcome if tenant == DEFAULT_TENANT else replace(outcome, tenant=tenant)
+
+    def _handle(self, bucket: str, key: str, version_id: str | None) -> ImportOutcome:
+        s = self.settings
         redacted_key = raw_twin_key(key) is not None
         if s.redacted_only and not redacted_key:
             return ImportOutcome(key, "skipped", "raw_twin_not_read")  # never even opened
@@ -103,7 +143,7 @@ class ImportService:
                 self._forget(bucket, key, version_id)  # the raw twin's event imports the call
                 return ImportOutcome(key, "skipped", "raw_twin_imported", redacted_input=True)
             call, imported = self._call(transcript, self._last_modified)
-            accepted = self.ingest.ingest(call, imported=imported)
+            accepted = self._ingest().ingest(call, imported=imported)
         except RejectedFileError as exc:
             return self._quarantine(bucket, key, version_id, exc.reason)
         except CallConflictError:
@@ -217,7 +257,7 @@ class ImportService:
         return True
 
     def _other_twin(self, transcript: ImportedTranscript, call_id: str) -> bool:
-        existing = self.ingest.calls.get(call_id)
+        existing = self._ingest().calls.get(call_id)
         if existing is None:
             return False
         imported = existing.imported

@@ -12,7 +12,31 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["AttributeNames", "ImportSettings"]
+from callguard.security.tenancy import DEFAULT_TENANT, TENANT_ID_PATTERN
+
+__all__ = ["TENANTS_PREFIX", "AttributeNames", "ImportSettings", "tenant_key", "tenant_of_key"]
+
+#: where a listed tenant's files are dropped: ``tenants/<tenant>/`` before the import prefix
+TENANTS_PREFIX = "tenants/"
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+
+
+def tenant_key(tenant: str, key: str) -> str:
+    """Where ``tenant`` drops a file that the default tenant would drop at ``key`` (v1's key)."""
+    return key if tenant == DEFAULT_TENANT else f"{TENANTS_PREFIX}{tenant}/{key}"
+
+
+def tenant_of_key(key: str) -> tuple[str | None, str]:
+    """(the tenant a dropped file belongs to, its key below the tenant's prefix): ``("default", key)``
+    outside ``tenants/``; ``(None, …)`` for a ``tenants/`` key that names no valid tenant id. The
+    tenant comes from where the file was put, never from what it contains."""
+    if not key.startswith(TENANTS_PREFIX):
+        return DEFAULT_TENANT, key
+    tenant, separator, rest = key[len(TENANTS_PREFIX) :].partition("/")
+    if not separator or not _TENANT_ID.match(tenant) or tenant == DEFAULT_TENANT:
+        return None, rest
+    return tenant, rest
+
 
 _ATTRIBUTE = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,128}$")]
 _PREFIX = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/\-]{0,200}$")]
@@ -92,6 +116,9 @@ class ImportSettings(BaseModel):
         q = self.quarantine_prefix
         if not q or any(q.startswith(p) or p.startswith(q) for p in self.prefixes):
             raise ValueError("quarantine_prefix must be non-empty and outside every import prefix")
+        # tenants/<tenant>/ is where listed tenants drop their files: the default tenant's prefixes stay outside
+        if any(p.startswith(TENANTS_PREFIX) or TENANTS_PREFIX.startswith(p) for p in (*self.prefixes, q)):
+            raise ValueError(f"import and quarantine prefixes must lie outside {TENANTS_PREFIX!r} (the tenants' own)")
         return self
 
     @property
