@@ -85,3 +85,51 @@ def scan_all(session: boto3.Session) -> str:
             dump.append(version["Key"])
             dump.append(body.read().decode("latin-1"))
     return "\n".join(dump)
+
+
+#: the functions whose environment ``tenant_aws`` gives the process (the template with tenants)
+TENANT_FUNCTIONS = (
+    "IngestApiIngest",
+    "PrivacyApiPrivacy",
+    "RetentionPurge",
+    "AuditAnchoringAnchor",
+    "ImportImporter",
+)
+
+
+@pytest.fixture
+def tenant_aws(monkeypatch: pytest.MonkeyPatch, tenant_synth: Synth) -> Iterator[dict[str, Any]]:
+    """Like ``aws``, from the template synthesized with the README's two tenants (``default`` and
+    ``acme-energie``): what the scheduled and import functions of such a deployment see."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_SERVICE_NAME": "callguard-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "CallguardTest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        provisioner = Provisioner(session, region=REGION)
+        provisioned = provisioner.provision(tenant_synth.template)
+        permissions.activate(permissions.model_for(tenant_synth.template, provisioned))
+        raw_env: dict[str, str] = {}
+        for prefix in TENANT_FUNCTIONS:
+            raw_env.update(provisioner.function_environment(tenant_synth.template, prefix))
+        env = {Env(k): v for k, v in raw_env.items() if k in {e.value for e in Env}}
+        for key, value in env.items():
+            monkeypatch.setenv(key.value, value)
+        comprehend_server = ComprehendServer().start()
+        comprehend = session.client("comprehend", endpoint_url=comprehend_server.url)
+        try:
+            yield {
+                "session": session,
+                "env": env,
+                "clients": AwsClients(session=session, comprehend=comprehend),
+                "comprehend": comprehend_server.emulator,
+            }
+        finally:
+            permissions.deactivate()
+            comprehend_server.stop()
