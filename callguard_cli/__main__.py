@@ -329,9 +329,11 @@ def audit_verify(
     ] = None,
     endpoint_url: Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL")] = None,
     region: Annotated[str, typer.Option(envvar="AWS_REGION", help="the stack's region")] = "eu-central-1",
+    tenant: Annotated[str, typer.Option(help="whose audit chain (each tenant has its own)")] = "default",
 ) -> None:
     """Check one day of the audit log: every entry, the chain, the signed anchors and checkpoints, and the
     link to the day before. Exits 1 on any alteration, deletion, reordering, rewrite or replayed anchor.
+    Each tenant's log is a chain of its own: --tenant names it (the default tenant's without).
 
     Without options it checks the running local stack (`make local`); against AWS give --table,
     --anchors-bucket and --anchor-key (credentials from the usual AWS configuration)."""
@@ -353,7 +355,9 @@ def audit_verify(
         )
         raise typer.Exit(2)
     try:
-        verdict = _verify(day, table, anchors_bucket, anchor_key, endpoint_url, region, local=bool(local))
+        verdict = _verify(
+            day, table, anchors_bucket, anchor_key, endpoint_url, region, local=bool(local), tenant=tenant
+        )
     except Exception as exc:
         errors.print(f"[red]Cannot verify the audit log of {day}[/]: {_explain(exc)}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -371,13 +375,23 @@ def audit_verify(
     raise typer.Exit(1)
 
 
-def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | None, region: str, *, local: bool) -> Any:
+def _verify(
+    day: str,
+    table: str,
+    bucket: str,
+    key: str,
+    endpoint_url: str | None,
+    region: str,
+    *,
+    local: bool,
+    tenant: str = "default",
+) -> Any:
     import boto3
     from botocore.config import Config
 
     from callguard.clients import AwsClients
     from callguard.names import Env
-    from callguard.wiring import build_audit_anchors
+    from callguard.wiring import build_audit_verifier
 
     # the embedded stack takes any credentials; against AWS the usual configuration applies
     # B105 accepted: the embedded stack's dummy credentials
@@ -390,7 +404,7 @@ def _verify(day: str, table: str, bucket: str, key: str, endpoint_url: str | Non
 
     clients = AwsClients(dynamodb=client("dynamodb"), s3=client("s3"), kms=client("kms"))
     environ = {Env.AUDIT_TABLE.value: table, Env.AUDIT_ANCHORS_BUCKET.value: bucket, Env.AUDIT_ANCHOR_KEY_ID.value: key}
-    return build_audit_anchors(clients, environ).verify(day)
+    return build_audit_verifier(clients, environ, tenant=tenant).verify(day)
 
 
 @tenants.command("offboard")

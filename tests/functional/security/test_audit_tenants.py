@@ -17,7 +17,7 @@ from callguard.names import Env
 from callguard.retention.purge import DeploymentPurge
 from callguard.security.audit_anchor import AuditAnchors, DeploymentAnchors, day_key
 from callguard.storage.scope import TenantScope
-from callguard.wiring import build_audit_anchors, build_retention_purge, parts
+from callguard.wiring import build_audit_anchors, build_audit_verifier, build_retention_purge, parts
 from tests.functional.retention.test_purge_tenants import ACME_AUDIT_DAYS, _acme_retention
 
 pytestmark = pytest.mark.functional
@@ -68,6 +68,10 @@ def test_each_tenant_has_its_own_chain_anchored_and_verified_on_its_own(chains: 
         verdict = chains.anchors(tenant).verify(chains.day)
         assert verdict.ok, (tenant, verdict.problems)
         assert verdict.entries == entries
+    # what `callguard audit verify --tenant` builds: the audit table, bucket and key are all it needs
+    names = (Env.AUDIT_TABLE, Env.AUDIT_ANCHORS_BUCKET, Env.AUDIT_ANCHOR_KEY_ID)
+    verifier = build_audit_verifier(chains.aws["clients"], {n.value: chains.env[n] for n in names}, tenant=ACME)
+    assert verifier.verify(chains.day).entries == 2
 
 
 def test_one_tenants_anchor_replayed_as_anothers_and_a_deleted_entry_are_seen_in_that_chain_only(

@@ -56,6 +56,7 @@ __all__ = [
     "build_agent_view_service",
     "build_analysis_service",
     "build_audit_anchors",
+    "build_audit_verifier",
     "build_compliance_desk",
     "build_deadline_check",
     "build_deployment_anchors",
@@ -583,6 +584,34 @@ def build_audit_anchors(
         kms=clients.kms,
         bucket=require_env(Env.AUDIT_ANCHORS_BUCKET, p.env),
         key_id=require_env(Env.AUDIT_ANCHOR_KEY_ID, p.env),
+    )
+
+
+def build_audit_verifier(
+    clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT
+) -> AuditAnchors:
+    """What ``callguard audit verify [--tenant]`` checks one tenant's chain with: its entries and its
+    anchors (verification reads no retention, so a listed tenant needs no settings document here)."""
+    if tenant == DEFAULT_TENANT:
+        return build_audit_anchors(clients, environ)
+    from callguard.retention.policy import RetentionPolicy
+    from callguard.security.audit import AuditLog
+    from callguard.security.audit_anchor import AuditAnchors
+    from callguard.storage.scope import TenantScope
+
+    env = environ if environ is not None else os.environ
+    log = AuditLog(
+        dynamodb=clients.dynamodb,
+        table=require_env(Env.AUDIT_TABLE, env),
+        retention=RetentionPolicy.defaults(),
+        scope=TenantScope(tenant),
+    )
+    return AuditAnchors(
+        log=log,
+        s3=clients.s3,
+        kms=clients.kms,
+        bucket=require_env(Env.AUDIT_ANCHORS_BUCKET, env),
+        key_id=require_env(Env.AUDIT_ANCHOR_KEY_ID, env),
     )
 
 
