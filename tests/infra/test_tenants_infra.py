@@ -79,6 +79,16 @@ def _without_tenant_transcripts(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return statements
 
 
+def _without_tenants(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A managed policy's statements with every object of a listed tenant (``/tenants/…``) taken out again."""
+    statements: list[dict[str, Any]] = json.loads(json.dumps(policy["Properties"]["PolicyDocument"]["Statement"]))
+    for statement in statements:
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        kept = [target for target in targets if "/tenants/" not in json.dumps(target)]
+        statement["Resource"] = kept[0] if len(kept) == 1 else kept
+    return statements
+
+
 def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tenant_wiring(
     synth: Synth, tenant_synth: Synth
 ) -> None:
@@ -97,22 +107,32 @@ def test_listing_tenants_only_adds_to_v1_and_changes_no_v1_resource_but_the_tena
         "AWS::CloudWatch::Alarm",  # every alarm also notifies each listed tenant's contacts
         "AWS::StepFunctions::StateMachine",  # the privacy workflow hands each step the request's tenant
         "AWS::IAM::ManagedPolicy",  # the roles that read or remove transcripts or exports reach the listed tenants' too
+        "AWS::Events::Rule",  # the import rule routes each listed tenant's upload prefixes too
     }, changed
     for logical in changed["AWS::IAM::ManagedPolicy"]:
         before, after = synth.template["Resources"][logical], resources[logical]
-        assert TENANT_TRANSCRIPTS in json.dumps(after) or TENANT_EXPORTS in json.dumps(after), logical
-        assert _without_tenant_transcripts(after) == before["Properties"]["PolicyDocument"]["Statement"], logical
+        if "Importer" in logical:  # its tenants' upload prefixes and transcripts (infra/constructs/call_import.py)
+            assert "/tenants/acme-energie/Analysis/Voice/*" in json.dumps(after), logical
+            assert _without_tenants(after) == before["Properties"]["PolicyDocument"]["Statement"], logical
+        else:
+            assert TENANT_TRANSCRIPTS in json.dumps(after) or TENANT_EXPORTS in json.dumps(after), logical
+            assert _without_tenant_transcripts(after) == before["Properties"]["PolicyDocument"]["Statement"], logical
         assert {k: v for k, v in after["Properties"].items() if k != "PolicyDocument"} == {
             k: v for k, v in before["Properties"].items() if k != "PolicyDocument"
         }
+    (rule,) = changed["AWS::Events::Rule"]
+    keys = resources[rule]["Properties"]["EventPattern"]["detail"]["object"]["key"]
+    v1_prefixes = ("Analysis/Voice/", "Analysis/Chat/", "CallAnalytics/")
+    assert {k["prefix"] for k in keys} == {f"{t}{p}" for t in ("", "tenants/acme-energie/") for p in v1_prefixes}
     functions = {logical: _service(tenant_synth, logical) for logical in changed["AWS::Lambda::Function"]}
-    tenant_aware = API_FUNCTIONS | {"pre_token", "analyze", "privacy_steps", "deadline_check"}
+    scheduled = {"importer", "purge", "audit_anchor"}  # act for every tenant, reading the settings document
+    tenant_aware = API_FUNCTIONS | {"pre_token", "analyze", "privacy_steps", "deadline_check"} | scheduled
     assert set(functions.values()) == tenant_aware, functions
     for logical, service in functions.items():
         before, after = _function_env(synth, logical), _function_env(tenant_synth, logical)
         rewritten = {k for k in before if before[k] != after.get(k)}  # v1's variables: only the trigger's groups
         assert rewritten == ({Env.GROUP_SCOPES.value} if service == "pre_token" else set()), logical
-        settings_only = {"analyze", "privacy_steps", "deadline_check"}
+        settings_only = {"analyze", "privacy_steps", "deadline_check", *scheduled}
         expected = {Env.TENANT_SETTINGS.value} if service in settings_only else (
             set() if service == "pre_token" else {Env.TENANTS.value, Env.TENANT_SETTINGS.value}
         )  # fmt: skip
