@@ -21,7 +21,7 @@ from callguard.names import Env
 from callguard.retention.policy import DataCategory
 from callguard.retention.purge import DeploymentPurge, TenantPurgeFailedError
 from callguard.security.tenant_settings import TenantSettingsDocument
-from callguard.storage.expiry import expiry_attributes
+from callguard.storage.expiry import PurgeReports, expiry_attributes
 from callguard.storage.scope import V1, TenantScope
 from callguard.wiring import build_ingest_service, build_privacy_service, build_retention_purge, parts
 from tests.support import FakeContext, call_body, load_handler
@@ -91,14 +91,10 @@ class Tenants:
         return report
 
     def stored_reports(self, scope: TenantScope) -> list[dict[str, Any]]:
-        day = datetime.now(UTC).date().isoformat()
-        key = scope.key(f"PURGE#{day}")
-        items = self.ddb.query(
-            TableName=self.env[Env.PRIVACY_TABLE],
-            KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": key}},
-        )["Items"]
-        return [json.loads(i["report"]["S"]) for i in items]
+        reports = PurgeReports(
+            dynamodb=self.ddb, table=self.env[Env.PRIVACY_TABLE], retention=self.policy[scope.tenant], scope=scope
+        )
+        return reports.of_day(datetime.now(UTC).date().isoformat())
 
 
 @pytest.fixture
@@ -106,7 +102,9 @@ def tenants(tenant_aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Tena
     return Tenants(tenant_aws, monkeypatch)
 
 
-def test_b_purges_only_its_own_items_by_its_shorter_retention_and_never_as(tenants: Tenants) -> None:
+def test_b_purges_only_its_own_items_by_its_shorter_retention_and_never_as(
+    tenants: Tenants, capsys: pytest.CaptureFixture[str]
+) -> None:
     mine_a = tenants.decision("default", "a")
     mine_b = tenants.decision(ACME, "b")
     # A's item filed in B's expiry partition, already "expired" there: B's run must still leave it alone
@@ -118,7 +116,10 @@ def test_b_purges_only_its_own_items_by_its_shorter_retention_and_never_as(tenan
         ExpressionAttributeValues={":past": {"N": str(int(tenants.t0.timestamp()) - 86400)}},
     )
 
+    capsys.readouterr()
     report = tenants.purge(ACME_DECISION_DAYS + 1)  # B's period is over, A's is not
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["PurgeForeignEntries"] for m in emitted if "PurgeForeignEntries" in m] == [[1.0]]  # the forged one
 
     assert not tenants.exists(mine_b)
     assert tenants.exists(mine_a)
@@ -130,7 +131,8 @@ def test_b_purges_only_its_own_items_by_its_shorter_retention_and_never_as(tenan
     assert acme["categories"]["routing_decisions"]["deleted"] == 1
     assert acme["categories"]["routing_decisions"]["expired"] == 1  # the forged entry is not B's to count
     assert report["categories"]["routing_decisions"]["deleted"] == 0
-    # each tenant's report under its own key; the default tenant's in v1's place and shape
+    # each tenant's report under its own key (T#acme-energie#PURGE#<day>); the default tenant's in v1's
+    # place (PURGE#<day>) and shape
     (stored_default,) = tenants.stored_reports(V1)
     (stored_acme,) = tenants.stored_reports(B)
     assert stored_default == {k: v for k, v in report.items() if k != "tenants"}

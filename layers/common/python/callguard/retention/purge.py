@@ -105,12 +105,15 @@ class PurgeReport:
     #: expired audit entries kept because their day has no signed anchor yet (a metric; the stored
     #: report keeps its documented shape)
     audit_unanchored: int = 0
+    #: entries in this tenant's expiry partitions of items another tenant owns, left alone (a metric: a
+    #: store wrote another tenant's expiry key; the stored report keeps its documented shape)
+    foreign: int = 0
     #: the type of the error that stopped this run (never its message); ``None``: none did
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         report = asdict(self)
-        del report["audit_unanchored"]
+        del report["audit_unanchored"], report["foreign"]
         if self.error is None:  # v1's shape
             del report["error"]
         return report
@@ -195,6 +198,7 @@ class RetentionPurge:
             if page is None:
                 return True
             report.items_read += page.scanned
+            report.foreign += page.foreign
             items = page.items
             counts.expired += len(items)
             if category is DataCategory.AUDIT:
@@ -349,6 +353,10 @@ class PurgeRun:
     @property
     def audit_unanchored(self) -> int:
         return sum(r.audit_unanchored for r in self.reports.values())
+
+    @property
+    def foreign(self) -> int:
+        return sum(r.foreign for r in self.reports.values())
 
     def to_dict(self) -> dict[str, Any]:
         """The default tenant's report in v1's shape; with listed tenants, ``tenants`` beside it holds
