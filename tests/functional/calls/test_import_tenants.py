@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from callguard.calls.importer import ImportSettings
-from callguard.calls.importer.settings import tenant_key, tenant_of_key
+from callguard.calls.importer.settings import tenant_key
 from callguard.clients import AwsClients
 from callguard.names import Env
 from callguard.storage.scope import TenantScope
@@ -68,15 +68,6 @@ def _queued(aws: dict[str, Any]) -> list[dict[str, Any]]:
     sqs = aws["session"].client("sqs")
     got = sqs.receive_message(QueueUrl=aws["env"][Env.ANALYSIS_QUEUE_URL], MaxNumberOfMessages=10)
     return [json.loads(m["Body"]) for m in got.get("Messages", [])]
-
-
-def test_the_upload_prefix_names_the_tenant_and_nothing_else_does() -> None:
-    assert tenant_key("default", V1_KEY) == V1_KEY
-    assert tenant_key(ACME, V1_KEY) == f"tenants/{ACME}/{V1_KEY}"
-    assert tenant_of_key(V1_KEY) == ("default", V1_KEY)
-    assert tenant_of_key(f"tenants/{ACME}/{V1_KEY}") == (ACME, V1_KEY)
-    for spoofed in ("tenants/default/x", "tenants/../x", "tenants/ACME/x", "tenants/acme-energie"):
-        assert tenant_of_key(spoofed)[0] is None, spoofed
 
 
 def test_a_file_under_bs_prefix_is_imported_by_bs_ingest_whatever_it_contains(

@@ -36,7 +36,7 @@ CALL_ID = "cc-shared-1"  # the same call id in both tenants
 CUSTOMER = "K-4711"  # the same authenticated customer id in both tenants
 
 
-def _acme_retention(env: dict[Env, str]) -> str:
+def acme_retention(env: dict[Env, str]) -> str:
     """The deployment's tenant settings with acme-energie keeping decisions and audit for shorter."""
     document = TenantSettingsDocument.from_env(env[Env.TENANT_SETTINGS])
     acme = document.settings_of(ACME)
@@ -50,7 +50,7 @@ class Tenants:
         self.aws, self.env = aws, aws["env"]
         self.ddb = aws["session"].client("dynamodb")
         monkeypatch.setenv(Env.PURGE_ALLOW_FUTURE.value, "1")
-        monkeypatch.setenv(Env.TENANT_SETTINGS.value, _acme_retention(self.env))
+        monkeypatch.setenv(Env.TENANT_SETTINGS.value, acme_retention(self.env))
         self.t0 = datetime.now(UTC)
         self.policy = {
             "default": parts(aws["clients"]).retention,

@@ -18,7 +18,7 @@ from callguard.retention.purge import DeploymentPurge
 from callguard.security.audit_anchor import AuditAnchors, DeploymentAnchors, day_key
 from callguard.storage.scope import TenantScope
 from callguard.wiring import build_audit_anchors, build_audit_verifier, build_retention_purge, parts
-from tests.functional.retention.test_purge_tenants import ACME_AUDIT_DAYS, _acme_retention
+from tests.functional.retention.test_purge_tenants import ACME_AUDIT_DAYS, acme_retention
 
 pytestmark = pytest.mark.functional
 
@@ -31,7 +31,7 @@ class Chains:
         self.aws, self.env = aws, aws["env"]
         self.s3 = aws["session"].client("s3")
         self.ddb = aws["session"].client("dynamodb")
-        monkeypatch.setenv(Env.TENANT_SETTINGS.value, _acme_retention(self.env))
+        monkeypatch.setenv(Env.TENANT_SETTINGS.value, acme_retention(self.env))
         self.t0 = datetime.now(UTC)
         self.day = self.t0.date().isoformat()
         self.logs = {t: parts(aws["clients"], tenant=t).audit_log() for t in TENANTS}
