@@ -129,10 +129,6 @@ class AuditAnchors:
         """Whose chain these anchors sign (the log's tenant)."""
         return self.log.scope
 
-    @property
-    def tenant(self) -> str:
-        return self.scope.tenant
-
     def _signed_fields(self) -> dict[str, Any]:
         """What a listed tenant's anchor names besides v1's fields: the tenant (the default tenant's
         documents keep v1's shape)."""

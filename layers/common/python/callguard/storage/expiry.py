@@ -115,10 +115,6 @@ class ExpiryIndex:
         self._ddb = dynamodb
         self._scope = scope
 
-    @property
-    def scope(self) -> TenantScope:
-        return self._scope
-
     def expired(self, table: str, category: DataCategory, cutoff: int, page_size: int) -> Iterator[ExpiredPage]:
         """The pages (of at most ``page_size`` entries) of ``category`` in ``table`` that expire by
         ``cutoff`` (epoch seconds), shard by shard, of this tenant's partitions only; each page is read
