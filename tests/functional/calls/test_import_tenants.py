@@ -101,10 +101,6 @@ def test_a_file_of_a_tenant_the_deployment_does_not_have_is_refused_unread(
     assert _queued(tenant_aws) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the calls store's tenant keys (branch s4-calls): until then B's call id collides with A's",
-)
 def test_b_importing_as_call_id_creates_bs_call_and_leaves_as_untouched(
     importer: Any, tenant_aws: dict[str, Any]
 ) -> None:
