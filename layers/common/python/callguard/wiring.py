@@ -343,18 +343,6 @@ class TenantAnalysisQueue:
         self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
 
 
-def deployment_tenants(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The deployment's tenants, ``default`` first: the listed ones are those of
-    ``CALLGUARD_TENANT_SETTINGS`` (set on the functions that act for tenants, only when tenants are
-    listed); without it, v1's one tenant."""
-    document = (environ if environ is not None else os.environ).get(Env.TENANT_SETTINGS.value)
-    if not document:
-        return (DEFAULT_TENANT,)
-    from callguard.security.tenant_settings import TenantSettingsDocument
-
-    return (DEFAULT_TENANT, *sorted(TenantSettingsDocument.from_env(document).tenants))
-
-
 def parts(clients: AwsClients, environ: Mapping[str, str] | None = None, *, tenant: str = DEFAULT_TENANT) -> Parts:
     """The repositories and key handling services are built from (the bench builds single ones), for
     ``tenant``: :class:`~callguard.security.tenancy.UnknownTenantError` for one the deployment does not list."""
