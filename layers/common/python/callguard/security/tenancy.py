@@ -18,7 +18,8 @@ Body fields, query parameters and headers are never read here.
 The edge then runs the request *acting for* that tenant (:func:`acting_for`, :func:`current_tenant`):
 the services of the request are built with that tenant's settings
 (:class:`callguard.security.tenant_settings.TenantSettingsDocument`),
-pseudonyms and subject keys (README "Tenants"). Stored data is NOT yet isolated by tenant.
+pseudonyms, subject keys and stored data (every store keys the tenant's data under its
+:class:`~callguard.storage.scope.TenantScope`; README "Tenants").
 """
 
 from __future__ import annotations
