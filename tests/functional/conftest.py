@@ -7,16 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from callguard.clients import AwsClients
-from callguard.names import Env
-from local import permissions
-from local.comprehend import ComprehendServer
-from local.provision import Provisioner
 from tests.conftest import Synth
+from tests.functional.accounts import REGION, provisioned_account
 
-REGION = "eu-central-1"
+__all__ = ["REGION", "scan_all"]
 
 
 @pytest.fixture
@@ -26,48 +21,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> Iterator[dict[str, Any
     Nothing is hand-made here: tables, keys, buckets and queues are the ones `cdk synth`
     wrote, and the environment is the one the template gives the ingest function.
     """
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_SERVICE_NAME": "callguard-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "CallguardTest",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        provisioner = Provisioner(session, region=REGION)
-        provisioned = provisioner.provision(synth.template)
-        # every call a handler makes is judged against its role in the template (tests/conftest.py fails on a denial)
-        permissions.activate(permissions.model_for(synth.template, provisioned))
-        raw_env: dict[str, str] = {}
-        for prefix in (
-            "IngestApiIngest",
-            "AnalysisAnalyze",
-            "AgentViewApiAgentView",
-            "DeadlinesCheck",
-            "RetentionPurge",
-            "PrivacyApiPrivacy",
-            "AuditAnchoringAnchor",
-            "ImportImporter",
-        ):
-            raw_env.update(provisioner.function_environment(synth.template, prefix))
-        env = {Env(k): v for k, v in raw_env.items() if k in {e.value for e in Env}}
-        for key, value in env.items():
-            monkeypatch.setenv(key.value, value)
-        comprehend_server = ComprehendServer().start()
-        comprehend = session.client("comprehend", endpoint_url=comprehend_server.url)
-        try:
-            yield {
-                "session": session,
-                "env": env,
-                "clients": AwsClients(session=session, comprehend=comprehend),
-                "comprehend": comprehend_server.emulator,
-            }
-        finally:
-            permissions.deactivate()
-            comprehend_server.stop()
+    with provisioned_account(monkeypatch, synth.template, V1_FUNCTIONS) as account:
+        yield account
 
 
 def scan_all(session: boto3.Session) -> str:
@@ -87,6 +42,18 @@ def scan_all(session: boto3.Session) -> str:
     return "\n".join(dump)
 
 
+#: the functions whose environment ``aws`` gives the process (the template without tenants)
+V1_FUNCTIONS = (
+    "IngestApiIngest",
+    "AnalysisAnalyze",
+    "AgentViewApiAgentView",
+    "DeadlinesCheck",
+    "RetentionPurge",
+    "PrivacyApiPrivacy",
+    "AuditAnchoringAnchor",
+    "ImportImporter",
+)
+
 #: the functions whose environment ``tenant_aws`` gives the process (the template with tenants)
 TENANT_FUNCTIONS = (
     "IngestApiIngest",
@@ -101,35 +68,5 @@ TENANT_FUNCTIONS = (
 def tenant_aws(monkeypatch: pytest.MonkeyPatch, tenant_synth: Synth) -> Iterator[dict[str, Any]]:
     """Like ``aws``, from the template synthesized with the README's two tenants (``default`` and
     ``acme-energie``): what the scheduled and import functions of such a deployment see."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_SERVICE_NAME": "callguard-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "CallguardTest",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        provisioner = Provisioner(session, region=REGION)
-        provisioned = provisioner.provision(tenant_synth.template)
-        permissions.activate(permissions.model_for(tenant_synth.template, provisioned))
-        raw_env: dict[str, str] = {}
-        for prefix in TENANT_FUNCTIONS:
-            raw_env.update(provisioner.function_environment(tenant_synth.template, prefix))
-        env = {Env(k): v for k, v in raw_env.items() if k in {e.value for e in Env}}
-        for key, value in env.items():
-            monkeypatch.setenv(key.value, value)
-        comprehend_server = ComprehendServer().start()
-        comprehend = session.client("comprehend", endpoint_url=comprehend_server.url)
-        try:
-            yield {
-                "session": session,
-                "env": env,
-                "clients": AwsClients(session=session, comprehend=comprehend),
-                "comprehend": comprehend_server.emulator,
-            }
-        finally:
-            permissions.deactivate()
-            comprehend_server.stop()
+    with provisioned_account(monkeypatch, tenant_synth.template, TENANT_FUNCTIONS) as account:
+        yield account

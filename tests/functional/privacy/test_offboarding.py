@@ -15,9 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from callguard.clients import AwsClients
 from callguard.names import SERVICE_NAME, Env
@@ -27,8 +25,8 @@ from callguard.storage.scope import V1, TenantScope
 from callguard.storage.tenant_data import OffboardingRuns
 from callguard.wiring import build_offboarding
 from local import permissions
-from local.provision import Provisioner
 from tests.conftest import Synth
+from tests.functional.accounts import provisioned_account
 from tests.support import FakeContext
 
 pytestmark = pytest.mark.functional
@@ -46,31 +44,13 @@ SEEDED = {"subject_keys": 2, "calls": 3, "subjects": 2, "idempotency": 1, "priva
 
 @pytest.fixture
 def offboard_aws(monkeypatch: pytest.MonkeyPatch, tenant_synth: Synth) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "CallguardTest",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        provisioner = Provisioner(session, region=REGION)
-        provisioned = provisioner.provision(tenant_synth.template)
-        permissions.activate(permissions.model_for(tenant_synth.template, provisioned))
-        raw = provisioner.function_environment(tenant_synth.template, "OffboardingStepStartOffboarding")
-        env = {k: v for k, v in raw.items() if k in {e.value for e in Env}}
+    with provisioned_account(monkeypatch, tenant_synth.template, ["OffboardingStepStartOffboarding"]) as account:
+        env = {key.value: value for key, value in account["env"].items()}
         # the template lists acme-energie; the test adds "acme" beside it (a prefix of the other's id)
         assert json.loads(env[Env.OFFBOARDABLE_TENANTS.value]) == [ACME]
         env[Env.OFFBOARDABLE_TENANTS.value] = json.dumps([SHORT, ACME])
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        clients = AwsClients(session=session)
-        try:
-            yield {"session": session, "env": env, "clients": clients}
-        finally:
-            permissions.deactivate()
+        monkeypatch.setenv(Env.OFFBOARDABLE_TENANTS.value, env[Env.OFFBOARDABLE_TENANTS.value])
+        yield {"session": account["session"], "env": env, "clients": account["clients"]}
 
 
 def seed(aws: dict[str, Any], scope: TenantScope) -> None:

@@ -9,22 +9,18 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from callguard.clients import AwsClients
 from callguard.errors import NotFoundError
 from callguard.names import Env
 from callguard.security.crypto import SubjectKeyring
 from callguard.security.tenancy import TenantDirectory
 from callguard.storage.scope import TenantScope
 from local import permissions
-from local.comprehend import ComprehendServer
 from local.iam import Decision, Principal
-from local.provision import Provisioner
 from tests.conftest import Synth
+from tests.functional.accounts import provisioned_account
 from tests.support import FakeContext, api_event, call_body, load_handler
 
 pytestmark = pytest.mark.functional
@@ -39,41 +35,15 @@ FUNCTIONS = ("IngestApiIngest", "AnalysisAnalyze", "RoutingApiRoute", "AgentView
 @pytest.fixture
 def tenants_aws(monkeypatch: pytest.MonkeyPatch, tenant_synth: Synth) -> Iterator[dict[str, Any]]:
     """A moto account provisioned from the template with tenants; the API functions' environment."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_SERVICE_NAME": "callguard-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "CallguardTest",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        provisioner = Provisioner(session, region=REGION)
-        provisioned = provisioner.provision(tenant_synth.template)
-        permissions.activate(permissions.model_for(tenant_synth.template, provisioned))
-        raw: dict[str, str] = {}
-        for prefix in FUNCTIONS:
-            raw.update(provisioner.function_environment(tenant_synth.template, prefix))
-        env = {Env(k): v for k, v in raw.items() if k in {e.value for e in Env}}
-        for key, value in env.items():
-            monkeypatch.setenv(key.value, value)
+    with provisioned_account(monkeypatch, tenant_synth.template, FUNCTIONS) as account:
+        env, clients = account["env"], account["clients"]
         directory = TenantDirectory.from_env({Env.TENANTS.value: env[Env.TENANTS]})
         client_of = {tenant: client for client, tenant in (directory.clients or {}).items()}
-        comprehend_server = ComprehendServer().start()
-        clients = AwsClients(
-            session=session, comprehend=session.client("comprehend", endpoint_url=comprehend_server.url)
-        )
         handlers = {name: load_handler(name) for name in ("ingest", "analyze", "route")}
         handlers["ingest"].dependencies(clients)
         handlers["analyze"].service(clients)
         handlers["route"].service(clients)
-        try:
-            yield {"session": session, "env": env, "clients": clients, "client_of": client_of, "handlers": handlers}
-        finally:
-            permissions.deactivate()
-            comprehend_server.stop()
+        yield {**account, "client_of": client_of, "handlers": handlers}
 
 
 def _as(aws: dict[str, Any], tenant: str, event: dict[str, Any]) -> dict[str, Any]:
