@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,36 +18,31 @@ from tests.support import FakeContext, LogCapture, load_handler
 pytestmark = pytest.mark.functional
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imports"
-CONTACTS = Path(__file__).resolve().parents[3] / "local" / "connect_contacts.json"
 VOICE_DE = "11111111-2222-4333-8444-555555555501"
 NO_CONSENT = "11111111-2222-4333-8444-555555555505"
 
 
-@pytest.fixture
-def connect(tmp_path: Path) -> Iterator[ConnectServer]:
-    contacts = tmp_path / "contacts.json"
-    contacts.write_text(CONTACTS.read_text())
-    server = ConnectServer(contacts_file=contacts).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def importer(aws: dict[str, Any], connect: ConnectServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    settings = ImportSettings.from_env(aws["env"][Env.IMPORT_SETTINGS]).model_copy(
+def loaded_importer(account: dict[str, Any], connect: ConnectServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The importer handler of ``account`` (``aws`` or ``tenant_aws``), reading contacts from ``connect``."""
+    settings = ImportSettings.from_env(account["env"][Env.IMPORT_SETTINGS]).model_copy(
         update={"connect_instance_arn": connect.instance_arn("eu-central-1", "123456789012")}
     )
     monkeypatch.setenv(Env.IMPORT_SETTINGS.value, settings.to_env())
     handler = load_handler("importer")
-    session = aws["session"]
+    session = account["session"]
     handler.service(
         AwsClients(
             session=session,
-            comprehend=aws["clients"].comprehend,
+            comprehend=account["clients"].comprehend,
             connect=session.client("connect", endpoint_url=connect.url),
         )
     )
     return handler
+
+
+@pytest.fixture
+def importer(aws: dict[str, Any], connect: ConnectServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return loaded_importer(aws, connect, monkeypatch)
 
 
 def bucket(aws: dict[str, Any]) -> str:

@@ -8,20 +8,15 @@ already imported; a file lands under the prefix of a tenant the deployment does 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from callguard.calls.importer import ImportSettings
 from callguard.calls.importer.settings import tenant_key
-from callguard.clients import AwsClients
 from callguard.names import Env
 from callguard.storage.scope import TenantScope
 from local.connect import ConnectServer
-from tests.functional.calls.test_import import CONTACTS, FIXTURES, VOICE_DE, deliver, drop, objects
-from tests.support import load_handler
+from tests.functional.calls.test_import import FIXTURES, VOICE_DE, deliver, drop, loaded_importer, objects
 
 pytestmark = pytest.mark.functional
 
@@ -30,30 +25,8 @@ V1_KEY = "Analysis/Voice/2026/11/27/voice-de_analysis_2026-11-27T09:04:10Z.json"
 
 
 @pytest.fixture
-def connect(tmp_path: Path) -> Iterator[ConnectServer]:
-    contacts = tmp_path / "contacts.json"
-    contacts.write_text(CONTACTS.read_text())
-    server = ConnectServer(contacts_file=contacts).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def importer(tenant_aws: dict[str, Any], connect: ConnectServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    settings = ImportSettings.from_env(tenant_aws["env"][Env.IMPORT_SETTINGS]).model_copy(
-        update={"connect_instance_arn": connect.instance_arn("eu-central-1", "123456789012")}
-    )
-    monkeypatch.setenv(Env.IMPORT_SETTINGS.value, settings.to_env())
-    handler = load_handler("importer")
-    session = tenant_aws["session"]
-    handler.service(
-        AwsClients(
-            session=session,
-            comprehend=tenant_aws["clients"].comprehend,
-            connect=session.client("connect", endpoint_url=connect.url),
-        )
-    )
-    return handler
+    return loaded_importer(tenant_aws, connect, monkeypatch)
 
 
 def _call(aws: dict[str, Any], tenant: str, call_id: str) -> dict[str, Any] | None:
