@@ -50,6 +50,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEFAULT_EXAMPLES = 25
 EXAMPLES = int(os.environ.get("CALLGUARD_FUZZ_EXAMPLES") or DEFAULT_EXAMPLES)
+#: every fuzz run's Hypothesis settings: reproducible by default, random with CALLGUARD_FUZZ_EXAMPLES (make fuzz)
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize="CALLGUARD_FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=list(HealthCheck),
+)
 ROLES = ("platform", "agent", "compliance")
 #: which role's token carries a scope (contract: platforms write and route, agents read calls,
 #: the compliance team manages privacy requests)
@@ -151,13 +159,7 @@ def test_every_operation_answers_as_documented(
     cases = st.one_of(*strategies)
 
     @given(case=cases)
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize="CALLGUARD_FUZZ_EXAMPLES" not in os.environ,
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ_SETTINGS
     def fuzz(case: schemathesis.Case) -> None:
         case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
 
@@ -483,13 +485,7 @@ def test_tenant_confusion_never_reaches_the_other_tenant(
         return call_id is not None and http("GET", own, token=attacker.tokens["agent"]).status == 200
 
     @given(case=cases)
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize="CALLGUARD_FUZZ_EXAMPLES" not in os.environ,
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ_SETTINGS
     def fuzz(case: schemathesis.Case) -> None:
         case.call_and_validate(headers=headers, checks=[not_a_server_error, error_shape, nothing_of_the_owner],
                                timeout=30)  # fmt: skip
