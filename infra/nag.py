@@ -6,11 +6,13 @@ the narrowest construct the finding concerns (``Validations.of(scope).acknowledg
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 from constructs import IConstruct
 
-__all__ = ["acknowledge", "add_rule_packs", "logical_id", "objects_wildcard"]
+__all__ = ["acknowledge", "acknowledge_step_invocations", "add_rule_packs", "logical_id", "objects_wildcard"]
 
 
 def add_rule_packs(app: App) -> None:
@@ -24,6 +26,21 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     if len(reason) < 20:
         raise ValueError("an acknowledgment needs a specific reason")
     Validations.of(scope).acknowledge(*(Acknowledgment(id=_qualified(rule_id), reason=reason) for rule_id in rule_ids))
+
+
+def acknowledge_step_invocations(role: IConstruct, functions: Iterable[IConstruct]) -> None:
+    """Acknowledge what CDK grants a state machine's ``role`` to invoke its step ``functions`` (each by
+    ARN and its versions, ``ARN:*``) and to deliver logs and traces (services without resource-level
+    permissions): one statement of reasons for every workflow of the stack."""
+    acknowledge(
+        role,
+        "Step Functions invokes each step function by ARN and its versions (ARN:*) and delivers logs and "
+        "traces to services without resource-level permissions; CDK generates exactly these statements.",
+        "AwsSolutions-IAM5[Resource::*]",
+        "NIST.800.53.R5-IAMNoInlinePolicy",
+        "HIPAA.Security-IAMNoInlinePolicy",
+        *(f"AwsSolutions-IAM5[Resource::<{logical_id(fn)}.Arn>:*]" for fn in functions),
+    )
 
 
 def objects_wildcard(bucket: IConstruct, prefix: str) -> str:

@@ -25,7 +25,7 @@ from callguard.names import OFFBOARDING_WORKFLOW_NAME, Env
 from infra.constructs.function import CallguardFunction, log_retention
 from infra.constructs.platform import Platform
 from infra.grants import OFFBOARDING_ROLES, apply_grants
-from infra.nag import acknowledge, logical_id, objects_wildcard
+from infra.nag import acknowledge, acknowledge_step_invocations, objects_wildcard
 from infra.workflows.privacy_workflow import THROTTLING
 
 __all__ = ["FINAL_ERRORS", "OFFBOARDING_STEPS", "TenantOffboarding"]
@@ -108,15 +108,7 @@ class TenantOffboarding(Construct):
                 conditions={"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": arn}},
             )
         )
-        acknowledge(
-            self.state_machine.role,
-            "Step Functions invokes each step function by ARN and its versions (ARN:*) and delivers logs and "
-            "traces to services without resource-level permissions; CDK generates exactly these statements.",
-            "AwsSolutions-IAM5[Resource::*]",
-            "NIST.800.53.R5-IAMNoInlinePolicy",
-            "HIPAA.Security-IAMNoInlinePolicy",
-            *(f"AwsSolutions-IAM5[Resource::<{logical_id(fn.function)}.Arn>:*]" for fn in self.functions.values()),
-        )
+        acknowledge_step_invocations(self.state_machine.role, (fn.function for fn in self.functions.values()))
 
     def _name(self) -> str:
         return f"{Stack.of(self).stack_name}-{OFFBOARDING_WORKFLOW_NAME}"

@@ -23,7 +23,7 @@ from constructs import Construct
 
 from callguard.names import PRIVACY_WORKFLOW_NAME
 from infra.constructs.keys import ProjectKeys
-from infra.nag import acknowledge, logical_id
+from infra.nag import acknowledge_step_invocations
 
 __all__ = ["STEPS", "THROTTLING", "PrivacyWorkflow"]
 
@@ -182,15 +182,7 @@ class PrivacyWorkflow(Construct):
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=keys.audit, retention=log_retention)
         self.state_machine = self._state_machine(verification.next(route).next(by_type), keys)
         self._keep_execution_key(keys)
-        acknowledge(
-            self.state_machine.role,
-            "Step Functions invokes each step function by ARN and its versions (ARN:*) and delivers logs and "
-            "traces to services without resource-level permissions; CDK generates exactly these statements.",
-            "AwsSolutions-IAM5[Resource::*]",
-            "NIST.800.53.R5-IAMNoInlinePolicy",
-            "HIPAA.Security-IAMNoInlinePolicy",
-            *(f"AwsSolutions-IAM5[Resource::<{logical_id(fn)}.Arn>:*]" for fn in functions.values()),
-        )
+        acknowledge_step_invocations(self.state_machine.role, functions.values())
 
     # -- phase 1: identity verification (task token) ------------------------------------------
     @staticmethod
