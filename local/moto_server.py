@@ -261,6 +261,27 @@ class _KeepAliveHandler(MotoRequestHandler):
                 self.close_connection = True
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, remembering which backend serves a host.
+
+    moto works that out again for every request, under one lock for the whole server: it lists its
+    own package folder on disk (``os.listdir`` and an ``isdir`` per service, about 200) and then
+    tries its URL patterns one by one. Under concurrent clients that was the largest single share of
+    the embedded AWS's CPU time, and every other request waited for the lock meanwhile. The answer
+    depends only on the host name and moto's installed modules, so each host is worked out once."""
+
+    def __init__(self, create_app: Callable[..., Any]) -> None:
+        super().__init__(create_app)
+        self._backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        try:
+            return self._backends[host]
+        except KeyError:
+            backend = self._backends[host] = super().get_backend_for_host(host)
+            return backend
+
+
 class LocalMotoServer:
     """A ThreadedMotoServer whose Lambda Invoke runs local handlers."""
 
@@ -283,7 +304,7 @@ class LocalMotoServer:
         default_user_config["lambda"]["use_docker"] = False
         _item_backups_for_transactions()
         _queue_counts_in_one_pass()
-        app = _LambdaDispatch(DomainDispatcherApplication(create_backend_app), self.functions, self.configurations)
+        app = _LambdaDispatch(_Dispatcher(create_backend_app), self.functions, self.configurations)
         try:
             self._server = make_server(self.host, self.port, app, True, request_handler=_KeepAliveHandler)
         except SystemExit:  # werkzeug's answer to EADDRINUSE (after printing to stderr)

@@ -10,7 +10,10 @@ behaviour a client of AWS relies on:
   the same table, made between, survive the rollback;
 * SQS reads the retention period from the queue and counts its messages in one pass: the counts
   ``GetQueueAttributes`` answers (visible, in flight, delayed) and receiving within the retention
-  period are as before.
+  period are as before;
+* which moto backend serves a host is worked out once per host, not for every request (moto lists
+  its package folder on disk each time, under a lock every request waits for): calls to several
+  services still reach the right one.
 """
 
 from __future__ import annotations
@@ -210,3 +213,25 @@ def test_queue_counts_and_receives_are_what_sqs_answers(endpoint: str) -> None:
     assert counts["ApproximateNumberOfMessagesNotVisible"] == "3"  # in flight
     assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
     assert counts["MessageRetentionPeriod"] == "60"
+
+
+def test_each_host_is_resolved_to_its_backend_once(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lookups: list[str | None] = []
+    resolve = DomainDispatcherApplication.get_backend_for_host
+
+    def counted(self: Any, host: str | None) -> Any:
+        lookups.append(host)
+        return resolve(self, host)
+
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", counted)
+    sqs, s3 = _client(endpoint, "sqs"), _client(endpoint, "s3")
+    for n in range(3):
+        url = sqs.create_queue(QueueName=f"resolved-{n}")["QueueUrl"]
+        s3.create_bucket(Bucket=f"resolved-{n}", CreateBucketConfiguration={"LocationConstraint": REGION})
+        assert sqs.get_queue_url(QueueName=f"resolved-{n}")["QueueUrl"] == url
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= {f"resolved-{n}" for n in range(3)}
+    # ten requests to two services: moto's own look-up ran for each distinct host at most once
+    assert lookups, "the dispatcher never asked moto"
+    assert len(lookups) == len(set(lookups)), f"hosts resolved again: {sorted(map(str, lookups))}"
