@@ -17,6 +17,7 @@ import statistics
 # B404 accepted: fresh interpreters running a fixed script written here
 import subprocess  # nosec B404
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,29 @@ from local.comprehend import ComprehendServer
 from local.provision import Provisioner, load_template
 
 COLD_START_GOAL = 1.5
+#: set in a sample's environment (the child script reads it by name): serve the first request from a
+#: restored snapshot's state
+FROM_SNAPSHOT = "CALLGUARD_BENCH_FROM_SNAPSHOT"
 
 #: Run in a fresh interpreter: time the import, then one invocation; print both, and how long the
 #: invocation waited for the emulators' answers (botocore's HTTP exchange, ``Endpoint._send``).
 _CHILD = """
-import json, sys, time
+import json, os, sys, time
 started, cpu_started = time.perf_counter(), time.process_time()
 import handler
 imported, cpu_imported = time.perf_counter(), time.process_time()
+
+# SnapStart: the version's init ends with the before-snapshot hooks (when the version is published:
+# not timed); a restored environment runs the after-restore hooks, then its first invocation (timed)
+restore_wall = restore_cpu = 0.0
+if os.environ.get("CALLGUARD_BENCH_FROM_SNAPSHOT"):  # FROM_SNAPSHOT
+    from snapshot_restore_py import get_after_restore, get_before_snapshot
+    for function, args, kwargs in reversed(get_before_snapshot()):
+        function(*args, **kwargs)
+    restore_began, restore_cpu_began = time.perf_counter(), time.process_time()
+    for function, args, kwargs in get_after_restore():
+        function(*args, **kwargs)
+    restore_wall, restore_cpu = time.perf_counter() - restore_began, time.process_time() - restore_cpu_began
 
 import botocore.endpoint
 waited = [0.0, 0]
@@ -81,7 +97,8 @@ done, cpu_done = time.perf_counter(), time.process_time()
 status = answer.get("statusCode", 0) if isinstance(answer, dict) else 0
 sys.stderr.write(json.dumps({"import": imported - started, "first": done - before, "waited": waited[0],
                              "calls": waited[1], "status": status,
-                             "cpu": cpu_imported - cpu_started + cpu_done - cpu_before, "sdk": sdk[0]}) + "\\n")
+                             "cpu": cpu_imported - cpu_started + cpu_done - cpu_before, "sdk": sdk[0],
+                             "restore": restore_wall, "restored_cpu": restore_cpu + cpu_done - cpu_before}) + "\\n")
 """
 
 
@@ -179,12 +196,30 @@ def _baseline() -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
-def cold_starts(cdk_out: Path, runs: int = 5) -> tuple[str, dict[str, float], str, dict[str, float]]:
-    """The table; per handler, the handler's own cold start (import + first invocation, less the
-    time that invocation waited for the emulators' answers) / a fresh ``import boto3`` (medians);
-    the SnapStart evaluation written from this run's import times; per handler, the floor (``import
-    boto3`` plus the CPU boto3 spent building the clients and making the calls of that request) /
-    ``import boto3``."""
+@dataclass(frozen=True)
+class ColdStarts:
+    """One run's cold starts: the table; per handler, CPU of import + first invocation in a fresh
+    interpreter / ``import boto3``, and the floor (``import boto3`` + boto3's own CPU for that request,
+    over ``import boto3``); per SnapStart handler, CPU of the after-restore hooks + first invocation
+    of an environment restored from the snapshot / ``import boto3``; the SnapStart evaluation."""
+
+    text: str
+    fresh: dict[str, float]
+    floors: dict[str, float]
+    restored: dict[str, float]
+    snapstart_text: str
+
+    @property
+    def as_deployed(self) -> dict[str, float]:
+        """Each handler's cold start as cdk.out deploys it: restored where SnapStart is on, else fresh."""
+        return {name: self.restored.get(name, ratio) for name, ratio in self.fresh.items()}
+
+
+def cold_starts(cdk_out: Path, runs: int = 5) -> ColdStarts:
+    """Per handler, the handler's own cold start (import + first invocation, less the time that
+    invocation waited for the emulators' answers) against a fresh ``import boto3`` (medians), and
+    for the SnapStart handlers, the same request served by an environment restored from a snapshot
+    (the before-snapshot hooks run after the import, untimed, as when the version is published)."""
     from moto.server import ThreadedMotoServer
 
     template = load_template(cdk_out, "Callguard")
@@ -207,6 +242,7 @@ def cold_starts(cdk_out: Path, runs: int = 5) -> tuple[str, dict[str, float], st
             if (resource["Properties"].get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions":
                 snap_start.add(name)
         measured: dict[str, list[dict[str, float]]] = {}
+        restored: dict[str, list[dict[str, float]]] = {}
         baselines: list[tuple[float, float]] = []
         for sample in range(runs):
             # the baseline interleaved with the handlers: the shared machine's load changes by the minute
@@ -214,12 +250,55 @@ def cold_starts(cdk_out: Path, runs: int = 5) -> tuple[str, dict[str, float], st
             for name, logical, event in _cases(f"bench-cold-{sample}"):
                 env = _child_env(provisioner.function_environment(template, logical), name, endpoints)
                 measured.setdefault(name, []).append(_run(env, event))
+            for name, logical, event in _cases(f"bench-restored-{sample}"):
+                if name in snap_start:
+                    env = _child_env(provisioner.function_environment(template, logical), name, endpoints)
+                    restored.setdefault(name, []).append(_run({**env, FROM_SNAPSHOT: "1"}, event))
         baseline = (statistics.median(b[0] for b in baselines), statistics.median(b[1] for b in baselines))
         text, ratios, floors = _table(measured, baseline)
-        return text, ratios, snapstart_evaluation(_imports(measured), memory, snap_start), floors
+        restored_text, restored_ratios = _restored_table(restored, baseline)
+        return ColdStarts(
+            text=text + "\n\n" + restored_text,
+            fresh=ratios,
+            floors=floors,
+            restored=restored_ratios,
+            snapstart_text=snapstart_evaluation(_imports(measured), memory, snap_start),
+        )
     finally:
         comprehend.stop()
         server.stop()
+
+
+def _restored_table(
+    restored: dict[str, list[dict[str, float]]], baseline: tuple[float, float]
+) -> tuple[str, dict[str, float]]:
+    """The SnapStart rows: what an environment restored from the snapshot does before its first answer."""
+    cpu_base = baseline[1]
+    rows = [
+        "With SnapStart (the functions deployed with it): each sample imports the handler and runs its "
+        "before-snapshot hooks untimed (Lambda does both when the version is published), then times what an "
+        "environment restored from that snapshot runs: the after-restore hooks and the first invocation. "
+        "Lambda's restore of the snapshot itself (`Restore Duration` in the REPORT line) is not code of the "
+        "function and cannot be run here; it is not in these numbers.",
+        "",
+        "| handler (SnapStart) | after-restore hooks (s) | first invocation (s) | of which waiting for AWS answers "
+        "(s, calls) | CPU: hooks + first invocation (s) | CPU vs `import boto3` (the goal) | of which boto3 clients "
+        "and calls (CPU s) | status |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ratios: dict[str, float] = {}
+    for name, samples in restored.items():
+        cpu = statistics.median(s["restored_cpu"] for s in samples)
+        ratios[name] = cpu / cpu_base
+        rows.append(
+            f"| {name} | {statistics.median(s['restore'] for s in samples):.3f} "
+            f"| {statistics.median(s['first'] for s in samples):.3f} "
+            f"| {statistics.median(s['waited'] for s in samples):.3f} "
+            f"({statistics.median(s['calls'] for s in samples):.0f}) | {cpu:.3f} | {ratios[name]:.2f} "
+            f"| {statistics.median(s['sdk'] for s in samples):.3f} "
+            f"| {', '.join(map(str, sorted({int(s['status']) for s in samples}))) or '-'} |"
+        )
+    return "\n".join(rows), ratios
 
 
 def _imports(measured: dict[str, list[dict[str, float]]]) -> dict[str, float]:
@@ -362,20 +441,25 @@ def snapstart_evaluation(imports: dict[str, float], memory_mb: dict[str, int], s
             "that changes a function publishes a new version (`current_version`'s logical id hashes its code and "
             "configuration) and CloudFormation deletes the one it replaces, so one version per function stays "
             "cached; every further published version kept adds its cache line again.",
-            "**Gain**: what a restore skips is the import column above (the INIT phase: the larger part of every "
-            "API handler's cold start, and the part the goal's floor row shows no code change can remove); the "
-            "first invocation (clients built, the request's AWS calls) stays in the restored environment's first "
-            "request. What is measured here is the import and the first invocation of a fresh interpreter "
-            "(the cold-start table above); a restore itself cannot be run or timed on this machine, and AWS "
-            "documents no fixed restore time (`Restore Duration` and `Billed Restore Duration` in the function's "
-            "REPORT lines measure it on Lambda: compare them with the `Init Duration` of the same function "
-            "without SnapStart before and after switching).",
+            "**Gain**: a restore skips the import column above (the INIT phase, the larger part of every API "
+            "handler's cold start, and the part the floor column shows no change to the code can remove). The "
+            "before-snapshot hooks also take two costs out of the restored environment's first request: "
+            "botocore's data files (service models, endpoint rule sets) are parsed into the loader every client "
+            "shares (`callguard.clients.prime_sdk`, with placeholder keys: the credential chain is never "
+            "consulted), and the heap init leaves is frozen (`gc.freeze`, `freeze_heap`), so the first full "
+            "collection does not walk it. The SnapStart rows of the cold-start table measure the rest: the "
+            "after-restore hooks and the first invocation, with its clients and AWS calls. A restore itself "
+            "cannot be run or timed on this machine, and AWS documents no fixed restore time (`Restore Duration` "
+            "and `Billed Restore Duration` in the function's REPORT lines measure it on Lambda: compare them with "
+            "the `Init Duration` of the same function without SnapStart).",
             "**What the snapshot holds**: the Powertools `Logger`, `Metrics`, `Tracer` and resolver objects and "
             "the parsed configuration from the environment (routing, intents, retention: no personal data). The "
             "API handlers register SnapStart's runtime hooks (`callguard.clients.register_snapstart_hooks`): "
             "before the snapshot and after every restore their dependencies forget the service graph (keyring with "
             "its unwrapped keys, pseudonym caches) and the AWS clients (connection pools, credentials resolved "
-            "during init), and after a restore `random` is seeded again. `tests/functional/test_snapstart.py` runs "
+            "during init); before the snapshot botocore's parsed data files are kept (library data, no "
+            "credential) and the heap is frozen; after a restore `random` is seeded again. "
+            "`tests/functional/test_snapstart.py` runs "
             "the hooks a handler registered and walks everything the handler module reaches: no keyring, no AWS "
             "client of callguard's services and no unwrapped data key is left, even after a warm invocation that "
             "used a subject's key. Pseudonyms are KMS `GenerateMac` calls (the HMAC key never enters the function); "

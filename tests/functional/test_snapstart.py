@@ -143,3 +143,44 @@ def test_environments_restored_from_one_snapshot_do_not_share_random_state() -> 
     finally:
         random.setstate(snapshot)
     assert draws[0] != draws[1], "two restored environments drew the same random numbers"
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """The before-snapshot hooks freeze the heap; this test process goes on collecting afterwards."""
+    yield
+    gc.unfreeze()
+
+
+def test_the_snapshot_holds_parsed_sdk_files_but_no_credential(
+    aws: dict[str, Any], unfrozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Priming must never resolve credentials (they would be the initialising environment's, in every
+    restored copy), and after it a restored environment builds each client without reading a file."""
+    import botocore.loaders
+    import botocore.session
+
+    module, hooks = _snapshot(lambda: load_handler("ingest"))
+
+    def no_credentials(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the credential chain was consulted before the snapshot")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(botocore.session.Session, "get_credentials", no_credentials)
+        for hook in hooks:
+            hook()
+    assert gc.get_freeze_count() > 0, "the heap was not frozen before the snapshot"
+    assert _leftovers(module, set()) == []
+
+    files: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counted(self: Any, file_path: str) -> Any:
+        files.append(str(file_path).rsplit("/", 2)[-2])
+        return load_file(self, file_path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counted)
+    restored = AwsClients()  # what a dependency builds on first use after the restore
+    for service in CALLGUARD_SERVICES:
+        assert getattr(restored, service).meta.service_model.service_name == service
+    assert files == [], f"data files parsed again after the restore: {sorted(set(files))}"

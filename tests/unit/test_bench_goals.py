@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.cold_start import ColdStarts
 from bench.run import goals, throughput_gap
 
 pytestmark = pytest.mark.unit
@@ -21,6 +22,13 @@ THROUGHPUT = "\n".join(
 )
 
 
+NO_COLD_STARTS = ColdStarts(text="", fresh={}, floors={}, restored={}, snapstart_text="")
+
+
+def _cold(fresh: dict[str, float], restored: dict[str, float] | None = None) -> ColdStarts:
+    return ColdStarts(text="", fresh=fresh, floors={}, restored=restored or {}, snapstart_text="")
+
+
 def _rows(text: str) -> dict[str, list[str]]:
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
     return {r[0]: r[1:] for r in rows}
@@ -30,7 +38,7 @@ def test_every_measure_of_the_issue_is_a_row_with_its_goal_and_verdict() -> None
     text = goals(
         ("IngestApiIngestFunction", 33_800_000),
         {},
-        {"ingest": 1.4, "route": 1.6},
+        _cold({"ingest": 1.4, "route": 1.6}),
         {"(a) new": ((17, 2, 13), (10, 2, 6)), "(c) known": ((9, 1, 6), (8, 1, 5))},
         {("German complaint, 8 short turns", "BatchDetectSentiment"): 2.0},
         THROUGHPUT,
@@ -49,6 +57,21 @@ def test_every_measure_of_the_issue_is_a_row_with_its_goal_and_verdict() -> None
     assert load[-1] == "no"
 
 
+def test_a_snapstart_function_is_judged_by_its_restored_cold_start_and_shows_the_fresh_one_beside() -> None:
+    cold = _cold({"ingest": 3.9, "route": 1.2, "pre_token": 0.3}, restored={"ingest": 0.9})
+    row = next(v for k, v in _rows(goals(("F", 1), {}, cold, {}, {}, "")).items() if k.startswith("handler cold"))
+    assert "ingest 0.90x (without SnapStart 3.90x)" in row[0]
+    assert "pre_token 0.30x" in row[0]
+    assert "route 1.20x" in row[0]
+    assert row[-1] == "yes"
+    slow_restore = _cold({"ingest": 3.9}, restored={"ingest": 1.6})
+    row = next(v for k, v in _rows(goals(("F", 1), {}, slow_restore, {}, {}, "")).items() if k.startswith("handler"))
+    assert row[-1] == "no"
+    # without SnapStart the fresh interpreter's measure decides
+    assert next(v for k, v in _rows(goals(("F", 1), {}, _cold({"ingest": 3.9}), {}, {}, "")).items()
+                if k.startswith("handler"))[-1] == "no"  # fmt: skip
+
+
 def test_the_load_gap_is_written_from_the_measured_row() -> None:
     gap = throughput_gap(THROUGHPUT)
     assert gap is not None
@@ -63,11 +86,12 @@ def test_the_load_gap_is_written_from_the_measured_row() -> None:
     assert "more than one core" in gap
     met = THROUGHPUT.replace("| 3000.0 | 6200.0 |", "| 300.0 | 620.0 |")
     assert throughput_gap(met) is None
-    assert _rows(goals(("F", 1), {}, {}, {}, {}, met))["embedded stack, 16 concurrent ingest clients"][-1] == "yes"
+    rows = _rows(goals(("F", 1), {}, NO_COLD_STARTS, {}, {}, met))
+    assert rows["embedded stack, 16 concurrent ingest clients"][-1] == "yes"
 
 
 def test_a_package_shipped_but_never_imported_fails_the_size_goal_whatever_the_size() -> None:
-    text = goals(("Small", 1_000_000), {"PreToken": {"pydantic"}}, {}, {}, {}, "")
+    text = goals(("Small", 1_000_000), {"PreToken": {"pydantic"}}, NO_COLD_STARTS, {}, {}, "")
     size = _rows(text)["largest function, code + layers unzipped"]
     assert "PreToken: pydantic" in size[0]
     assert size[-1] == "no"
