@@ -35,6 +35,7 @@ from bench.purge_scaling import EXPIRED, purge_scaling
 from bench.throughput import REQUESTS, throughput
 from callguard.analysis.comprehend import ComprehendGateway, billed_units
 from callguard.analysis.service import AnalysisService
+from callguard.storage.call_records import CallRecord
 from local.comprehend import ComprehendServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,20 @@ SAMPLE_CALLS = {
         for i in range(40)
     ]),
 }  # fmt: skip
+
+
+def _bench_call(language: str) -> CallRecord:
+    """The stored call the analysis reads (only its language matters to what Comprehend is sent)."""
+    return CallRecord(
+        call_id="bench-units",
+        subject_id="sub_bench",
+        fingerprint="",
+        analysis="queued",
+        enqueued=True,
+        started_at="2026-01-01T09:00:00Z",
+        channel="voice",
+        language=language,
+    )
 
 
 def comprehend_units(ratios: dict[tuple[str, str], float] | None = None) -> str:
@@ -95,7 +110,7 @@ def comprehend_units(ratios: dict[tuple[str, str], float] | None = None) -> str:
                 return call(operation, params)
 
             server.emulator.call = spy  # type: ignore[method-assign]
-            service._analyse({"language": {"S": language}}, segments)
+            service._analyse(_bench_call(language), segments)
             server.emulator.call = original_call  # type: ignore[method-assign]
             for api, billed in sorted(gateway.units.items()):
                 chars = sum(len(t) for t in sent.get(api, []))

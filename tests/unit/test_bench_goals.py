@@ -135,3 +135,15 @@ def test_the_snapstart_section_prices_only_the_functions_that_have_it() -> None:
     assert rows["pre_token"][-1].endswith("(not paid)")
     # 1M invocations with 1% cold: 3.90 of cache + 1.40 of restores, for ingest alone
     assert "3.90 USD of cache + 1.40 USD of restores = 5.30 USD a month for ingest." in text
+
+
+def test_the_comprehend_units_section_runs_the_real_analysis_and_meets_its_goal() -> None:
+    """`make bench` is not part of `make test`; this keeps its Comprehend section from rotting unseen
+    (it once broke when the analysis began to take a stored call instead of an item)."""
+    from bench.run import SENTIMENT_GOAL, comprehend_units
+
+    ratios: dict[tuple[str, str], float] = {}
+    text = comprehend_units(ratios)
+    assert "| German complaint, 8 short turns | BatchDetectSentiment |" in text
+    assert ratios[("German complaint, 8 short turns", "BatchDetectSentiment")] <= SENTIMENT_GOAL
+    assert all(ratio >= 1 for ratio in ratios.values()), "billed below the lower bound: the bound is wrong"
