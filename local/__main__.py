@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -40,6 +41,9 @@ def _stop_on_signal(*_: object) -> None:
     # a second Ctrl-C while stopping ends the process at once
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # from here on, a request the embedded AWS is answering may lose its caller (the provisioning or
+    # demo call this signal interrupts): that is the stop, not an error worth a traceback on stderr
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     raise _StopSignal
 
 

@@ -374,19 +374,15 @@ class LocalStack:
 
             def _dispatch(self) -> None:
                 body = self._read()
-                headers = {k: v for k, v in self.headers.items()}
                 try:
-                    if self.path == "/oauth2/token" and self.command == "POST":
-                        self._send(stack._token(body))
-                    elif self.path == "/.well-known/jwks.json" and self.command == "GET":
-                        self._send(Response(200, json.dumps(stack.issuer.jwks())))
-                    elif self.path.partition("?")[0] == OPENAPI_PATH and self.command == "GET":
-                        self._send(Response(200, stack.openapi_json))
-                    else:
-                        self._send(stack.serve(self.command, self.path, headers, body))
+                    response = stack.answer(self.command, self.path, dict(self.headers.items()), body)
                 except Exception as exc:
                     logger.error("local gateway failure", extra={"error_type": type(exc).__name__})
-                    self._send(stack.gateway.gateway_error("DEFAULT_5XX", "local"))
+                    response = stack.gateway.gateway_error("DEFAULT_5XX", "local")
+                try:
+                    self._send(response)
+                except ConnectionError:  # the client hung up before its answer (e.g. Ctrl-C): nobody to tell
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
 
@@ -394,6 +390,16 @@ class LocalStack:
         self.http.daemon_threads = True
         self._http_thread = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
         self._http_thread.start()
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        """The local token endpoint, its keys and the OpenAPI document, else :meth:`serve`."""
+        if path == "/oauth2/token" and method == "POST":
+            return self._token(body)
+        if path == "/.well-known/jwks.json" and method == "GET":
+            return Response(200, json.dumps(self.issuer.jwks()))
+        if path.partition("?")[0] == OPENAPI_PATH and method == "GET":
+            return Response(200, self.openapi_json)
+        return self.serve(method, path, headers, body)
 
     def serve(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         """The console's files and sign-in pages, else the API."""

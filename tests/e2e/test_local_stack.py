@@ -300,3 +300,33 @@ def test_api_handlers_run_in_worker_processes_and_their_calls_are_judged(
     accepted = [line for line in accepted if '"call accepted"' in line]
     assert len(accepted) == 1
     assert json.loads(accepted[0])["service"] == "callguard-ingest"
+
+
+def test_a_client_that_hangs_up_before_its_answer_is_dropped_quietly(
+    stack: RunningStack, tokens: dict[str, str]
+) -> None:
+    """A caller gone before the answer (Ctrl-C, a timeout) is nobody to send a 5xx to: the stack used to
+    log a gateway failure and print a traceback when its error answer hit the closed socket too."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    address = urlsplit(stack.api_url)
+    body = json.dumps(call_body(call_id="hang-up-1", caller={"phone": "+49 30 5550177"})).encode()
+    request = (
+        f"POST /v1/calls HTTP/1.1\r\nHost: {address.netloc}\r\nAuthorization: Bearer {tokens['platform']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    seen = len(stack.output)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+        sock.sendall(request)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any("hang-up-1" in line for line in stack.output[seen:]):
+        time.sleep(0.1)
+    time.sleep(0.5)  # the answer's write to the reset connection comes after the handler's log line
+    assert any("hang-up-1" in line for line in stack.output[seen:]), "the call was never handled"
+    after = "\n".join(stack.output[seen:])
+    assert "Traceback" not in after
+    assert "local gateway failure" not in after
+    assert http("GET", f"{stack.api_url}/v1/health").status == 200
