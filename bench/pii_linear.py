@@ -8,6 +8,7 @@ of one separator, of a cue word, of digits with gaps, of alternating classes.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import sys
 import time
@@ -50,12 +51,20 @@ def _input(unit: str, size: int) -> str:
 
 def _time(run: Callable[[str], object], text: str, repeats: int) -> float:
     """Least CPU time of ``repeats`` runs: process time, so the other work on a shared machine
-    does not count, and the least, so a pause in between does not either."""
+    does not count, and the least, so a pause in between does not either. The garbage collector is
+    off while a run is timed (as ``timeit`` does): a collection of the whole process's objects that
+    happens to fall into one run says nothing of how the detector grows with the text."""
     best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        run(text)
-        best = min(best, time.process_time() - start)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.process_time()
+            run(text)
+            best = min(best, time.process_time() - start)
+    finally:
+        if collecting:
+            gc.enable()
     return best
 
 
@@ -83,7 +92,7 @@ def linear_table(sizes: tuple[int, ...] = SIZES, keep: int = 3) -> tuple[str, fl
                 slowest = sorted(units, key=lambda label: -times[label][sizes[-2]])[:keep]
                 units = {label: units[label] for label in slowest}
             for label, unit in units.items():
-                times[label][size] = _time(run, _input(unit, size), 3 if size < sizes[-1] else 2)
+                times[label][size] = _time(run, _input(unit, size), 5 if size < sizes[-1] else 2)
         worst = max(units, key=lambda label: times[label][sizes[-1]])
         ratios = {
             label: [times[label][b] / max(times[label][a], 1e-9) for a, b in itertools.pairwise(sizes)]
