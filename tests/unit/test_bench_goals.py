@@ -79,11 +79,16 @@ def test_the_load_gap_is_written_from_the_measured_row() -> None:
     assert "70 ms of CPU in the stack's process" in gap
     assert "55 ms in the workers" in gap
     assert "load average was 7.9" in gap
-    # the CPU budget: 16 requests/s x (70 + 55) ms, 16 x 70 ms of it in moto's one interpreter
-    assert "16 requests/s need 2.00 CPU-seconds per second" in gap
-    assert "1.12 of them in the one interpreter that runs moto" in gap
+    # closed loop: mean 16 / 4.7 = 3.40 s, p99 6.2 s = 1.82 times it, so 16 x 1.82 = 29 requests/s are needed
+    assert "mean latency of 16 / throughput (3.40 s here)" in gap
+    assert "p99 was 1.82 times its mean" in gap
+    assert "needs about 29 requests/s" in gap
+    # the CPU budget: 29.2 requests/s x (70 + 55) ms, 29.2 x 70 ms of it in moto's one interpreter
+    assert "29 requests/s need 3.64 CPU-seconds per second" in gap
+    assert "2.04 of them in the one interpreter that runs moto" in gap
     assert "this run got 0.59 CPU-seconds per second" in gap
-    assert "more than one core" in gap
+    assert "more than the" in gap
+    assert "out of reach on this machine" in gap
     met = THROUGHPUT.replace("| 3000.0 | 6200.0 |", "| 300.0 | 620.0 |")
     assert throughput_gap(met) is None
     rows = _rows(goals(("F", 1), {}, NO_COLD_STARTS, {}, {}, met))
