@@ -146,14 +146,22 @@ def test_environments_restored_from_one_snapshot_do_not_share_random_state() -> 
 
 
 @pytest.fixture
-def unfrozen() -> Iterator[None]:
-    """The before-snapshot hooks freeze the heap; this test process goes on collecting afterwards."""
+def snapstart_init(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A process as Lambda initialises a SnapStart version: nothing primed or frozen yet (earlier tests
+    of this process ran hooks too), the freeze not yet registered, the initialisation type set; the
+    heap is unfrozen again afterwards, so this test process goes on collecting."""
+    import callguard.clients
+
+    monkeypatch.setattr(callguard.clients, "_shared_loader", None)
+    monkeypatch.setattr(callguard.clients, "_freeze_registered", False)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", callguard.clients.SNAPSTART_INITIALIZATION)
+    gc.unfreeze()
     yield
     gc.unfreeze()
 
 
 def test_the_snapshot_holds_parsed_sdk_files_but_no_credential(
-    aws: dict[str, Any], unfrozen: None, monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, Any], snapstart_init: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Priming must never resolve credentials (they would be the initialising environment's, in every
     restored copy), and after it a restored environment builds each client without reading a file."""
@@ -161,6 +169,7 @@ def test_the_snapshot_holds_parsed_sdk_files_but_no_credential(
     import botocore.session
 
     module, hooks = _snapshot(lambda: load_handler("ingest"))
+    assert gc.get_freeze_count() == 0
 
     def no_credentials(*_: Any, **__: Any) -> Any:
         raise AssertionError("the credential chain was consulted before the snapshot")
@@ -184,3 +193,26 @@ def test_the_snapshot_holds_parsed_sdk_files_but_no_credential(
     for service in CALLGUARD_SERVICES:
         assert getattr(restored, service).meta.service_model.service_name == service
     assert files == [], f"data files parsed again after the restore: {sorted(set(files))}"
+
+
+def test_the_heap_is_frozen_once_and_last_however_many_handlers_register(snapstart_init: None) -> None:
+    """Two handlers' hooks in one process: the freeze must come after every dependency forgot its
+    clients and keys, or what they held would be frozen into the snapshot, never collected."""
+    from callguard.clients import freeze_heap
+
+    start = len(get_before_snapshot())
+    load_handler("ingest")
+    load_handler("route")
+    order = [f for f, _, _ in reversed(get_before_snapshot()[start:])]  # as Lambda runs them
+    assert order.count(freeze_heap) == 1
+    assert order[-1] is freeze_heap
+
+
+def test_nothing_is_frozen_outside_a_snapstart_initialisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded stack and the tests run the hooks too; their heap must stay collectable."""
+    from callguard.clients import freeze_heap
+
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    gc.unfreeze()
+    freeze_heap()
+    assert gc.get_freeze_count() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import random
 import threading
 import weakref
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RETRY_CONFIG",
     "SERVICES",
+    "SNAPSTART_INITIALIZATION",
     "AwsClients",
     "Lazy",
     "entry_point",
@@ -83,14 +85,27 @@ def prime_sdk() -> None:
             continue
 
 
+#: Lambda's ``AWS_LAMBDA_INITIALIZATION_TYPE`` while it initialises a version for its SnapStart snapshot
+SNAPSTART_INITIALIZATION = "snap-start"
+
+
 def freeze_heap() -> None:
     """Collect what init left as garbage, then move every object still alive into the collector's
     permanent generation (SnapStart's last before-snapshot hook). Init leaves a heap of some 300,000
     long-lived objects (modules, botocore's models, pydantic's validators); the first full collection
-    of a restored environment would walk all of them during its first request (measured: about 60 ms of
-    the agent view's). Frozen, they are never walked again; they live as long as the environment anyway."""
+    of a restored environment would walk all of them during its first request (measured here on
+    Python 3.11: about 60 ms of the agent view's; Lambda's 3.14 collects incrementally, which spreads
+    that walk rather than removing it). Frozen, they are never walked again; they live as long as the
+    environment anyway. Only while Lambda initialises a SnapStart version: a process that runs the
+    hooks otherwise (the embedded stack, tests) keeps collecting everything."""
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != SNAPSTART_INITIALIZATION:
+        return
     gc.collect()
     gc.freeze()
+
+
+#: whether this process has registered :func:`freeze_heap` (once: see :func:`register_snapstart_hooks`)
+_freeze_registered = False
 
 
 class AwsClients:
@@ -243,8 +258,13 @@ def register_snapstart_hooks(*dependencies: Lazy[Any]) -> bool:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:
         return False
-    # Lambda runs before-snapshot hooks in reverse order of registration: these two run last
-    register_before_snapshot(freeze_heap)
+    global _freeze_registered  # one freeze per process, registered by the first call
+    # Lambda runs before-snapshot hooks in reverse order of registration. The freeze, registered once
+    # and first, runs after every other hook of the process (every dependency has forgotten its clients
+    # and keys by then, so nothing they held is kept from collection), however many handlers register.
+    if not _freeze_registered:
+        register_before_snapshot(freeze_heap)
+        _freeze_registered = True
     register_before_snapshot(prime_sdk)
     for dependency in dependencies:
         # held weakly: the handler module keeps its dependencies; a registry must not (tests load handlers often)
