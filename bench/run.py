@@ -371,7 +371,7 @@ def main() -> None:
         gaps(
             purge_ratio,
             [
-                cold_start_gap(cold.as_deployed, cold.floors),
+                cold_start_gap(cold.as_deployed, cold.floors, cold.restored),
                 throughput_gap(throughput_text),
                 ingest_gap(ingest_measured, INGEST_CALLS_OVER_MINIMUM_GOAL),
                 erasure_gap(erasure_ratio),

@@ -116,6 +116,13 @@ def test_the_cold_start_gap_says_out_of_reach_only_where_boto3_alone_exceeds_the
     assert cold_start_gap({"ingest": 3.0}, {"ingest": 1.2}) is not None
     assert "out of reach" not in (cold_start_gap({"ingest": 3.0}, {"ingest": 1.2}) or "")
     assert cold_start_gap({"ingest": 1.4}, {"ingest": 1.1}) is None
+    # a SnapStart function judged by its restore is never told to switch SnapStart on
+    restored = cold_start_gap({"ingest": 1.7, "pre_token": 0.2}, {"ingest": 1.9}, restored={"ingest"})
+    assert restored is not None
+    assert "Restored from its SnapStart snapshot" in restored
+    assert "ingest 1.70" in restored
+    assert "out of reach" not in restored
+    assert "SnapStart removes" not in restored
 
 
 def test_the_snapstart_cost_is_cache_per_version_plus_restores_at_list_prices() -> None:
