@@ -49,19 +49,36 @@ def _input(unit: str, size: int) -> str:
     return (unit * (size // len(unit) + 1))[:size]
 
 
+#: a timed sample lasts at least this long (short inputs run several times per sample, as ``timeit``'s
+#: ``autorange`` does): a 1k-character input takes a fraction of a millisecond, where the clock's and
+#: the caches' noise would otherwise decide the growth ratio
+MIN_SAMPLE_SECONDS = 0.02
+
+
 def _time(run: Callable[[str], object], text: str, repeats: int) -> float:
-    """Least CPU time of ``repeats`` runs: process time, so the other work on a shared machine
-    does not count, and the least, so a pause in between does not either. The garbage collector is
-    off while a run is timed (as ``timeit`` does): a collection of the whole process's objects that
-    happens to fall into one run says nothing of how the detector grows with the text."""
-    best = float("inf")
+    """CPU time of one run: the least over ``repeats`` samples of a sample's time over its runs.
+    Process time, so the other work on a shared machine does not count; the least, so a pause in
+    between does not either. The garbage collector is off while a sample is timed (as ``timeit``
+    does): a collection of the whole process's objects falling into one sample says nothing of how
+    the detector grows with the text."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeats):
+        number = 1
+        while True:  # calibrate: enough runs per sample to last MIN_SAMPLE_SECONDS
             start = time.process_time()
-            run(text)
-            best = min(best, time.process_time() - start)
+            for _ in range(number):
+                run(text)
+            took = time.process_time() - start
+            if took >= MIN_SAMPLE_SECONDS:
+                break
+            number *= 2 if took <= 0 else max(2, min(10, int(MIN_SAMPLE_SECONDS / took) + 1))
+        best = took / number
+        for _ in range(repeats - 1):
+            start = time.process_time()
+            for _ in range(number):
+                run(text)
+            best = min(best, (time.process_time() - start) / number)
     finally:
         if collecting:
             gc.enable()
