@@ -383,6 +383,9 @@ class LocalStack:
                     self._send(response)
                 except ConnectionError:  # the client hung up before its answer (e.g. Ctrl-C): nobody to tell
                     self.close_connection = True
+                except Exception as exc:  # an answer that cannot be written (never the client's doing)
+                    logger.error("local gateway failure", extra={"error_type": type(exc).__name__})
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
 
