@@ -30,9 +30,6 @@ from local.comprehend import ComprehendServer
 from local.provision import Provisioner, load_template
 
 COLD_START_GOAL = 1.5
-#: set in a sample's environment (the child script reads it by name): serve the first request from a
-#: restored snapshot's state
-FROM_SNAPSHOT = "CALLGUARD_BENCH_FROM_SNAPSHOT"
 
 #: Run in a fresh interpreter: time the import, then one invocation; print both, and how long the
 #: invocation waited for the emulators' answers (botocore's HTTP exchange, ``Endpoint._send``).
@@ -42,10 +39,12 @@ started, cpu_started = time.perf_counter(), time.process_time()
 import handler
 imported, cpu_imported = time.perf_counter(), time.process_time()
 
-# SnapStart: the version's init ends with the before-snapshot hooks (when the version is published:
-# not timed); a restored environment runs the after-restore hooks, then its first invocation (timed)
+# SnapStart (Lambda's initialisation type says so): the version's init ends with the before-snapshot
+# hooks (when the version is published: not timed); a restored environment runs the after-restore
+# hooks, then its first invocation (timed)
+from callguard.clients import SNAPSTART_INITIALIZATION
 restore_wall = restore_cpu = 0.0
-if os.environ.get("CALLGUARD_BENCH_FROM_SNAPSHOT"):  # FROM_SNAPSHOT
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == SNAPSTART_INITIALIZATION:
     from snapshot_restore_py import get_after_restore, get_before_snapshot
     for function, args, kwargs in reversed(get_before_snapshot()):
         function(*args, **kwargs)
@@ -256,7 +255,7 @@ def cold_starts(cdk_out: Path, runs: int = 5) -> ColdStarts:
             for name, logical, event in _cases(f"bench-restored-{sample}"):
                 if name in snap_start:
                     env = _child_env(provisioner.function_environment(template, logical), name, endpoints)
-                    snapshot = {**env, FROM_SNAPSHOT: "1", "AWS_LAMBDA_INITIALIZATION_TYPE": SNAPSTART_INITIALIZATION}
+                    snapshot = {**env, "AWS_LAMBDA_INITIALIZATION_TYPE": SNAPSTART_INITIALIZATION}
                     restored.setdefault(name, []).append(_run(snapshot, event))
         baseline = (statistics.median(b[0] for b in baselines), statistics.median(b[1] for b in baselines))
         text, ratios, floors = _table(measured, baseline)
