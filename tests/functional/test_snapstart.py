@@ -22,7 +22,7 @@ import pytest
 from botocore.client import BaseClient
 from snapshot_restore_py import get_after_restore, get_before_snapshot
 
-from callguard.clients import AwsClients, Lazy
+from callguard.clients import SERVICES, AwsClients, Lazy
 from callguard.security.crypto import SubjectKeyring
 from tests.support import FakeContext, api_event, call_body, load_handler
 
@@ -30,8 +30,9 @@ pytestmark = pytest.mark.functional
 
 #: the API functions (SnapStart's candidates) → the module global holding their dependencies
 API_HANDLERS = {"ingest": "dependencies", "agent_view": "service", "route": "service", "privacy": "dependencies"}
-#: what callguard's functions call; Powertools' X-Ray recorder may hold an ``xray`` client of its own
-CALLGUARD_SERVICES = {"dynamodb", "kms", "s3", "sqs", "comprehend", "stepfunctions", "connect"}
+#: what callguard's functions call (one ``AwsClients`` property each); Powertools' X-Ray recorder may
+#: hold an ``xray`` client of its own
+CALLGUARD_SERVICES = set(SERVICES)
 
 
 def _reachable(roots: Iterable[Any], limit: int = 2_000_000) -> Iterator[Any]:
@@ -153,7 +154,7 @@ def snapstart_init(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import callguard.clients
 
     monkeypatch.setattr(callguard.clients, "_shared_loader", None)
-    monkeypatch.setattr(callguard.clients, "_freeze_registered", False)
+    monkeypatch.setattr(callguard.clients, "_process_hooks_registered", False)
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", callguard.clients.SNAPSTART_INITIALIZATION)
     gc.unfreeze()
     yield
@@ -198,7 +199,7 @@ def test_the_snapshot_holds_parsed_sdk_files_but_no_credential(
 def test_the_heap_is_frozen_once_and_last_however_many_handlers_register(snapstart_init: None) -> None:
     """Two handlers' hooks in one process: the freeze must come after every dependency forgot its
     clients and keys, or what they held would be frozen into the snapshot, never collected."""
-    from callguard.clients import freeze_heap
+    from callguard.clients import freeze_heap, prime_sdk
 
     start = len(get_before_snapshot())
     load_handler("ingest")
@@ -206,6 +207,7 @@ def test_the_heap_is_frozen_once_and_last_however_many_handlers_register(snapsta
     order = [f for f, _, _ in reversed(get_before_snapshot()[start:])]  # as Lambda runs them
     assert order.count(freeze_heap) == 1
     assert order[-1] is freeze_heap
+    assert order.count(prime_sdk) == 1
 
 
 def test_nothing_is_frozen_outside_a_snapstart_initialisation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,8 +104,9 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-#: whether this process has registered :func:`freeze_heap` (once: see :func:`register_snapstart_hooks`)
-_freeze_registered = False
+#: whether this process has registered :func:`freeze_heap` and :func:`prime_sdk` (once per process:
+#: see :func:`register_snapstart_hooks`)
+_process_hooks_registered = False
 
 
 class AwsClients:
@@ -133,8 +134,8 @@ class AwsClients:
             with self._lock:  # a boto3 session is not thread-safe (the local stack calls handlers from threads)
                 client = self._clients.get(name)
                 if client is None:
-                    # one session for all the clients: each new session loads botocore's endpoint
-                    # rules and data again (~40 ms of CPU per client in a cold start)
+                    # one session for all the clients, on the data loader every session of this
+                    # module shares (new_session): botocore's files are parsed once per process
                     if self._session is None:
                         self._session = new_session()
                     client = self._session.client(name, config=RETRY_CONFIG, endpoint_url=self._endpoint_url)
@@ -258,14 +259,15 @@ def register_snapstart_hooks(*dependencies: Lazy[Any]) -> bool:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:
         return False
-    global _freeze_registered  # one freeze per process, registered by the first call
+    global _process_hooks_registered  # the process's own hooks, registered by the first call
     # Lambda runs before-snapshot hooks in reverse order of registration. The freeze, registered once
     # and first, runs after every other hook of the process (every dependency has forgotten its clients
-    # and keys by then, so nothing they held is kept from collection), however many handlers register.
-    if not _freeze_registered:
+    # and keys by then, so nothing they held is kept from collection), however many handlers register;
+    # the priming fills the one loader all sessions share, so once is enough too.
+    if not _process_hooks_registered:
         register_before_snapshot(freeze_heap)
-        _freeze_registered = True
-    register_before_snapshot(prime_sdk)
+        register_before_snapshot(prime_sdk)
+        _process_hooks_registered = True
     for dependency in dependencies:
         # held weakly: the handler module keeps its dependencies; a registry must not (tests load handlers often)
         forget = _forget_later(weakref.ref(dependency))
