@@ -24,12 +24,12 @@ dies is replaced and that one request fails as a Lambda crash would (the gateway
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import logging
 import multiprocessing
 import os
-import queue
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -148,6 +148,38 @@ class _Worker:
     conn: Connection
 
 
+class _Turns:
+    """Idle workers handed out in the order they were asked for.
+
+    A :class:`queue.Queue` wakes its longest waiter when a worker comes back, but a caller that
+    arrives meanwhile takes the worker first and the woken one waits again, at the back: under a
+    burst of clients some requests lost their turn over and over (the slowest waited several times
+    as long as the median). Here a returned worker goes straight to the longest waiter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[_Worker] = []
+        self._waiting: collections.deque[tuple[threading.Event, list[_Worker]]] = collections.deque()
+
+    def take(self) -> _Worker:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            turn: tuple[threading.Event, list[_Worker]] = (threading.Event(), [])
+            self._waiting.append(turn)
+        turn[0].wait()
+        return turn[1][0]
+
+    def give(self, worker: _Worker) -> None:
+        with self._lock:
+            if not self._waiting:
+                self._free.append(worker)
+                return
+            event, slot = self._waiting.popleft()
+        slot.append(worker)
+        event.set()
+
+
 @dataclass
 class WorkerPool:
     """``size`` worker processes running ``functions`` (logical ids of the template's API functions)."""
@@ -159,7 +191,7 @@ class WorkerPool:
     model: permissions.TemplateModel | None = None
     #: where the handlers' output goes (the stack's stdout or log file); whole invocations at a time
     write: Callable[[str], Any] = field(default=lambda text: sys.stdout.write(text))
-    _idle: queue.Queue[_Worker] = field(default_factory=queue.Queue, init=False, repr=False)
+    _idle: _Turns = field(default_factory=_Turns, init=False, repr=False)
     _workers: list[_Worker] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stopped: bool = field(default=False, init=False, repr=False)
@@ -193,7 +225,7 @@ class WorkerPool:
         starting, self._starting = self._starting, []
         for worker in starting:
             self._await_ready(worker)
-            self._idle.put(worker)
+            self._idle.give(worker)
         return self
 
     def _spawn(self, setup: _Setup) -> _Worker:
@@ -222,14 +254,14 @@ class WorkerPool:
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Run ``function`` on ``event`` in the next idle worker; its answer, or
         :class:`RemoteFunctionError` / :class:`FunctionCrashError`."""
-        worker = self._idle.get()
+        worker = self._idle.take()
         try:
             worker.conn.send((function, event))
             status, payload, output, violations, judged = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             self._replace(worker)
             raise FunctionCrashError(f"the worker running {function} died") from None
-        self._idle.put(worker)
+        self._idle.give(worker)
         if output:
             self.write(output)
         permissions.absorb(violations, judged)
@@ -248,7 +280,7 @@ class WorkerPool:
             return
         worker = self._spawn(self._setup())
         self._await_ready(worker)
-        self._idle.put(worker)
+        self._idle.give(worker)
 
     def stop(self) -> None:
         with self._lock:
