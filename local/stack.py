@@ -37,9 +37,9 @@ from local.gateway import Gateway, LambdaRuntime, Response, stage_name, template
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
 from local.provision import ACCOUNT, Provisioner, function_logical, load_template
-from local.workers import WorkerPool, default_size
+from local.workers import WorkerPool, default_size, freeze_startup_heap
 
-__all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError"]
+__all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError", "consumer_patience"]
 
 REGION = "eu-central-1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +65,22 @@ LOCAL_PEOPLE: dict[str, tuple[str, ...]] = {"agent": ("agent",), "compliance": (
 
 def local_username(tenant: str, role: str) -> str:
     return role if tenant == DEFAULT_TENANT else f"{tenant}.{role}"
+
+
+def consumer_patience(template: dict[str, Any], mapping: dict[str, Any]) -> float:
+    """How long a batch of the SQS event source mapping ``mapping`` (its properties) lets the API's
+    requests go first for a worker: while its messages, received, stay invisible (the queue's
+    visibility timeout) less the function's own timeout, so it still ends before they reappear; 0 when
+    the template does not say which of its queues the mapping reads."""
+    resources = template["Resources"]
+    source = mapping.get("EventSourceArn")
+    queue = source.get("Fn::GetAtt", [None])[0] if isinstance(source, dict) else None
+    if resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
+        return 0.0
+    function = function_logical(mapping["FunctionName"], resources)
+    visibility = float(resources[queue]["Properties"].get("VisibilityTimeout", 30))  # SQS's default
+    timeout = float(resources[function]["Properties"].get("Timeout", 3))  # Lambda's default
+    return max(0.0, visibility - timeout)
 
 
 class _LineAtomicStdout(io.TextIOBase):
@@ -205,6 +221,7 @@ class LocalStack:
         if self.workers is not None:
             self.gateway.remote = self.workers.wait_ready()
         self.openapi_json = openapi.to_json(openapi.document())
+        freeze_startup_heap()
         self._start_pollers()
         self._start_http()
         self._write_state()
@@ -335,7 +352,12 @@ class LocalStack:
             function = self.runtime.functions[function_logical(props["FunctionName"], self.template["Resources"])]
             handler = function.invoke
             if self.workers is not None and function.logical_id in self.workers.functions:
-                handler = functools.partial(self.workers.invoke, function.logical_id)
+                handler = functools.partial(
+                    self.workers.invoke,
+                    function.logical_id,
+                    background=True,
+                    patience=consumer_patience(self.template, props),
+                )
             poller = SqsPoller(
                 sqs=sqs,
                 queue_url=arn_to_url[arn],
