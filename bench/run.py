@@ -340,10 +340,16 @@ def main() -> None:
         "the API's functions and the analysis poller's function worker processes of their own (`local/workers.py`"
         ", `CALLGUARD_LOCAL_WORKERS`, one invocation at a time each, like an execution environment) that reach "
         "moto over its HTTP endpoint with kept-alive connections; the stack's process keeps moto, the gateway, "
-        "the pollers and the Step Functions tasks. The rows marked *before* run the same stack with every "
+        "the pollers and the Step Functions tasks. The API's requests get a worker first come, first served, "
+        "and ahead of the analysis poller's batches (on Lambda the event source mapping runs beside the API, "
+        "never ahead of it), a batch waiting at most its queue's visibility timeout less the function's timeout; "
+        "so under a burst most of the analysis waits until the burst is over, and the lines under the table say "
+        "how much was left and how long it took. Both kinds of process leave what they loaded at start out of "
+        "later garbage collections (`gc.freeze`). The rows marked *before* run the same stack with every "
         "handler in the stack's process (`CALLGUARD_LOCAL_WORKERS=0`, as all of it ran until issue 17), so the "
         "two sit side by side in this run. CPU per request is the processes' own CPU time over the level divided "
-        f"by its requests; the load average shows how much of the {os.cpu_count()} shared cores other work took. "
+        f"by its requests (analysis the level deferred is not in it); the load average shows how much of the "
+        f"{os.cpu_count()} shared cores other work took. "
         "Lambda would run one request per execution environment and scale out; these numbers bound only the "
         "local stack (demos, e2e tests).",
         f"## Retention purge: items read against table size ({EXPIRED:,} expired calls in each table)",

@@ -6,6 +6,7 @@ on free ports; every request is a distinct call POSTed over HTTP with a platform
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -22,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench.fixtures import ROOT, call_body
+import boto3
+
+from bench.fixtures import DUMMY_CREDENTIAL, ROOT, call_body
 from local.client import fetch_token, http
 from local.workers import WORKERS_ENV, default_size
 
@@ -31,6 +35,8 @@ LEVELS = (1, 4, 16)
 REQUESTS = 150
 WARMUP = 5
 READY_SECONDS = 120
+#: how long the bench waits, after the last level, for the calls it sent to be analysed
+DRAIN_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,52 @@ class Level:
 
     def percentile(self, q: int) -> float:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
+
+
+@dataclass(frozen=True)
+class Drain:
+    """The analysis still queued when the last level ended, and how long the stack took to finish it."""
+
+    queued: int
+    seconds: float | None  # None: not finished within DRAIN_SECONDS
+
+
+def _source_queues(cdk_out: Path, aws_url: str) -> tuple[Any, list[str]]:
+    """An SQS client on the stack's endpoint and the URLs of the queues the template's functions consume."""
+    template = json.loads(next(cdk_out.glob("*.template.json")).read_text())
+    sources = {
+        r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and "Fn::GetAtt" in r["Properties"]["EventSourceArn"]
+    }
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=aws_url,
+        region_name="eu-central-1",
+        aws_access_key_id=DUMMY_CREDENTIAL,
+        aws_secret_access_key=DUMMY_CREDENTIAL,
+    )
+    urls = sqs.list_queues().get("QueueUrls", [])
+    return sqs, [url for url in urls if url.rsplit("/", 1)[-1].endswith(tuple(sources))]
+
+
+def _queued(sqs: Any, urls: list[str]) -> int:
+    """Messages waiting or being processed in ``urls``."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    return sum(
+        int(value)
+        for url in urls
+        for value in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"].values()
+    )
+
+
+def _drain(sqs: Any, urls: list[str]) -> Drain:
+    started, queued = time.perf_counter(), _queued(sqs, urls)
+    while time.perf_counter() - started < DRAIN_SECONDS:
+        if _queued(sqs, urls) == 0:
+            return Drain(queued, time.perf_counter() - started)
+        time.sleep(0.5)
+    return Drain(queued, None)
 
 
 def _cpu(pid: int) -> float:
@@ -175,11 +227,23 @@ def _level(url: str, token: str, clients: int, pid: int = 0) -> Level:
     )
 
 
-def _levels(cdk_out: Path, levels: tuple[int, ...], workers: int | None) -> list[Level]:
+def _levels(cdk_out: Path, levels: tuple[int, ...], workers: int | None) -> tuple[list[Level], Drain]:
+    """Each level in turn on one stack, then the wait until the calls they sent are all analysed."""
     with running_stack(cdk_out, workers) as (api_url, state_file, pid):
         token = fetch_token("platform", state_file)
+        sqs, queues = _source_queues(cdk_out, json.loads(state_file.read_text())["aws_url"])
         url = f"{api_url}/v1/calls"
-        return [_level(url, token, clients, pid) for clients in levels]
+        measured = [_level(url, token, clients, pid) for clients in levels]
+        return measured, _drain(sqs, queues)
+
+
+def _drain_text(drain: Drain, label: str) -> str:
+    finished = (
+        f"all were analysed {drain.seconds:.0f} s later"
+        if drain.seconds is not None
+        else f"they were not all analysed within {DRAIN_SECONDS} s"
+    )
+    return f"{label}: when the last level ended, {drain.queued} calls were still queued for analysis; {finished}."
 
 
 def _rows(levels: list[Level], label: str) -> list[str]:
@@ -196,8 +260,8 @@ def _rows(levels: list[Level], label: str) -> list[str]:
 def throughput(cdk_out: Path) -> tuple[str, dict[int, float]]:
     """The table (the stack as ``make local`` runs it, then, as before, with every handler in the
     stack's own process) and, per level, throughput relative to one client."""
-    levels = _levels(cdk_out, LEVELS, None)
-    before = _levels(cdk_out, (1, 16), 0)
+    levels, drain = _levels(cdk_out, LEVELS, None)
+    before, drain_before = _levels(cdk_out, (1, 16), 0)
     failed = [level for level in (*levels, *before) if level.failures]
     if failed:
         raise RuntimeError("ingest requests failed: " + ", ".join(f"{lv.failures} at {lv.clients}" for lv in failed))
@@ -208,5 +272,8 @@ def throughput(cdk_out: Path) -> tuple[str, dict[int, float]]:
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         *_rows(levels, f"in {size} worker processes"),
         *_rows(before, "in the stack's process (before)"),
+        "",
+        _drain_text(drain, f"In {size} worker processes"),
+        _drain_text(drain_before, "In the stack's process (before)"),
     ]
     return "\n".join(rows), {level.clients: level.per_second / levels[0].per_second for level in levels}

@@ -159,3 +159,43 @@ def test_the_comprehend_units_section_runs_the_real_analysis_and_meets_its_goal(
     assert "| German complaint, 8 short turns | BatchDetectSentiment |" in text
     assert ratios[("German complaint, 8 short turns", "BatchDetectSentiment")] <= SENTIMENT_GOAL
     assert all(ratio >= 1 for ratio in ratios.values()), "billed below the lower bound: the bound is wrong"
+
+
+class _Queues:
+    """An SQS client whose queues hold ``counts[i]`` messages (visible, in flight) at its i-th look."""
+
+    def __init__(self, counts: list[tuple[int, int]]) -> None:
+        self.counts = counts
+        self.looks = 0
+
+    def get_queue_attributes(self, **_: object) -> dict[str, dict[str, str]]:
+        visible, hidden = self.counts[min(self.looks, len(self.counts) - 1)]
+        self.looks += 1
+        return {
+            "Attributes": {
+                "ApproximateNumberOfMessages": str(visible),
+                "ApproximateNumberOfMessagesNotVisible": str(hidden),
+            }
+        }
+
+
+def test_the_load_run_reports_the_analysis_its_levels_left_queued_and_when_it_was_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import throughput
+
+    monkeypatch.setattr(throughput.time, "sleep", lambda _: None)
+    drain = throughput._drain(_Queues([(300, 5), (120, 5), (0, 5), (0, 0)]), ["queue"])
+    assert drain.queued == 305
+    assert drain.seconds is not None
+    assert "305 calls were still queued for analysis; all were analysed" in throughput._drain_text(drain, "x")
+
+
+def test_analysis_that_never_finishes_is_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import throughput
+
+    monkeypatch.setattr(throughput, "DRAIN_SECONDS", 0.01)
+    monkeypatch.setattr(throughput.time, "sleep", lambda _: None)
+    drain = throughput._drain(_Queues([(7, 0)]), ["queue"])
+    assert drain == throughput.Drain(7, None)
+    assert "not all analysed within" in throughput._drain_text(drain, "x")
