@@ -52,7 +52,8 @@ class SqsPoller:
         try:
             result = self.handler(event)
         except Exception as exc:  # the whole batch failed, as on Lambda
-            logger.warning("batch failed", extra={"error_type": type(exc).__name__, "size": len(messages)})
+            if not self._stop.is_set():  # (a batch the stack's stop cut short just goes back to the queue)
+                logger.warning("batch failed", extra={"error_type": type(exc).__name__, "size": len(messages)})
             failed = {m["MessageId"] for m in messages}
         else:
             failed = set()

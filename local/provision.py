@@ -343,7 +343,7 @@ class Provisioner:
 
     def _queue(self, logical: str, props: dict[str, Any]) -> None:
         sqs = self._client("sqs")
-        name = props.get("QueueName") or f"callguard-{logical}"
+        name = queue_name(logical, props)
         attributes: dict[str, str] = {}
         mapping = {
             "VisibilityTimeout": "VisibilityTimeout",
@@ -445,6 +445,11 @@ class Provisioner:
             raise ProvisionError(f"expected one function with logical id prefix {function_logical_prefix!r}")
         variables = matches[0][1]["Properties"].get("Environment", {}).get("Variables", {})
         return {k: str(self.resolve(v)) for k, v in variables.items()}
+
+
+def queue_name(logical: str, props: dict[str, Any]) -> str:
+    """The name the local stack gives the template's queue ``logical`` (its ``QueueName``, if set)."""
+    return str(props.get("QueueName") or f"callguard-{logical}")
 
 
 def function_logical(reference: Any, resources: dict[str, Any]) -> str:

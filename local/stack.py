@@ -8,6 +8,7 @@ here names a table, a route or a scope. Never deployed.
 from __future__ import annotations
 
 import functools
+import gc
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ import socket
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,7 +39,7 @@ from local.gateway import Gateway, LambdaRuntime, Response, stage_name, template
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
 from local.provision import ACCOUNT, Provisioner, function_logical, load_template
-from local.workers import WorkerPool, default_size, freeze_startup_heap
+from local.workers import PoolClosedError, WorkerPool, default_size, freeze_startup_heap
 
 __all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError", "consumer_patience"]
 
@@ -69,18 +71,28 @@ def local_username(tenant: str, role: str) -> str:
 
 def consumer_patience(template: dict[str, Any], mapping: dict[str, Any]) -> float:
     """How long a batch of the SQS event source mapping ``mapping`` (its properties) lets the API's
-    requests go first for a worker: while its messages, received, stay invisible (the queue's
-    visibility timeout) less the function's own timeout, so it still ends before they reappear; 0 when
-    the template does not say which of its queues the mapping reads."""
+    requests go first for a worker (:class:`local.workers.WorkerPool`): the queue's visibility
+    timeout less the function's own timeout, the time a received batch has before its messages could
+    reappear less what the function may need. 0 (no giving way: the batch takes its turn in order)
+    when the template does not say which of its queues the mapping reads, or gives no number."""
     resources = template["Resources"]
     source = mapping.get("EventSourceArn")
     queue = source.get("Fn::GetAtt", [None])[0] if isinstance(source, dict) else None
     if resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
         return 0.0
     function = function_logical(mapping["FunctionName"], resources)
-    visibility = float(resources[queue]["Properties"].get("VisibilityTimeout", 30))  # SQS's default
-    timeout = float(resources[function]["Properties"].get("Timeout", 3))  # Lambda's default
+    visibility = _seconds(resources[queue].get("Properties", {}).get("VisibilityTimeout", 30))  # SQS's default
+    timeout = _seconds(resources[function].get("Properties", {}).get("Timeout", 3))  # Lambda's default
+    if visibility is None or timeout is None:
+        return 0.0
     return max(0.0, visibility - timeout)
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # e.g. an intrinsic the template leaves to CloudFormation
+        return None
 
 
 class _LineAtomicStdout(io.TextIOBase):
@@ -159,6 +171,7 @@ class LocalStack:
     _stdout: TextIO | None = field(default=None, init=False, repr=False)
     _log_handler: logging.Handler | None = field(default=None, init=False, repr=False)
     _state_written: bool = field(default=False, init=False, repr=False)
+    _frozen: bool = field(default=False, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -221,7 +234,8 @@ class LocalStack:
         if self.workers is not None:
             self.gateway.remote = self.workers.wait_ready()
         self.openapi_json = openapi.to_json(openapi.document())
-        freeze_startup_heap()
+        freeze_startup_heap()  # (until stop(): this process may start another stack after this one)
+        self._frozen = True
         self._start_pollers()
         self._start_http()
         self._write_state()
@@ -350,19 +364,11 @@ class LocalStack:
             props = resource["Properties"]
             arn = str(self.provisioner.resolve(props["EventSourceArn"]))
             function = self.runtime.functions[function_logical(props["FunctionName"], self.template["Resources"])]
-            handler = function.invoke
-            if self.workers is not None and function.logical_id in self.workers.functions:
-                handler = functools.partial(
-                    self.workers.invoke,
-                    function.logical_id,
-                    background=True,
-                    patience=consumer_patience(self.template, props),
-                )
             poller = SqsPoller(
                 sqs=sqs,
                 queue_url=arn_to_url[arn],
                 queue_arn=arn,
-                handler=handler,
+                handler=self._consumer(function.logical_id, props),
                 batch_size=int(props.get("BatchSize", 10)),
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 retry_seconds=self.retry_seconds,
@@ -370,6 +376,16 @@ class LocalStack:
             )
             poller.start()
             self.pollers.append(poller)
+
+    def _consumer(self, function: str, mapping: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
+        """What the SQS poller of ``mapping`` (an event source mapping's properties) invokes: the
+        function in a worker, as a batch the API's requests go ahead of, or in this process."""
+        if self.workers is not None and function in self.workers.functions:
+            return functools.partial(
+                self.workers.invoke, function, background=True, patience=consumer_patience(self.template, mapping)
+            )
+        handler: Callable[[dict[str, Any]], Any] = self.runtime.functions[function].invoke
+        return handler
 
     def _start_http(self) -> None:
         stack = self
@@ -398,6 +414,8 @@ class LocalStack:
                 body = self._read()
                 try:
                     response = stack.answer(self.command, self.path, dict(self.headers.items()), body)
+                except PoolClosedError:  # the stack is stopping: no worker will run this request
+                    response = stack.gateway.gateway_error("DEFAULT_5XX", "local")
                 except Exception as exc:
                     logger.error("local gateway failure", extra={"error_type": type(exc).__name__})
                     response = stack.gateway.gateway_error("DEFAULT_5XX", "local")
@@ -537,6 +555,9 @@ class LocalStack:
         if getattr(self, "moto", None) is not None:
             self.moto.stop()
         self._remove_state()
+        if self._frozen:  # what this stack loaded is garbage now: collectable again
+            gc.unfreeze()
+            self._frozen = False
         if self._log is not None:
             if self._log_handler is not None:
                 logging.getLogger("callguard.local").removeHandler(self._log_handler)
@@ -547,6 +568,8 @@ class LocalStack:
     def _stop_pollers(self) -> None:
         for poller in self.pollers:  # all at once: each may be in a long poll
             poller.signal_stop()
+        if self.workers is not None:
+            self.workers.close()  # a poller (or a request) waiting for a worker gives up now
         for poller in self.pollers:
             poller.stop()
 

@@ -31,6 +31,7 @@ import collections
 import contextlib
 import gc
 import io
+import itertools
 import logging
 import multiprocessing
 import os
@@ -41,11 +42,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from local import permissions
 
-__all__ = ["FunctionCrashError", "RemoteFunctionError", "WorkerPool", "default_size", "freeze_startup_heap"]
+__all__ = [
+    "FunctionCrashError",
+    "PoolClosedError",
+    "RemoteFunctionError",
+    "WorkerPool",
+    "default_size",
+    "freeze_startup_heap",
+]
 
 logger = logging.getLogger("callguard.local.workers")
 
@@ -170,6 +178,7 @@ class _Worker:
 class _Turn:
     """One caller waiting for a worker."""
 
+    order: int  # when it asked, as a rank among all callers
     background: bool
     #: (background callers) when it stops giving way to the API's callers
     deadline: float = 0.0
@@ -177,9 +186,13 @@ class _Turn:
     worker: _Worker | None = None
 
 
+class PoolClosedError(Exception):
+    """The pool stopped (or lost every worker) while the caller waited for a worker."""
+
+
 class _Turns:
-    """Idle workers handed out first to the API's callers, then to queue consumers, each in the
-    order they asked.
+    """Idle workers handed out to the API's callers first come, first served, and ahead of the queue
+    consumers' batches.
 
     * First come, first served: a :class:`queue.Queue` wakes its longest waiter when a worker comes
       back, but a caller arriving meanwhile took the worker first and the woken one waited again, at
@@ -188,40 +201,78 @@ class _Turns:
       longest waiter.
     * The API first: on Lambda an event source mapping's invocations run beside the API's, never
       ahead of a request a client waits for. Locally they share these workers, so a consumer's batch
-      (``background``) waits while API callers do, up to its ``patience``; then it goes first, so a
-      batch never waits past the time its messages stay invisible."""
+      (``background``) lets the API's callers go first for ``patience`` seconds from when it asked;
+      then it stops giving way and takes its turn in the order it asked (in practice: the next
+      worker that comes back). Under sustained load beyond the workers, a poller's batches therefore
+      all but pause: about one per ``patience``.
+    * :meth:`close` (the pool stopping) fails every caller still waiting, and every later one."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self._asked = itertools.count()
         self._free: list[_Worker] = []
         self._waiting: collections.deque[_Turn] = collections.deque()
         self._background: collections.deque[_Turn] = collections.deque()
+        self._closed = False
 
     def take(self, *, background: bool = False, patience: float = 0.0) -> _Worker:
+        """The next idle worker for this caller, once it is its turn; :class:`PoolClosedError` once closed."""
         with self._lock:
+            if self._closed:
+                raise PoolClosedError("the worker pool has stopped")
             if self._free:
                 return self._free.pop()
-            turn = _Turn(background, self._clock() + patience)
+            turn = _Turn(next(self._asked), background, self._clock() + patience)
             (self._background if background else self._waiting).append(turn)
-        turn.ready.wait()
-        return cast(_Worker, turn.worker)  # handed over before ``ready`` is set
+        try:
+            turn.ready.wait()
+        except BaseException:  # interrupted while waiting: a worker handed to this turn must go on
+            self._withdraw(turn)
+            raise
+        if turn.worker is None:
+            raise PoolClosedError("the worker pool has stopped")
+        return turn.worker
+
+    def _withdraw(self, turn: _Turn) -> None:
+        with self._lock:
+            for waiting in (self._waiting, self._background):
+                if turn in waiting:
+                    waiting.remove(turn)
+                    return
+        if turn.worker is not None:
+            self.give(turn.worker)
 
     def give(self, worker: _Worker) -> None:
+        """``worker`` is idle again: to the caller whose turn it is, else kept for the next one."""
         with self._lock:
             turn = self._next()
             if turn is None:
-                self._free.append(worker)
+                if not self._closed:
+                    self._free.append(worker)
                 return
-        turn.worker = worker
+            turn.worker = worker
         turn.ready.set()
 
     def _next(self) -> _Turn | None:
-        if self._background and (not self._waiting or self._background[0].deadline <= self._clock()):
+        api = self._waiting[0] if self._waiting else None
+        batch = self._background[0] if self._background else None
+        if batch is not None and (api is None or (batch.deadline <= self._clock() and batch.order < api.order)):
             return self._background.popleft()
-        if self._waiting:
+        if api is not None:
             return self._waiting.popleft()
         return None
+
+    def close(self) -> None:
+        """Fail every caller waiting now (:class:`PoolClosedError`) and every later one."""
+        with self._lock:
+            self._closed = True
+            turns = [*self._waiting, *self._background]
+            self._waiting.clear()
+            self._background.clear()
+            self._free.clear()
+        for turn in turns:
+            turn.ready.set()  # with no worker: take() raises
 
 
 @dataclass
@@ -303,9 +354,14 @@ class WorkerPool:
         try:
             worker.conn.send((function, event))
             status, payload, output, violations, judged = worker.conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             self._replace(worker)
             raise FunctionCrashError(f"the worker running {function} died") from None
+        except BaseException:
+            # e.g. an answer that does not unpickle here: the exchange may be half done, so a fresh
+            # worker takes this one's place rather than a pipe in an unknown state
+            self._replace(worker)
+            raise
         self._idle.give(worker)
         if output:
             self.write(output)
@@ -324,10 +380,27 @@ class WorkerPool:
         if stopped:
             return
         worker = self._spawn(self._setup())
-        self._await_ready(worker)
+        try:
+            self._await_ready(worker)
+        except Exception as exc:  # the pool goes on with one worker fewer
+            logger.error("a replacement API worker failed to start", extra={"error_type": type(exc).__name__})
+            with self._lock:
+                self._workers.remove(worker)
+                left = len(self._workers)
+            worker.process.terminate()
+            worker.conn.close()
+            if not left:
+                self._idle.close()  # nobody is left to serve a waiting caller
+            return
         self._idle.give(worker)
 
+    def close(self) -> None:
+        """Take no more invocations: callers waiting for a worker, and later ones, get
+        :class:`PoolClosedError` at once (invocations already running finish)."""
+        self._idle.close()
+
     def stop(self) -> None:
+        self.close()
         with self._lock:
             self._stopped = True
             workers = list(self._workers)

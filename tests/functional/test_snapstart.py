@@ -211,7 +211,7 @@ def test_the_heap_is_frozen_once_and_last_however_many_handlers_register(snapsta
 
 
 def test_nothing_is_frozen_outside_a_snapstart_initialisation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded stack and the tests run the hooks too; their heap must stay collectable."""
+    """The embedded stack and the tests run the hooks too; the hooks must not freeze their heap."""
     from callguard.clients import freeze_heap
 
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")

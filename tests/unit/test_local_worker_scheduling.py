@@ -5,17 +5,23 @@
   came back take it ahead of the longest waiter, which then queued again at the back: the slowest
   requests of a burst waited several times as long as the median. These tests try to jump the queue.
 * The API's requests go before a queue consumer's batch, until the batch's patience runs out.
+* Stopping fails callers still waiting for a worker, and a worker in an unknown state is never
+  handed out again.
 * What a process loaded at start is left out of later garbage collections (``freeze_startup_heap``).
 """
 
 from __future__ import annotations
 
 import gc
+import pickle
 import threading
 import time
 import weakref
+from pathlib import Path
 
-from local.workers import _Turns, _Worker, freeze_startup_heap
+import pytest
+
+from local.workers import FunctionCrashError, PoolClosedError, WorkerPool, _Turns, _Worker, freeze_startup_heap
 
 
 def _worker(name: str) -> _Worker:
@@ -182,3 +188,127 @@ def test_what_is_loaded_at_start_is_frozen_and_later_garbage_is_still_collected(
         assert gone() is None, "garbage made after the freeze was never collected"
     finally:
         gc.unfreeze()
+
+
+def test_a_batch_that_does_not_give_way_still_waits_behind_api_requests_that_asked_first() -> None:
+    clock = _Clock()
+    turns, worker = _Turns(clock), _worker("w")
+    got: list[tuple[str, _Worker]] = []
+    request = _take_in_thread(turns, got, "request")
+    _waiting(turns, 1)
+    batch = _take_background(turns, got, "batch", patience=0)  # e.g. a queue the template gives no timeout
+    _background_waiting(turns, 1)
+
+    turns.give(worker)
+    request.join(timeout=5)
+    assert got == [("request", worker)]
+    turns.give(worker)
+    batch.join(timeout=5)
+    assert got == [("request", worker), ("batch", worker)]
+
+
+# -- stopping, and workers that fail -------------------------------------------------------------------
+
+
+def test_closing_fails_every_waiting_caller_and_every_later_one() -> None:
+    turns = _Turns(_Clock())
+    failed: list[str] = []
+
+    def wait(name: str, background: bool) -> None:
+        try:
+            turns.take(background=background, patience=150)
+        except PoolClosedError:
+            failed.append(name)
+
+    threads = [
+        threading.Thread(target=wait, args=("request", False)),
+        threading.Thread(target=wait, args=("batch", True)),
+    ]
+    threads[0].start()
+    _waiting(turns, 1)
+    threads[1].start()
+    _background_waiting(turns, 1)
+
+    turns.close()
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive(), "a caller still waits for a worker after the pool closed"
+    assert sorted(failed) == ["batch", "request"]
+    with pytest.raises(PoolClosedError):
+        turns.take()
+    turns.give(_worker("late"))  # an invocation that was running when the pool closed
+    with pytest.raises(PoolClosedError):
+        turns.take()
+
+
+class _Pipe:
+    def __init__(self, answer: BaseException) -> None:
+        self.answer = answer
+        self.sent: list[object] = []
+
+    def send(self, message: object) -> None:
+        self.sent.append(message)
+
+    def recv(self) -> object:
+        raise self.answer
+
+    def close(self) -> None:
+        pass
+
+
+def _pool(monkeypatch: pytest.MonkeyPatch, worker: _Worker) -> tuple[WorkerPool, list[_Worker]]:
+    pool = WorkerPool(cdk_out=Path("."), template={}, environments={"Fn": {}}, size=1)
+    pool._workers.append(worker)
+    pool._idle.give(worker)
+    replaced: list[_Worker] = []
+    monkeypatch.setattr(pool, "_replace", replaced.append)
+    return pool, replaced
+
+
+@pytest.mark.parametrize("answer", [pickle.UnpicklingError("bad answer"), KeyboardInterrupt()])
+def test_a_worker_whose_exchange_broke_off_is_replaced_not_handed_out_again(
+    monkeypatch: pytest.MonkeyPatch, answer: BaseException
+) -> None:
+    worker = _Worker(process=None, conn=_Pipe(answer))  # type: ignore[arg-type]
+    pool, replaced = _pool(monkeypatch, worker)
+    with pytest.raises(type(answer)):
+        pool.invoke("Fn", {})
+    assert replaced == [worker]
+    assert not pool._idle._free, "a worker in an unknown state went back to the pool"
+
+
+def test_a_dead_worker_is_replaced_and_the_call_fails_as_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = _Worker(process=None, conn=_Pipe(EOFError()))  # type: ignore[arg-type]
+    pool, replaced = _pool(monkeypatch, worker)
+    with pytest.raises(FunctionCrashError):
+        pool.invoke("Fn", {})
+    assert replaced == [worker]
+
+
+class _Process:
+    def terminate(self) -> None:
+        pass
+
+
+def test_when_the_last_worker_cannot_be_replaced_callers_fail_instead_of_waiting_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dead = _Worker(process=_Process(), conn=_Pipe(EOFError()))  # type: ignore[arg-type]
+    pool = WorkerPool(cdk_out=Path("."), template={}, environments={"Fn": {}}, size=1)
+    pool._workers.append(dead)
+
+    def spawn(_setup: object) -> _Worker:
+        fresh = _Worker(process=_Process(), conn=_Pipe(EOFError()))  # type: ignore[arg-type]
+        pool._workers.append(fresh)
+        return fresh
+
+    def never_ready(_worker: _Worker) -> None:
+        raise RuntimeError("an API worker did not load its functions in time")
+
+    monkeypatch.setattr(pool, "_spawn", spawn)
+    monkeypatch.setattr(pool, "_await_ready", never_ready)
+    monkeypatch.setattr(pool, "_setup", lambda: None)
+    pool._replace(dead)
+    assert pool._workers == []
+    with pytest.raises(PoolClosedError):
+        pool.invoke("Fn", {})

@@ -96,8 +96,8 @@ def freeze_heap() -> None:
     of a restored environment would walk all of them during its first request (measured here on
     Python 3.11: about 60 ms of the agent view's; Lambda's 3.14 collects incrementally, which spreads
     that walk rather than removing it). Frozen, they are never walked again; they live as long as the
-    environment anyway. Only while Lambda initialises a SnapStart version: a process that runs the
-    hooks otherwise (the embedded stack, tests) keeps collecting everything."""
+    environment anyway. Only while Lambda initialises a SnapStart version: elsewhere (the embedded
+    stack, tests) these hooks freeze nothing."""
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != SNAPSTART_INITIALIZATION:
         return
     gc.collect()
