@@ -29,6 +29,7 @@ import boto3
 
 from bench.fixtures import DUMMY_CREDENTIAL, ROOT, call_body
 from local.client import fetch_token, http
+from local.provision import queue_name
 from local.workers import WORKERS_ENV, default_size
 
 LEVELS = (1, 4, 16)
@@ -66,16 +67,32 @@ class Drain:
 
     queued: int
     seconds: float | None  # None: not finished within DRAIN_SECONDS
+    #: messages in the dead-letter queues of the consumed queues at the end (given up on, not analysed)
+    dead: int = 0
 
 
-def _source_queues(cdk_out: Path, aws_url: str) -> tuple[Any, list[str]]:
-    """An SQS client on the stack's endpoint and the URLs of the queues the template's functions consume."""
-    template = json.loads(next(cdk_out.glob("*.template.json")).read_text())
-    sources = {
+@dataclass(frozen=True)
+class _Queues:
+    sqs: Any
+    consumed: list[str]  # URLs of the queues the template's functions consume
+    dead_letters: list[str]  # URLs of their dead-letter queues
+
+
+def _queues(cdk_out: Path, aws_url: str) -> _Queues:
+    """The queues the template's event source mappings consume, and their dead-letter queues, as the
+    local stack named them."""
+    resources = json.loads(next(cdk_out.glob("*.template.json")).read_text())["Resources"]
+    consumed = [
         r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
-        for r in template["Resources"].values()
+        for r in resources.values()
         if r["Type"] == "AWS::Lambda::EventSourceMapping" and "Fn::GetAtt" in r["Properties"]["EventSourceArn"]
-    }
+    ]
+    dead = [
+        target["Fn::GetAtt"][0]
+        for logical in consumed
+        for target in [resources[logical].get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")]
+        if isinstance(target, dict) and "Fn::GetAtt" in target
+    ]
     sqs = boto3.client(
         "sqs",
         endpoint_url=aws_url,
@@ -83,8 +100,16 @@ def _source_queues(cdk_out: Path, aws_url: str) -> tuple[Any, list[str]]:
         aws_access_key_id=DUMMY_CREDENTIAL,
         aws_secret_access_key=DUMMY_CREDENTIAL,
     )
-    urls = sqs.list_queues().get("QueueUrls", [])
-    return sqs, [url for url in urls if url.rsplit("/", 1)[-1].endswith(tuple(sources))]
+
+    def urls(logicals: list[str]) -> list[str]:
+        return [
+            sqs.get_queue_url(QueueName=queue_name(logical, resources[logical].get("Properties", {})))["QueueUrl"]
+            for logical in logicals
+        ]
+
+    if not consumed:
+        raise RuntimeError("the template has no queue a function consumes: nothing to wait for")
+    return _Queues(sqs, urls(consumed), urls(dead))
 
 
 def _queued(sqs: Any, urls: list[str]) -> int:
@@ -97,13 +122,15 @@ def _queued(sqs: Any, urls: list[str]) -> int:
     )
 
 
-def _drain(sqs: Any, urls: list[str]) -> Drain:
-    started, queued = time.perf_counter(), _queued(sqs, urls)
+def _drain(queues: _Queues) -> Drain:
+    started, queued = time.perf_counter(), _queued(queues.sqs, queues.consumed)
+    seconds = None
     while time.perf_counter() - started < DRAIN_SECONDS:
-        if _queued(sqs, urls) == 0:
-            return Drain(queued, time.perf_counter() - started)
+        if _queued(queues.sqs, queues.consumed) == 0:
+            seconds = time.perf_counter() - started
+            break
         time.sleep(0.5)
-    return Drain(queued, None)
+    return Drain(queued, seconds, _queued(queues.sqs, queues.dead_letters))
 
 
 def _cpu(pid: int) -> float:
@@ -231,10 +258,10 @@ def _levels(cdk_out: Path, levels: tuple[int, ...], workers: int | None) -> tupl
     """Each level in turn on one stack, then the wait until the calls they sent are all analysed."""
     with running_stack(cdk_out, workers) as (api_url, state_file, pid):
         token = fetch_token("platform", state_file)
-        sqs, queues = _source_queues(cdk_out, json.loads(state_file.read_text())["aws_url"])
+        queues = _queues(cdk_out, json.loads(state_file.read_text())["aws_url"])
         url = f"{api_url}/v1/calls"
         measured = [_level(url, token, clients, pid) for clients in levels]
-        return measured, _drain(sqs, queues)
+        return measured, _drain(queues)
 
 
 def _drain_text(drain: Drain, label: str) -> str:
@@ -243,7 +270,8 @@ def _drain_text(drain: Drain, label: str) -> str:
         if drain.seconds is not None
         else f"they were not all analysed within {DRAIN_SECONDS} s"
     )
-    return f"{label}: when the last level ended, {drain.queued} calls were still queued for analysis; {finished}."
+    dead = f"; {drain.dead} messages were given up on (in the dead-letter queue)" if drain.dead else ""
+    return f"{label}: when the last level ended, {drain.queued} calls were still queued for analysis; {finished}{dead}."
 
 
 def _rows(levels: list[Level], label: str) -> list[str]:

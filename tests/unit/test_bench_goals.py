@@ -185,10 +185,13 @@ def test_the_load_run_reports_the_analysis_its_levels_left_queued_and_when_it_wa
     from bench import throughput
 
     monkeypatch.setattr(throughput.time, "sleep", lambda _: None)
-    drain = throughput._drain(_Queues([(300, 5), (120, 5), (0, 5), (0, 0)]), ["queue"])
-    assert drain.queued == 305
-    assert drain.seconds is not None
-    assert "305 calls were still queued for analysis; all were analysed" in throughput._drain_text(drain, "x")
+    sqs = _Queues([(300, 5), (120, 5), (0, 5), (0, 0), (9, 9)])
+    drain = throughput._drain(throughput._Queues(sqs, ["queue"], []))
+    assert drain == throughput.Drain(305, drain.seconds, 0)
+    assert sqs.looks == 4, "the wait did not end when the queue was first empty"
+    text = throughput._drain_text(drain, "x")
+    assert "305 calls were still queued for analysis; all were analysed" in text
+    assert "dead-letter" not in text
 
 
 def test_analysis_that_never_finishes_is_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,6 +199,8 @@ def test_analysis_that_never_finishes_is_reported_as_such(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(throughput, "DRAIN_SECONDS", 0.01)
     monkeypatch.setattr(throughput.time, "sleep", lambda _: None)
-    drain = throughput._drain(_Queues([(7, 0)]), ["queue"])
-    assert drain == throughput.Drain(7, None)
-    assert "not all analysed within" in throughput._drain_text(drain, "x")
+    drain = throughput._drain(throughput._Queues(_Queues([(7, 0)]), ["queue"], ["dead letters"]))
+    assert drain == throughput.Drain(7, None, 7)
+    text = throughput._drain_text(drain, "x")
+    assert "not all analysed within" in text
+    assert "7 messages were given up on (in the dead-letter queue)" in text
