@@ -17,6 +17,7 @@ import pickle
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -120,43 +121,52 @@ def _background_waiting(turns: _Turns, count: int) -> None:
         time.sleep(0.001)
 
 
-def test_a_consumer_batch_waiting_first_still_lets_an_api_request_go_ahead() -> None:
+@dataclass
+class _BatchThenRequest:
+    """A batch (patience 150 s) waiting for the one worker, then an API request waiting too."""
+
+    clock: _Clock
+    turns: _Turns
+    worker: _Worker
+    got: list[tuple[str, _Worker]]
+    batch: threading.Thread
+    request: threading.Thread
+
+
+def _batch_then_request() -> _BatchThenRequest:
     clock = _Clock()
-    turns, worker = _Turns(clock), _worker("w")
+    turns: _Turns = _Turns(clock)
     got: list[tuple[str, _Worker]] = []
     batch = _take_background(turns, got, "batch", patience=150)
     _background_waiting(turns, 1)
     request = _take_in_thread(turns, got, "request")
     _waiting(turns, 1)
+    return _BatchThenRequest(clock, turns, _worker("w"), got, batch, request)
 
-    turns.give(worker)
-    request.join(timeout=5)
-    assert got == [("request", worker)]
-    batch.join(timeout=0.2)
-    assert batch.is_alive(), "the batch took the worker an API request was waiting for"
 
-    turns.give(worker)  # nobody else waits: the batch's turn
-    batch.join(timeout=5)
-    assert got == [("request", worker), ("batch", worker)]
+def test_a_consumer_batch_waiting_first_still_lets_an_api_request_go_ahead() -> None:
+    case = _batch_then_request()
+    case.turns.give(case.worker)
+    case.request.join(timeout=5)
+    assert case.got == [("request", case.worker)]
+    case.batch.join(timeout=0.2)
+    assert case.batch.is_alive(), "the batch took the worker an API request was waiting for"
+
+    case.turns.give(case.worker)  # nobody else waits: the batch's turn
+    case.batch.join(timeout=5)
+    assert case.got == [("request", case.worker), ("batch", case.worker)]
 
 
 def test_a_consumer_batch_past_its_patience_goes_before_waiting_api_requests() -> None:
-    clock = _Clock()
-    turns, worker = _Turns(clock), _worker("w")
-    got: list[tuple[str, _Worker]] = []
-    batch = _take_background(turns, got, "batch", patience=150)
-    _background_waiting(turns, 1)
-    request = _take_in_thread(turns, got, "request")
-    _waiting(turns, 1)
-
-    clock.now += 150  # its messages would reappear if it waited on
-    turns.give(worker)
-    batch.join(timeout=5)
-    assert got == [("batch", worker)]
-    assert request.is_alive()
-    turns.give(worker)
-    request.join(timeout=5)
-    assert got == [("batch", worker), ("request", worker)]
+    case = _batch_then_request()
+    case.clock.now += 150  # it has given way as long as it may
+    case.turns.give(case.worker)
+    case.batch.join(timeout=5)
+    assert case.got == [("batch", case.worker)]
+    assert case.request.is_alive()
+    case.turns.give(case.worker)
+    case.request.join(timeout=5)
+    assert case.got == [("batch", case.worker), ("request", case.worker)]
 
 
 def test_a_consumer_batch_takes_an_idle_worker_at_once() -> None:
