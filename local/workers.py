@@ -19,7 +19,7 @@ from the stack). Each worker:
   back too: the stack writes it, whole lines at a time, where its own handlers' output goes.
 
 The gateway hands an invocation to the next idle worker (:meth:`WorkerPool.invoke`): the API's
-requests in the order they came, ahead of the SQS pollers' batches (see :class:`_Turns`); a worker that
+requests in the order they came, ahead of the SQS pollers' batches (see :class:`Turns`); a worker that
 dies is replaced and that one request fails as a Lambda crash would (the gateway answers 502/500).
 Each process (the stack's and every worker) leaves what it loaded at start out of later garbage
 collections (:func:`freeze_startup_heap`).
@@ -50,6 +50,8 @@ __all__ = [
     "FunctionCrashError",
     "PoolClosedError",
     "RemoteFunctionError",
+    "Turns",
+    "Worker",
     "WorkerPool",
     "default_size",
     "freeze_startup_heap",
@@ -169,7 +171,9 @@ def _serve(conn: Connection, setup: _Setup) -> None:  # pragma: no cover - runs 
 
 
 @dataclass
-class _Worker:
+class Worker:
+    """One worker process and the stack's end of its pipe."""
+
     process: Any
     conn: Connection
 
@@ -183,14 +187,14 @@ class _Turn:
     #: (background callers) when it stops giving way to the API's callers
     deadline: float = 0.0
     ready: threading.Event = field(default_factory=threading.Event)
-    worker: _Worker | None = None
+    worker: Worker | None = None
 
 
 class PoolClosedError(Exception):
     """The pool stopped (or lost every worker) while the caller waited for a worker."""
 
 
-class _Turns:
+class Turns:
     """Idle workers handed out to the API's callers first come, first served, and ahead of the queue
     consumers' batches.
 
@@ -211,12 +215,12 @@ class _Turns:
         self._lock = threading.Lock()
         self._clock = clock
         self._asked = itertools.count()
-        self._free: list[_Worker] = []
+        self._free: list[Worker] = []
         self._waiting: collections.deque[_Turn] = collections.deque()
         self._background: collections.deque[_Turn] = collections.deque()
         self._closed = False
 
-    def take(self, *, background: bool = False, patience: float = 0.0) -> _Worker:
+    def take(self, *, background: bool = False, patience: float = 0.0) -> Worker:
         """The next idle worker for this caller, once it is its turn; :class:`PoolClosedError` once closed."""
         with self._lock:
             if self._closed:
@@ -243,7 +247,7 @@ class _Turns:
         if turn.worker is not None:
             self.give(turn.worker)
 
-    def give(self, worker: _Worker) -> None:
+    def give(self, worker: Worker) -> None:
         """``worker`` is idle again: to the caller whose turn it is, else kept for the next one."""
         with self._lock:
             turn = self._next()
@@ -286,11 +290,11 @@ class WorkerPool:
     model: permissions.TemplateModel | None = None
     #: where the handlers' output goes (the stack's stdout or log file); whole invocations at a time
     write: Callable[[str], Any] = field(default=lambda text: sys.stdout.write(text))
-    _idle: _Turns = field(default_factory=_Turns, init=False, repr=False)
-    _workers: list[_Worker] = field(default_factory=list, init=False, repr=False)
+    _idle: Turns = field(default_factory=Turns, init=False, repr=False)
+    _workers: list[Worker] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stopped: bool = field(default=False, init=False, repr=False)
-    _starting: list[_Worker] = field(default_factory=list, init=False, repr=False)
+    _starting: list[Worker] = field(default_factory=list, init=False, repr=False)
 
     @property
     def functions(self) -> set[str]:
@@ -323,18 +327,18 @@ class WorkerPool:
             self._idle.give(worker)
         return self
 
-    def _spawn(self, setup: _Setup) -> _Worker:
+    def _spawn(self, setup: _Setup) -> Worker:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, setup), name="callguard-api-worker", daemon=True)
         process.start()
         child.close()
-        worker = _Worker(process, parent)
+        worker = Worker(process, parent)
         with self._lock:
             self._workers.append(worker)
         return worker
 
-    def _await_ready(self, worker: _Worker) -> None:
+    def _await_ready(self, worker: Worker) -> None:
         if not worker.conn.poll(READY_SECONDS):
             raise RuntimeError("an API worker did not load its functions in time")
         try:
@@ -370,7 +374,7 @@ class WorkerPool:
             raise RemoteFunctionError(function, str(payload))
         return payload
 
-    def _replace(self, dead: _Worker) -> None:
+    def _replace(self, dead: Worker) -> None:
         logger.warning("API worker died; starting another")
         with self._lock:
             if dead in self._workers:

@@ -1,6 +1,6 @@
 """How the embedded stack's processes share their time under load (``local/workers.py``).
 
-* The API workers are handed out in the order callers asked for them (``_Turns``). Under 16
+* The API workers are handed out in the order callers asked for them (``Turns``). Under 16
   concurrent clients a :class:`queue.Queue` of idle workers let a caller that arrived just as a worker
   came back take it ahead of the longest waiter, which then queued again at the back: the slowest
   requests of a burst waited several times as long as the median. These tests try to jump the queue.
@@ -22,35 +22,35 @@ from pathlib import Path
 
 import pytest
 
-from local.workers import FunctionCrashError, PoolClosedError, WorkerPool, _Turns, _Worker, freeze_startup_heap
+from local.workers import FunctionCrashError, PoolClosedError, Turns, Worker, WorkerPool, freeze_startup_heap
 
 
-def _worker(name: str) -> _Worker:
-    return _Worker(process=name, conn=None)  # type: ignore[arg-type]  # never used as a connection here
+def _worker(name: str) -> Worker:
+    return Worker(process=name, conn=None)  # type: ignore[arg-type]  # never used as a connection here
 
 
-def _waiting(turns: _Turns, count: int) -> None:
+def _waiting(turns: Turns, count: int) -> None:
     deadline = time.monotonic() + 5
     while len(turns._waiting) != count:
         assert time.monotonic() < deadline, "a caller never started waiting"
         time.sleep(0.001)
 
 
-def _take_in_thread(turns: _Turns, got: list[tuple[str, _Worker]], name: str) -> threading.Thread:
+def _take_in_thread(turns: Turns, got: list[tuple[str, Worker]], name: str) -> threading.Thread:
     thread = threading.Thread(target=lambda: got.append((name, turns.take())), daemon=True)
     thread.start()
     return thread
 
 
 def test_an_idle_worker_is_taken_at_once() -> None:
-    turns, worker = _Turns(), _worker("w")
+    turns, worker = Turns(), _worker("w")
     turns.give(worker)
     assert turns.take() is worker
 
 
 def test_a_returned_worker_goes_to_the_longest_waiter_not_to_a_caller_arriving_meanwhile() -> None:
-    turns, worker = _Turns(), _worker("w")
-    got: list[tuple[str, _Worker]] = []
+    turns, worker = Turns(), _worker("w")
+    got: list[tuple[str, Worker]] = []
     first = _take_in_thread(turns, got, "waiting")
     _waiting(turns, 1)
 
@@ -67,8 +67,8 @@ def test_a_returned_worker_goes_to_the_longest_waiter_not_to_a_caller_arriving_m
 
 
 def test_waiting_callers_are_served_in_the_order_they_asked() -> None:
-    turns = _Turns()
-    got: list[tuple[str, _Worker]] = []
+    turns = Turns()
+    got: list[tuple[str, Worker]] = []
     threads = []
     for position in range(6):
         threads.append(_take_in_thread(turns, got, f"caller-{position}"))
@@ -87,7 +87,7 @@ def test_waiting_callers_are_served_in_the_order_they_asked() -> None:
 
 
 def test_workers_returned_while_nobody_waits_are_all_handed_out() -> None:
-    turns = _Turns()
+    turns = Turns()
     workers = [_worker(f"w{n}") for n in range(3)]
     for worker in workers:
         turns.give(worker)
@@ -105,7 +105,7 @@ class _Clock:
         return self.now
 
 
-def _take_background(turns: _Turns, got: list[tuple[str, _Worker]], name: str, patience: float) -> threading.Thread:
+def _take_background(turns: Turns, got: list[tuple[str, Worker]], name: str, patience: float) -> threading.Thread:
     def run() -> None:
         got.append((name, turns.take(background=True, patience=patience)))
 
@@ -114,7 +114,7 @@ def _take_background(turns: _Turns, got: list[tuple[str, _Worker]], name: str, p
     return thread
 
 
-def _background_waiting(turns: _Turns, count: int) -> None:
+def _background_waiting(turns: Turns, count: int) -> None:
     deadline = time.monotonic() + 5
     while len(turns._background) != count:
         assert time.monotonic() < deadline, "a consumer never started waiting"
@@ -126,17 +126,17 @@ class _BatchThenRequest:
     """A batch (patience 150 s) waiting for the one worker, then an API request waiting too."""
 
     clock: _Clock
-    turns: _Turns
-    worker: _Worker
-    got: list[tuple[str, _Worker]]
+    turns: Turns
+    worker: Worker
+    got: list[tuple[str, Worker]]
     batch: threading.Thread
     request: threading.Thread
 
 
 def _batch_then_request() -> _BatchThenRequest:
     clock = _Clock()
-    turns: _Turns = _Turns(clock)
-    got: list[tuple[str, _Worker]] = []
+    turns: Turns = Turns(clock)
+    got: list[tuple[str, Worker]] = []
     batch = _take_background(turns, got, "batch", patience=150)
     _background_waiting(turns, 1)
     request = _take_in_thread(turns, got, "request")
@@ -170,7 +170,7 @@ def test_a_consumer_batch_past_its_patience_goes_before_waiting_api_requests() -
 
 
 def test_a_consumer_batch_takes_an_idle_worker_at_once() -> None:
-    turns, worker = _Turns(_Clock()), _worker("w")
+    turns, worker = Turns(_Clock()), _worker("w")
     turns.give(worker)
     assert turns.take(background=True, patience=150) is worker
 
@@ -202,8 +202,8 @@ def test_what_is_loaded_at_start_is_frozen_and_later_garbage_is_still_collected(
 
 def test_a_batch_that_does_not_give_way_still_waits_behind_api_requests_that_asked_first() -> None:
     clock = _Clock()
-    turns, worker = _Turns(clock), _worker("w")
-    got: list[tuple[str, _Worker]] = []
+    turns, worker = Turns(clock), _worker("w")
+    got: list[tuple[str, Worker]] = []
     request = _take_in_thread(turns, got, "request")
     _waiting(turns, 1)
     batch = _take_background(turns, got, "batch", patience=0)  # e.g. a queue the template gives no timeout
@@ -221,7 +221,7 @@ def test_a_batch_that_does_not_give_way_still_waits_behind_api_requests_that_ask
 
 
 def test_closing_fails_every_waiting_caller_and_every_later_one() -> None:
-    turns = _Turns(_Clock())
+    turns = Turns(_Clock())
     failed: list[str] = []
 
     def wait(name: str, background: bool) -> None:
@@ -266,11 +266,11 @@ class _Pipe:
         pass
 
 
-def _pool(monkeypatch: pytest.MonkeyPatch, worker: _Worker) -> tuple[WorkerPool, list[_Worker]]:
+def _pool(monkeypatch: pytest.MonkeyPatch, worker: Worker) -> tuple[WorkerPool, list[Worker]]:
     pool = WorkerPool(cdk_out=Path("."), template={}, environments={"Fn": {}}, size=1)
     pool._workers.append(worker)
     pool._idle.give(worker)
-    replaced: list[_Worker] = []
+    replaced: list[Worker] = []
     monkeypatch.setattr(pool, "_replace", replaced.append)
     return pool, replaced
 
@@ -279,7 +279,7 @@ def _pool(monkeypatch: pytest.MonkeyPatch, worker: _Worker) -> tuple[WorkerPool,
 def test_a_worker_whose_exchange_broke_off_is_replaced_not_handed_out_again(
     monkeypatch: pytest.MonkeyPatch, answer: BaseException
 ) -> None:
-    worker = _Worker(process=None, conn=_Pipe(answer))  # type: ignore[arg-type]
+    worker = Worker(process=None, conn=_Pipe(answer))  # type: ignore[arg-type]
     pool, replaced = _pool(monkeypatch, worker)
     with pytest.raises(type(answer)):
         pool.invoke("Fn", {})
@@ -288,7 +288,7 @@ def test_a_worker_whose_exchange_broke_off_is_replaced_not_handed_out_again(
 
 
 def test_a_dead_worker_is_replaced_and_the_call_fails_as_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = _Worker(process=None, conn=_Pipe(EOFError()))  # type: ignore[arg-type]
+    worker = Worker(process=None, conn=_Pipe(EOFError()))  # type: ignore[arg-type]
     pool, replaced = _pool(monkeypatch, worker)
     with pytest.raises(FunctionCrashError):
         pool.invoke("Fn", {})
@@ -303,16 +303,16 @@ class _Process:
 def test_when_the_last_worker_cannot_be_replaced_callers_fail_instead_of_waiting_for_good(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dead = _Worker(process=_Process(), conn=_Pipe(EOFError()))  # type: ignore[arg-type]
+    dead = Worker(process=_Process(), conn=_Pipe(EOFError()))  # type: ignore[arg-type]
     pool = WorkerPool(cdk_out=Path("."), template={}, environments={"Fn": {}}, size=1)
     pool._workers.append(dead)
 
-    def spawn(_setup: object) -> _Worker:
-        fresh = _Worker(process=_Process(), conn=_Pipe(EOFError()))  # type: ignore[arg-type]
+    def spawn(_setup: object) -> Worker:
+        fresh = Worker(process=_Process(), conn=_Pipe(EOFError()))  # type: ignore[arg-type]
         pool._workers.append(fresh)
         return fresh
 
-    def never_ready(_worker: _Worker) -> None:
+    def never_ready(_worker: Worker) -> None:
         raise RuntimeError("an API worker did not load its functions in time")
 
     monkeypatch.setattr(pool, "_spawn", spawn)
