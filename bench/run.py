@@ -37,6 +37,7 @@ from callguard.analysis.comprehend import ComprehendGateway, billed_units
 from callguard.analysis.service import AnalysisService
 from callguard.storage.call_records import CallRecord
 from local.comprehend import ComprehendServer
+from local.workers import STACK_COLLECTION_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -348,11 +349,12 @@ def main() -> None:
         "ahead of it): a batch gives way for up to its queue's visibility timeout less the function's timeout. "
         "So under a burst most of the analysis waits until the burst is over; the lines under the table say "
         "how much was left and how long it took. Both kinds of process leave what they loaded at start out of "
-        "later garbage collections (`gc.freeze`). The rows marked *before* run the same stack with every "
-        "handler in the stack's process (`CALLGUARD_LOCAL_WORKERS=0`, as all of it ran until issue 17), so the "
-        "two sit side by side in this run. CPU per request is the processes' own CPU time over the level divided "
-        f"by its requests (analysis the level deferred is not in it); the load average shows how much of the "
-        f"{os.cpu_count()} shared cores other work took. "
+        "later garbage collections (`gc.freeze`), and the stack's process collects its young objects after "
+        f"{STACK_COLLECTION_THRESHOLD:,} allocations instead of 700. The rows marked *before* run the same "
+        "stack with every handler in the stack's process (`CALLGUARD_LOCAL_WORKERS=0`, as all of it ran until "
+        "issue 17), so the two sit side by side in this run. CPU per request is the processes' own CPU time "
+        "over the level divided by its requests (analysis the level deferred is not in it); the load average "
+        f"shows how much of the {os.cpu_count()} shared cores other work took. "
         "Lambda would run one request per execution environment and scale out; these numbers bound only the "
         "local stack (demos, e2e tests).",
         f"## Retention purge: items read against table size ({EXPIRED:,} expired calls in each table)",

@@ -39,7 +39,13 @@ from local.gateway import Gateway, LambdaRuntime, Response, stage_name, template
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
 from local.provision import ACCOUNT, Provisioner, function_logical, load_template
-from local.workers import PoolClosedError, WorkerPool, default_size, freeze_startup_heap
+from local.workers import (
+    PoolClosedError,
+    WorkerPool,
+    collect_young_objects_less_often,
+    default_size,
+    freeze_startup_heap,
+)
 
 __all__ = ["OPENAPI_PATH", "STATE_FILE", "LocalStack", "PortInUseError", "consumer_patience"]
 
@@ -171,7 +177,8 @@ class LocalStack:
     _stdout: TextIO | None = field(default=None, init=False, repr=False)
     _log_handler: logging.Handler | None = field(default=None, init=False, repr=False)
     _state_written: bool = field(default=False, init=False, repr=False)
-    _frozen: bool = field(default=False, init=False, repr=False)
+    #: the collector's thresholds before start() changed them (None: unchanged)
+    _collector: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -234,8 +241,9 @@ class LocalStack:
         if self.workers is not None:
             self.gateway.remote = self.workers.wait_ready()
         self.openapi_json = openapi.to_json(openapi.document())
-        freeze_startup_heap()  # (until stop(): this process may start another stack after this one)
-        self._frozen = True
+        # (both until stop(): this process may start another stack after this one)
+        freeze_startup_heap()
+        self._collector = collect_young_objects_less_often()
         self._start_pollers()
         self._start_http()
         self._write_state()
@@ -555,9 +563,10 @@ class LocalStack:
         if getattr(self, "moto", None) is not None:
             self.moto.stop()
         self._remove_state()
-        if self._frozen:  # what this stack loaded is garbage now: collectable again
+        if self._collector is not None:  # what this stack loaded is garbage now: collectable again
             gc.unfreeze()
-            self._frozen = False
+            gc.set_threshold(*self._collector)
+            self._collector = None
         if self._log is not None:
             if self._log_handler is not None:
                 logging.getLogger("callguard.local").removeHandler(self._log_handler)

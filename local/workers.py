@@ -22,7 +22,8 @@ The gateway hands an invocation to the next idle worker (:meth:`WorkerPool.invok
 requests in the order they came, ahead of the SQS pollers' batches (see :class:`Turns`); a worker that
 dies is replaced and that one request fails as a Lambda crash would (the gateway answers 502/500).
 Each process (the stack's and every worker) leaves what it loaded at start out of later garbage
-collections (:func:`freeze_startup_heap`).
+collections (:func:`freeze_startup_heap`), and the stack's process, where moto allocates most, collects
+young objects less often (:func:`collect_young_objects_less_often`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "Turns",
     "Worker",
     "WorkerPool",
+    "collect_young_objects_less_often",
     "default_size",
     "freeze_startup_heap",
 ]
@@ -74,6 +76,23 @@ def freeze_startup_heap() -> None:
     is left behind; what requests create later is collected as before."""
     gc.collect()
     gc.freeze()
+
+
+#: objects allocated (less those freed) between two collections of the youngest generation in the
+#: stack's process (Python's default: 700)
+STACK_COLLECTION_THRESHOLD = 20_000
+
+
+def collect_young_objects_less_often() -> tuple[int, int, int]:
+    """In the stack's process: collect the youngest generation after :data:`STACK_COLLECTION_THRESHOLD`
+    allocations instead of 700. moto builds thousands of short-lived containers for each AWS call it
+    answers, so at the default the collector ran several times per call, and each tenth run of the
+    older generations with it, every one holding the interpreter lock that every request in the
+    process waits for. At 20,000: 16-client p99 0.69-0.78 s against 0.81-0.97 s (four runs each, 2
+    cores). Returns the thresholds it replaced."""
+    before = gc.get_threshold()
+    gc.set_threshold(STACK_COLLECTION_THRESHOLD, *before[1:])
+    return before
 
 
 def default_size() -> int:

@@ -7,7 +7,8 @@
 * The API's requests go before a queue consumer's batch, until the batch's patience runs out.
 * Stopping fails callers still waiting for a worker, and a worker in an unknown state is never
   handed out again.
-* What a process loaded at start is left out of later garbage collections (``freeze_startup_heap``).
+* What a process loaded at start is left out of later garbage collections (``freeze_startup_heap``),
+  and the stack's process collects young objects less often.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from local.workers import FunctionCrashError, PoolClosedError, Turns, Worker, WorkerPool, freeze_startup_heap
+from local.workers import (
+    STACK_COLLECTION_THRESHOLD,
+    FunctionCrashError,
+    PoolClosedError,
+    Turns,
+    Worker,
+    WorkerPool,
+    collect_young_objects_less_often,
+    freeze_startup_heap,
+)
 
 
 def _worker(name: str) -> Worker:
@@ -215,6 +225,17 @@ def test_a_batch_that_does_not_give_way_still_waits_behind_api_requests_that_ask
     turns.give(worker)
     batch.join(timeout=5)
     assert got == [("request", worker), ("batch", worker)]
+
+
+def test_the_stacks_process_collects_young_objects_less_often_and_can_go_back() -> None:
+    before = gc.get_threshold()
+    try:
+        replaced = collect_young_objects_less_often()
+        assert replaced == before
+        assert gc.get_threshold() == (STACK_COLLECTION_THRESHOLD, *before[1:])
+        assert before[0] < STACK_COLLECTION_THRESHOLD
+    finally:
+        gc.set_threshold(*before)
 
 
 # -- stopping, and workers that fail -------------------------------------------------------------------
