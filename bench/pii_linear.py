@@ -55,34 +55,41 @@ def _input(unit: str, size: int) -> str:
 MIN_SAMPLE_SECONDS = 0.02
 
 
-def _time(run: Callable[[str], object], text: str, repeats: int) -> float:
-    """CPU time of one run: the least over ``repeats`` samples of a sample's time over its runs.
-    Process time, so the other work on a shared machine does not count; the least, so a pause in
-    between does not either. The garbage collector is off while a sample is timed (as ``timeit``
-    does): a collection of the whole process's objects falling into one sample says nothing of how
-    the detector grows with the text."""
+def _times(run: Callable[[str], object], texts: dict[int, str], repeats: int) -> dict[int, float]:
+    """CPU time of one run on each text (by size): the least over ``repeats`` samples of a sample's time
+    over its runs. Process time, so the other work on a shared machine does not count; the least, so
+    a pause in between does not either; and the sizes take their samples in turn, so a slow stretch of
+    the machine (it lasted whole seconds on a shared host) weighs on every size alike instead of on
+    the one that happened to be timed then. The garbage collector is off while a sample is timed (as
+    ``timeit`` does): a collection of the whole process's objects falling into one sample says nothing
+    of how the detector grows with the text."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        number = 1
-        while True:  # calibrate: enough runs per sample to last MIN_SAMPLE_SECONDS
-            start = time.process_time()
-            for _ in range(number):
-                run(text)
-            took = time.process_time() - start
-            if took >= MIN_SAMPLE_SECONDS:
-                break
-            number *= 2 if took <= 0 else max(2, min(10, int(MIN_SAMPLE_SECONDS / took) + 1))
-        best = took / number
+        numbers, best = {}, {}
+        for size, text in texts.items():  # calibrate: enough runs per sample to last MIN_SAMPLE_SECONDS
+            number = 1
+            while True:
+                took = _sample(run, text, number)
+                if took * number >= MIN_SAMPLE_SECONDS:
+                    break
+                number *= 2 if took <= 0 else max(2, min(10, int(MIN_SAMPLE_SECONDS / (took * number)) + 1))
+            numbers[size], best[size] = number, took
         for _ in range(repeats - 1):
-            start = time.process_time()
-            for _ in range(number):
-                run(text)
-            best = min(best, (time.process_time() - start) / number)
+            for size, text in texts.items():
+                best[size] = min(best[size], _sample(run, text, numbers[size]))
     finally:
         if collecting:
             gc.enable()
     return best
+
+
+def _sample(run: Callable[[str], object], text: str, number: int) -> float:
+    """CPU time per run over ``number`` runs."""
+    start = time.process_time()
+    for _ in range(number):
+        run(text)
+    return (time.process_time() - start) / number
 
 
 def detectors() -> dict[str, Callable[[str], object]]:
@@ -103,18 +110,21 @@ def linear_table(sizes: tuple[int, ...] = SIZES, keep: int = 3) -> tuple[str, fl
     worst_growth = 0.0
     for name, run in detectors().items():
         units = dict(PATHOLOGICAL)
-        times: dict[str, dict[int, float]] = {label: {} for label in units}
-        for size in sizes:
-            if size == sizes[-1] and len(sizes) > 1:
-                slowest = sorted(units, key=lambda label: -times[label][sizes[-2]])[:keep]
-                units = {label: units[label] for label in slowest}
-            for label, unit in units.items():
-                times[label][size] = _time(run, _input(unit, size), 5 if size < sizes[-1] else 2)
-        worst = max(units, key=lambda label: times[label][sizes[-1]])
+        # every input at the smaller sizes, their samples in turn
+        times = {label: _times(run, {s: _input(unit, s) for s in sizes[:-1]}, 5) for label, unit in units.items()}
+        if len(sizes) > 1:  # the slowest at the next-to-largest size, again beside the largest
+            slowest = sorted(units, key=lambda label: -times[label][sizes[-2]])[:keep]
+            units = {label: units[label] for label in slowest}
+            large = {label: _times(run, {s: _input(units[label], s) for s in sizes[-2:]}, 2) for label in units}
         ratios = {
-            label: [times[label][b] / max(times[label][a], 1e-9) for a, b in itertools.pairwise(sizes)]
+            label: [times[label][b] / max(times[label][a], 1e-9) for a, b in itertools.pairwise(sizes[:-1])]
+            + ([large[label][sizes[-1]] / max(large[label][sizes[-2]], 1e-9)] if len(sizes) > 1 else [])
             for label in units
         }
+        if len(sizes) > 1:
+            for label in units:
+                times[label][sizes[-1]] = large[label][sizes[-1]]
+        worst = max(units, key=lambda label: times[label][sizes[-1]])
         growth = max(r for label in units for r in ratios[label])
         worst_growth = max(worst_growth, growth)
         cells = [f"{times[worst][s] / s * 1e6:.2f}" for s in sizes] + [f"{r:.1f}x" for r in ratios[worst]]
