@@ -204,3 +204,10 @@ def test_analysis_that_never_finishes_is_reported_as_such(monkeypatch: pytest.Mo
     text = throughput._drain_text(drain, "x")
     assert "not all analysed within" in text
     assert "7 messages were given up on (in the dead-letter queue)" in text
+
+
+def test_a_run_that_met_every_goal_says_so_under_its_gaps_heading() -> None:
+    from bench.run import PURGE_READS_GOAL, gaps
+
+    assert gaps(PURGE_READS_GOAL, [None, None]) == "None: every goal was met in this run."
+    assert gaps(PURGE_READS_GOAL, [None, "- a missed goal."]) == "- a missed goal."
