@@ -202,8 +202,7 @@ class _Turn:
     """One caller waiting for a worker."""
 
     order: int  # when it asked, as a rank among all callers
-    background: bool
-    #: (background callers) when it stops giving way to the API's callers
+    #: (a queue consumer's batch) when it stops giving way to the API's callers
     deadline: float = 0.0
     ready: threading.Event = field(default_factory=threading.Event)
     worker: Worker | None = None
@@ -246,7 +245,7 @@ class Turns:
                 raise PoolClosedError("the worker pool has stopped")
             if self._free:
                 return self._free.pop()
-            turn = _Turn(next(self._asked), background, self._clock() + patience)
+            turn = _Turn(next(self._asked), self._clock() + patience)
             (self._background if background else self._waiting).append(turn)
         try:
             turn.ready.wait()
