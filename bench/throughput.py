@@ -29,7 +29,7 @@ import boto3
 
 from bench.fixtures import DUMMY_CREDENTIAL, ROOT, call_body
 from local.client import fetch_token, http
-from local.provision import queue_name
+from local.provision import consumed_queue, queue_name
 from local.workers import WORKERS_ENV, default_size
 
 LEVELS = (1, 4, 16)
@@ -83,9 +83,11 @@ def _queues(cdk_out: Path, aws_url: str) -> _Queues:
     local stack named them."""
     resources = json.loads(next(cdk_out.glob("*.template.json")).read_text())["Resources"]
     consumed = [
-        r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        queue
         for r in resources.values()
-        if r["Type"] == "AWS::Lambda::EventSourceMapping" and "Fn::GetAtt" in r["Properties"]["EventSourceArn"]
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        for queue in [consumed_queue(r["Properties"], resources)]
+        if queue is not None
     ]
     dead = [
         target["Fn::GetAtt"][0]

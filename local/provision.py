@@ -452,6 +452,14 @@ def queue_name(logical: str, props: dict[str, Any]) -> str:
     return str(props.get("QueueName") or f"callguard-{logical}")
 
 
+def consumed_queue(mapping: dict[str, Any], resources: dict[str, Any]) -> str | None:
+    """The logical id of the template's SQS queue an event source mapping (its properties) reads, or
+    None when its ``EventSourceArn`` names no queue of the template."""
+    source = mapping.get("EventSourceArn")
+    logical = source.get("Fn::GetAtt", [""])[0] if isinstance(source, dict) else ""
+    return str(logical) if resources.get(str(logical), {}).get("Type") == "AWS::SQS::Queue" else None
+
+
 def function_logical(reference: Any, resources: dict[str, Any]) -> str:
     """The function a ``FunctionName`` reference names: ``Ref``/``GetAtt`` of the function itself, or of a
     version or alias of it (followed to the function)."""

@@ -38,7 +38,7 @@ from local.console import LocalConsole
 from local.gateway import Gateway, LambdaRuntime, Response, stage_name, template_routes
 from local.moto_server import LocalMotoServer
 from local.pollers import SqsPoller
-from local.provision import ACCOUNT, Provisioner, function_logical, load_template
+from local.provision import ACCOUNT, Provisioner, consumed_queue, function_logical, load_template
 from local.workers import (
     PoolClosedError,
     WorkerPool,
@@ -82,9 +82,8 @@ def consumer_patience(template: dict[str, Any], mapping: dict[str, Any]) -> floa
     reappear less what the function may need. 0 (no giving way: the batch takes its turn in order)
     when the template does not say which of its queues the mapping reads, or gives no number."""
     resources = template["Resources"]
-    source = mapping.get("EventSourceArn")
-    queue = source.get("Fn::GetAtt", [None])[0] if isinstance(source, dict) else None
-    if resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
+    queue = consumed_queue(mapping, resources)
+    if queue is None:
         return 0.0
     function = function_logical(mapping["FunctionName"], resources)
     visibility = _seconds(resources[queue].get("Properties", {}).get("VisibilityTimeout", 30))  # SQS's default
