@@ -104,6 +104,8 @@ def detectors() -> dict[str, Callable[[str], object]]:
 def linear_table(sizes: tuple[int, ...] = SIZES, keep: int = 3) -> tuple[str, float]:
     """The table and the worst growth ratio (10 times the text) seen. Every input runs at the
     smaller sizes; the ``keep`` slowest of them at the next size go on to the largest one."""
+    if len(sizes) < 2:
+        raise ValueError("growth needs at least two sizes")
     head = "| detector | worst input | " + " | ".join(f"µs/char at {s // 1000}k" for s in sizes)
     head += " | " + " | ".join(f"time {a // 1000}k→{b // 1000}k" for a, b in itertools.pairwise(sizes))
     rows = [head + " |", "|---|---|" + "---:|" * (2 * len(sizes) - 1)]
@@ -112,18 +114,17 @@ def linear_table(sizes: tuple[int, ...] = SIZES, keep: int = 3) -> tuple[str, fl
         units = dict(PATHOLOGICAL)
         # every input at the smaller sizes, their samples in turn
         times = {label: _times(run, {s: _input(unit, s) for s in sizes[:-1]}, 5) for label, unit in units.items()}
-        if len(sizes) > 1:  # the slowest at the next-to-largest size, again beside the largest
-            slowest = sorted(units, key=lambda label: -times[label][sizes[-2]])[:keep]
-            units = {label: units[label] for label in slowest}
-            large = {label: _times(run, {s: _input(units[label], s) for s in sizes[-2:]}, 2) for label in units}
+        # the slowest at the next-to-largest size, again, beside the largest
+        slowest = sorted(units, key=lambda label: -times[label][sizes[-2]])[:keep]
+        units = {label: units[label] for label in slowest}
+        large = {label: _times(run, {s: _input(units[label], s) for s in sizes[-2:]}, 2) for label in units}
         ratios = {
             label: [times[label][b] / max(times[label][a], 1e-9) for a, b in itertools.pairwise(sizes[:-1])]
-            + ([large[label][sizes[-1]] / max(large[label][sizes[-2]], 1e-9)] if len(sizes) > 1 else [])
+            + [large[label][sizes[-1]] / max(large[label][sizes[-2]], 1e-9)]
             for label in units
         }
-        if len(sizes) > 1:
-            for label in units:
-                times[label][sizes[-1]] = large[label][sizes[-1]]
+        for label in units:
+            times[label][sizes[-1]] = large[label][sizes[-1]]
         worst = max(units, key=lambda label: times[label][sizes[-1]])
         growth = max(r for label in units for r in ratios[label])
         worst_growth = max(worst_growth, growth)
